@@ -1,0 +1,70 @@
+// What the page boots, from its URL. Pure, so it is unit-tested: every parameter is checked and a
+// bad one is reported by name instead of being ignored or crashing the boot.
+
+export interface BootConfig {
+  kernelUrl: string;
+  initrdUrl: string;
+  biosUrl: string;
+  vgaBiosUrl: string;
+  cmdline: string;
+  memoryMiB: number;
+  /** Seconds without serial output, before the shell prompt, after which the boot is declared hung. */
+  watchdogSeconds: number;
+}
+
+export const DEFAULT_BOOT_CONFIG: BootConfig = {
+  kernelUrl: "guest/linux/bzImage",
+  initrdUrl: "guest/linux/initramfs.cpio.gz",
+  biosUrl: "guest/bios/seabios.bin",
+  vgaBiosUrl: "guest/bios/vgabios.bin",
+  cmdline: "console=ttyS0 tsc=reliable",
+  memoryMiB: 128,
+  watchdogSeconds: 90,
+};
+
+export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
+
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog"];
+
+function checkUrl(name: string, value: string, base: string, errors: string[]): string {
+  try {
+    const url = new URL(value, base);
+    if (url.protocol !== "http:" && url.protocol !== "https:" && url.protocol !== "blob:") {
+      errors.push(`${name}: "${value}" must be an http(s) URL or a path on this server`);
+    }
+  } catch {
+    errors.push(`${name}: "${value}" is not a valid URL`);
+  }
+  return value;
+}
+
+function checkInt(name: string, value: string, min: number, max: number, errors: string[]): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    errors.push(`${name}: "${value}" must be a whole number from ${min} to ${max}`);
+    return min;
+  }
+  return Number(value);
+}
+
+export function parseBootConfig(search: string, base = "http://localhost/"): ConfigResult {
+  const params = new URLSearchParams(search);
+  const errors: string[] = [];
+  const config = { ...DEFAULT_BOOT_CONFIG };
+  for (const key of params.keys())
+    if (!KNOWN.includes(key)) errors.push(`unknown parameter "${key}" (known: ${KNOWN.join(", ")})`);
+  const get = (key: string) => params.get(key);
+  if (get("kernel") !== null) config.kernelUrl = checkUrl("kernel", get("kernel")!, base, errors);
+  if (get("initrd") !== null) config.initrdUrl = checkUrl("initrd", get("initrd")!, base, errors);
+  if (get("bios") !== null) config.biosUrl = checkUrl("bios", get("bios")!, base, errors);
+  if (get("vgabios") !== null) config.vgaBiosUrl = checkUrl("vgabios", get("vgabios")!, base, errors);
+  if (get("cmdline") !== null) {
+    const cmdline = get("cmdline")!;
+    // The boot protocol's command line is a NUL-terminated byte string of at most 2047 bytes.
+    if (cmdline.length > 2047 || !/^[\x20-\x7e]*$/.test(cmdline))
+      errors.push(`cmdline: must be printable ASCII of at most 2047 characters`);
+    else config.cmdline = cmdline;
+  }
+  if (get("mem") !== null) config.memoryMiB = checkInt("mem", get("mem")!, 32, 2048, errors);
+  if (get("watchdog") !== null) config.watchdogSeconds = checkInt("watchdog", get("watchdog")!, 5, 3600, errors);
+  return errors.length ? { ok: false, errors } : { ok: true, config };
+}

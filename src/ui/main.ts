@@ -1,0 +1,49 @@
+// The page: a Boot button, a status line and the serial console of a one-vCPU VM.
+
+import wasmUrl from "v86/build/v86.wasm?url";
+import { parseBootConfig } from "./boot-config.ts";
+import { createConsolePane } from "./console-pane.ts";
+import { statusText } from "./status-text.ts";
+import { VmSession } from "./vm-session.ts";
+import { fetchWithProgress, startVmWorker } from "./worker-client.ts";
+import "./style.css";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const bootButton = $<HTMLButtonElement>("boot");
+const stopButton = $<HTMLButtonElement>("stop");
+const statusLine = $("status");
+const pane = createConsolePane($("console"));
+
+const session = new VmSession({
+  fetchImage: fetchWithProgress,
+  wasmUrl,
+  startWorker: startVmWorker,
+  clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
+  onStatus: (status) => {
+    statusLine.textContent = statusText(status);
+    statusLine.dataset.phase = status.phase;
+    const busy = status.phase === "fetching" || status.phase === "booting" || status.phase === "running";
+    bootButton.disabled = busy;
+    stopButton.disabled = !busy;
+  },
+  onOutput: (bytes) => pane.write(bytes),
+});
+pane.onInput((bytes) => void session.input(bytes));
+
+const parsed = parseBootConfig(location.search, location.href);
+if (!parsed.ok) {
+  statusLine.textContent = `Error in the page's URL: ${parsed.errors.join("; ")}`;
+  statusLine.dataset.phase = "error";
+  bootButton.disabled = true;
+} else {
+  statusLine.textContent = statusText({ phase: "idle" });
+  statusLine.dataset.phase = "idle";
+  if (!crossOriginIsolated)
+    statusLine.textContent += " (warning: the page is not cross-origin isolated; SharedArrayBuffer is unavailable)";
+  bootButton.addEventListener("click", () => {
+    pane.clear();
+    pane.focus();
+    void session.boot(parsed.config);
+  });
+  stopButton.addEventListener("click", () => void session.stop());
+}
