@@ -1,0 +1,332 @@
+// Every message nodes exchange, as one discriminated union on `type`.
+// The codec (codec.ts) is the only place that turns these into bytes and back.
+
+import type { FaultAccess, NodeId, PageNumber, PageState, PageVersion, VcpuId } from "./types.ts";
+
+// ---------------------------------------------------------------- cluster control
+
+/** What a node does in the cluster: node 0 hosts the devices, observers host no vCPU. */
+export type Role = "host" | "compute" | "observer";
+export const ROLES: readonly Role[] = ["host", "compute", "observer"];
+
+/** First message on every link. The frame header carries the protocol version. */
+export interface Hello {
+  type: "hello";
+  node: NodeId;
+  role: Role;
+  /** vCPUs this node hosts (its slice). */
+  vcpus: VcpuId[];
+  /** Free text naming the build, shown when versions disagree. */
+  build: string;
+}
+
+/** Sent by node 0 before boot: the shape of the machine every node must agree on. */
+export interface ClusterConfig {
+  type: "config";
+  nodes: number;
+  /** Guest RAM in 4 KiB pages. */
+  memoryPages: number;
+  /** vcpuHome[v] is the node hosting vCPU v; its length is the vCPU count. */
+  vcpuHome: NodeId[];
+  /** DSM variant: a read fault also moves ownership to the reader (GiantVM's choice). */
+  readTakesOwnership: boolean;
+  guest: string;
+}
+
+export type ByeReason = "leaving" | "stopped" | "error" | "version-mismatch";
+export const BYE_REASONS: readonly ByeReason[] = ["leaving", "stopped", "error", "version-mismatch"];
+
+export interface Bye {
+  type: "bye";
+  reason: ByeReason;
+  detail: string;
+}
+
+/** Link round-trip probes; `atMs` is the sender's clock, echoed back unchanged. */
+export interface Ping {
+  type: "ping";
+  seq: number;
+  atMs: number;
+}
+export interface Pong {
+  type: "pong";
+  seq: number;
+  atMs: number;
+}
+
+// ---------------------------------------------------------------- DSM
+
+/** Requester -> manager of the page: "I fault on this page". `have` is the version of the bytes I keep. */
+export interface DsmRequest {
+  type: "dsm-request";
+  page: PageNumber;
+  access: FaultAccess;
+  have: PageVersion;
+}
+
+/** Manager -> current owner: serve this request. */
+export interface DsmForward {
+  type: "dsm-forward";
+  page: PageNumber;
+  access: FaultAccess;
+  requester: NodeId;
+  have: PageVersion;
+}
+
+/** The contents of a page in a grant: full bytes, all zero, or "your copy is current". */
+export type PageData =
+  | { form: "bytes"; bytes: Uint8Array }
+  | { form: "zero" }
+  | { form: "current" };
+
+/**
+ * Owner -> requester: the page, the access granted, and (when `owner` is set) the ownership with
+ * the copyset the new owner must track. `acks` invalidation acks will also reach the requester
+ * (from the copyset members the old owner invalidated); the grant is complete when all arrived.
+ */
+export interface DsmGrant {
+  type: "dsm-grant";
+  page: PageNumber;
+  access: FaultAccess;
+  owner: boolean;
+  version: PageVersion;
+  copyset: NodeId[];
+  acks: number;
+  data: PageData;
+}
+
+/** Drop your copy of the page, then ack to `ackTo` (which will hold version `version`). */
+export interface DsmInvalidate {
+  type: "dsm-invalidate";
+  page: PageNumber;
+  version: PageVersion;
+  ackTo: NodeId;
+}
+
+export interface DsmInvalidateAck {
+  type: "dsm-invalidate-ack";
+  page: PageNumber;
+  version: PageVersion;
+}
+
+/** Requester -> manager: the transaction is finished (and the engine used the page); serve the next. */
+export interface DsmConfirm {
+  type: "dsm-confirm";
+  page: PageNumber;
+  access: FaultAccess;
+}
+
+// ---------------------------------------------------------------- interrupts
+
+/** Local APIC / IOAPIC delivery modes; INIT de-assert is the level-deasserted INIT IPI. */
+export type Delivery =
+  | { mode: "fixed"; vector: number; trigger: Trigger }
+  | { mode: "lowest"; vector: number; trigger: Trigger }
+  | { mode: "smi" }
+  | { mode: "nmi" }
+  | { mode: "init" }
+  | { mode: "init-deassert" }
+  | { mode: "startup"; vector: number }
+  | { mode: "extint" };
+export type DeliveryMode = Delivery["mode"];
+export type Trigger = "edge" | "level";
+
+/** An IPI one vCPU's local APIC sends to a vCPU hosted on another node. */
+export interface Ipi {
+  type: "ipi";
+  src: VcpuId;
+  dest: VcpuId;
+  delivery: Delivery;
+}
+
+/** An interrupt node 0's IOAPIC routed to a vCPU on another node; `pin` identifies its EOI. */
+export interface IoApicIrq {
+  type: "irq";
+  dest: VcpuId;
+  pin: number;
+  delivery: Delivery;
+}
+
+/** A vCPU's EOI of a level-triggered interrupt, sent back to node 0's IOAPIC. */
+export interface Eoi {
+  type: "eoi";
+  vcpu: VcpuId;
+  vector: number;
+}
+
+/** Broadcast of a write to the registers every node needs to compute interrupt destinations. */
+export type ApicRegister = "id" | "ldr" | "dfr";
+export const APIC_REGISTERS: readonly ApicRegister[] = ["id", "ldr", "dfr"];
+export interface ApicRegWrite {
+  type: "apic-reg";
+  vcpu: VcpuId;
+  reg: ApicRegister;
+  value: number;
+}
+
+// ---------------------------------------------------------------- I/O forwarded to node 0
+
+export type IoSize = 1 | 2 | 4;
+
+/** Reads block the vCPU until the matching `io-reply` (same `id`) arrives. */
+export interface PortRead {
+  type: "port-read";
+  id: number;
+  vcpu: VcpuId;
+  port: number;
+  size: IoSize;
+}
+/** Writes are posted: no reply, ordered by the link. */
+export interface PortWrite {
+  type: "port-write";
+  vcpu: VcpuId;
+  port: number;
+  size: IoSize;
+  value: number;
+}
+export interface MmioRead {
+  type: "mmio-read";
+  id: number;
+  vcpu: VcpuId;
+  addr: number;
+  size: IoSize;
+}
+export interface MmioWrite {
+  type: "mmio-write";
+  vcpu: VcpuId;
+  addr: number;
+  size: IoSize;
+  value: number;
+}
+export interface IoReply {
+  type: "io-reply";
+  id: number;
+  value: number;
+}
+
+// ---------------------------------------------------------------- console
+
+/** Keyboard bytes from any tab, for node 0's UART. */
+export interface ConsoleInput {
+  type: "console-input";
+  bytes: Uint8Array;
+}
+/** UART output from node 0, shown on every tab. */
+export interface ConsoleOutput {
+  type: "console-output";
+  bytes: Uint8Array;
+}
+
+// ---------------------------------------------------------------- vCPU control
+
+export type VcpuRunState = "stopped" | "waiting-sipi" | "running" | "halted" | "waiting-page" | "waiting-io";
+export const VCPU_RUN_STATES: readonly VcpuRunState[] = [
+  "stopped",
+  "waiting-sipi",
+  "running",
+  "halted",
+  "waiting-page",
+  "waiting-io",
+];
+
+export interface VcpuStart {
+  type: "vcpu-start";
+  vcpu: VcpuId;
+}
+export interface VcpuStop {
+  type: "vcpu-stop";
+  vcpu: VcpuId;
+}
+export interface VcpuStateMsg {
+  type: "vcpu-state";
+  vcpu: VcpuId;
+  state: VcpuRunState;
+  instructions: number;
+}
+
+// ---------------------------------------------------------------- statistics (live view)
+
+/** Per-node counters, all monotonically increasing integers. The order is the wire order. */
+export const STAT_COUNTERS = [
+  "readFaults",
+  "writeFaults",
+  "upgrades",
+  "requestsSent",
+  "forwardsServed",
+  "pagesSentBytes",
+  "pagesSentZero",
+  "pagesSentCurrent",
+  "invalidationsSent",
+  "invalidationsReceived",
+  "ipisSent",
+  "ipisReceived",
+  "irqsForwarded",
+  "ioForwarded",
+  "bytesSent",
+  "bytesReceived",
+] as const;
+export type StatCounter = (typeof STAT_COUNTERS)[number];
+export type StatCounters = Record<StatCounter, number>;
+
+/** `count` consecutive pages from `first` that are now in `state` on the reporting node. */
+export interface PageRun {
+  first: PageNumber;
+  count: number;
+  state: PageState;
+}
+
+export interface VcpuStat {
+  vcpu: VcpuId;
+  state: VcpuRunState;
+  instructions: number;
+}
+
+export interface LinkStat {
+  peer: NodeId;
+  /** Smoothed round trip in microseconds. */
+  rttUs: number;
+}
+
+/**
+ * One node's snapshot, a few times a second. `pages` holds only the pages whose state on this
+ * node changed since the previous snapshot (runs sorted by page, not overlapping).
+ */
+export interface StatsSnapshot {
+  type: "stats";
+  node: NodeId;
+  seq: number;
+  atMs: number;
+  counters: StatCounters;
+  vcpus: VcpuStat[];
+  links: LinkStat[];
+  pages: PageRun[];
+}
+
+// ---------------------------------------------------------------- the union
+
+export type DsmMessage = DsmRequest | DsmForward | DsmGrant | DsmInvalidate | DsmInvalidateAck | DsmConfirm;
+
+export type Message =
+  | Hello
+  | ClusterConfig
+  | Bye
+  | Ping
+  | Pong
+  | DsmMessage
+  | Ipi
+  | IoApicIrq
+  | Eoi
+  | ApicRegWrite
+  | PortRead
+  | PortWrite
+  | MmioRead
+  | MmioWrite
+  | IoReply
+  | ConsoleInput
+  | ConsoleOutput
+  | VcpuStart
+  | VcpuStop
+  | VcpuStateMsg
+  | StatsSnapshot;
+
+export type MessageType = Message["type"];
