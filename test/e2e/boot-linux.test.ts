@@ -1,0 +1,88 @@
+// A user's first minute: open the page, press Boot, wait for the shell in the xterm pane, type a
+// command, read its output from the pane. Real Chromium, real worker, real Linux guest.
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { ensureGuestImages } from "../../src/guests/images.ts";
+import { launchChromium } from "../support/browser.ts";
+import { startWebServer } from "../support/web-server.ts";
+
+let browser: Browser;
+let server: Awaited<ReturnType<typeof startWebServer>>;
+
+beforeAll(async () => {
+  ensureGuestImages();
+  server = await startWebServer();
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+// What the pane shows, row by row (xterm's DOM renderer draws spaces as no-break spaces).
+const paneText = async (page: Page) =>
+  (await page.evaluate(() => (document.querySelector(".xterm-rows") as HTMLElement | null)?.innerText ?? "")).replace(/\u00a0/g, " ");
+
+async function waitForPane(page: Page, pattern: RegExp, what: string, timeoutMs = 300_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await paneText(page);
+    if (pattern.test(text)) return text;
+    const status = await page.locator("#status").textContent();
+    if (Date.now() > deadline || (await page.locator("#status").getAttribute("data-phase")) === "error")
+      throw new Error(`waiting for ${what}: status "${status}"; console shows:\n${text.slice(-2000)}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+it("boots Linux in a worker and runs a command typed into the xterm console", async () => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(server.url);
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+  await page.click("#boot");
+  await waitForPane(page, /giantweb:\/root# *$/m, "the shell prompt");
+  expect(await page.locator("#status").getAttribute("data-phase")).toBe("running");
+  // The banner /init prints, with the CPU count the kernel brought up.
+  expect(await paneText(page)).toMatch(/giantweb guest up: Linux 6\.1\.\S+, 1 CPU\(s\) online/);
+
+  // The answer (391) appears nowhere in what is typed, so seeing it proves the guest computed it.
+  await page.locator(".xterm").click();
+  await page.keyboard.type("echo result=$((17*23))\n", { delay: 20 });
+  const text = await waitForPane(page, /^result=391\s*$/m, "the command's output");
+  expect(text).toMatch(/^result=391\s*$/m);
+
+  // The emulator runs in a worker: the page's own thread stays free (no v86 on the main thread).
+  expect(await page.evaluate(() => typeof (globalThis as { V86?: unknown }).V86)).toBe("undefined");
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+it("reports a kernel that is not a bzImage instead of hanging", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}?kernel=guest/linux/initramfs.cpio.gz`);
+  await page.click("#boot");
+  await page.waitForSelector('#status[data-phase="error"]');
+  expect(await page.locator("#status").textContent()).toMatch(/kernel .*is not a Linux bzImage/);
+  await page.close();
+});
+
+it("reports a missing image with its URL and the HTTP status", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}?initrd=guest/linux/nothing-here.gz`);
+  await page.click("#boot");
+  await page.waitForSelector('#status[data-phase="error"]');
+  expect(await page.locator("#status").textContent()).toMatch(/cannot fetch the initramfs from guest\/linux\/nothing-here\.gz: HTTP 404/);
+  await page.close();
+});
+
+it("names a bad URL parameter and does not offer to boot", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}?mem=lots`);
+  expect(await page.locator("#status").textContent()).toMatch(/mem: "lots" must be a whole number/);
+  expect(await page.locator("#boot").isDisabled()).toBe(true);
+  await page.close();
+});
