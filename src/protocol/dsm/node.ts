@@ -169,13 +169,7 @@ export class DsmNode {
     this.checkPage(page);
     if (access !== "read" && access !== "write") throw new DsmUsageError(`fault access is ${String(access)}`);
     return this.run(() => {
-      const busy = this.busy.get(page);
-      // Faulting again means the engine is done with its previous grant of this page; older
-      // queued work goes first.
-      if (busy?.kind === "holding") {
-        this.release(page, busy);
-        this.drain(page);
-      }
+      // While a grant is held (until its accessDone), new faults on the page wait their turn.
       if (this.busy.has(page)) this.defer(page, { kind: "fault", access });
       else this.handleFault(page, access);
     });

@@ -1,0 +1,431 @@
+// Deterministic simulation of the DSM protocol: N DsmNodes, a network with random per-link delays
+// that keeps each link's order (FIFO), engines that model each node's own copy of guest memory and
+// complete revokes asynchronously, and vCPUs running random reads, writes and atomic increments.
+//
+// The checker: every operation executes at one instant of simulated time, so the simulation's
+// event order is a global order of all operations that respects each node's program order. Each
+// read is checked against the latest write in that order ("truth"), which proves sequential
+// consistency (indeed linearizability). On top: single writer / multiple readers at every write,
+// exact totals of atomic increments, every run finishes (all operations done: no deadlock) within
+// a bounded number of events (no livelock), and the final state is coherent.
+
+import { decode, encode } from "../../src/protocol/codec.ts";
+import type { DsmEffect } from "../../src/protocol/dsm/effects.ts";
+import { DsmNode } from "../../src/protocol/dsm/node.ts";
+import type { DsmCounters } from "../../src/protocol/dsm/node.ts";
+import type { DsmMessage } from "../../src/protocol/messages.ts";
+import { PAGE_SIZE } from "../../src/protocol/types.ts";
+import type { FaultAccess } from "../../src/protocol/types.ts";
+import { Prng } from "./prng.ts";
+
+/** Protocol bugs the network can inject, to prove the checker catches them. */
+export type Mutation =
+  /** An invalidation is dropped and a forged ack sent in its place: the old copy survives. */
+  | "skip-invalidate"
+  /** A grant's page bytes are replaced by the "zero page" form. */
+  | "zero-data";
+
+export interface SimOptions {
+  seed: number;
+  nodes: number;
+  pages: number;
+  opsPerNode: number;
+  /** vCPUs sharing one node's memory (a tab hosting a slice); each runs its own operations. */
+  vcpusPerNode: number;
+  readTakesOwnership: boolean;
+  /** Largest one-way delay in ticks (heavy tail: 5% of messages take up to 10x). */
+  maxDelay: number;
+  /** Largest pause between one vCPU's operations. */
+  maxThink: number;
+  /** Send every message through encode/decode. */
+  codec?: boolean;
+  mutation?: Mutation;
+  /** Check single-writer/multiple-readers at every write (default on; off to test the read checks alone). */
+  checkSwmr?: boolean;
+}
+
+export interface SimResult {
+  options: SimOptions;
+  violations: string[];
+  opsDone: number;
+  opsTotal: number;
+  events: number;
+  messages: number;
+  mutationsApplied: number;
+  /** DSM counters summed over the nodes: shows which protocol paths the run exercised. */
+  counters: DsmCounters;
+}
+
+type OpKind = "read" | "write" | "inc";
+interface Op {
+  kind: OpKind;
+  page: number;
+  offset: number;
+  value: number;
+}
+
+type Event =
+  | { kind: "deliver"; from: number; to: number; msg: DsmMessage }
+  | { kind: "issue"; node: number; vcpu: number }
+  | { kind: "retry"; node: number; page: number }
+  | { kind: "revoke-done"; node: number; page: number; level: number; wantBytes: boolean };
+
+interface Scheduled {
+  time: number;
+  seq: number;
+  event: Event;
+}
+
+/** Binary min-heap on (time, seq): equal times keep scheduling order. */
+class EventQueue {
+  private heap: Scheduled[] = [];
+  get size(): number {
+    return this.heap.length;
+  }
+  push(item: Scheduled): void {
+    const h = this.heap;
+    h.push(item);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(h[p]!, h[i]!)) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+  }
+  pop(): Scheduled | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+const less = (a: Scheduled, b: Scheduled) => a.time < b.time || (a.time === b.time && a.seq < b.seq);
+
+const WORD_OFFSETS = [0, 4, 1024, PAGE_SIZE - 4];
+const COUNTER_OFFSET = 2048;
+const READ_OFFSETS = [...WORD_OFFSETS, COUNTER_OFFSET];
+
+interface Engine {
+  mem: Uint8Array[];
+  views: DataView[];
+  access: Uint8Array; // what the engine's mapping allows right now
+  revokesPending: Uint16Array;
+  lastRevokeAt: number;
+  vcpus: Vcpu[];
+}
+
+interface Vcpu {
+  ops: Op[];
+  next: number;
+  waiting: Op | null;
+}
+
+export function simOptionsForSeed(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  const rng = new Prng(seed * 7919 + 17);
+  return {
+    seed,
+    nodes: 2 + rng.int(7),
+    pages: 1 + rng.int(4),
+    opsPerNode: 4 + rng.int(40),
+    vcpusPerNode: rng.chance(0.6) ? 1 : 2 + rng.int(2),
+    readTakesOwnership: rng.chance(0.5),
+    maxDelay: 1 + rng.int(20),
+    maxThink: rng.int(15),
+    ...overrides,
+  };
+}
+
+export function runSimulation(options: SimOptions): SimResult {
+  const { nodes, pages } = options;
+  const rng = new Prng(options.seed);
+  const violations: string[] = [];
+  const violate = (what: string) => {
+    if (violations.length < 20) violations.push(`t=${now}: ${what}`);
+  };
+
+  const dsm = Array.from(
+    { length: nodes },
+    (_, self) => new DsmNode({ self, nodes, pages, readTakesOwnership: options.readTakesOwnership }),
+  );
+  const truth = Array.from({ length: pages }, () => new Uint8Array(PAGE_SIZE));
+  const truthViews = truth.map((t) => new DataView(t.buffer));
+  const incs = new Array<number>(pages).fill(0);
+
+  // Node 0's memory starts with the "loaded image": some pages carry data, the rest are zero.
+  for (let p = 0; p < pages; p++)
+    if (rng.chance(0.5)) for (const off of WORD_OFFSETS) truthViews[p]!.setUint32(off, rng.next(), true);
+
+  let opId = 0;
+  const engines: Engine[] = dsm.map((_, n) => {
+    const mem = Array.from({ length: pages }, (_, p) => (n === 0 ? truth[p]!.slice() : new Uint8Array(PAGE_SIZE)));
+    const vcpus: Vcpu[] = [];
+    for (let v = 0; v < options.vcpusPerNode; v++) {
+      const ops: Op[] = [];
+      const hot = rng.int(pages); // contention: each vCPU prefers one page
+      for (let i = 0; i < options.opsPerNode; i++) {
+        const page = rng.chance(0.5) ? hot : rng.int(pages);
+        const r = rng.int(10);
+        const kind: OpKind = r < 4 ? "read" : r < 7 ? "write" : "inc";
+        const offset = kind === "inc" ? COUNTER_OFFSET : kind === "read" ? rng.pick(READ_OFFSETS) : rng.pick(WORD_OFFSETS);
+        ops.push({ kind, page, offset, value: ++opId });
+      }
+      vcpus.push({ ops, next: 0, waiting: null });
+    }
+    return {
+      mem,
+      views: mem.map((m) => new DataView(m.buffer)),
+      access: new Uint8Array(pages).fill(n === 0 ? 2 : 0),
+      revokesPending: new Uint16Array(pages),
+      lastRevokeAt: 0,
+      vcpus,
+    };
+  });
+  const opsTotal = nodes * options.vcpusPerNode * options.opsPerNode;
+
+  const queue = new EventQueue();
+  let now = 0;
+  let seq = 0;
+  let events = 0;
+  let messages = 0;
+  let mutationsApplied = 0;
+  let opsDone = 0;
+  const linkLast = Array.from({ length: nodes }, () => new Array<number>(nodes).fill(0));
+  const at = (time: number, event: Event) => queue.push({ time, seq: seq++, event });
+
+  const delay = () => 1 + rng.int(options.maxDelay) * (rng.chance(0.05) ? 10 : 1);
+
+  function send(from: number, to: number, original: DsmMessage): void {
+    let msg = original;
+    if (options.codec) msg = decode(encode(msg)) as DsmMessage;
+    if (options.mutation === "skip-invalidate" && msg.type === "dsm-invalidate" && rng.chance(0.5)) {
+      mutationsApplied++;
+      // The target never hears of it; the new owner gets an ack as if it had.
+      const forged: DsmMessage = { type: "dsm-invalidate-ack", page: msg.page, version: msg.version };
+      deliverLater(to, msg.ackTo, forged);
+      return;
+    }
+    if (options.mutation === "zero-data" && msg.type === "dsm-grant" && msg.data.form === "bytes" && rng.chance(0.5)) {
+      mutationsApplied++;
+      msg = { ...msg, data: { form: "zero" } };
+    }
+    deliverLater(from, to, msg);
+  }
+
+  function deliverLater(from: number, to: number, msg: DsmMessage): void {
+    messages++;
+    const time = Math.max(now + delay(), linkLast[from]![to]!);
+    linkLast[from]![to] = time;
+    at(time, { kind: "deliver", from, to, msg });
+  }
+
+  function apply(node: number, effects: DsmEffect[]): void {
+    const e = engines[node]!;
+    for (const effect of effects) {
+      switch (effect.type) {
+        case "send":
+          send(node, effect.to, effect.msg);
+          break;
+        case "grant": {
+          const p = effect.page;
+          if (e.revokesPending[p]! > 0) violate(`node ${node} granted page ${p} while a revoke is pending`);
+          if (effect.data.form === "bytes") e.mem[p]!.set(effect.data.bytes);
+          else if (effect.data.form === "zero") e.mem[p]!.fill(0);
+          e.access[p] = effect.access === "write" ? 2 : 1;
+          at(now + rng.int(options.maxDelay), { kind: "retry", node, page: p });
+          break;
+        }
+        case "revoke": {
+          const p = effect.page;
+          e.revokesPending[p]!++;
+          // The engine finishes revokes in the order asked (one vCPU thread), after a while.
+          e.lastRevokeAt = Math.max(now + rng.int(options.maxDelay), e.lastRevokeAt);
+          at(e.lastRevokeAt, {
+            kind: "revoke-done",
+            node,
+            page: p,
+            level: effect.access === "read" ? 1 : 0,
+            wantBytes: effect.wantBytes,
+          });
+          break;
+        }
+      }
+    }
+  }
+
+  function execute(node: number, op: Op): void {
+    const e = engines[node]!;
+    const p = op.page;
+    const need = op.kind === "read" ? 1 : 2;
+    for (let m = 0; m < nodes && options.checkSwmr !== false; m++) {
+      if (m === node) continue;
+      const other = engines[m]!.access[p]!;
+      if (other === 2 || (need === 2 && other > 0))
+        violate(`node ${node} ${op.kind}s page ${p} while node ${m}'s engine has ${other === 2 ? "write" : "read"} access`);
+    }
+    const view = e.views[p]!;
+    const tv = truthViews[p]!;
+    if (op.kind === "read" || op.kind === "inc") {
+      const got = view.getUint32(op.offset, true);
+      const want = tv.getUint32(op.offset, true);
+      if (got !== want)
+        violate(`node ${node} read ${got} at page ${p}+${op.offset}, the latest write in global order is ${want}`);
+      if (op.kind === "inc") {
+        view.setUint32(op.offset, got + 1, true);
+        tv.setUint32(op.offset, want + 1, true);
+        incs[p]!++;
+      }
+    } else {
+      view.setUint32(op.offset, op.value, true);
+      tv.setUint32(op.offset, op.value, true);
+    }
+    opsDone++;
+  }
+
+  const need = (op: Op) => (op.kind === "read" ? 1 : 2);
+  const faultAccess = (op: Op): FaultAccess => (op.kind === "read" ? "read" : "write");
+
+  function issue(node: number, vcpu: number): void {
+    const e = engines[node]!;
+    const cpu = e.vcpus[vcpu]!;
+    const op = cpu.ops[cpu.next];
+    if (!op) return;
+    if (e.access[op.page]! >= need(op)) {
+      execute(node, op);
+      cpu.next++;
+      at(now + rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
+    } else {
+      cpu.waiting = op;
+      apply(node, dsm[node]!.onLocalFault(op.page, faultAccess(op)));
+    }
+  }
+
+  /** A grant woke every vCPU waiting on the page: those now allowed run, the others fault again. */
+  function retry(node: number, page: number): void {
+    const e = engines[node]!;
+    const refault: Op[] = [];
+    e.vcpus.forEach((cpu, vcpu) => {
+      const op = cpu.waiting;
+      if (op === null || op.page !== page) return;
+      if (e.access[page]! >= need(op)) {
+        execute(node, op);
+        cpu.waiting = null;
+        cpu.next++;
+        at(now + rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
+      } else refault.push(op);
+    });
+    // Faults raised before accessDone queue behind the grant; both orders must work.
+    const doneFirst = rng.chance(0.5);
+    if (doneFirst) apply(node, dsm[node]!.accessDone(page));
+    for (const op of refault) apply(node, dsm[node]!.onLocalFault(page, faultAccess(op)));
+    if (!doneFirst) apply(node, dsm[node]!.accessDone(page));
+  }
+
+  function revokeDone(node: number, page: number, level: number, wantBytes: boolean): void {
+    const e = engines[node]!;
+    e.access[page] = Math.min(e.access[page]!, level);
+    e.revokesPending[page]!--;
+    apply(node, dsm[node]!.revoked(page, wantBytes ? e.mem[page]!.slice() : undefined));
+  }
+
+  for (let node = 0; node < nodes; node++)
+    for (let vcpu = 0; vcpu < options.vcpusPerNode; vcpu++) at(rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
+
+  const maxEvents = 400 * opsTotal + 10_000;
+  try {
+    while (queue.size > 0) {
+      if (++events > maxEvents) {
+        violate(`livelock: more than ${maxEvents} events for ${opsTotal} operations`);
+        break;
+      }
+      const { time, event } = queue.pop()!;
+      now = time;
+      switch (event.kind) {
+        case "deliver":
+          apply(event.to, dsm[event.to]!.onMessage(event.from, event.msg));
+          break;
+        case "issue":
+          issue(event.node, event.vcpu);
+          break;
+        case "retry":
+          retry(event.node, event.page);
+          break;
+        case "revoke-done":
+          revokeDone(event.node, event.page, event.level, event.wantBytes);
+          break;
+      }
+      if (violations.length >= 20) break;
+    }
+  } catch (err) {
+    violate(`exception: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  }
+
+  if (violations.length === 0) checkFinalState();
+
+  function checkFinalState(): void {
+    if (opsDone !== opsTotal) {
+      for (let n = 0; n < nodes; n++)
+        for (const cpu of engines[n]!.vcpus) {
+          const w = cpu.waiting;
+          if (w) violate(`deadlock: node ${n} still waits on page ${w.page} (${JSON.stringify(dsm[n]!.inspect(w.page))})`);
+        }
+      violate(`deadlock: ${opsDone} of ${opsTotal} operations completed`);
+      return;
+    }
+    for (let n = 0; n < nodes; n++) if (!dsm[n]!.isQuiescent()) violate(`node ${n} is not quiescent at the end`);
+    for (let p = 0; p < pages; p++) {
+      const views = dsm.map((d) => d.inspect(p));
+      const owners = views.flatMap((v, n) => (v.owner ? [n] : []));
+      if (owners.length !== 1) {
+        violate(`page ${p} has owners [${owners.join(", ")}], expected exactly one`);
+        continue;
+      }
+      const owner = owners[0]!;
+      const ov = views[owner]!;
+      const manager = views[dsm[0]!.managerOf(p)]!.manager;
+      if (manager?.owner !== owner) violate(`page ${p}: manager believes ${manager?.owner} owns it, owner is ${owner}`);
+      const holders = views.flatMap((v, n) => (n !== owner && v.access !== "none" ? [n] : []));
+      if (holders.join() !== ov.copyset.join())
+        violate(`page ${p}: copyset [${ov.copyset.join()}] but copies at [${holders.join()}]`);
+      if (ov.access === "write" && holders.length > 0) violate(`page ${p}: modified at ${owner} with other copies`);
+      for (let n = 0; n < nodes; n++) {
+        const v = views[n]!;
+        const level = v.access === "write" ? 2 : v.access === "read" ? 1 : 0;
+        if (engines[n]!.access[p] !== level)
+          violate(`page ${p}: node ${n}'s engine has access ${engines[n]!.access[p]}, its DSM says ${v.access}`);
+        if (level > 0) {
+          if (v.version !== ov.version) violate(`page ${p}: node ${n} holds version ${v.version}, owner ${ov.version}`);
+          if (!equalBytes(engines[n]!.mem[p]!, truth[p]!)) violate(`page ${p}: node ${n}'s copy differs from the truth`);
+        }
+      }
+      // The preload never touches COUNTER_OFFSET and plain writes never do, so it counts increments.
+      const counter = engines[owner]!.views[p]!.getUint32(COUNTER_OFFSET, true);
+      if (counter !== incs[p]!) violate(`page ${p}: counter is ${counter} after ${incs[p]} atomic increments`);
+    }
+  }
+
+  const counters = { ...dsm[0]!.counters };
+  for (const d of dsm.slice(1))
+    for (const key of Object.keys(counters) as (keyof DsmCounters)[]) counters[key] += d.counters[key];
+  return { options, violations, opsDone, opsTotal, events, messages, mutationsApplied, counters };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
