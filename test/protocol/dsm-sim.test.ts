@@ -83,6 +83,11 @@ describe("DSM simulation", () => {
     expect(totals.ops).toBeGreaterThan(0);
   });
 
+  it("statistics deltas (through the codec) keep a viewer's page map equal to the nodes' states", () => {
+    const { failures } = runMany(Math.min(SEEDS, 300), 3_000_000, { snapshotEvery: 7 });
+    expect(failures).toEqual([]);
+  });
+
   it("is deterministic: a seed replays to the same run", () => {
     const a = runSimulation(simOptionsForSeed(42));
     const b = runSimulation(simOptionsForSeed(42));

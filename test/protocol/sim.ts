@@ -14,6 +14,7 @@ import type { DsmEffect } from "../../src/protocol/dsm/effects.ts";
 import { DsmNode } from "../../src/protocol/dsm/node.ts";
 import type { DsmCounters } from "../../src/protocol/dsm/node.ts";
 import type { DsmMessage } from "../../src/protocol/messages.ts";
+import { emptyCounters, PageStateMirror } from "../../src/protocol/stats.ts";
 import { PAGE_SIZE } from "../../src/protocol/types.ts";
 import type { FaultAccess } from "../../src/protocol/types.ts";
 import { Prng } from "./prng.ts";
@@ -42,6 +43,11 @@ export interface SimOptions {
   mutation?: Mutation;
   /** Check single-writer/multiple-readers at every write (default on; off to test the read checks alone). */
   checkSwmr?: boolean;
+  /**
+   * Every this many events, each node's page-state changes go into a stats snapshot, through the
+   * codec, into a viewer's mirror; at the end the mirrors must equal the nodes' real states.
+   */
+  snapshotEvery?: number;
 }
 
 export interface SimResult {
@@ -345,6 +351,26 @@ export function runSimulation(options: SimOptions): SimResult {
   for (let node = 0; node < nodes; node++)
     for (let vcpu = 0; vcpu < options.vcpusPerNode; vcpu++) at(rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
 
+  const mirrors = dsm.map((_, n) => new PageStateMirror(n, pages));
+  let snapshotSeq = 0;
+  function snapshot(): void {
+    dsm.forEach((d, n) => {
+      const frame = encode({
+        type: "stats",
+        node: n,
+        seq: snapshotSeq++,
+        atMs: now,
+        counters: { ...emptyCounters(), ...d.counters },
+        vcpus: [],
+        links: [],
+        pages: d.takePageChanges(),
+      });
+      const msg = decode(frame);
+      if (msg.type !== "stats") throw new Error("stats snapshot decoded as another message");
+      mirrors[msg.node]!.apply(msg.pages);
+    });
+  }
+
   const maxEvents = 400 * opsTotal + 10_000;
   try {
     while (queue.size > 0) {
@@ -369,12 +395,20 @@ export function runSimulation(options: SimOptions): SimResult {
           break;
       }
       if (violations.length >= 20) break;
+      if (options.snapshotEvery && events % options.snapshotEvery === 0) snapshot();
     }
   } catch (err) {
     violate(`exception: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
   }
 
   if (violations.length === 0) checkFinalState();
+  if (violations.length === 0 && options.snapshotEvery) {
+    snapshot();
+    for (let n = 0; n < nodes; n++)
+      for (let p = 0; p < pages; p++)
+        if (mirrors[n]!.state(p) !== dsm[n]!.pageState(p))
+          violate(`page ${p}: the viewer's mirror of node ${n} says ${mirrors[n]!.state(p)}, the node ${dsm[n]!.pageState(p)}`);
+  }
 
   function checkFinalState(): void {
     if (opsDone !== opsTotal) {
