@@ -5,7 +5,7 @@
 import { V86 } from "v86";
 
 export interface V86Images {
-  wasm: ArrayBuffer | Uint8Array;
+  wasm: ArrayBuffer | Uint8Array<ArrayBuffer>;
   bios: ArrayBuffer;
   vgaBios: ArrayBuffer;
   bzImage: ArrayBuffer;
@@ -20,9 +20,12 @@ export interface V86BootOptions {
 export type V86Emulator = InstanceType<typeof V86>;
 
 export function createV86(images: V86Images, options: V86BootOptions): V86Emulator {
-  const wasmBytes = images.wasm;
+  const wasmBytes = images.wasm as BufferSource;
   return new V86({
-    wasm_fn: async (env: WebAssembly.Imports) => (await WebAssembly.instantiate(wasmBytes, env)).instance.exports,
+    wasm_fn: async (env: WebAssembly.Imports) => {
+      const { instance } = await WebAssembly.instantiate(wasmBytes, env);
+      return instance.exports;
+    },
     bios: { buffer: images.bios },
     vga_bios: { buffer: images.vgaBios },
     bzimage: { buffer: images.bzImage },

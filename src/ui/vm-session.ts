@@ -133,7 +133,7 @@ export class VmSession {
       return buffer;
     };
     const wasm = await get("emulator (v86.wasm)", this.deps.wasmUrl, (bytes, what) => {
-      if (!WebAssembly.validate(bytes)) throw new Error(`${what} is not a valid WebAssembly module`);
+      if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) throw new Error(`${what} is not a valid WebAssembly module`);
     });
     const bios = await get("BIOS", config.biosUrl, checkBios);
     const vgaBios = await get("VGA BIOS", config.vgaBiosUrl, checkVgaBios);
