@@ -15,6 +15,7 @@ export const GUEST_BANNER = "giantweb guest up:";
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+hostname giantweb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
