@@ -290,14 +290,14 @@ static u64 pit_measure_10ms(void) {
 }
 
 void tsc_calibrate(void) {
-  u64 m[3];
-  for (int i = 0; i < 3; i++) m[i] = pit_measure_10ms();
-  /* median of three: one measurement disturbed by the host is dropped */
-  u64 a = m[0], b = m[1], c = m[2], med;
-  if ((a <= b && b <= c) || (c <= b && b <= a)) med = b;
-  else if ((b <= a && a <= c) || (c <= a && a <= b)) med = a;
-  else med = c;
-  tsc_khz = (u32)div64(med, 10);
+  /* A delay (host preemption, an emulator's time slice) can only make the TSC interval longer,
+   * never shorter, so the smallest of five measurements is the best estimate. */
+  u64 best = 0;
+  for (int i = 0; i < 5; i++) {
+    u64 m = pit_measure_10ms();
+    if (m && (!best || m < best)) best = m;
+  }
+  tsc_khz = (u32)div64(best, 10);
 }
 
 u64 ticks_to_ns(u64 ticks) { return tsc_khz ? div64(ticks * 1000000, tsc_khz) : 0; }
