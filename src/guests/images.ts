@@ -118,6 +118,12 @@ function fetchDebs(log: Log): { kernelPkg: string; debs: string[] } {
   if (!kernelPkg)
     throw new ImageError(`apt knows no package linux-image-6.1.0-*-686-unsigned (is Debian bookworm's i386 archive reachable?)\n${HOW_TO_SUPPLY}`);
   mkdirSync(DEB_DIR, { recursive: true });
+  const cached = readdirSync(DEB_DIR).filter((f) => f.endsWith(".deb"));
+  const prefixes = [`${kernelPkg}_`, "busybox-static_", "seabios_"];
+  if (prefixes.every((p) => cached.some((f) => f.startsWith(p)))) {
+    log(`reusing the packages already downloaded in ${DEB_DIR}`);
+    return { kernelPkg, debs: cached };
+  }
   const wanted = [`${kernelPkg}:i386`, "busybox-static:i386", "seabios"];
   log(`downloading ${wanted.join(", ")} (about 55 MB) into ${DEB_DIR}`);
   // apt-get prints its own progress; _apt cannot write into a root-owned cache, hence the sandbox off.
