@@ -93,7 +93,10 @@ type Busy =
   /** Owner serving a forwarded request; waiting for the engine's revoke. */
   | { kind: "serving"; fwd: DsmForward };
 
-type Deferred = { kind: "fault"; access: FaultAccess } | { kind: "forward"; fwd: DsmForward };
+type Deferred =
+  | { kind: "fault"; access: FaultAccess }
+  | { kind: "forward"; fwd: DsmForward }
+  | { kind: "invalidate"; inv: DsmInvalidate };
 type RevokePurpose = { kind: "invalidate"; inv: DsmInvalidate } | { kind: "serve"; fwd: DsmForward };
 interface QueuedRequest {
   requester: NodeId;
@@ -299,15 +302,28 @@ export class DsmNode {
     else this.deferred.set(page, [item]);
   }
 
-  /** Handles queued local faults and forwarded requests while the page is free. */
+  /**
+   * Handles queued work in arrival order while the page is free. Invalidations only ever wait
+   * while a grant is held: if queued work makes the page busy otherwise (a request, say), they
+   * are handled at once, since that request may wait on the very transaction that invalidates.
+   */
   private drain(page: PageNumber): void {
     const list = this.deferred.get(page);
-    while (list && list.length > 0 && !this.busy.has(page)) {
-      const item = list.shift()!;
-      if (item.kind === "fault") this.handleFault(page, item.access);
-      else this.serve(item.fwd);
+    if (!list) return;
+    while (list.length > 0) {
+      const busy = this.busy.get(page);
+      if (busy === undefined) {
+        const item = list.shift()!;
+        if (item.kind === "fault") this.handleFault(page, item.access);
+        else if (item.kind === "forward") this.serve(item.fwd);
+        else this.invalidate(item.inv);
+      } else if (busy.kind !== "holding") {
+        const i = list.findIndex((item) => item.kind === "invalidate");
+        if (i < 0) break;
+        this.invalidate((list.splice(i, 1)[0] as Extract<Deferred, { kind: "invalidate" }>).inv);
+      } else break;
     }
-    if (list && list.length === 0) this.deferred.delete(page);
+    if (list.length === 0) this.deferred.delete(page);
   }
 
   private release(page: PageNumber, holding: Extract<Busy, { kind: "holding" }>): void {
@@ -343,9 +359,11 @@ export class DsmNode {
   // ------------------------------------------------------------ requester side
 
   private handleFault(page: PageNumber, want: FaultAccess): void {
-    if (want === "write") this.counters.writeFaults++;
-    else this.counters.readFaults++;
     const have = this.access[page]!;
+    if (have < accessLevel(want)) {
+      if (want === "write") this.counters.writeFaults++;
+      else this.counters.readFaults++;
+    }
     if (have >= accessLevel(want)) {
       // Already allowed (the fault raced a grant): let the engine retry at once.
       this.busy.set(page, { kind: "holding", confirm: null });
@@ -420,9 +438,15 @@ export class DsmNode {
     if (!Number.isInteger(msg.ackTo) || msg.ackTo < 0 || msg.ackTo >= this.nodes)
       throw new DsmProtocolError(`invalidation of page ${page} names ack target ${msg.ackTo}`);
     this.counters.invalidationsReceived++;
-    // Never waits for anything but the local engine: this is what keeps the protocol deadlock-free.
-    this.setAccess(page, NONE, false);
-    this.revoke(page, "none", false, { kind: "invalidate", inv: msg });
+    // Waits for nothing but the local engine: at most until a held grant is released (pinned pages
+    // stay for the instruction that needs them), never for another node.
+    if (this.busy.get(page)?.kind === "holding") this.defer(page, { kind: "invalidate", inv: msg });
+    else this.invalidate(msg);
+  }
+
+  private invalidate(msg: DsmInvalidate): void {
+    this.setAccess(msg.page, NONE, false);
+    this.revoke(msg.page, "none", false, { kind: "invalidate", inv: msg });
   }
 
   private sendInvalidate(to: NodeId, page: PageNumber, version: PageVersion, ackTo: NodeId): void {
