@@ -5,6 +5,7 @@ struct percpu cpus[MAX_CPUS];
 u32 ncpus = 1, ncpus_online = 1;
 u8 apic_to_index[256];
 u32 param_scale = 1;
+u32 param_inject = INJECT_NONE;
 int have_apic, have_sse2;
 static int param_debugexit;
 static char cmdline[256] = "-"; /* in .data: survives the .bss clear below */
@@ -30,6 +31,28 @@ static NORETURN void halt_forever(void) {
   for (;;) __asm__ volatile("cli; hlt");
 }
 
+static int str_eq(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+static int has_prefix(const char *s, const char *prefix) {
+  while (*prefix && *s == *prefix) s++, prefix++;
+  return !*prefix;
+}
+
+static void cmdline_error(const char *check, const char *what, const char *word) {
+  con_lock();
+  con_puts("FAIL ");
+  con_puts(check);
+  con_puts(" ");
+  con_puts(what);
+  con_puts(", got ");
+  con_puts(word);
+  con_puts("\n");
+  n_fail++;
+  con_unlock();
+}
+
 static int parse_uint(const char *s, u32 *out) {
   u32 v = 0;
   if (!*s) return 0;
@@ -42,8 +65,8 @@ static int parse_uint(const char *s, u32 *out) {
 }
 
 /* Options: scale=N (1..1000) multiplies every iteration count; debugexit writes the
- * verdict to port 0xf4 (QEMU's isa-debug-exit) after the summary. Other words (QEMU puts
- * the kernel's file name first) are ignored. */
+ * verdict to port 0xf4 (QEMU's isa-debug-exit) after the summary; inject=misroute-ipi plants
+ * a bug. Other words (QEMU puts the kernel's file name first) are ignored. */
 static void parse_cmdline(void) {
   char *p = cmdline;
   while (*p) {
@@ -52,24 +75,16 @@ static void parse_cmdline(void) {
     while (*p && *p != ' ') p++;
     char saved = *p;
     *p = 0;
-    if (w[0] == 's' && w[1] == 'c' && w[2] == 'a' && w[3] == 'l' && w[4] == 'e' && w[5] == '=') {
+    if (has_prefix(w, "scale=")) {
       u32 v;
-      if (!parse_uint(w + 6, &v) || v < 1 || v > 1000) {
-        con_lock();
-        con_puts("FAIL cmdline scale must be an integer from 1 to 1000, got ");
-        con_puts(w);
-        con_puts("\n");
-        n_fail++;
-        con_unlock();
-      } else {
-        param_scale = v;
-      }
-    } else if (w[0] && !(w[0] == 'd' && w[1] == 'e' && w[2] == 'b' && w[3] == 'u' && w[4] == 'g' &&
-                         w[5] == 'e' && w[6] == 'x' && w[7] == 'i' && w[8] == 't' && w[9] == 0)) {
-      /* ignored word */
-    } else if (w[0]) {
+      if (!parse_uint(w + 6, &v) || v < 1 || v > 1000) cmdline_error("cmdline.scale", "scale must be an integer from 1 to 1000", w);
+      else param_scale = v;
+    } else if (has_prefix(w, "inject=")) {
+      if (str_eq(w + 7, "misroute-ipi")) param_inject = INJECT_MISROUTE_IPI;
+      else cmdline_error("cmdline.inject", "inject knows only misroute-ipi", w);
+    } else if (str_eq(w, "debugexit")) {
       param_debugexit = 1;
-    }
+    } /* other words are ignored */
     *p = saved;
   }
 }
@@ -101,6 +116,7 @@ void bsp_main(u32 magic, u32 mbi_addr) {
     con_puts("\nINFO scale ");
     con_putu(param_scale);
     con_puts("\n");
+    if (param_inject == INJECT_MISROUTE_IPI) con_puts("INFO inject misroute-ipi: a planted bug, ipi.fixed must fail\n");
     con_unlock();
   }
 

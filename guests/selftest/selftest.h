@@ -39,6 +39,10 @@ extern u8 apic_to_index[256];
 extern u32 lapic_base, ioapic_base;
 extern u32 tsc_khz;          /* TSC ticks per millisecond, calibrated against the PIT */
 extern u32 param_scale;      /* iteration multiplier from the command line (scale=N) */
+/* inject=misroute-ipi: a deliberate bug (fixed IPIs go to the wrong CPU) that proves the
+ * delivery check can fail; used by the tests, never by a normal run */
+enum { INJECT_NONE, INJECT_MISROUTE_IPI };
+extern u32 param_inject;
 extern int have_apic;
 
 /* console.c */

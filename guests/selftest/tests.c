@@ -339,8 +339,9 @@ static void fixed_sender_job(u32 cpu, void *arg) {
   for (u32 t = 0; t < n(); t++) {
     if (t == cpu) continue;
     u32 before = load32(&cpus[t].irq_count[VEC_TEST]);
-    lapic_send_ipi(cpus[t].apic_id, VEC_TEST);
-    if (!wait_count(&cpus[t].irq_count[VEC_TEST], before + 1, WAIT_MS)) ipi_missed = t + 1;
+    u32 dest = param_inject == INJECT_MISROUTE_IPI ? (t + 1) % n() : t;
+    lapic_send_ipi(cpus[dest].apic_id, VEC_TEST);
+    if (!wait_count(&cpus[t].irq_count[VEC_TEST], before + 1, WAIT_MS)) ipi_missed = ipi_missed ? ipi_missed : t + 1; /* keep the first */
   }
 }
 
@@ -350,7 +351,7 @@ static void bcast_sender_job(u32 cpu, void *arg) {
   for (u32 t = 0; t < n(); t++) before[t] = load32(&cpus[t].irq_count[VEC_BCAST]);
   lapic_send_ipi(0, (3u << 18) | VEC_BCAST); /* all excluding self */
   for (u32 t = 0; t < n(); t++)
-    if (t != cpu && !wait_count(&cpus[t].irq_count[VEC_BCAST], before[t] + 1, WAIT_MS)) ipi_missed = t + 1;
+    if (t != cpu && !wait_count(&cpus[t].irq_count[VEC_BCAST], before[t] + 1, WAIT_MS)) ipi_missed = ipi_missed ? ipi_missed : t + 1; /* keep the first */
 }
 
 static void nmi_sender_job(u32 cpu, void *arg) {
@@ -358,7 +359,7 @@ static void nmi_sender_job(u32 cpu, void *arg) {
   (void)cpu;
   u32 before = load32(&cpus[t].nmi_count);
   lapic_send_ipi(cpus[t].apic_id, 0x400); /* delivery mode NMI; the vector field is ignored */
-  if (!wait_count(&cpus[t].nmi_count, before + 1, WAIT_MS)) ipi_missed = t + 1;
+  if (!wait_count(&cpus[t].nmi_count, before + 1, WAIT_MS)) ipi_missed = ipi_missed ? ipi_missed : t + 1; /* keep the first */
 }
 
 static int exact_counts(const char *name, const u32 *before, u32 vec, u32 want_each) {
@@ -400,7 +401,7 @@ static void check_ipis(void) {
     for (u32 t = 0; t < n(); t++) b0[t] = cpus[t].irq_count[VEC_BCAST];
     lapic_send_ipi(0, (2u << 18) | VEC_BCAST); /* all including self */
     for (u32 t = 0; t < n(); t++)
-      if (!wait_count(&cpus[t].irq_count[VEC_BCAST], b0[t] + 1, WAIT_MS)) ipi_missed = t + 1;
+      if (!wait_count(&cpus[t].irq_count[VEC_BCAST], b0[t] + 1, WAIT_MS)) ipi_missed = ipi_missed ? ipi_missed : t + 1; /* keep the first */
   }
   if (!ok) report_fail("ipi.broadcast", "a sender did not finish", 0, 0);
   else if (ipi_missed) report_fail("ipi.broadcast", "a broadcast never reached CPU ", ipi_missed - 1, "");

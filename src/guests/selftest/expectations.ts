@@ -2,6 +2,8 @@
 // Tests and the bench use these lists, so a check added to the guest must be added here too
 // (the tests fail on any check they do not expect).
 
+import type { SelftestReport } from "./report.ts";
+
 /** Checks that run on one CPU. `firmware.tables_consistent` needs both an MP table and a MADT. */
 export const SINGLE_CPU_CHECKS = [
   "tsc.calibrated",
@@ -76,4 +78,29 @@ export function expectedReport(cpus: number, firmwareTables: boolean): Expectati
   }
   if (cpus < 2) skip.push("bounce.handoff_ns");
   return { pass: pass.sort(), skip: skip.sort(), results: [...SINGLE_CPU_RESULTS, ...multiCpuResults(cpus)].sort() };
+}
+
+/** Every way a parsed report differs from what a correct machine with `cpus` CPUs reports; empty when it matches. */
+export function reportProblems(
+  report: SelftestReport,
+  cpus: number,
+  firmwareTables: boolean,
+): string[] {
+  const want = expectedReport(cpus, firmwareTables);
+  const problems: string[] = [];
+  if (report.summary.cpus !== cpus) problems.push(`the guest ran ${report.summary.cpus} CPU(s), expected ${cpus}`);
+  for (const [name, o] of report.checks) {
+    if (o.status === "fail") problems.push(`FAIL ${name}: ${o.detail}`);
+    else if (o.status === "pass" && !want.pass.includes(name)) problems.push(`check ${name} passed but is not expected here (add it to expectations.ts)`);
+    else if (o.status === "skip" && !want.skip.includes(name) && !want.pass.includes(name)) problems.push(`unexpected skip ${name}: ${o.reason}`);
+  }
+  for (const name of want.pass) {
+    const o = report.checks.get(name);
+    if (!o) problems.push(`check ${name} is missing`);
+    else if (o.status === "skip") problems.push(`check ${name} should run on ${cpus} CPU(s) but was skipped: ${o.reason}`);
+  }
+  for (const name of want.skip) if (!report.checks.has(name)) problems.push(`${name} should be reported as skipped but is missing`);
+  for (const name of want.results) if (!report.results.has(name)) problems.push(`result ${name} is missing`);
+  for (const name of report.results.keys()) if (!want.results.includes(name)) problems.push(`unexpected result ${name} (add it to expectations.ts)`);
+  return problems;
 }

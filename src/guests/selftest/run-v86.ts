@@ -15,6 +15,8 @@ export interface V86RunOptions {
   memoryMiB?: number;
   /** SeaBIOS and VGA BIOS images; when given, v86 runs the BIOS first and loads the guest as an option ROM. */
   bios?: { bios: string; vgaBios: string };
+  /** v86's `acpi` option, which also switches its local APIC and IOAPIC on (default true). */
+  acpi?: boolean;
   /** Wall-clock limit for the whole run (the guest ends with a SUMMARY line). */
   timeoutMs?: number;
   onLine?: (line: string) => void;
@@ -42,7 +44,7 @@ export async function runSelftestV86(opts: V86RunOptions): Promise<SelftestRun> 
     multiboot: { buffer: toArrayBuffer(readFileSync(opts.elf)) },
     cmdline: opts.cmdline ?? "",
     // acpi also switches on v86's local APIC and IOAPIC, which the guest needs
-    acpi: true,
+    acpi: opts.acpi ?? true,
     autostart: true,
     disable_keyboard: true,
     disable_mouse: true,
