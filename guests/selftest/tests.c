@@ -20,6 +20,17 @@ static int wait_count(volatile u32 *p, u32 want, u32 ms) {
   return 1;
 }
 
+/* writes v in decimal at p, NUL-terminated; returns the position of the NUL */
+static char *put_dec(char *p, u32 v) {
+  char tmp[10];
+  int i = 0;
+  do tmp[i++] = (char)('0' + v % 10);
+  while (v /= 10);
+  while (i) *p++ = tmp[--i];
+  *p = 0;
+  return p;
+}
+
 static void skip_multi(const char *check) {
   report_skip(check, "needs 2 or more CPUs; this machine runs 1");
 }
@@ -450,18 +461,9 @@ static void measure_ipi_rtt(void) {
       if (rtt_failed) break;
       sort_u64(rtt_samples, runs);
       char name[24] = "ipi.rtt.";
-      name[8] = (char)('0' + a / 10);
-      name[9] = (char)('0' + a % 10);
-      name[10] = '.';
-      name[11] = (char)('0' + b / 10);
-      name[12] = (char)('0' + b % 10);
-      name[13] = 0;
-      if (a < 10 && b < 10) { /* single digits read better: ipi.rtt.0.1 */
-        name[8] = (char)('0' + a);
-        name[9] = '.';
-        name[10] = (char)('0' + b);
-        name[11] = 0;
-      }
+      char *e = put_dec(name + 8, a);
+      *e++ = '.';
+      put_dec(e, b);
       report_result(name, us_milli(rtt_samples[runs / 2]), "us",
                     "median of round trips: fixed IPI from the first CPU, the second CPU's handler answers with a fixed IPI; first CPU's TSC");
     }
@@ -577,10 +579,8 @@ static void measure_speedup(void) {
       report_result("cpu.loop_ms", div64(ticks_to_ns(t1), 1000), "ms",
                     "one CPU, xorshift32 loop on registers, CPU 0 TSC");
     } else {
-      char name[] = "speedup.00";
-      name[8] = (char)('0' + k / 10);
-      name[9] = (char)('0' + k % 10);
-      if (k < 10) name[8] = (char)('0' + k), name[9] = 0;
+      char name[16] = "speedup.";
+      put_dec(name + 8, k);
       report_result(name, ratio_milli(t1, work_ticks), "ratio",
                     "same total xorshift32 work split over this many CPUs: time on 1 CPU / time here, CPU 0 TSC barrier to barrier");
     }
