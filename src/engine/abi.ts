@@ -1,8 +1,20 @@
 // The contract between the instrumentation pass (build time) and the engine runtime.
 // Both sides import these names so a rename cannot silently break one of them.
 
-/** Import the instrumented module calls when a TLB fill lands on a RAM page the node may not use. */
+/**
+ * Import the instrumented module calls when a TLB fill lands on a RAM page the node may not use:
+ * (virtual address, TLB entry, for_writing, side_effects) -> TLB_KEEP | TLB_RETRY | TLB_FAIL.
+ */
 export const IMPORT_TLB_FAULT = "gw_tlb_fault";
+/**
+ * Exported mutable i32 global, non-zero while v86 walks page tables without side effects (its JIT
+ * analysing code, with the JIT's state lock held): calls into the JIT must be deferred then.
+ */
+export const EXPORT_QUIET = "gw_quiet";
+/** Verdicts of the gw_tlb_fault import. */
+export const TLB_KEEP = 0;
+export const TLB_RETRY = 1;
+export const TLB_FAIL = 2;
 /** Export that tells the instrumented module where the per-page byte map lives in linear memory. */
 export const EXPORT_SET_MAP_BASE = "gw_set_map_base";
 /** Export that reports the map base, so tests can check the setter really took effect. */

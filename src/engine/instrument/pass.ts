@@ -18,6 +18,7 @@ import binaryen from "binaryen";
 import { sha256 } from "./hash.ts";
 import {
   EXPORT_GET_MAP_BASE,
+  EXPORT_QUIET,
   EXPORT_SET_MAP_BASE,
   IMPORT_TLB_FAULT,
   MEMORY_SIZE_ADDR,
@@ -224,6 +225,7 @@ const MAP_BASE = "gw$map_base";
 const WALK_WRITE = "gw$walk_write";
 const INNER_WALK = "gw$do_page_walk_inner";
 const TLB_FAULT_FN = "gw$tlb_fault";
+const QUIET = "gw$quiet";
 
 export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; report: InstrumentReport } {
   const inputSha256 = sha256(input);
@@ -235,7 +237,6 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
   binaryen.setDebugInfo(true);
   const m = binaryen.readBinary(input);
   try {
-    m.setFeatures(binaryen.Features.All);
     for (const name of EXPECTED.exports) {
       if (!m.getExport(name)) throw new InstrumentShapeError(`export "${name}" is missing`);
     }
@@ -329,13 +330,25 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     const i32 = binaryen.i32;
     const params = walkInfo.params;
     m.addFunction(INNER_WALK, params, i32, walkInfo.vars, walkInfo.body);
-    m.addFunctionImport(TLB_FAULT_FN, "env", IMPORT_TLB_FAULT, binaryen.createType([i32, i32, i32]), i32);
+    m.addFunctionImport(TLB_FAULT_FN, "env", IMPORT_TLB_FAULT, binaryen.createType([i32, i32, i32, i32]), i32);
+    m.addGlobal(QUIET, i32, true, m.i32.const(0));
+    m.addGlobalExport(QUIET, EXPORT_QUIET);
     const arg = (k: number) => m.local.get(k, i32);
-    const R = 5; // the wrapper's own local: the TLB entry (0 = page fault raised by v86)
-    const callInner = m.local.set(R, m.call(INNER_WALK, [arg(0), arg(1), arg(2), arg(3), arg(4)], i32));
+    const R = 5; // the TLB entry (0 = v86 raised a page fault)
+    const Q = 6; // QUIET on entry, restored after the walk
+    const K = 7; // the hook's verdict
+    // A walk without side effects (v86's JIT analysing code) runs "quiet": the engine must not call
+    // back into v86's JIT then, because the JIT holds its state lock.
+    const walkOnce = () =>
+      m.block(null, [
+        m.global.set(WALK_WRITE, arg(1)),
+        m.local.set(Q, m.global.get(QUIET, i32)),
+        m.if(m.i32.eqz(arg(4)), m.global.set(QUIET, m.i32.const(1))),
+        m.local.set(R, m.call(INNER_WALK, [arg(0), arg(1), arg(2), arg(3), arg(4)], i32)),
+        m.global.set(QUIET, m.local.get(Q, i32)),
+      ]);
     const wrapper = m.block(null, [
-      m.global.set(WALK_WRITE, arg(1)),
-      callInner,
+      walkOnce(),
       m.loop(
         "gw$retry",
         m.if(
@@ -343,23 +356,21 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
             m.i32.ne(m.local.get(R, i32), m.i32.const(0)),
             m.i32.ne(m.i32.and(m.local.get(R, i32), m.i32.const(TLB_IN_MAPPED_RANGE)), m.i32.const(0)),
           ),
-          m.if(
-            m.call(TLB_FAULT_FN, [arg(0), m.local.get(R, i32), arg(1)], i32),
-            m.block(null, [
-              // The handler may itself have walked (nested faults); restore the flag first.
-              m.global.set(WALK_WRITE, arg(1)),
-              m.local.set(R, m.call(INNER_WALK, [arg(0), arg(1), arg(2), arg(3), arg(4)], i32)),
-              m.br("gw$retry"),
-            ]),
-          ),
+          m.block(null, [
+            // 0: keep the entry (MMIO); 1: the page was granted, walk again; 2: fail the walk
+            // (a walk without side effects on a page the node does not hold).
+            m.local.set(K, m.call(TLB_FAULT_FN, [arg(0), m.local.get(R, i32), arg(1), arg(4)], i32)),
+            m.if(m.i32.eq(m.local.get(K, i32), m.i32.const(2)), m.local.set(R, m.i32.const(0))),
+            m.if(m.i32.eq(m.local.get(K, i32), m.i32.const(1)), m.block(null, [walkOnce(), m.br("gw$retry")])),
+          ]),
         ),
       ),
       m.return(m.local.get(R, i32)),
     ], binaryen.unreachable);
-    // The wrapper needs one extra local; binaryen cannot add vars to an existing function, so
-    // replace it: remove and re-add under the same name keeps every call site pointing at it.
+    // The wrapper needs extra locals; binaryen cannot add vars to an existing function, so
+    // replace it: calls refer to functions by name, so every call site now reaches the wrapper.
     m.removeFunction(EXPECTED.doPageWalk);
-    m.addFunction(EXPECTED.doPageWalk, params, i32, [i32], wrapper);
+    m.addFunction(EXPECTED.doPageWalk, params, i32, [i32, i32, i32], wrapper);
 
     m.addFunction("gw$set_map_base", binaryen.createType([i32]), binaryen.none, [], m.global.set(MAP_BASE, arg(0)));
     m.addFunctionExport("gw$set_map_base", EXPORT_SET_MAP_BASE);

@@ -1,0 +1,97 @@
+/* The engine test guest: one scenario per boot, chosen by the multiboot command line. Each
+ * scenario asks the host (the test) to change page ownership through a hypercall port, then
+ * checks what it sees; the host checks the other side. Output goes to COM1. */
+#include <stdint.h>
+#include "layout.h"
+
+static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0,%1" ::"a"(v), "Nd"(p)); }
+static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(p)); }
+static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1,%0" : "=a"(v) : "Nd"(p)); return v; }
+
+static uint32_t hc(uint32_t cmd, uint32_t arg) { outl(HC_ARG_PORT, arg); outl(HC_CMD_PORT, cmd); return inl(HC_CMD_PORT); }
+
+static void putc_(char c) { outb(0x3F8, (uint8_t)c); }
+static void puts_(const char *s) { while (*s) putc_(*s++); }
+static void puthex(uint32_t v) { for (int i = 28; i >= 0; i -= 4) putc_("0123456789abcdef"[(v >> i) & 15]); }
+static void report(const char *what, uint32_t got, uint32_t want) {
+  puts_(what); puts_(" got="); puthex(got); puts_(" want="); puthex(want); puts_(got == want ? " ok\n" : " FAIL\n");
+}
+static int failures;
+static void check(const char *what, uint32_t got, uint32_t want) { report(what, got, want); if (got != want) failures++; }
+
+static volatile uint32_t *const P32(uint32_t a) { return (volatile uint32_t *)a; }
+
+static void paging_on(void) {
+  volatile uint32_t *pd = P32(PAGE_DIR), *pt = P32(PAGE_TABLE);
+  for (int i = 0; i < 1024; i++) { pd[i] = 0; pt[i] = ((uint32_t)i << 12) | 3; }
+  pt[(PT_VIRT >> 12) & 1023] = PT_X | 3;
+  pd[0] = PAGE_TABLE | 3;
+  __asm__ volatile("mov %0,%%cr3; mov %%cr0,%%eax; or $0x80000000,%%eax; mov %%eax,%%cr0" ::"r"(PAGE_DIR) : "eax", "memory");
+}
+
+/* Alone on its page (.pagecode); the host rewrites its first bytes while the page is away. */
+__attribute__((section(".pagecode"), noipa)) int pagefn(int x) { return x + 1; }
+
+static void scenario_code(void) {
+  uint32_t sum = 0;
+  for (int i = 0; i < 200000; i++) sum += pagefn(i); /* hot enough for v86's JIT */
+  check("code before", sum, (uint32_t)(200000ull * 200001ull / 2));
+  hc(HC_CODE_REWRITE, (uint32_t)(uintptr_t)pagefn);
+  sum = 0;
+  for (int i = 0; i < 1000; i++) sum += pagefn(i);
+  check("code after", sum, 1000u * 0x600DC0DEu);
+}
+
+static void scenario_pt(void) {
+  *P32(PT_X) = 0x11111111; *P32(PT_Y) = 0x22222222;
+  check("pt before", *P32(PT_VIRT), 0x11111111);
+  hc(HC_PT_SWITCH, PT_VIRT);
+  __asm__ volatile("invlpg (%0)" ::"r"(PT_VIRT) : "memory");
+  check("pt after", *P32(PT_VIRT), 0x22222222);
+  *P32(PT_VIRT) = 0x33333333; /* sets the dirty bit in the revoked page table */
+  check("pt write", *P32(PT_VIRT), 0x33333333);
+  hc(HC_PT_CHECK, 0);
+}
+
+static void scenario_rep(void) {
+  uint32_t n = REP_PAGES * 1024;
+  for (uint32_t i = 0; i < n; i++) { P32(REP_SRC)[i] = 0; P32(REP_DST)[i] = 0xAAAAAAAA; P32(REP_STOS)[i] = 0; }
+  hc(HC_REP_REVOKE, 0);
+  uint32_t s = REP_SRC, d = REP_DST, c = n;
+  __asm__ volatile("cld; rep movsl" : "+S"(s), "+D"(d), "+c"(c) : : "memory");
+  d = REP_STOS; c = n;
+  __asm__ volatile("cld; rep stosl" : "+D"(d), "+c"(c) : "a"(STOS_VALUE) : "memory");
+  uint32_t sum = 0;
+  for (uint32_t i = 0; i < n; i++) sum += P32(REP_DST)[i];
+  check("rep dst sum", sum, hc(HC_REP_CHECK, sum));
+}
+
+static void scenario_lock(void) {
+  volatile uint32_t *c = P32(COUNTER_PAGE);
+  c[0] = c[16] = c[32] = 0;
+  hc(HC_LOCK_START, 0);
+  for (uint32_t i = 0; i < LOCK_ITERATIONS; i++) {
+    uint32_t one = 1;
+    __asm__ volatile("lock xaddl %0,%1" : "+r"(one), "+m"(c[0]) : : "memory");
+    uint32_t old = c[16], seen;
+    do { seen = old; __asm__ volatile("lock cmpxchgl %2,%1" : "=a"(old), "+m"(c[16]) : "r"(seen + 1), "0"(seen) : "memory"); } while (old != seen);
+    __asm__ volatile("lock incl %0" : "+m"(c[32]) : : "memory");
+    *P32(NOISE_PAGE + ((i & 1) << 12)) = i; /* two noise pages, revoked alternately by the host */
+  }
+  hc(HC_LOCK_DONE, LOCK_ITERATIONS);
+}
+
+static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
+
+void main(uint32_t magic, uint32_t *info) {
+  const char *cmd = (magic == 0x2BADB002 && (info[0] & 4)) ? (const char *)info[4] : "";
+  puts_("enginetest magic="); puthex(magic); puts_(" flags="); puthex(info[0]); putc_(32); puts_(cmd); putc_(10);
+  paging_on();
+  if (streq(cmd, "code")) scenario_code();
+  else if (streq(cmd, "pt")) scenario_pt();
+  else if (streq(cmd, "rep")) scenario_rep();
+  else if (streq(cmd, "lock")) scenario_lock();
+  else { puts_("unknown scenario\n"); failures++; }
+  puts_(failures ? "RESULT FAIL\n" : "RESULT OK\n");
+  hc(HC_DONE, failures);
+}

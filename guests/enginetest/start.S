@@ -1,0 +1,42 @@
+/* Multiboot entry of the engine test guest: flat GDT, a stack, then main(cmdline). */
+        .set MB_MAGIC, 0x1BADB002
+        .set MB_FLAGS, 0
+        .section .multiboot, "a"
+        .align 4
+        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+
+        .section .text
+        .globl _start
+_start:
+        cli
+        movl %eax, %edi         /* multiboot magic; %ax is reused below */
+        movl %ebx, %esi         /* multiboot info */
+        lgdt gdt_desc
+        ljmp $0x08, $1f
+1:      movw $0x10, %ax
+        movw %ax, %ds
+        movw %ax, %es
+        movw %ax, %ss
+        movw %ax, %fs
+        movw %ax, %gs
+        movl $stack_top, %esp
+        pushl %esi
+        pushl %edi
+        call main
+2:      cli
+        hlt
+        jmp 2b
+
+        .section .data
+        .align 8
+gdt:    .quad 0
+        .quad 0x00CF9A000000FFFF  /* 0x08: code, flat 4 GiB */
+        .quad 0x00CF92000000FFFF  /* 0x10: data, flat 4 GiB */
+gdt_desc:
+        .word gdt_desc - gdt - 1
+        .long gdt
+
+        .section .bss
+        .align 16
+        .space 16384
+stack_top:

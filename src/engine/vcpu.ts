@@ -1,0 +1,391 @@
+// One vCPU: a v86 instance running the instrumented wasm, with per-page access control.
+// The interface is documented in src/engine/README.md; the instrumentation in instrument/pass.ts.
+
+import { V86, type V86Options } from "v86";
+import {
+  EXPORT_GET_MAP_BASE,
+  EXPORT_QUIET,
+  EXPORT_SET_MAP_BASE,
+  IMPORT_TLB_FAULT,
+  MAP_BYTES,
+  MEMORY_SIZE_ADDR,
+  PAGE_NONE,
+  PAGE_RO,
+  PAGE_RW,
+  TLB_FAIL,
+  TLB_KEEP,
+  TLB_RETRY,
+} from "./abi.ts";
+
+export const PAGE_SIZE = 4096;
+
+export type PageState = "rw" | "ro" | "none";
+export type Access = "read" | "write";
+
+/**
+ * Where the access came from: `tlb` (a virtual access, instruction fetch or JIT code, caught when
+ * v86 fills its TLB), `physical` (v86 touching RAM by physical address: page-table walks,
+ * accessed/dirty updates, JS calling cpu.read32s ...), `dma` (v86's JS devices: read_blob/write_blob).
+ */
+export type FaultCause = "tlb" | "physical" | "dma";
+
+export interface PageFault {
+  /** Guest-physical page number (address >>> 12). */
+  page: number;
+  access: Access;
+  cause: FaultCause;
+}
+
+/** What a fault handler grants: the new local state, and the page's bytes when they changed. */
+export interface PageGrant {
+  state: "ro" | "rw";
+  /** Exactly 4096 bytes; omitted when the local copy is current (for example read-only -> read-write). */
+  bytes?: Uint8Array;
+}
+
+/**
+ * Called synchronously, in the middle of the guest instruction that needs the page. It may block
+ * (Atomics.wait in a worker) and, while it waits, call `revoke` for other pages (see README).
+ */
+export type FaultHandler = (fault: PageFault) => PageGrant;
+
+export interface VcpuStats {
+  faults: number;
+  faultsByCause: Record<FaultCause, number>;
+  revocations: number;
+}
+
+export interface VcpuOptions {
+  /** The instrumented v86 wasm (ensureInstrumentedWasm()). */
+  wasm: Uint8Array | ArrayBuffer;
+  /** Passed to v86 unchanged, except `wasm_fn`, which the engine owns. */
+  v86: Omit<V86Options, "wasm_fn" | "wasm_path">;
+  onFault?: FaultHandler;
+}
+
+const STATE_BYTE: Record<PageState, number> = { rw: PAGE_RW, ro: PAGE_RO, none: PAGE_NONE };
+const BYTE_STATE: PageState[] = ["rw", "ro", "none"];
+
+// v86 keeps the legacy VGA window (0xA0000-0xBFFFF) as MMIO even though it lies below memory_size.
+const VGA_FIRST_PAGE = 0xa0000 >>> 12;
+const VGA_END_PAGE = 0xc0000 >>> 12;
+
+type Env = Record<string, (...args: number[]) => number | void>;
+
+interface V86Cpu {
+  read_blob(offset: number, length: number): Uint8Array;
+  write_blob(blob: ArrayLike<number>, offset: number): void;
+  mem8: Uint8Array;
+}
+
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EngineError";
+  }
+}
+
+export class Vcpu {
+  readonly emulator: V86;
+  readonly stats: VcpuStats = { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 }, revocations: 0 };
+  onFault: FaultHandler | undefined;
+
+  private exports!: WebAssembly.Exports & Record<string, (...a: number[]) => number>;
+  private memory!: WebAssembly.Memory;
+  private mapBase = 0;
+  private mem8Base = -1;
+  private buf: ArrayBuffer | undefined;
+  private u8 = new Uint8Array(0);
+  private faultDepth = 0;
+  private quiet!: WebAssembly.Global;
+  /** Code ranges to drop once v86's JIT no longer holds its lock (see EXPORT_QUIET). */
+  private pendingDirty: [number, number][] = [];
+  private readonly loaded: Promise<void>;
+
+  private constructor(options: VcpuOptions) {
+    this.onFault = options.onFault;
+    const wasm = options.wasm;
+    let loadedResolve!: () => void;
+    let loadedReject!: (e: unknown) => void;
+    this.loaded = new Promise((res, rej) => ((loadedResolve = res), (loadedReject = rej)));
+    this.emulator = new V86({
+      ...options.v86,
+      // v86 does not handle a rejection here, so report it through create() and stay pending.
+      wasm_fn: (imports: WebAssembly.Imports) =>
+        this.instantiate(wasm, imports).catch((err: unknown) => {
+          loadedReject(err);
+          return new Promise<never>(() => {});
+        }),
+    } as V86Options);
+    this.emulator.add_listener("emulator-loaded", () => {
+      this.hookDevices();
+      loadedResolve();
+    });
+  }
+
+  /** Creates the vCPU and resolves once v86 has loaded (and started, with `autostart`). */
+  static async create(options: VcpuOptions): Promise<Vcpu> {
+    if (!(options.wasm instanceof Uint8Array) && !(options.wasm instanceof ArrayBuffer)) {
+      throw new EngineError("VcpuOptions.wasm must be the instrumented wasm's bytes (Uint8Array or ArrayBuffer)");
+    }
+    const v = new Vcpu(options);
+    await v.loaded;
+    return v;
+  }
+
+  /** Bytes of guest RAM (v86's memory_size). */
+  get memorySize(): number {
+    return new DataView(this.view().buffer).getUint32(MEMORY_SIZE_ADDR, true);
+  }
+
+  get pageCount(): number {
+    return this.memorySize / PAGE_SIZE;
+  }
+
+  pageState(page: number): PageState {
+    this.checkPage(page);
+    return BYTE_STATE[this.view()[this.mapBase + page]];
+  }
+
+  /**
+   * Sets a page's local state without moving bytes (setup, or an upgrade the caller knows is
+   * current). A downgrade takes effect at once: no stale translation or compiled code remains.
+   */
+  setPageState(page: number, state: PageState): void {
+    this.checkPage(page);
+    if (!(state in STATE_BYTE)) throw new EngineError(`unknown page state ${JSON.stringify(state)}`);
+    const before = this.view()[this.mapBase + page];
+    const after = STATE_BYTE[state];
+    this.view()[this.mapBase + page] = after;
+    if (after > before) this.flushPage(page, after === PAGE_NONE);
+  }
+
+  /** Sets the state of many pages at once with a single TLB flush (e.g. "all pages none"). */
+  setAllPages(state: PageState, predicate: (page: number) => boolean = () => true): void {
+    if (!(state in STATE_BYTE)) throw new EngineError(`unknown page state ${JSON.stringify(state)}`);
+    const u8 = this.view();
+    const b = STATE_BYTE[state];
+    for (let p = 0; p < this.pageCount; p++) {
+      if (p >= VGA_FIRST_PAGE && p < VGA_END_PAGE) continue;
+      if (predicate(p)) u8[this.mapBase + p] = b;
+    }
+    this.call("full_clear_tlb");
+    if (b === PAGE_NONE) this.dirtyCode(0, this.memorySize);
+  }
+
+  /**
+   * Takes a page away (read-write -> read-only or no-access) and returns its current bytes.
+   * Call it at an instruction boundary (whenever v86 is not executing) or from inside a fault
+   * handler while it waits; either way no TLB entry or compiled code for the page survives.
+   */
+  revoke(page: number, to: "ro" | "none"): Uint8Array {
+    this.checkPage(page);
+    if (to !== "ro" && to !== "none") throw new EngineError(`revoke target must be "ro" or "none", got ${JSON.stringify(to)}`);
+    const bytes = this.readPage(page);
+    this.setPageState(page, to);
+    this.stats.revocations++;
+    return bytes;
+  }
+
+  /** A copy of the page's local bytes (whatever its state). */
+  readPage(page: number): Uint8Array {
+    this.checkPage(page);
+    const at = this.mem8Base + page * PAGE_SIZE;
+    return this.view().slice(at, at + PAGE_SIZE);
+  }
+
+  /** Overwrites the page's local bytes (drops compiled code for it); state is unchanged. */
+  writePage(page: number, bytes: Uint8Array): void {
+    this.checkPage(page);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE) {
+      throw new EngineError(`page bytes must be a Uint8Array of ${PAGE_SIZE} bytes, got ${bytes?.length}`);
+    }
+    this.view().set(bytes, this.mem8Base + page * PAGE_SIZE);
+    this.dirtyCode(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+  }
+
+  /** True while a fault handler of this vCPU is running (inside a guest instruction). */
+  get inFault(): boolean {
+    return this.faultDepth > 0;
+  }
+
+  async destroy(): Promise<void> {
+    await this.emulator.destroy();
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private async instantiate(wasm: Uint8Array | ArrayBuffer, imports: WebAssembly.Imports): Promise<WebAssembly.Exports> {
+    const env = imports.env as Env;
+    const orig = { ...env };
+    const ram = (addr: number) => addr < this.memorySize && !(addr >= 0xa0000 && addr < 0xc0000);
+
+    // The RAM-bound check now also sends RAM pages the node does not hold (map byte != 0) here.
+    env.mmap_read8 = (addr: number) => {
+      addr >>>= 0;
+      if (!ram(addr)) return orig.mmap_read8(addr);
+      this.ensure(addr, 1, "read", "physical");
+      return this.view()[this.mem8Base + addr];
+    };
+    env.mmap_read32 = (addr: number) => {
+      addr >>>= 0;
+      if (!ram(addr)) return orig.mmap_read32(addr);
+      this.ensure(addr, 4, "read", "physical");
+      const u8 = this.view();
+      const a = this.mem8Base + addr;
+      return u8[a] | (u8[a + 1] << 8) | (u8[a + 2] << 16) | (u8[a + 3] << 24);
+    };
+    const writer = (name: string, size: number) => (addr: number, ...words: number[]) => {
+      addr >>>= 0;
+      if (!ram(addr)) return orig[name](addr, ...words);
+      this.ensure(addr, size, "write", "physical");
+      const u8 = this.view();
+      const a = this.mem8Base + addr;
+      for (let i = 0; i < size; i++) u8[a + i] = words[i >> 2] >>> ((i & 3) * 8);
+      this.dirtyCode(addr, addr + size);
+    };
+    env.mmap_write8 = writer("mmap_write8", 1);
+    env.mmap_write16 = writer("mmap_write16", 2);
+    env.mmap_write32 = writer("mmap_write32", 4);
+    env.mmap_write64 = writer("mmap_write64", 8);
+    env.mmap_write128 = writer("mmap_write128", 16);
+
+    // A TLB fill landed on a page that is not held for this access: fault it in, then v86 walks
+    // again. A walk without side effects (JIT analysis) must not fault: it fails instead, and
+    // v86's JIT then leaves that page out of the code it compiles.
+    env[IMPORT_TLB_FAULT] = (virt: number, entry: number, forWriting: number, sideEffects: number) => {
+      const phys = ((((entry & ~0xfff) ^ (virt & ~0xfff)) >>> 0) - this.mem8Base) >>> 0;
+      if (!ram(phys)) return TLB_KEEP;
+      const s = this.view()[this.mapBase + (phys >>> 12)];
+      if (s === PAGE_RW || (s === PAGE_RO && !forWriting)) return TLB_KEEP;
+      if (!sideEffects) return s === PAGE_NONE ? TLB_FAIL : TLB_KEEP;
+      this.fault(phys >>> 12, forWriting ? "write" : "read", "tlb");
+      return TLB_RETRY;
+    };
+
+    const { instance } = await WebAssembly.instantiate(wasm, imports);
+    const ex = instance.exports as WebAssembly.Exports & Record<string, (...a: number[]) => number>;
+    this.memory = ex.memory as WebAssembly.Memory;
+    if (typeof ex[EXPORT_SET_MAP_BASE] !== "function") {
+      throw new EngineError(`the wasm given to the engine is not instrumented (no ${EXPORT_SET_MAP_BASE} export); use ensureInstrumentedWasm()`);
+    }
+    // Reserve the page map before v86 allocates anything: memory.grow hands back fresh pages and
+    // Rust's allocator only ever uses pages it grew itself.
+    this.mapBase = this.memory.grow(MAP_BYTES / 65536) * 65536;
+    ex[EXPORT_SET_MAP_BASE](this.mapBase);
+    if (ex[EXPORT_GET_MAP_BASE]() !== this.mapBase) throw new EngineError("the instrumented wasm did not accept the page map base");
+    this.exports = ex;
+    const quiet = ex[EXPORT_QUIET] as unknown as WebAssembly.Global | undefined;
+    if (!(quiet instanceof WebAssembly.Global)) throw new EngineError(`the instrumented wasm lacks the ${EXPORT_QUIET} global`);
+    this.quiet = quiet;
+    // Learn where guest RAM lives when v86 allocates it.
+    const allocate = ex.allocate_memory;
+    return {
+      ...ex,
+      allocate_memory: (size: number) => {
+        const p = allocate(size);
+        this.mem8Base = p >>> 0;
+        return p;
+      },
+    };
+  }
+
+  /** Wraps the DMA entry points of v86's JS devices (virtio, IDE PIO/DMA to memory, floppy DMA). */
+  private hookDevices(): void {
+    const cpu = (this.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
+    const readBlob = cpu.read_blob.bind(cpu);
+    const writeBlob = cpu.write_blob.bind(cpu);
+    cpu.read_blob = (offset: number, length: number) => {
+      if (length > 0 && offset >>> 0 < this.memorySize) this.ensure(offset >>> 0, length, "read", "dma");
+      return readBlob(offset, length);
+    };
+    cpu.write_blob = (blob: ArrayLike<number>, offset: number) => {
+      if (blob.length > 0 && offset >>> 0 < this.memorySize) this.ensure(offset >>> 0, blob.length, "write", "dma");
+      writeBlob(blob, offset);
+    };
+  }
+
+  /** Makes every page of [addr, addr+len) hold at least what `access` needs, faulting as needed. */
+  private ensure(addr: number, len: number, access: Access, cause: FaultCause): void {
+    const need = access === "write" ? PAGE_RW : PAGE_RO;
+    const last = Math.min(addr + len - 1, this.memorySize - 1) >>> 12;
+    for (let p = addr >>> 12; p <= last; p++) {
+      if (p >= VGA_FIRST_PAGE && p < VGA_END_PAGE) continue;
+      if (this.view()[this.mapBase + p] > need) this.fault(p, access, cause);
+    }
+  }
+
+  private fault(page: number, access: Access, cause: FaultCause): void {
+    this.flushPendingDirty();
+    const handler = this.onFault;
+    const state = BYTE_STATE[this.view()[this.mapBase + page]];
+    if (!handler) {
+      throw new EngineError(`guest ${access} (${cause}) to page 0x${page.toString(16)} which is "${state}", and no fault handler is set`);
+    }
+    this.stats.faults++;
+    this.stats.faultsByCause[cause]++;
+    this.faultDepth++;
+    let grant: PageGrant;
+    try {
+      grant = handler({ page, access, cause });
+    } finally {
+      this.faultDepth--;
+    }
+    if (!grant || (grant.state !== "ro" && grant.state !== "rw")) {
+      throw new EngineError(`fault handler for page 0x${page.toString(16)} returned ${JSON.stringify(grant)}, expected { state: "ro" | "rw", bytes? }`);
+    }
+    if (access === "write" && grant.state !== "rw") {
+      throw new EngineError(`fault handler granted "${grant.state}" for a write to page 0x${page.toString(16)}`);
+    }
+    if (grant.bytes !== undefined) this.writePage(page, grant.bytes);
+    this.view()[this.mapBase + page] = STATE_BYTE[grant.state];
+  }
+
+  /** Drops every translation (and for no-access, compiled code) that could reach `page`. */
+  private flushPage(page: number, dropCode: boolean): void {
+    // v86 has no reverse map from physical page to TLB entries, so flush all of them. Revocations
+    // are rare next to accesses; the TLB refills on demand.
+    this.call("full_clear_tlb");
+    if (dropCode) this.dirtyCode(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+  }
+
+  /** Drops compiled code for [start, end), now or, while v86's JIT holds its lock, later. */
+  private dirtyCode(start: number, end: number): void {
+    if (this.quiet.value) {
+      this.pendingDirty.push([start, end]);
+      return;
+    }
+    this.flushPendingDirty();
+    this.call("jit_dirty_cache", start, end);
+  }
+
+  private flushPendingDirty(): void {
+    if (this.pendingDirty.length === 0 || this.quiet.value) return;
+    const list = this.pendingDirty;
+    this.pendingDirty = [];
+    for (const [a, b] of list) this.call("jit_dirty_cache", a, b);
+  }
+
+  private checkPage(page: number): void {
+    if (!Number.isInteger(page) || page < 0 || page >= this.pageCount) {
+      throw new EngineError(`page ${page} is not a guest RAM page (0..${this.pageCount - 1})`);
+    }
+    if (page >= VGA_FIRST_PAGE && page < VGA_END_PAGE) {
+      throw new EngineError(`page 0x${page.toString(16)} is in the VGA window (0xA0000-0xBFFFF), which v86 treats as MMIO`);
+    }
+  }
+
+  private call(name: string, ...args: number[]): number {
+    return this.exports[name](...args);
+  }
+
+  /** A byte view of the wasm memory, renewed when memory.grow replaced the buffer. */
+  private view(): Uint8Array {
+    const b = this.memory.buffer;
+    if (b !== this.buf) {
+      this.buf = b as ArrayBuffer;
+      this.u8 = new Uint8Array(b);
+    }
+    return this.u8;
+  }
+}
