@@ -9,6 +9,8 @@ import type { Mutation, SimOptions, SimResult } from "./sim.ts";
 const SEEDS = Number(process.env.SIM_SEEDS ?? 10000);
 if (!Number.isInteger(SEEDS) || SEEDS < 1) throw new Error(`SIM_SEEDS must be a positive integer, got ${process.env.SIM_SEEDS}`);
 const FIRST_SEED = Number(process.env.SIM_FIRST_SEED ?? 1);
+// Pure CPU work; generous so a busy machine or a large SIM_SEEDS never times out.
+const LONG = 30 * 60_000;
 
 function describeFailure(r: SimResult): string {
   return `seed ${r.options.seed} ${JSON.stringify(r.options)}:\n  ${r.violations.slice(0, 5).join("\n  ")}`;
@@ -71,25 +73,25 @@ describe("DSM simulation", () => {
       ] as const)
         expect(totals[key], key).toBeGreaterThan(0);
     }
-  });
+  }, LONG);
 
   it("runs in both ownership modes", () => {
     for (const readTakesOwnership of [false, true]) {
       const { failures } = runMany(Math.min(SEEDS, 500), 1_000_000, { readTakesOwnership });
       expect(failures).toEqual([]);
     }
-  });
+  }, LONG);
 
   it("works with every message going through the binary codec", () => {
     const { failures, totals } = runMany(Math.min(SEEDS, 300), 2_000_000, { codec: true });
     expect(failures).toEqual([]);
     expect(totals.ops).toBeGreaterThan(0);
-  });
+  }, LONG);
 
   it("statistics deltas (through the codec) keep a viewer's page map equal to the nodes' states", () => {
     const { failures } = runMany(Math.min(SEEDS, 300), 3_000_000, { snapshotEvery: 7 });
     expect(failures).toEqual([]);
-  });
+  }, LONG);
 
   it("is deterministic: a seed replays to the same run", () => {
     const a = runSimulation(simOptionsForSeed(42));
@@ -113,7 +115,7 @@ describe("engine discipline for instructions that need several pages", () => {
       if (r.violations.length > 0) livelocks++;
     }
     expect(livelocks).toBeGreaterThan(0);
-  });
+  }, LONG);
 });
 
 describe("the checker catches injected protocol bugs", () => {
@@ -139,6 +141,6 @@ describe("the checker catches injected protocol bugs", () => {
       // Not every injected bug is observable (a stale copy may never be read again), but most are.
       expect(detected / fired).toBeGreaterThan(0.5);
       expect(matched).toBeGreaterThan(0);
-    });
+    }, LONG);
   }
 });

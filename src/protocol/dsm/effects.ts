@@ -10,10 +10,14 @@ export type DsmEffect =
   /**
    * The engine may now access `page` at `access`: first install `data` into local memory
    * ("current" means the local bytes are already right, "zero" means fill with zeros), then map
-   * the page and let the faulting vCPU retry. Every grant must be answered with
-   * `DsmNode.accessDone(page)` once the retried access happened (or the vCPU moved on to wait for
-   * something else): until then the page stays here, which is what stops pages ping-ponging
-   * between nodes without any of them making progress.
+   * the page and let the vCPUs waiting on it retry. Every grant must be answered with exactly one
+   * `DsmNode.accessDone(page)`: until then the grant is *held* (the page is pinned here: forwarded
+   * requests, invalidations and further local faults on it wait), which is what stops pages
+   * ping-ponging between nodes without any of them making progress.
+   * Rule for the engine: never wait for a page while holding a grant of a higher-numbered page.
+   * An instruction that needs several pages either releases its grants before faulting again
+   * (simple, but can livelock under contention) or pins them in ascending page order, faulting
+   * even on pages it can access (the answer is an immediate grant = a pin); see README.md.
    */
   | { type: "grant"; page: PageNumber; access: FaultAccess; data: PageData }
   /**
