@@ -1,0 +1,131 @@
+// Drives one node's DsmNode against its local memory and its links: the glue between the pure
+// protocol core and a vCPU engine in a worker. The engine calls `fault` synchronously from inside a
+// guest instruction; `fault` blocks (on the links' doorbell) until the page is granted, and while
+// it waits it keeps serving every other message, so two blocked vCPUs can never wait on each other.
+
+import { decode, encode } from "../../protocol/codec.ts";
+import type { DsmEffect } from "../../protocol/dsm/effects.ts";
+import type { DsmNode } from "../../protocol/dsm/node.ts";
+import type { DsmMessage, Message } from "../../protocol/messages.ts";
+import { PAGE_SIZE, type FaultAccess, type NodeId } from "../../protocol/types.ts";
+
+/** What the agent needs of the local engine (the engine's Vcpu provides these). */
+export interface PageMemory {
+  setPageState(page: number, state: "rw" | "ro" | "none"): void;
+  /** Lowers the page's state at an instruction boundary and returns its current bytes. */
+  revoke(page: number, to: "ro" | "none"): Uint8Array;
+  writePage(page: number, bytes: Uint8Array): void;
+}
+
+/** What the agent needs of the links (LocalLinks in a tab; a network agent's proxy across tabs). */
+export interface FrameLinks {
+  send(to: number, frame: Uint8Array): void;
+  receive(): { from: number; frame: Uint8Array } | null;
+  flush(): boolean;
+  waitForTraffic(timeoutMs: number): void;
+}
+
+export interface DsmAgentCounters {
+  faults: number;
+  blockedMs: number;
+  framesIn: number;
+  framesOut: number;
+}
+
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
+export class DsmAgent {
+  readonly counters: DsmAgentCounters = { faults: 0, blockedMs: 0, framesIn: 0, framesOut: 0 };
+  /** Pages granted whose access has not been reported done to the DSM yet. */
+  private held: number[] = [];
+  private lastGrant: { page: number; access: FaultAccess } | null = null;
+
+  constructor(
+    private readonly dsm: DsmNode,
+    private readonly memory: PageMemory,
+    private readonly links: FrameLinks,
+    /** Every message that is not DSM traffic (IPIs, I/O, console, control). */
+    private readonly onOther: (from: NodeId, msg: Message) => void = () => {},
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Sends a non-DSM message to another node through the same ordered links. */
+  send(to: NodeId, msg: Message): void {
+    this.links.send(to, encode(msg));
+    this.counters.framesOut++;
+  }
+
+  /**
+   * The engine needs `page` with `access`. Blocks until the DSM grants it; returns the new state.
+   * The page's bytes, when they changed, are already written into local memory.
+   */
+  fault(page: number, access: FaultAccess): "ro" | "rw" {
+    this.counters.faults++;
+    // The previous grants' accesses have happened by now (the engine moved on to this one).
+    this.releaseHeld();
+    this.lastGrant = null;
+    this.apply(this.dsm.onLocalFault(page, access));
+    const start = this.now();
+    while (!this.granted(page, access)) {
+      this.links.flush();
+      if (!this.pump()) this.links.waitForTraffic(20);
+    }
+    this.counters.blockedMs += this.now() - start;
+    return this.lastGrant!.access === "write" ? "rw" : "ro";
+  }
+
+  private granted(page: number, access: FaultAccess): boolean {
+    const g = this.lastGrant;
+    return g !== null && g.page === page && (g.access === "write" || access === "read");
+  }
+
+  /** Non-blocking: finishes held grants, handles every waiting frame, pushes queued frames out. */
+  poll(): void {
+    this.releaseHeld();
+    this.pump();
+    this.links.flush();
+  }
+
+  /** Handles every frame waiting on the links; true when there was at least one. */
+  private pump(): boolean {
+    let any = false;
+    for (let d = this.links.receive(); d !== null; d = this.links.receive()) {
+      any = true;
+      this.counters.framesIn++;
+      const msg = decode(d.frame);
+      if (msg.type.startsWith("dsm-")) this.apply(this.dsm.onMessage(d.from, msg as DsmMessage));
+      else this.onOther(d.from, msg);
+    }
+    return any;
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const page of held) this.apply(this.dsm.accessDone(page));
+  }
+
+  private apply(effects: DsmEffect[]): void {
+    const queue = effects.slice();
+    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+      switch (e.type) {
+        case "send":
+          this.links.send(e.to, encode(e.msg));
+          this.counters.framesOut++;
+          break;
+        case "grant":
+          if (e.data.form === "bytes") this.memory.writePage(e.page, e.data.bytes);
+          else if (e.data.form === "zero") this.memory.writePage(e.page, ZERO_PAGE);
+          this.memory.setPageState(e.page, e.access === "write" ? "rw" : "ro");
+          this.held.push(e.page);
+          this.lastGrant = { page: e.page, access: e.access };
+          break;
+        case "revoke": {
+          const bytes = this.memory.revoke(e.page, e.access === "read" ? "ro" : "none");
+          queue.push(...this.dsm.revoked(e.page, e.wantBytes ? bytes : undefined));
+          break;
+        }
+      }
+    }
+  }
+}
