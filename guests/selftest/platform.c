@@ -220,9 +220,9 @@ void discover_cpus(void) {
   }
   if (have_mp) info_list("firmware.mp", &mp);
   if (have_madt) info_list("firmware.madt", &madt);
-  /* SeaBIOS 1.16 on QEMU 7.2 lists only the BSP in its MP table while the MADT lists every
-   * CPU, so the two need not be equal; what must hold is that neither invents a CPU the
-   * other lacks when the MADT is the larger one, and that both agree on the BSP. */
+  /* SeaBIOS 1.16 on QEMU 7.2 lists only the BSP in its MP table while its MADT lists every
+   * CPU, so equality is too strict; what must hold is that the MP table names no CPU the
+   * MADT lacks and that both put the same BSP first. */
   if (have_mp && have_madt) {
     if (subset(&mp, &madt) && mp.ids[0] == madt.ids[0]) report_pass("firmware.tables_consistent");
     else report_fail("firmware.tables_consistent", "the MP table lists a CPU the MADT does not, or another BSP", 0, 0);

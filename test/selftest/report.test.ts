@@ -7,7 +7,7 @@ import {
   parseSelftestOutput,
   SelftestParseError,
 } from "../../src/guests/selftest/report.ts";
-import { expectedReport } from "../../src/guests/selftest/expectations.ts";
+import { expectedReport, reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { SerialLineCollector } from "../../src/guests/selftest/run-common.ts";
 
 const FIRMWARE_NOISE = "\x1bc\x1b[?7l\x1b[2JSeaBIOS (version 1.16.2-debian-1.16.2-1)\r\n\r\nBooting from ROM..\r\n";
@@ -188,5 +188,48 @@ describe("expectations", () => {
     expect(e.results.filter((r) => r.startsWith("ipi.rtt."))).toHaveLength(6);
     expect(e.results.filter((r) => r.startsWith("speedup."))).toEqual(["speedup.2", "speedup.3", "speedup.4"]);
     expect(expectedReport(2, true).skip).toEqual(["tso.iriw"]);
+  });
+});
+
+describe("reportProblems", () => {
+  const oneCpu = (lines: string[], summary: string) => parseSelftestOutput(`${begin}${lines.join("\n")}\n${summary}\n`);
+  it("accepts a complete single-CPU report and names each way another one differs", () => {
+    const want = expectedReport(1, false);
+    const lines = [
+      ...want.pass.map((c) => `PASS ${c}`),
+      ...want.skip.map((c) => `SKIP ${c} needs 2 or more CPUs`),
+      ...want.results.map((r) => `RESULT ${r} 1.000 us measured`),
+    ];
+    const ok = oneCpu(lines, `SUMMARY pass=${want.pass.length} fail=0 skip=${want.skip.length} cpus=1`);
+    expect(reportProblems(ok, 1, false)).toEqual([]);
+
+    const broken = oneCpu(
+      [
+        ...lines.filter((l) => l !== "PASS ipi.self" && l !== "PASS tsc.calibrated" && !l.startsWith("RESULT cpu.loop_ms")),
+        "SKIP ipi.self no APIC",
+        "FAIL tsc.calibrated PIT never reached terminal count",
+        "PASS ipi.nmi",
+        "RESULT speedup.2 1.000 ratio measured",
+      ].filter((l) => l !== "SKIP ipi.nmi needs 2 or more CPUs"),
+      `SUMMARY pass=${want.pass.length - 1} fail=1 skip=${want.skip.length} cpus=1`,
+    );
+    expect(reportProblems(broken, 2, false).sort()).toEqual(
+      [
+        "the guest ran 1 CPU(s), expected 2",
+        "FAIL tsc.calibrated: PIT never reached terminal count",
+        "check ipi.self should run on 2 CPU(s) but was skipped: no APIC",
+        ...expectedReport(2, false).pass.filter((c) => !want.pass.includes(c) && c !== "ipi.nmi").map((c) => `check ${c} should run on 2 CPU(s) but was skipped: needs 2 or more CPUs`),
+        ...expectedReport(2, false).results.filter((r) => !want.results.includes(r) && r !== "speedup.2").map((r) => `result ${r} is missing`),
+        "result cpu.loop_ms is missing",
+        "unexpected skip bounce.handoff_ns: needs 2 or more CPUs",
+      ].sort(),
+    );
+    expect(reportProblems(broken, 1, false)).toEqual(
+      expect.arrayContaining([
+        "check ipi.nmi passed but is not expected here (add it to expectations.ts)",
+        "unexpected result speedup.2 (add it to expectations.ts)",
+        "check ipi.self should run on 1 CPU(s) but was skipped: no APIC",
+      ]),
+    );
   });
 });
