@@ -30,6 +30,7 @@ struct percpu {
   volatile u32 nmi_count;
   volatile u32 irq_count[256];
   volatile u32 ping_reply_to; /* APIC ID to answer VEC_PING with */
+  volatile u32 job_seen;      /* last job generation this AP looked at */
 } ALIGNED(PAGE_SIZE);
 
 extern struct percpu cpus[MAX_CPUS];

@@ -8,16 +8,17 @@
 extern char ap_tramp_start[], ap_tramp_end[];
 u32 ap_stack_top; /* read by the trampoline */
 static volatile u32 ap_boot_index;
-static u8 ap_stacks[MAX_CPUS][AP_STACK] ALIGNED(16);
+static u8 ap_stacks[MAX_CPUS][AP_STACK] ALIGNED(PAGE_SIZE);
 
+/* The job slot has a page of its own: every AP reads it and bumps `done`, nothing else should
+ * ride along when that page moves between nodes. */
 static struct {
   job_fn fn;
   void *arg;
   volatile u32 mask;
   volatile u32 gen;
   volatile u32 done;
-} job;
-static volatile u32 job_seen[MAX_CPUS]; /* last generation each AP looked at */
+} job ALIGNED(PAGE_SIZE);
 
 u32 all_cpus_mask(void) { return ncpus_online >= 32 ? ~0u : (1u << ncpus_online) - 1; }
 
@@ -34,13 +35,13 @@ void ap_main(void) {
   lapic_enable();
   u32 idx = ap_boot_index;
   cpus[idx].seen_apic_id = lapic_id();
-  job_seen[idx] = job.gen;
+  cpus[idx].job_seen = job.gen;
   store32(&cpus[idx].online, 1);
   ap_idle_loop(idx);
 }
 
 void ap_idle_loop(u32 cpu) {
-  u32 seen = job_seen[cpu];
+  u32 seen = cpus[cpu].job_seen;
   for (;;) {
     cli();
     u32 g = load32(&job.gen);
@@ -49,7 +50,7 @@ void ap_idle_loop(u32 cpu) {
       int member = (job.mask >> cpu) & 1;
       job_fn fn = job.fn;
       void *arg = job.arg;
-      store32(&job_seen[cpu], g);
+      store32(&cpus[cpu].job_seen, g);
       sti();
       if (member) {
         fn(cpu, arg);
@@ -68,7 +69,7 @@ int run_on(u32 mask, job_fn fn, void *arg) {
   u32 aps = all_cpus_mask() & ~1u;
   /* every AP must have seen the previous job before the slot is reused */
   for (u32 i = 1; i < ncpus_online; i++)
-    if (!wait_flag(&job_seen[i], job.gen, 60000)) return 0;
+    if (!wait_flag(&cpus[i].job_seen, job.gen, 60000)) return 0;
   job.fn = fn;
   job.arg = arg;
   job.mask = mask;

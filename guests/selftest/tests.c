@@ -177,7 +177,7 @@ static void check_uart_irq(void) {
 /* ------------------------------------------------------------------ counters */
 static volatile u32 shared_counter[1024] ALIGNED(PAGE_SIZE);
 static volatile u32 spin_lock_word[1024] ALIGNED(PAGE_SIZE);
-static struct sbarrier bar;
+static struct sbarrier bar ALIGNED(PAGE_SIZE); /* shared by design, alone in its page */
 
 static void spin_lock(volatile u32 *l) {
   while (atomic_xchg(l, 1))
