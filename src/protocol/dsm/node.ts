@@ -335,6 +335,10 @@ export class DsmNode {
     if (holding.confirm) this.send(this.managerOf(page), { type: "dsm-confirm", page, access: holding.confirm });
   }
 
+  private isNode(n: unknown): boolean {
+    return typeof n === "number" && Number.isInteger(n) && n >= 0 && n < this.nodes;
+  }
+
   private protocolPage(page: unknown, what: string): PageNumber {
     if (typeof page !== "number" || !Number.isInteger(page) || page < 0 || page >= this.pages)
       throw new DsmProtocolError(`${what} names page ${String(page)}, outside guest RAM (0..${this.pages - 1})`);
@@ -402,10 +406,26 @@ export class DsmNode {
       throw new DsmProtocolError(`node ${from} granted page ${page}, which node ${this.self} did not request`);
     if (msg.access !== busy.access)
       throw new DsmProtocolError(`node ${from} granted ${msg.access} on page ${page}, ${busy.access} was requested`);
-    if (msg.copyset.includes(this.self) || (!msg.owner && msg.copyset.length > 0))
-      throw new DsmProtocolError(`node ${from} granted page ${page} with an impossible copyset`);
-    if (msg.data.form === "current" && msg.version !== this.version[page] && !(msg.access === "write" && msg.version === this.version[page]! + 1))
-      throw new DsmProtocolError(`node ${from} sent page ${page} as current, but this node holds version ${this.version[page]}`);
+    const copyset = msg.copyset;
+    if (
+      !Array.isArray(copyset) ||
+      !copyset.every((n, i) => this.isNode(n) && n !== this.self && copyset.indexOf(n) === i) ||
+      (!msg.owner && copyset.length > 0) ||
+      (msg.access === "write" && (!msg.owner || copyset.length > 0))
+    )
+      throw new DsmProtocolError(`node ${from} granted page ${page} with an impossible owner/copyset`);
+    const local = this.version[page]!;
+    const newer = msg.access === "write" ? msg.version > local : msg.version >= local;
+    if (!Number.isInteger(msg.version) || msg.version > 0xffff_ffff || !newer)
+      throw new DsmProtocolError(`node ${from} granted page ${page} at version ${msg.version}, this node has ${local}`);
+    const maxAcks = msg.access === "write" ? Math.max(0, this.nodes - 2) : 0;
+    if (!Number.isInteger(msg.acks) || msg.acks < 0 || msg.acks > maxAcks)
+      throw new DsmProtocolError(`node ${from} granted page ${page} announcing ${msg.acks} invalidation acks`);
+    const form = msg.data?.form;
+    if (form === "bytes" ? !(msg.data.bytes instanceof Uint8Array) || msg.data.bytes.length !== PAGE_SIZE : form !== "zero" && form !== "current")
+      throw new DsmProtocolError(`node ${from} granted page ${page} with malformed page data`);
+    if (form === "current" && msg.version !== local && !(msg.access === "write" && msg.version === local + 1))
+      throw new DsmProtocolError(`node ${from} sent page ${page} as current, but this node holds version ${local}`);
     busy.grant = msg;
     this.completeRequest(page, busy);
   }
@@ -439,8 +459,10 @@ export class DsmNode {
   private onInvalidate(from: NodeId, msg: DsmInvalidate): void {
     const page = this.protocolPage(msg.page, "dsm-invalidate");
     if (this.owner[page]) throw new DsmProtocolError(`node ${from} invalidated page ${page} at its owner ${this.self}`);
-    if (!Number.isInteger(msg.ackTo) || msg.ackTo < 0 || msg.ackTo >= this.nodes)
-      throw new DsmProtocolError(`invalidation of page ${page} names ack target ${msg.ackTo}`);
+    if (!this.isNode(msg.ackTo) || !isVersion(msg.version) || msg.version === 0)
+      throw new DsmProtocolError(`invalidation of page ${page} from node ${from} is malformed (ack to ${msg.ackTo})`);
+    if (msg.version <= this.version[page]!)
+      throw new DsmProtocolError(`node ${from} invalidated page ${page} for version ${msg.version}, not newer than this copy`);
     this.counters.invalidationsReceived++;
     // Waits for nothing but the local engine: at most until a held grant is released (pinned pages
     // stay for the instruction that needs them), never for another node.
@@ -464,6 +486,10 @@ export class DsmNode {
     const page = this.protocolPage(msg.page, "dsm-forward");
     if (from !== this.managerOf(page))
       throw new DsmProtocolError(`node ${from} forwarded a request for page ${page}, whose manager is ${this.managerOf(page)}`);
+    if (!this.isNode(msg.requester) || msg.requester === this.self)
+      throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} names requester ${msg.requester}`);
+    if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
+      throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} is malformed`);
     if (this.busy.has(page)) this.defer(page, { kind: "forward", fwd: msg });
     else this.serve(msg);
   }
@@ -549,8 +575,8 @@ export class DsmNode {
     const page = this.protocolPage(msg.page, "dsm-request");
     if (this.managerOf(page) !== this.self)
       throw new DsmProtocolError(`node ${from} asked node ${this.self} about page ${page}, managed by ${this.managerOf(page)}`);
-    if (msg.access !== "read" && msg.access !== "write")
-      throw new DsmProtocolError(`request for page ${page} has access ${String(msg.access)}`);
+    if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
+      throw new DsmProtocolError(`request for page ${page} from node ${from} is malformed`);
     const queue = this.managerQueues.get(page);
     const item = { requester: from, access: msg.access, have: msg.have };
     if (queue) {
@@ -581,6 +607,10 @@ export class DsmNode {
     if (queue.length === 0) this.managerQueues.delete(page);
     else this.startTransaction(page, queue[0]!);
   }
+}
+
+function isVersion(v: unknown): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 }
 
 function isZeroPage(bytes: Uint8Array): boolean {
