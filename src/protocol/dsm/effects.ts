@@ -14,7 +14,8 @@ export type DsmEffect =
    * `DsmNode.accessDone(page)`: until then the grant is *held* (the page is pinned here: forwarded
    * requests, invalidations and further local faults on it wait), which is what stops pages
    * ping-ponging between nodes without any of them making progress.
-   * Rule for the engine: never wait for a page while holding a grant of a higher-numbered page.
+   * Rule for the engine: never wait for a page while holding a grant of that page or of a
+   * higher-numbered one (ask for the strongest access the instruction needs on a page at once).
    * An instruction that needs several pages either releases its grants before faulting again
    * (simple, but can livelock under contention) or pins them in ascending page order, faulting
    * even on pages it can access (the answer is an immediate grant = a pin); see README.md.

@@ -13,8 +13,8 @@
 //     before the requester's engine has used it (see `accessDone`).
 // Deadlock freedom (README.md has the full argument): a node never waits on another node while
 // handling a message. Invalidations, forwards and revokes wait at most for the local engine's
-// accessDone of a held grant, and the engine never waits for a page while holding a grant of a
-// higher-numbered page, so every chain of waits climbs in page number and ends.
+// accessDone of a held grant, and the engine never waits for a page while holding a grant of that
+// page or a higher-numbered one, so every chain of waits climbs in page number and ends.
 // GiantVM's trick is kept as the option `readTakesOwnership` (default on): a read fault moves
 // ownership to the reader (the old owner keeps a shared copy), so the write that usually follows a
 // read costs only the invalidation of the other copies, with no trip to the manager.
