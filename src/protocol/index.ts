@@ -8,4 +8,5 @@ export { DsmNode } from "./dsm/node.ts";
 export type { DsmConfig, DsmCounters, PageInspection } from "./dsm/node.ts";
 export { DsmProtocolError, DsmUsageError } from "./dsm/effects.ts";
 export type { DsmEffect } from "./dsm/effects.ts";
-export { emptyCounters, PageStateMirror, pageStateCode } from "./stats.ts";
+export { buildSnapshot, emptyCounters, PageStateMirror, pageStateCode } from "./stats.ts";
+export type { SnapshotInputs } from "./stats.ts";

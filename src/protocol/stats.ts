@@ -1,7 +1,8 @@
 // Helpers for statistics snapshots (issue 7's live view): empty counters, and applying a node's
 // page-state deltas (runs) to a mirror of that node's page states.
 
-import type { PageRun, StatCounters } from "./messages.ts";
+import type { DsmNode } from "./dsm/node.ts";
+import type { LinkStat, PageRun, StatCounters, StatsSnapshot, VcpuStat } from "./messages.ts";
 import { STAT_COUNTERS } from "./messages.ts";
 import type { PageState } from "./types.ts";
 import { PAGE_STATES } from "./types.ts";
@@ -46,4 +47,30 @@ export class PageStateMirror {
     if (s === undefined) throw new RangeError(`page ${page} is outside guest RAM (${this.codes.length} pages)`);
     return s;
   }
+}
+
+/** What a node reports beyond the DSM: counters kept by the engine and fabric, vCPUs, links. */
+export interface SnapshotInputs {
+  node: number;
+  seq: number;
+  atMs: number;
+  dsm: DsmNode;
+  /** Counters kept elsewhere (ipisSent, ioForwarded, bytesSent, ...); DSM counters come from `dsm`. */
+  counters?: Partial<StatCounters>;
+  vcpus?: VcpuStat[];
+  links?: LinkStat[];
+}
+
+/** One node's statistics message; takes (and so resets) the DSM's page-state changes. */
+export function buildSnapshot(inputs: SnapshotInputs): StatsSnapshot {
+  return {
+    type: "stats",
+    node: inputs.node,
+    seq: inputs.seq,
+    atMs: inputs.atMs,
+    counters: { ...emptyCounters(), ...inputs.counters, ...inputs.dsm.counters },
+    vcpus: inputs.vcpus ?? [],
+    links: inputs.links ?? [],
+    pages: inputs.dsm.takePageChanges(),
+  };
 }
