@@ -1,0 +1,34 @@
+// The fabric as a page uses it: BroadcastChannel signaling for tabs of this browser, the
+// WebSocket relay when a relay URL is given, simple-peer links. The lead's UI imports from here.
+
+import { type JoinLink, parseJoinLink } from "./join-link.ts";
+import { type CommonOptions, type CreateOptions, FabricNode, type JoinOptions } from "./node.ts";
+import { simplePeerConnector, type SimplePeerOptions } from "./peer-simple.ts";
+import { broadcastTransport } from "./signaling/broadcast.ts";
+import { relayTransport } from "./signaling/relay-client.ts";
+
+type Defaulted<T> = Omit<T, "transport" | "connector"> & Partial<Pick<CommonOptions, "transport" | "connector">> & { webrtc?: SimplePeerOptions };
+
+export function createCluster(opts: Defaulted<CreateOptions>): Promise<FabricNode> {
+  return FabricNode.create({
+    ...opts,
+    transport: opts.transport ?? (opts.relay ? relayTransport(opts.relay) : broadcastTransport),
+    connector: opts.connector ?? simplePeerConnector(opts.webrtc),
+  });
+}
+
+export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions>): Promise<FabricNode> {
+  const parsed = typeof link === "string" ? parseJoinLink(link) : link;
+  return FabricNode.join(parsed, {
+    ...opts,
+    transport: opts.transport ?? (parsed.relay ? relayTransport(parsed.relay) : broadcastTransport),
+    connector: opts.connector ?? simplePeerConnector(opts.webrtc),
+  });
+}
+
+export { FabricNode } from "./node.ts";
+export type { FabricEvent, LinkInfo } from "./node.ts";
+export { FabricError } from "./errors.ts";
+export type { FabricErrorCode } from "./errors.ts";
+export { formatJoinLink, hasJoinFragment, parseJoinLink } from "./join-link.ts";
+export type { Member, Role } from "./messages.ts";

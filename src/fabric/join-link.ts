@@ -1,0 +1,89 @@
+// Join links: <page URL>#join=<cluster>.<token>[&relay=<ws(s) URL, percent-encoded>]
+//
+// Why the fragment and not the query: browsers never send the fragment to the server (not in the
+// request line, not in Referer headers, not in access logs), so the token stays between the tabs
+// that share the link; and setting it does not reload the page.
+
+import { FabricError } from "./errors.ts";
+import { isClusterId, isJoinToken } from "./ids.ts";
+
+export interface JoinLink {
+  cluster: string;
+  token: string;
+  /** WebSocket relay for tabs on other machines; absent: tabs of this browser only (BroadcastChannel). */
+  relay?: string;
+}
+
+/** Longest link accepted: a link is typed or pasted by people, anything longer is not one of ours. */
+const MAX_LINK_CHARS = 2048;
+
+export function formatJoinLink(pageUrl: string, link: JoinLink): string {
+  const base = pageUrl.split("#")[0]!;
+  let fragment = `join=${link.cluster}.${link.token}`;
+  if (link.relay !== undefined) fragment += `&relay=${encodeURIComponent(checkRelayUrl(link.relay))}`;
+  return `${base}#${fragment}`;
+}
+
+/** True when the text carries a join fragment at all (a page with none is a "create" page). */
+export function hasJoinFragment(href: string): boolean {
+  return /(^|[#&])join=/.test(href.includes("#") ? href.slice(href.indexOf("#") + 1) : href);
+}
+
+/**
+ * Parses a whole URL, a bare fragment ("#join=...") or the fragment's text ("join=...").
+ * Throws FabricError("malformed-link") naming the first thing wrong.
+ */
+export function parseJoinLink(input: string): JoinLink {
+  const bad = (why: string) => new FabricError("malformed-link", `malformed join link: ${why}`);
+  if (typeof input !== "string") throw bad("not text");
+  const text = input.trim();
+  if (text.length > MAX_LINK_CHARS) throw bad(`${text.length} characters, at most ${MAX_LINK_CHARS} expected`);
+  // A whole URL without "#" has no fragment; text without "://" is taken as the fragment itself.
+  const fragment = text.includes("#") ? text.slice(text.indexOf("#") + 1) : text.includes("://") ? "" : text;
+  const params = new Map<string, string>();
+  for (const part of fragment.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw bad(`"${part.slice(0, 40)}" is not key=value`);
+    const key = part.slice(0, eq);
+    if (params.has(key)) throw bad(`"${key}" appears twice`);
+    params.set(key, part.slice(eq + 1));
+  }
+  const join = params.get("join");
+  if (join === undefined) throw bad('no "join=<cluster>.<token>" after the "#"');
+  const dot = join.indexOf(".");
+  if (dot < 0) throw bad('"join=" needs <cluster>.<token> separated by a dot');
+  const cluster = join.slice(0, dot);
+  const token = join.slice(dot + 1);
+  if (!isClusterId(cluster)) throw bad(`cluster id "${join.slice(0, Math.min(dot, 40))}" is not 12 base64url characters`);
+  if (!isJoinToken(token)) throw bad("the token is not 32 base64url characters (was the link cut short?)");
+  for (const key of params.keys())
+    if (key !== "join" && key !== "relay") throw bad(`unknown parameter "${key.slice(0, 40)}"`);
+  const relayText = params.get("relay");
+  if (relayText === undefined) return { cluster, token };
+  let relay: string;
+  try {
+    relay = decodeURIComponent(relayText);
+  } catch {
+    throw bad("the relay address is not valid percent-encoding");
+  }
+  try {
+    return { cluster, token, relay: checkRelayUrl(relay) };
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+}
+
+export function checkRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" is not a URL`);
+  }
+  if (u.protocol !== "ws:" && u.protocol !== "wss:")
+    throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" must start with ws:// or wss://`);
+  if (u.hash !== "" || u.username !== "" || u.password !== "")
+    throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" must not carry credentials or a fragment`);
+  return u.href;
+}

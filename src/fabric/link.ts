@@ -1,0 +1,266 @@
+// One peer-to-peer link as the rest of the fabric sees it: send opaque frames, receive them intact
+// and in order, measure the round trip, add one-way delay on demand. Transport-agnostic: it runs
+// over any RawChannel (a WebRTC data channel in the browser, an in-memory pair in unit tests).
+
+import { FabricError } from "./errors.ts";
+import { DEFAULT_MAX_FRAME_BYTES, decodeLinkMessage, encodeLinkMessage, type LinkMessage, Reassembler, splitFrame } from "./link-codec.ts";
+import { RttStats } from "./stats.ts";
+
+/** The part of an RTCDataChannel a link needs. */
+export interface RawChannel {
+  readonly bufferedAmount: number;
+  /** Largest message the channel accepts (SCTP max-message-size, as negotiated). */
+  readonly maxMessageSize: number;
+  send(data: Uint8Array): void;
+  /** Called whenever bufferedAmount falls to the channel's low threshold (`bufferedamountlow`). */
+  onBufferedAmountLow(cb: () => void): void;
+  onMessage(cb: (data: Uint8Array) => void): void;
+  /** Called once, with an error when the channel failed rather than closed normally. */
+  onClose(cb: (err?: FabricError) => void): void;
+  close(): void;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(cb: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (cb, ms) => setTimeout(cb, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export const MAX_ADDED_DELAY_MS = 50;
+/** Largest channel message we send even when the channel allows more: keeps one message from
+ * hogging the SCTP association (and stays far below Chromium's 256 KiB limit). */
+export const MAX_CHUNK_BYTES = 64 * 1024;
+
+export interface LinkOptions {
+  /** Stop handing messages to the channel while more than this many bytes wait in its buffer. */
+  highWaterBytes?: number;
+  maxFrameBytes?: number;
+  clock?: Clock;
+}
+
+interface Queued {
+  bytes: Uint8Array;
+  due: number;
+}
+
+export type LinkCloseInfo = { error?: FabricError; byeReason?: string };
+
+export class Link {
+  private readonly queue: Queued[] = [];
+  private head = 0;
+  private timer: unknown;
+  private waitingForLow = false;
+  private lastDue = 0;
+  private delayMs = 0;
+  private seq = 0;
+  private readonly pings = new Map<number, { resolve: (rtt: number) => void; reject: (e: Error) => void }>();
+  private readonly reassembler: Reassembler;
+  private readonly frameHandlers: ((frame: Uint8Array) => void)[] = [];
+  private readonly closeHandlers: ((info: LinkCloseInfo) => void)[] = [];
+  private closedInfo: LinkCloseInfo | undefined;
+  private byeReason: string | undefined;
+  private queuedBytesCount = 0;
+  readonly rtt = new RttStats();
+  readonly clock: Clock;
+  private readonly highWater: number;
+  private readonly maxFrame: number;
+  framesSent = 0;
+  framesReceived = 0;
+
+  constructor(private readonly raw: RawChannel, opts: LinkOptions = {}) {
+    this.clock = opts.clock ?? realClock;
+    this.highWater = opts.highWaterBytes ?? 1024 * 1024;
+    this.maxFrame = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.reassembler = new Reassembler(this.maxFrame);
+    raw.onMessage((data) => this.receive(data));
+    raw.onBufferedAmountLow(() => {
+      if (!this.waitingForLow) return;
+      this.waitingForLow = false;
+      this.pump();
+    });
+    raw.onClose((error) => this.finish(error ? { error } : { byeReason: this.byeReason ?? "the peer closed the link" }));
+  }
+
+  get closed(): boolean {
+    return this.closedInfo !== undefined;
+  }
+
+  /** Bytes accepted by send() but not yet handed to the channel (delayed or held by backpressure). */
+  get queuedBytes(): number {
+    return this.queuedBytesCount;
+  }
+
+  get addedDelayMs(): number {
+    return this.delayMs;
+  }
+
+  /** Largest channel message this link sends. */
+  get chunkBytes(): number {
+    return Math.min(this.raw.maxMessageSize, MAX_CHUNK_BYTES);
+  }
+
+  onFrame(cb: (frame: Uint8Array) => void): void {
+    this.frameHandlers.push(cb);
+  }
+
+  onClose(cb: (info: LinkCloseInfo) => void): void {
+    if (this.closedInfo) cb(this.closedInfo);
+    else this.closeHandlers.push(cb);
+  }
+
+  /** Queues a frame; frames arrive in the order they were sent. The bytes are copied now. */
+  send(frame: Uint8Array): void {
+    if (this.closedInfo) throw new FabricError("channel", "cannot send: the link is closed");
+    if (!(frame instanceof Uint8Array)) throw new TypeError("a frame must be a Uint8Array");
+    for (const m of splitFrame(frame, this.chunkBytes, this.maxFrame)) this.enqueue(m);
+    this.framesSent++;
+  }
+
+  /**
+   * Added one-way delay for what this side sends from now on (0..50 ms), to show what distance
+   * costs. Frames already queued keep their time; order is kept whatever the knob does.
+   */
+  setDelay(ms: number): void {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS)
+      throw new RangeError(`added delay ${String(ms)} ms is not in 0..${MAX_ADDED_DELAY_MS}`);
+    this.delayMs = ms;
+  }
+
+  /** Round trip of a ping through the same queue as frames (so it includes the added delay). */
+  ping(): Promise<number> {
+    if (this.closedInfo) return Promise.reject(new FabricError("channel", "cannot ping: the link is closed"));
+    const seq = (this.seq = (this.seq + 1) >>> 0);
+    return new Promise((resolve, reject) => {
+      this.pings.set(seq, { resolve, reject });
+      this.enqueue(encodeLinkMessage({ kind: "ping", seq, at: this.clock.now() }));
+    });
+  }
+
+  /** Says goodbye (the reason reaches the peer) and closes once queued frames are handed over. */
+  close(reason = "closed"): void {
+    if (this.closedInfo) return;
+    this.enqueue(encodeLinkMessage({ kind: "bye", reason }));
+    this.flushNow();
+    this.raw.close();
+    this.finish({ byeReason: `closed here: ${reason}` });
+  }
+
+  private enqueue(bytes: Uint8Array): void {
+    const due = Math.max(this.clock.now() + this.delayMs, this.lastDue);
+    this.lastDue = due;
+    this.queue.push({ bytes, due });
+    this.queuedBytesCount += bytes.length;
+    this.pump();
+  }
+
+  /** Hands due messages to the channel until the queue is empty, the head is not due, or the channel is full. */
+  private pump(): void {
+    if (this.timer !== undefined || this.waitingForLow || this.closedInfo) return;
+    while (this.head < this.queue.length) {
+      const item = this.queue[this.head]!;
+      const wait = item.due - this.clock.now();
+      if (wait > 0) {
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
+      // Always let one message through to an empty buffer, even a large one, or nothing moves.
+      if (this.raw.bufferedAmount > 0 && this.raw.bufferedAmount + item.bytes.length > this.highWater) {
+        this.waitingForLow = true;
+        return;
+      }
+      this.take();
+    }
+    this.compact();
+  }
+
+  private take(): void {
+    const item = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as Queued;
+    this.queuedBytesCount -= item.bytes.length;
+    try {
+      this.raw.send(item.bytes);
+    } catch (e) {
+      this.finish({ error: new FabricError("channel", `data channel send failed: ${(e as Error).message}`) });
+    }
+  }
+
+  /** On close: everything queued goes to the channel now, ignoring delay and backpressure. */
+  private flushNow(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.head < this.queue.length && !this.closedInfo) this.take();
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private receive(data: Uint8Array): void {
+    if (this.closedInfo) return;
+    let m: LinkMessage;
+    let frame: Uint8Array | undefined;
+    try {
+      m = decodeLinkMessage(data);
+      if (m.kind === "frame" || m.kind === "first" || m.kind === "more") frame = this.reassembler.push(m);
+    } catch (e) {
+      this.fail(e as FabricError);
+      return;
+    }
+    switch (m.kind) {
+      case "ping":
+        this.enqueue(encodeLinkMessage({ kind: "pong", seq: m.seq, at: m.at }));
+        return;
+      case "pong": {
+        const waiting = this.pings.get(m.seq);
+        if (!waiting) return; // not a ping of ours (or one we gave up on)
+        this.pings.delete(m.seq);
+        const rtt = this.clock.now() - m.at;
+        this.rtt.add(rtt);
+        waiting.resolve(rtt);
+        return;
+      }
+      case "bye":
+        this.byeReason = `the peer said goodbye: ${m.reason}`;
+        return;
+      default:
+        if (frame) {
+          this.framesReceived++;
+          for (const h of this.frameHandlers) h(frame);
+        }
+    }
+  }
+
+  private fail(error: FabricError): void {
+    this.finish({ error });
+    this.raw.close();
+  }
+
+  private finish(info: LinkCloseInfo): void {
+    if (this.closedInfo) return;
+    this.closedInfo = info;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue.length = 0;
+    this.head = 0;
+    this.queuedBytesCount = 0;
+    for (const p of this.pings.values()) p.reject(new FabricError("channel", "the link closed before the pong came back"));
+    this.pings.clear();
+    for (const h of this.closeHandlers.splice(0)) h(info);
+  }
+}

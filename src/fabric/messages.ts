@@ -1,0 +1,201 @@
+// Signaling messages: what tabs say to each other before (and beside) their WebRTC links, over a
+// BroadcastChannel or the WebSocket relay. JSON, because it is small, rare, and SDP is text.
+// Every message from outside goes through parseEnvelope / parseBody before anything reads it.
+
+import { FabricError, JOIN_REJECT_CODES, type JoinRejectCode } from "./errors.ts";
+import { isClusterId, isJoinToken, isPeerId } from "./ids.ts";
+
+/** Bumped when a signaling or link message changes shape or meaning. */
+export const FABRIC_VERSION = 1;
+
+/** Largest signaling message (JSON text, UTF-16 code units). An offer SDP with candidates is ~2-6 KB. */
+export const MAX_SIGNAL_CHARS = 64 * 1024;
+export const MAX_NODE_ID = 254; // node ids are one byte on the VM wire; 255 stays free
+export const MAX_CLUSTER_VCPUS = 255;
+const MAX_SDP_CHARS = 32 * 1024;
+const MAX_TEXT_CHARS = 256;
+
+/** node 0 creates the cluster and hosts the devices and boot CPU; watchers host no vCPU. */
+export type Role = "host" | "compute" | "watcher";
+export const ROLES: readonly Role[] = ["host", "compute", "watcher"];
+
+export interface Member {
+  node: number;
+  peer: string;
+  role: Role;
+  /** vCPU ids this node hosts (its slice); empty for watchers. */
+  vcpus: number[];
+  build: string;
+}
+
+/** The cluster's fixed shape, chosen by node 0 at creation. */
+export interface ClusterShape {
+  totalVcpus: number;
+  maxNodes: number;
+  /** The VM protocol version every node must speak (opaque to the fabric). */
+  protocol: number;
+}
+
+/** What simple-peer hands to `signal()`; only data-channel kinds are accepted. */
+export type SignalData =
+  | { type: "offer" | "answer"; sdp: string }
+  | { type: "candidate"; candidate: { candidate: string; sdpMLineIndex?: number | null; sdpMid?: string | null; usernameFragment?: string | null } }
+  | { type: "renegotiate"; renegotiate: true };
+
+export type SignalBody =
+  | { t: "join"; token: string; role: "compute" | "watcher"; vcpus: number; fabric: number; protocol: number; build: string }
+  | { t: "welcome"; node: number; shape: ClusterShape; epoch: number; members: Member[] }
+  | { t: "reject"; code: JoinRejectCode; detail: string }
+  | { t: "roster"; epoch: number; members: Member[] }
+  /** WebRTC offer/answer/candidate for the link between the sender (node `node`) and the receiver. */
+  | { t: "signal"; node: number; data: SignalData }
+  /** The sender is going away (sent on page hide, so others need not wait for a timeout). */
+  | { t: "leave"; node: number; reason: string };
+
+export type SignalKind = SignalBody["t"];
+
+/** "*" addresses every peer of the cluster. */
+export type Address = string | "*";
+
+/** One BroadcastChannel message (the relay has its own envelope, see relay/messages.ts). */
+export interface Envelope {
+  cluster: string;
+  from: string;
+  to: Address;
+  body: SignalBody;
+}
+
+// ---------------------------------------------------------------- validation
+
+class Check {
+  constructor(private readonly where: string) {}
+  fail(why: string): never {
+    throw new FabricError("bad-message", `${this.where}: ${why}`);
+  }
+  obj(v: unknown, field: string): Record<string, unknown> {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) this.fail(`${field} is not an object`);
+    return v as Record<string, unknown>;
+  }
+  int(v: unknown, field: string, min: number, max: number): number {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+      this.fail(`${field} is ${JSON.stringify(v)}, expected an integer in ${min}..${max}`);
+    return v;
+  }
+  str(v: unknown, field: string, maxChars: number): string {
+    if (typeof v !== "string") this.fail(`${field} is not a string`);
+    if (v.length > maxChars) this.fail(`${field} has ${v.length} characters, at most ${maxChars} allowed`);
+    return v;
+  }
+  oneOf<T extends string>(v: unknown, field: string, allowed: readonly T[]): T {
+    if (typeof v !== "string" || !(allowed as readonly string[]).includes(v))
+      this.fail(`${field} is ${JSON.stringify(v)}, expected one of ${allowed.join(", ")}`);
+    return v as T;
+  }
+  optStrOrNull(v: unknown, field: string, maxChars: number): string | null | undefined {
+    return v === undefined || v === null ? (v as null | undefined) : this.str(v, field, maxChars);
+  }
+}
+
+function parseMember(c: Check, v: unknown, i: number): Member {
+  const o = c.obj(v, `members[${i}]`);
+  const role = c.oneOf(o.role, `members[${i}].role`, ROLES);
+  if (!Array.isArray(o.vcpus) || o.vcpus.length > MAX_CLUSTER_VCPUS) c.fail(`members[${i}].vcpus is not a list of vCPU ids`);
+  const vcpus = o.vcpus.map((x, j) => c.int(x, `members[${i}].vcpus[${j}]`, 0, MAX_CLUSTER_VCPUS - 1));
+  if (!isPeerId(o.peer)) c.fail(`members[${i}].peer is not a peer id`);
+  return { node: c.int(o.node, `members[${i}].node`, 0, MAX_NODE_ID), peer: o.peer, role, vcpus, build: c.str(o.build, `members[${i}].build`, MAX_TEXT_CHARS) };
+}
+
+function parseMembers(c: Check, v: unknown): Member[] {
+  if (!Array.isArray(v) || v.length > MAX_NODE_ID + 1) c.fail("members is not a list of at most 255 members");
+  const members = v.map((m, i) => parseMember(c, m, i));
+  const nodes = new Set(members.map((m) => m.node));
+  if (nodes.size !== members.length) c.fail("members lists a node id twice");
+  const vcpus = members.flatMap((m) => m.vcpus);
+  if (new Set(vcpus).size !== vcpus.length) c.fail("members gives one vCPU to two nodes");
+  return members;
+}
+
+function parseSignalData(c: Check, v: unknown): SignalData {
+  const o = c.obj(v, "data");
+  const type = c.oneOf(o.type, "data.type", ["offer", "answer", "candidate", "renegotiate"] as const);
+  switch (type) {
+    case "offer":
+    case "answer":
+      return { type, sdp: c.str(o.sdp, "data.sdp", MAX_SDP_CHARS) };
+    case "candidate": {
+      const cand = c.obj(o.candidate, "data.candidate");
+      const candidate: Extract<SignalData, { type: "candidate" }>["candidate"] = {
+        candidate: c.str(cand.candidate, "data.candidate.candidate", 1024),
+      };
+      if (cand.sdpMLineIndex !== undefined && cand.sdpMLineIndex !== null)
+        candidate.sdpMLineIndex = c.int(cand.sdpMLineIndex, "data.candidate.sdpMLineIndex", 0, 255);
+      const mid = c.optStrOrNull(cand.sdpMid, "data.candidate.sdpMid", 64);
+      if (mid !== undefined) candidate.sdpMid = mid;
+      const ufrag = c.optStrOrNull(cand.usernameFragment, "data.candidate.usernameFragment", 256);
+      if (ufrag !== undefined) candidate.usernameFragment = ufrag;
+      return { type, candidate };
+    }
+    case "renegotiate":
+      if (o.renegotiate !== true) c.fail("data.renegotiate must be true");
+      return { type, renegotiate: true };
+  }
+}
+
+/** Validates a signaling body; the result is a fresh object holding only known fields. */
+export function parseBody(v: unknown, where = "signaling message"): SignalBody {
+  const c: Check = new Check(where);
+  const o = c.obj(v, "body");
+  const t = c.oneOf(o.t, "body.t", ["join", "welcome", "reject", "roster", "signal", "leave"] as const);
+  switch (t) {
+    case "join":
+      if (!isJoinToken(o.token)) c.fail("join.token is not a join token");
+      return {
+        t,
+        token: o.token,
+        role: c.oneOf(o.role, "join.role", ["compute", "watcher"] as const),
+        vcpus: c.int(o.vcpus, "join.vcpus", 0, MAX_CLUSTER_VCPUS),
+        fabric: c.int(o.fabric, "join.fabric", 0, 0xffff),
+        protocol: c.int(o.protocol, "join.protocol", 0, 0xffff),
+        build: c.str(o.build, "join.build", MAX_TEXT_CHARS),
+      };
+    case "welcome": {
+      const s = c.obj(o.shape, "welcome.shape");
+      return {
+        t,
+        node: c.int(o.node, "welcome.node", 1, MAX_NODE_ID),
+        shape: {
+          totalVcpus: c.int(s.totalVcpus, "welcome.shape.totalVcpus", 1, MAX_CLUSTER_VCPUS),
+          maxNodes: c.int(s.maxNodes, "welcome.shape.maxNodes", 1, MAX_NODE_ID + 1),
+          protocol: c.int(s.protocol, "welcome.shape.protocol", 0, 0xffff),
+        },
+        epoch: c.int(o.epoch, "welcome.epoch", 0, Number.MAX_SAFE_INTEGER),
+        members: parseMembers(c, o.members),
+      };
+    }
+    case "reject":
+      return { t, code: c.oneOf(o.code, "reject.code", JOIN_REJECT_CODES), detail: c.str(o.detail, "reject.detail", 1024) };
+    case "roster":
+      return { t, epoch: c.int(o.epoch, "roster.epoch", 0, Number.MAX_SAFE_INTEGER), members: parseMembers(c, o.members) };
+    case "signal":
+      return { t, node: c.int(o.node, "signal.node", 0, MAX_NODE_ID), data: parseSignalData(c, o.data) };
+    case "leave":
+      return { t, node: c.int(o.node, "leave.node", 0, MAX_NODE_ID), reason: c.str(o.reason, "leave.reason", MAX_TEXT_CHARS) };
+  }
+}
+
+/** Validates a BroadcastChannel message (structured-clone data, so the size is measured as JSON). */
+export function parseEnvelope(v: unknown): Envelope {
+  const c: Check = new Check("BroadcastChannel message");
+  const o = c.obj(v, "message");
+  let size = 0;
+  try {
+    size = JSON.stringify(v).length;
+  } catch {
+    c.fail("not JSON data");
+  }
+  if (size > MAX_SIGNAL_CHARS) c.fail(`${size} characters, at most ${MAX_SIGNAL_CHARS} allowed`);
+  if (!isClusterId(o.cluster)) c.fail("cluster is not a cluster id");
+  if (!isPeerId(o.from)) c.fail("from is not a peer id");
+  if (o.to !== "*" && !isPeerId(o.to)) c.fail('to is neither a peer id nor "*"');
+  return { cluster: o.cluster, from: o.from, to: o.to as Address, body: parseBody(o.body, "BroadcastChannel message") };
+}

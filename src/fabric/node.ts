@@ -1,0 +1,469 @@
+// A tab's place in a cluster: joins or creates it over a signaling transport, keeps the roster,
+// opens the full mesh of links, and carries opaque frames to and from other nodes. It knows
+// nothing of the VM: frames are bytes, the VM protocol version is a number it compares.
+//
+// Mesh rule: a newcomer opens (as WebRTC initiator) a link to every member it finds in its
+// welcome; members never initiate. So every pair has exactly one link and no offer glare.
+
+import { type ConnectorFactory, type PeerConnector } from "./connector.ts";
+import { FabricError } from "./errors.ts";
+import { newClusterId, newJoinToken, newPeerId } from "./ids.ts";
+import { formatJoinLink, type JoinLink, parseJoinLink } from "./join-link.ts";
+import { Link, type LinkCloseInfo, type LinkOptions } from "./link.ts";
+import { FABRIC_VERSION, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
+import { admit, applyRoster, hostRoster, removeMember, type RosterState } from "./roster.ts";
+import type { SignalTransport, TransportFactory } from "./signaling/transport.ts";
+
+export type FabricEvent =
+  | { type: "roster"; members: readonly Member[] }
+  | { type: "link-up"; node: number }
+  /** A link closed or could not open; `error` is set when it failed (its code names the step). */
+  | { type: "link-down"; node: number; reason: string; error?: FabricError }
+  /** A member is gone from the cluster (closed, dropped or said goodbye). */
+  | { type: "member-left"; member: Member; reason: string }
+  /** Signaling is gone (relay closed): existing links keep working, nobody new can join. */
+  | { type: "signaling-lost"; error: FabricError }
+  /** The cluster is over for this tab (node 0 left). */
+  | { type: "ended"; error: FabricError }
+  /** A message failed validation and was dropped. */
+  | { type: "invalid"; error: FabricError };
+
+export interface CommonOptions {
+  transport: TransportFactory;
+  connector: ConnectorFactory;
+  /** The VM protocol version this tab speaks; every node of a cluster must speak the same. */
+  protocol: number;
+  /** Shown to others (and in version-mismatch errors). */
+  build: string;
+  /** How long a joiner waits for node 0's answer before concluding the cluster does not exist. */
+  joinTimeoutMs?: number;
+  /** How long a joiner waits for its links to every member to open. */
+  connectTimeoutMs?: number;
+  /** Automatic ping period per link for the RTT display; 0 turns it off. */
+  pingIntervalMs?: number;
+  link?: LinkOptions;
+}
+
+export interface CreateOptions extends CommonOptions {
+  totalVcpus: number;
+  maxNodes: number;
+  /** vCPUs node 0 hosts itself (at least the boot CPU). */
+  hostVcpus: number;
+  /** Relay URL written into join links (tabs on other machines); omit for this browser only. */
+  relay?: string;
+}
+
+export interface JoinOptions extends CommonOptions {
+  role: "compute" | "watcher";
+  /** vCPUs asked for (ignored for watchers). */
+  vcpus: number;
+}
+
+export interface LinkInfo {
+  node: number;
+  state: "connecting" | "up";
+  rttLastMs?: number;
+  rttP50Ms?: number;
+  rttP99Ms?: number;
+  queuedBytes: number;
+  framesSent: number;
+  framesReceived: number;
+}
+
+interface Peering {
+  node: number;
+  connector: PeerConnector;
+  link?: Link;
+  pingTimer?: ReturnType<typeof setInterval>;
+}
+
+const MAX_PENDING_PER_PEER = 64;
+const MAX_PENDING_PEERS = 32;
+
+export class FabricNode {
+  readonly cluster: string;
+  readonly token: string;
+  readonly relay: string | undefined;
+  readonly self: string;
+  node = -1;
+  private roster!: RosterState;
+  private hostPeer: string | undefined;
+  private readonly peerings = new Map<number, Peering>();
+  /** Signals from peers the roster does not list yet (their offer overtook node 0's roster). */
+  private readonly pending = new Map<string, { from: string; body: Extract<SignalBody, { t: "signal" }> }[]>();
+  private readonly listeners: ((e: FabricEvent) => void)[] = [];
+  private readonly frameListeners: ((from: number, frame: Uint8Array) => void)[] = [];
+  private delayMs = 0;
+  private ended: FabricError | undefined;
+
+  private constructor(
+    private readonly transport: SignalTransport,
+    private readonly opts: CommonOptions,
+    cluster: string,
+    token: string,
+    relay: string | undefined,
+  ) {
+    this.cluster = cluster;
+    this.token = token;
+    this.relay = relay;
+    this.self = transport.self;
+    transport.onMessage((from, body) => this.onSignalMessage(from, body));
+    transport.onInvalid((error) => this.emit({ type: "invalid", error }));
+    transport.onPeerGone((peer) => {
+      const m = this.roster?.members.find((x) => x.peer === peer);
+      if (m) this.memberGone(m.node, "its signaling connection closed");
+    });
+    transport.onFatal((error) => {
+      if (error.code === "host-left") this.end(error);
+      else this.emit({ type: "signaling-lost", error });
+    });
+  }
+
+  // ------------------------------------------------------------ creating and joining
+
+  /** Creates a cluster: this tab becomes node 0. */
+  static async create(opts: CreateOptions): Promise<FabricNode> {
+    const cluster = newClusterId();
+    const token = newJoinToken();
+    const self = newPeerId();
+    const roster = hostRoster({ totalVcpus: opts.totalVcpus, maxNodes: opts.maxNodes, protocol: opts.protocol }, self, opts.hostVcpus, opts.build);
+    const transport = await opts.transport({ cluster, self, token, create: true });
+    const f = new FabricNode(transport, opts, cluster, token, opts.relay);
+    f.node = 0;
+    f.roster = roster;
+    f.hostPeer = self;
+    return f;
+  }
+
+  /** Joins the cluster a link names. Resolves when node 0 admitted us and every link is open. */
+  static async join(link: JoinLink | string, opts: JoinOptions): Promise<FabricNode> {
+    const parsed = typeof link === "string" ? parseJoinLink(link) : link;
+    const self = newPeerId();
+    const transport = await opts.transport({ cluster: parsed.cluster, self, token: parsed.token, create: false });
+    const f = new FabricNode(transport, opts, parsed.cluster, parsed.token, parsed.relay);
+    try {
+      await f.requestAdmission(opts);
+      await f.connectToAll(opts.connectTimeoutMs ?? 20_000);
+    } catch (e) {
+      f.close("join failed");
+      throw e;
+    }
+    return f;
+  }
+
+  private admission: { resolve: () => void; reject: (e: FabricError) => void } | undefined;
+
+  private requestAdmission(opts: JoinOptions): Promise<void> {
+    const timeoutMs = opts.joinTimeoutMs ?? 4000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.admission = undefined;
+        const where = this.transport.kind === "broadcast" ? "in this browser" : "through the relay";
+        reject(
+          new FabricError(
+            "unknown-cluster",
+            `no node 0 answered for cluster ${this.cluster} ${where} within ${timeoutMs} ms: its first tab is closed` +
+              (this.transport.kind === "broadcast" ? ", or it runs on another machine (the link then needs a relay=...)" : ""),
+          ),
+        );
+      }, timeoutMs);
+      this.admission = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      this.transport.send("*", { t: "join", token: this.token, role: opts.role, vcpus: opts.role === "watcher" ? 0 : opts.vcpus, fabric: FABRIC_VERSION, protocol: opts.protocol, build: opts.build });
+    });
+  }
+
+  private connectToAll(timeoutMs: number): Promise<void> {
+    const others = this.roster.members.filter((m) => m.node !== this.node);
+    for (const m of others) this.peering(m.node, true);
+    return new Promise<void>((resolve, reject) => {
+      const waiting = new Set(others.map((m) => m.node));
+      if (waiting.size === 0) return resolve();
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const off = this.on((e) => {
+        if (e.type === "link-up" && waiting.delete(e.node) && waiting.size === 0) done();
+        else if (e.type === "link-down" && waiting.has(e.node)) done(e.error ?? new FabricError("channel", `the link to node ${e.node} closed while opening: ${e.reason}`));
+        else if (e.type === "ended") done(e.error);
+      });
+      const done = (err?: FabricError) => {
+        clearTimeout(timer);
+        off();
+        if (err) reject(err);
+        else resolve();
+      };
+      timer = setTimeout(() => done(new FabricError("ice", `links to node(s) ${[...waiting].join(", ")} did not open within ${timeoutMs} ms`)), timeoutMs);
+    });
+  }
+
+  // ------------------------------------------------------------ public API
+
+  get role(): Role {
+    return this.me?.role ?? "watcher";
+  }
+
+  get me(): Member | undefined {
+    return this.roster?.members.find((m) => m.node === this.node);
+  }
+
+  get members(): readonly Member[] {
+    return this.roster.members;
+  }
+
+  get shape() {
+    return this.roster.shape;
+  }
+
+  get isEnded(): FabricError | undefined {
+    return this.ended;
+  }
+
+  joinLink(pageUrl: string): string {
+    return formatJoinLink(pageUrl, { cluster: this.cluster, token: this.token, ...(this.relay ? { relay: this.relay } : {}) });
+  }
+
+  /** Subscribes to events; returns the unsubscribe function. */
+  on(cb: (e: FabricEvent) => void): () => void {
+    this.listeners.push(cb);
+    return () => {
+      const i = this.listeners.indexOf(cb);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  onFrame(cb: (from: number, frame: Uint8Array) => void): void {
+    this.frameListeners.push(cb);
+  }
+
+  /** Sends one frame to one node; frames to a node arrive in the order sent. */
+  send(node: number, frame: Uint8Array): void {
+    const link = this.peerings.get(node)?.link;
+    if (!link || link.closed) throw new FabricError("channel", `no open link to node ${node}`);
+    link.send(frame);
+  }
+
+  /** Sends one frame to every node with an open link. */
+  broadcast(frame: Uint8Array): void {
+    for (const p of this.peerings.values()) if (p.link && !p.link.closed) p.link.send(frame);
+  }
+
+  ping(node: number): Promise<number> {
+    const link = this.peerings.get(node)?.link;
+    if (!link) return Promise.reject(new FabricError("channel", `no open link to node ${node}`));
+    return link.ping();
+  }
+
+  /** Added one-way delay on everything this tab sends (0..50 ms), for the live view's knob. */
+  setDelay(ms: number): void {
+    for (const p of this.peerings.values()) p.link?.setDelay(ms);
+    this.delayMs = ms;
+  }
+
+  get addedDelayMs(): number {
+    return this.delayMs;
+  }
+
+  links(): LinkInfo[] {
+    return [...this.peerings.values()]
+      .sort((a, b) => a.node - b.node)
+      .map((p) => {
+        const l = p.link;
+        const info: LinkInfo = { node: p.node, state: l ? "up" : "connecting", queuedBytes: l?.queuedBytes ?? 0, framesSent: l?.framesSent ?? 0, framesReceived: l?.framesReceived ?? 0 };
+        if (l?.rtt.last !== undefined) info.rttLastMs = l.rtt.last;
+        const p50 = l?.rtt.percentile(50);
+        const p99 = l?.rtt.percentile(99);
+        if (p50 !== undefined) info.rttP50Ms = p50;
+        if (p99 !== undefined) info.rttP99Ms = p99;
+        return info;
+      });
+  }
+
+  /** Leaves the cluster: tells the others (signaling and links) and releases everything. */
+  close(reason = "leaving"): void {
+    if (this.node >= 0 && !this.ended) this.transport.send("*", { t: "leave", node: this.node, reason });
+    for (const p of this.peerings.values()) this.dropPeering(p, reason);
+    this.peerings.clear();
+    this.transport.close();
+    if (!this.ended) this.ended = new FabricError("closed", `this tab left the cluster: ${reason}`);
+  }
+
+  // ------------------------------------------------------------ signaling messages
+
+  private onSignalMessage(from: string, body: SignalBody): void {
+    if (this.ended) return;
+    const isHost = this.node === 0;
+    switch (body.t) {
+      case "join":
+        if (isHost) this.onJoin(from, body);
+        return;
+      case "welcome":
+      case "reject":
+        if (!this.admission) return; // not waiting (anymore): a late or stray answer
+        if (body.t === "reject") return this.admission.reject(new FabricError(body.code, `node 0 refused to admit this tab: ${body.detail}`));
+        return this.onWelcome(from, body);
+      case "roster":
+        if (from !== this.hostPeer || isHost) return this.invalid(`a roster from ${from}, who is not node 0`);
+        return this.onRoster(body);
+      case "signal":
+        return this.onSignal(from, body);
+      case "leave": {
+        const m = this.roster?.members.find((x) => x.peer === from);
+        if (!m || m.node !== body.node) return;
+        return this.memberGone(m.node, `it left: ${body.reason}`);
+      }
+    }
+  }
+
+  private onJoin(from: string, body: Extract<SignalBody, { t: "join" }>): void {
+    const result = admit(this.roster, { ...body, peer: from }, this.token);
+    if (!result.ok) {
+      this.transport.send(from, { t: "reject", code: result.code, detail: result.detail });
+      return;
+    }
+    const changed = result.state !== this.roster;
+    this.roster = result.state;
+    // The roster goes out before the welcome, so members usually know the newcomer before its offers.
+    if (changed) {
+      this.transport.send("*", { t: "roster", epoch: this.roster.epoch, members: [...this.roster.members] });
+      this.emit({ type: "roster", members: this.roster.members });
+    }
+    this.transport.send(from, { t: "welcome", node: result.member.node, shape: this.roster.shape, epoch: this.roster.epoch, members: [...this.roster.members] });
+    this.flushPending(from);
+  }
+
+  private onWelcome(from: string, body: Extract<SignalBody, { t: "welcome" }>): void {
+    const host = body.members.find((m) => m.node === 0);
+    const me = body.members.find((m) => m.node === body.node);
+    if (!host || host.peer !== from || !me || me.peer !== this.self)
+      return this.invalid(`a welcome from ${from} that does not list its sender as node 0 and this tab as node ${body.node}`);
+    if (body.shape.protocol !== this.opts.protocol)
+      return this.admission?.reject(new FabricError("version-mismatch", `node 0 runs VM protocol v${body.shape.protocol}, this tab v${this.opts.protocol}`));
+    this.hostPeer = from;
+    this.node = body.node;
+    this.roster = { shape: body.shape, epoch: body.epoch, members: [...body.members].sort((a, b) => a.node - b.node), nextNode: Math.max(...body.members.map((m) => m.node + 1)) };
+    const adm = this.admission!;
+    this.admission = undefined;
+    this.emit({ type: "roster", members: this.roster.members });
+    adm.resolve();
+  }
+
+  private onRoster(body: Extract<SignalBody, { t: "roster" }>): void {
+    if (!this.roster) return; // not admitted yet: the welcome carries the roster
+    const { state, added, removed } = applyRoster(this.roster, body);
+    if (state === this.roster) return;
+    this.roster = state;
+    for (const m of removed) this.afterMemberGone(m, "node 0 removed it from the roster");
+    this.emit({ type: "roster", members: this.roster.members });
+    for (const m of added) this.flushPending(m.peer);
+  }
+
+  private onSignal(from: string, body: Extract<SignalBody, { t: "signal" }>): void {
+    const m = this.roster?.members.find((x) => x.peer === from);
+    if (!m) {
+      // Its offer overtook node 0's roster; keep it (bounded) until the roster names the sender.
+      if (!this.pending.has(from) && this.pending.size >= MAX_PENDING_PEERS) return;
+      const list = this.pending.get(from) ?? [];
+      if (list.length < MAX_PENDING_PER_PEER) list.push({ from, body });
+      this.pending.set(from, list);
+      return;
+    }
+    if (m.node !== body.node || m.node === this.node) return this.invalid(`a signal from ${from} claims node ${body.node}, the roster says ${m.node}`);
+    const p = this.peerings.get(m.node) ?? this.peering(m.node, false);
+    p.connector.signal(body.data);
+  }
+
+  private flushPending(peer: string): void {
+    const list = this.pending.get(peer);
+    if (!list) return;
+    this.pending.delete(peer);
+    for (const { from, body } of list) this.onSignal(from, body);
+  }
+
+  // ------------------------------------------------------------ links
+
+  private peering(node: number, initiator: boolean): Peering {
+    const connector = this.opts.connector({ initiator, remoteNode: node });
+    const p: Peering = { node, connector };
+    this.peerings.set(node, p);
+    connector.onSignal((data: SignalData) => {
+      const m = this.roster.members.find((x) => x.node === node);
+      if (m) this.transport.send(m.peer, { t: "signal", node: this.node, data });
+    });
+    connector.onError((error) => {
+      if (this.peerings.get(node) !== p) return;
+      this.peerings.delete(node);
+      connector.destroy();
+      this.emit({ type: "link-down", node, reason: error.message, error });
+    });
+    connector.onConnect((raw) => {
+      if (this.peerings.get(node) !== p) return;
+      const link = new Link(raw, this.opts.link);
+      p.link = link;
+      if (this.delayMs > 0) link.setDelay(this.delayMs);
+      link.onFrame((frame) => {
+        for (const cb of this.frameListeners) cb(node, frame);
+      });
+      link.onClose((info) => this.onLinkClosed(p, info));
+      const every = this.opts.pingIntervalMs ?? 1000;
+      if (every > 0) p.pingTimer = setInterval(() => void link.ping().catch(() => {}), every);
+      this.emit({ type: "link-up", node });
+    });
+    return p;
+  }
+
+  private onLinkClosed(p: Peering, info: LinkCloseInfo): void {
+    if (this.peerings.get(p.node) !== p) return;
+    this.peerings.delete(p.node);
+    this.dropPeering(p, "closed");
+    const reason = info.error?.message ?? info.byeReason ?? "closed";
+    this.emit({ type: "link-down", node: p.node, reason, ...(info.error ? { error: info.error } : {}) });
+    // A closed link means a closed (or crashed) tab: say so at once rather than wait for node 0.
+    this.memberGone(p.node, `its link closed (${reason})`);
+  }
+
+  private dropPeering(p: Peering, reason: string): void {
+    if (p.pingTimer) clearInterval(p.pingTimer);
+    p.link?.close(reason);
+    p.connector.destroy();
+  }
+
+  // ------------------------------------------------------------ members leaving
+
+  private memberGone(node: number, reason: string): void {
+    if (!this.roster || node === this.node) return;
+    const { state, removed } = removeMember(this.roster, node, this.node === 0);
+    if (!removed) return;
+    this.roster = state;
+    if (this.node === 0) this.transport.send("*", { t: "roster", epoch: state.epoch, members: [...state.members] });
+    this.afterMemberGone(removed, reason);
+    this.emit({ type: "roster", members: this.roster.members });
+  }
+
+  private afterMemberGone(m: Member, reason: string): void {
+    const p = this.peerings.get(m.node);
+    if (p) {
+      this.peerings.delete(m.node);
+      this.dropPeering(p, "member left");
+    }
+    this.emit({ type: "member-left", member: m, reason });
+    if (m.node === 0) this.end(new FabricError("host-left", `node 0 left, the cluster is over (${reason})`));
+  }
+
+  private end(error: FabricError): void {
+    if (this.ended) return;
+    this.ended = error;
+    for (const p of this.peerings.values()) this.dropPeering(p, "cluster ended");
+    this.peerings.clear();
+    this.transport.close();
+    this.emit({ type: "ended", error });
+  }
+
+  private invalid(why: string): void {
+    this.emit({ type: "invalid", error: new FabricError("bad-message", why) });
+  }
+
+  private emit(e: FabricEvent): void {
+    for (const cb of [...this.listeners]) cb(e);
+  }
+}
