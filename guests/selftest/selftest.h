@@ -31,6 +31,7 @@ struct percpu {
   volatile u32 irq_count[256];
   volatile u32 ping_reply_to; /* APIC ID to answer VEC_PING with */
   volatile u32 job_seen;      /* last job generation this AP looked at */
+  volatile u32 work_done;     /* iterations a time-budgeted job did on this CPU */
 } ALIGNED(PAGE_SIZE);
 
 extern struct percpu cpus[MAX_CPUS];
