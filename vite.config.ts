@@ -1,7 +1,9 @@
 import { createReadStream, existsSync, statSync } from "node:fs";
+import type { ServerResponse } from "node:http";
 import { join, normalize, resolve } from "node:path";
 import type { Connect, Plugin } from "vite";
 import { defineConfig } from "vite";
+import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
 
 const GUEST_DIR = resolve(import.meta.dirname, ".cache/guest");
 
@@ -12,10 +14,30 @@ const isolationHeaders = {
   "Cross-Origin-Resource-Policy": "same-origin",
 };
 
-/** Serves the guest images built by the setup (.cache/guest, git-ignored) at /guest/. */
+const ENGINE_WASM_PATH = "/engine/v86-giantweb.wasm";
+
+function send(res: ServerResponse, file: string, type: string): void {
+  for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
+  res.setHeader("Content-Type", type);
+  res.setHeader("Content-Length", String(statSync(file).size));
+  res.setHeader("Cache-Control", "no-cache");
+  createReadStream(file).pipe(res);
+}
+
+/** Serves the guest images built by the setup (.cache/guest, git-ignored) at /guest/, and the engine. */
 function guestImages(): Plugin {
-  const middleware: Connect.NextHandleFunction = (req, res, next) => {
+  const middleware: Connect.NextHandleFunction = async (req, res, next) => {
     const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === ENGINE_WASM_PATH) {
+      // The engine: v86's wasm with our instrumentation, built (and cached) by the setup.
+      try {
+        return send(res, await ensureInstrumentedWasm(), "application/wasm");
+      } catch (err) {
+        res.statusCode = 500;
+        res.end(`cannot build the instrumented engine: ${(err as Error).message}`);
+        return;
+      }
+    }
     if (!url.pathname.startsWith("/guest/")) return next();
     const file = normalize(join(GUEST_DIR, decodeURIComponent(url.pathname.slice("/guest/".length))));
     if (!file.startsWith(GUEST_DIR + "/") || !existsSync(file) || !statSync(file).isFile()) {
@@ -24,11 +46,7 @@ function guestImages(): Plugin {
       res.end(`guest image ${url.pathname} not found: run the setup (npm run setup) to build ${GUEST_DIR}`);
       return;
     }
-    for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
-    res.setHeader("Content-Type", "application/octet-stream");
-    res.setHeader("Content-Length", String(statSync(file).size));
-    res.setHeader("Cache-Control", "no-cache");
-    createReadStream(file).pipe(res);
+    send(res, file, "application/octet-stream");
   };
   return {
     name: "giantweb-guest-images",

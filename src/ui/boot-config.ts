@@ -10,6 +10,13 @@ export interface BootConfig {
   memoryMiB: number;
   /** Seconds without serial output, before the shell prompt, after which the boot is declared hung. */
   watchdogSeconds: number;
+  /** vCPUs of the guest, each in its own worker. */
+  vcpus: number;
+  /**
+   * "local": node 0 (the boot vCPU's node) starts owning guest RAM. "remote": a separate worker owns
+   * it and every page the vCPUs touch comes through the DSM (a demonstration of the fault path).
+   */
+  memory: "local" | "remote";
 }
 
 export const DEFAULT_BOOT_CONFIG: BootConfig = {
@@ -20,11 +27,16 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   cmdline: "console=ttyS0 tsc=reliable",
   memoryMiB: 128,
   watchdogSeconds: 90,
+  vcpus: 1,
+  memory: "local",
 };
+
+/** The most vCPUs a tab can host for now: application processors start once SIPI forwarding lands. */
+export const MAX_VCPUS = 1;
 
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog"];
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {
@@ -66,5 +78,11 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
   }
   if (get("mem") !== null) config.memoryMiB = checkInt("mem", get("mem")!, 32, 2048, errors);
   if (get("watchdog") !== null) config.watchdogSeconds = checkInt("watchdog", get("watchdog")!, 5, 3600, errors);
+  if (get("vcpus") !== null) config.vcpus = checkInt("vcpus", get("vcpus")!, 1, MAX_VCPUS, errors);
+  if (get("memory") !== null) {
+    const memory = get("memory")!;
+    if (memory === "local" || memory === "remote") config.memory = memory;
+    else errors.push(`memory: "${memory}" must be "local" or "remote"`);
+  }
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }

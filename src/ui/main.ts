@@ -6,6 +6,8 @@ import { createConsolePane } from "./console-pane.ts";
 import { statusText } from "./status-text.ts";
 import { VmSession } from "./vm-session.ts";
 import { fetchWithProgress, startVmWorker } from "./worker-client.ts";
+import { TabMachine } from "../platform/browser/tab-machine.ts";
+import type { BootConfig } from "./boot-config.ts";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -14,10 +16,21 @@ const stopButton = $<HTMLButtonElement>("stop");
 const statusLine = $("status");
 const pane = createConsolePane($("console"));
 
+// One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
+// extended engine, one worker per node, joined by the DSM.
+const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote";
+const layoutOf = (c: BootConfig) => ({
+  nodes: [...(c.memory === "remote" ? [{ runCpu: false }] : []), ...Array.from({ length: c.vcpus }, (_, i) => ({ runCpu: i === 0 }))],
+});
+
+const parsed = parseBootConfig(location.search, location.href);
 const session = new VmSession({
   fetchImage: fetchWithProgress,
-  wasmUrl,
-  startWorker: startVmWorker,
+  wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,
+  startWorker: async () => {
+    if (parsed.ok && usesNodes(parsed.config)) return new TabMachine(layoutOf(parsed.config));
+    return startVmWorker();
+  },
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
   onStatus: (status) => {
     statusLine.textContent = statusText(status);
@@ -30,7 +43,6 @@ const session = new VmSession({
 });
 pane.onInput((bytes) => void session.input(bytes));
 
-const parsed = parseBootConfig(location.search, location.href);
 if (!parsed.ok) {
   statusLine.textContent = `Error in the page's URL: ${parsed.errors.join("; ")}`;
   statusLine.dataset.phase = "error";

@@ -86,3 +86,17 @@ it("names a bad URL parameter and does not offer to boot", async () => {
   expect(await page.locator("#boot").isDisabled()).toBe(true);
   await page.close();
 });
+
+it("boots Linux on a vCPU worker whose every page comes from another worker through the DSM", async () => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${server.url}?memory=remote`);
+  await page.click("#boot");
+  await waitForPane(page, /giantweb:\/root# *$/m, "the shell prompt");
+  await page.locator(".xterm").click();
+  await page.keyboard.type("echo remote=$((99*101))\n", { delay: 20 });
+  await waitForPane(page, /^remote=9999\s*$/m, "the command's output");
+  expect(errors).toEqual([]);
+  await page.close();
+});

@@ -1,0 +1,89 @@
+// A many-to-one VM inside one tab: one Web Worker per node, joined by shared-memory links.
+// It offers the same control interface as the single-vCPU worker (VmWorkerApi), so the page's
+// session logic (image checks, status, watchdog, console) is the same for both.
+
+import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
+import { planLocalLinks } from "../channel/local-links.ts";
+import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
+
+export interface TabMachineLayout {
+  /** One entry per node; node 0 hosts the devices. `runCpu: false` makes a node that only holds memory. */
+  nodes: { runCpu: boolean }[];
+  onStatus?(status: NodeStatus): void;
+}
+
+const START_TIMEOUT_MS = 60_000;
+
+export class TabMachine implements VmWorkerApi {
+  private workers: Worker[] = [];
+  private stopFlag = new SharedArrayBuffer(4);
+  /** The node whose CPU runs the console (the lowest node that runs a CPU). */
+  private consoleNode = -1;
+
+  constructor(private readonly layout: TabMachineLayout) {
+    if (layout.nodes.length < 1) throw new Error("a machine needs at least one node");
+    if (!layout.nodes.some((n) => n.runCpu)) throw new Error("a machine needs at least one node that runs a CPU");
+    if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
+      throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
+  }
+
+  async ping(): Promise<"pong"> {
+    return "pong";
+  }
+
+  async boot(images: VmImages, options: VmBootOptions, onEvent: (event: VmEvent) => void): Promise<void> {
+    const plan = planLocalLinks(this.layout.nodes.length);
+    this.consoleNode = this.layout.nodes.findIndex((n) => n.runCpu);
+    const ready: Promise<void>[] = [];
+    this.layout.nodes.forEach((spec, self) => {
+      const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
+      this.workers.push(worker);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+          worker.addEventListener("error", (e) => reject(new Error(`node ${self}'s worker failed: ${e.message}`)));
+          worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
+            const m = e.data;
+            if (m.kind === "ready") (clearTimeout(timer), resolve());
+            else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
+            else if (m.kind === "status") this.layout.onStatus?.(m.status);
+            else if (m.kind === "error") {
+              clearTimeout(timer);
+              reject(new Error(`node ${m.node}: ${m.message}`));
+              onEvent({ kind: "error", message: `node ${m.node}: ${m.message}` });
+            }
+          });
+        }),
+      );
+      // Every node gets its own copy of the images: each builds its own v86 instance.
+      const init: PageToNode = {
+        kind: "init",
+        plan: { ...plan, self },
+        wasm: images.wasm.slice(0),
+        images: { bios: images.bios.slice(0), vgaBios: images.vgaBios.slice(0), bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0) },
+        cmdline: options.cmdline,
+        memoryMiB: options.memoryMiB,
+        runCpu: spec.runCpu,
+        stop: this.stopFlag,
+      };
+      worker.postMessage(init);
+    });
+    await Promise.all(ready);
+    onEvent({ kind: "started" });
+  }
+
+  async serialInput(bytes: Uint8Array): Promise<void> {
+    this.workers[this.consoleNode]?.postMessage({ kind: "serial-input", bytes } satisfies PageToNode);
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(new Int32Array(this.stopFlag), 0, 1);
+    for (const w of this.workers) w.postMessage({ kind: "stop" } satisfies PageToNode);
+  }
+
+  terminate(): void {
+    Atomics.store(new Int32Array(this.stopFlag), 0, 1);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+}
