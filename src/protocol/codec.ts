@@ -2,7 +2,7 @@
 //
 // Frame: [protocol version u8][type code u8][payload]. The version is in every frame (one byte)
 // so a peer on another version is caught on its first frame, whatever that frame is. Fields are
-// little-endian and unpadded; page data is exactly PAGE_SIZE bytes, and zero pages or copies the
+// little-endian and unpadded (page versions are varints: they never wrap in practice); page data is exactly PAGE_SIZE bytes, and zero pages or copies the
 // requester already holds travel without bytes. Decoding validates every field and throws only
 // CodecError; encoding validates too, so an invalid message never reaches the wire.
 
@@ -142,13 +142,13 @@ export function encode(msg: Message): Uint8Array {
     case "dsm-request":
       w.u32(msg.page, "dsm-request.page");
       w.u8(enumCode(ACCESSES, msg.access, "dsm-request.access"), "dsm-request.access");
-      w.u32(msg.have, "dsm-request.have");
+      w.varint(msg.have, "dsm-request.have");
       break;
     case "dsm-forward":
       w.u32(msg.page, "dsm-forward.page");
       w.u8(enumCode(ACCESSES, msg.access, "dsm-forward.access"), "dsm-forward.access");
       w.u8(node(msg.requester, "dsm-forward.requester"), "dsm-forward.requester");
-      w.u32(msg.have, "dsm-forward.have");
+      w.varint(msg.have, "dsm-forward.have");
       break;
     case "dsm-grant": {
       enumCode(ACCESSES, msg.access, "dsm-grant.access");
@@ -158,7 +158,7 @@ export function encode(msg: Message): Uint8Array {
       // flags: bit0 write access, bit1 ownership; bits 2..3 the data form
       const form = enumCode(DATA_FORMS, msg.data?.form, "dsm-grant.data.form");
       w.u8((msg.access === "write" ? 1 : 0) | (msg.owner ? 2 : 0) | (form << 2), "dsm-grant.flags");
-      w.u32(msg.version, "dsm-grant.version");
+      w.varint(msg.version, "dsm-grant.version");
       w.u8(node(msg.acks, "dsm-grant.acks"), "dsm-grant.acks");
       writeList(w, msg.copyset, MAX_NODES, "dsm-grant.copyset", (v, f) => w.u8(node(v, f), f));
       if (msg.data.form === "bytes") {
@@ -171,12 +171,12 @@ export function encode(msg: Message): Uint8Array {
     }
     case "dsm-invalidate":
       w.u32(msg.page, "dsm-invalidate.page");
-      w.u32(checkInt(msg.version, 1, 0xffff_ffff, "dsm-invalidate.version"), "dsm-invalidate.version");
+      w.varint(checkInt(msg.version, 1, Number.MAX_SAFE_INTEGER, "dsm-invalidate.version"), "dsm-invalidate.version");
       w.u8(node(msg.ackTo, "dsm-invalidate.ackTo"), "dsm-invalidate.ackTo");
       break;
     case "dsm-invalidate-ack":
       w.u32(msg.page, "dsm-invalidate-ack.page");
-      w.u32(checkInt(msg.version, 1, 0xffff_ffff, "dsm-invalidate-ack.version"), "dsm-invalidate-ack.version");
+      w.varint(checkInt(msg.version, 1, Number.MAX_SAFE_INTEGER, "dsm-invalidate-ack.version"), "dsm-invalidate-ack.version");
       break;
     case "dsm-confirm":
       w.u32(msg.page, "dsm-confirm.page");
@@ -319,7 +319,7 @@ function checkConfig(nodes: number, memoryPages: number, vcpuHome: readonly numb
 }
 
 function checkGrant(access: FaultAccess, owner: boolean, copysetLength: number, version: number): void {
-  checkInt(version, 1, 0xffff_ffff, "dsm-grant.version");
+  checkInt(version, 1, Number.MAX_SAFE_INTEGER, "dsm-grant.version");
   // A writer owns the page and, its copies all invalidated, has an empty copyset; non-owners track none.
   if (access === "write" && !owner) throw new CodecError("bad-value", "dsm-grant gives write access without ownership");
   if (access === "write" && copysetLength !== 0)
@@ -408,13 +408,13 @@ function decodeBody(r: Reader, type: MessageType): Message {
     case "dsm-request": {
       const page = r.u32("dsm-request.page");
       const access = enumValue(ACCESSES, r.u8("dsm-request.access"), "dsm-request.access");
-      return { type, page, access, have: r.u32("dsm-request.have") };
+      return { type, page, access, have: r.varint("dsm-request.have") };
     }
     case "dsm-forward": {
       const page = r.u32("dsm-forward.page");
       const access = enumValue(ACCESSES, r.u8("dsm-forward.access"), "dsm-forward.access");
       const requester = node(r.u8("dsm-forward.requester"), "dsm-forward.requester");
-      return { type, page, access, requester, have: r.u32("dsm-forward.have") };
+      return { type, page, access, requester, have: r.varint("dsm-forward.have") };
     }
     case "dsm-grant": {
       const page = r.u32("dsm-grant.page");
@@ -423,7 +423,7 @@ function decodeBody(r: Reader, type: MessageType): Message {
       const access: FaultAccess = flags & 1 ? "write" : "read";
       const owner = (flags & 2) !== 0;
       const form = enumValue(DATA_FORMS, flags >> 2, "dsm-grant.data.form");
-      const version = r.u32("dsm-grant.version");
+      const version = r.varint("dsm-grant.version");
       const acks = node(r.u8("dsm-grant.acks"), "dsm-grant.acks");
       const copyset = readList(r, MAX_NODES, 1, "dsm-grant.copyset", (f) => node(r.u8(f), f));
       checkGrant(access, owner, copyset.length, version);
@@ -437,12 +437,12 @@ function decodeBody(r: Reader, type: MessageType): Message {
     }
     case "dsm-invalidate": {
       const page = r.u32("dsm-invalidate.page");
-      const version = checkInt(r.u32("dsm-invalidate.version"), 1, 0xffff_ffff, "dsm-invalidate.version");
+      const version = checkInt(r.varint("dsm-invalidate.version"), 1, Number.MAX_SAFE_INTEGER, "dsm-invalidate.version");
       return { type, page, version, ackTo: node(r.u8("dsm-invalidate.ackTo"), "dsm-invalidate.ackTo") };
     }
     case "dsm-invalidate-ack": {
       const page = r.u32("dsm-invalidate-ack.page");
-      const version = checkInt(r.u32("dsm-invalidate-ack.version"), 1, 0xffff_ffff, "dsm-invalidate-ack.version");
+      const version = checkInt(r.varint("dsm-invalidate-ack.version"), 1, Number.MAX_SAFE_INTEGER, "dsm-invalidate-ack.version");
       return { type, page, version };
     }
     case "dsm-confirm": {

@@ -15,7 +15,7 @@ import { MAX_PAGE, PAGE_SIZE, PAGE_STATES } from "../../src/protocol/types.ts";
 const u8 = fc.integer({ min: 0, max: 0xff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
-const version = fc.integer({ min: 1, max: 0xffff_ffff });
+const version = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }));
 const nodeId = fc.integer({ min: 0, max: 254 });
 const vcpuId = fc.integer({ min: 0, max: 254 });
 const safe = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.maxSafeNat());
@@ -112,8 +112,8 @@ export const message: Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant("bye" as const), reason: fc.constantFrom(...BYE_REASONS), detail: text }),
   fc.record({ type: fc.constant("ping" as const), seq: u32, atMs: finite }),
   fc.record({ type: fc.constant("pong" as const), seq: u32, atMs: finite }),
-  fc.record({ type: fc.constant("dsm-request" as const), page: u32, access, have: u32 }),
-  fc.record({ type: fc.constant("dsm-forward" as const), page: u32, access, requester: nodeId, have: u32 }),
+  fc.record({ type: fc.constant("dsm-request" as const), page: u32, access, have: safe }),
+  fc.record({ type: fc.constant("dsm-forward" as const), page: u32, access, requester: nodeId, have: safe }),
   fc
     .tuple(grant, u32, version, nodeId, pageData)
     .map(([g, page, v, acks, data]) => ({ type: "dsm-grant" as const, page, ...g, version: v, acks, data })),

@@ -69,14 +69,14 @@ describe("codec round trip", () => {
 
   it("frames carry no padding", () => {
     const request = encode({ type: "dsm-request", page: 5, access: "write", have: 2 });
-    expect(request.length).toBe(2 + 4 + 1 + 4);
+    expect(request.length).toBe(2 + 4 + 1 + 1); // version, type, page, access, have (varint)
     const grant = (data: Extract<Message, { type: "dsm-grant" }>["data"]) =>
       encode({ type: "dsm-grant", page: 5, access: "write", owner: true, version: 3, copyset: [], acks: 2, data });
-    expect(grant({ form: "zero" }).length).toBe(2 + 4 + 1 + 4 + 1 + 1);
-    expect(grant({ form: "current" }).length).toBe(13);
-    expect(grant({ form: "bytes", bytes: new Uint8Array(PAGE_SIZE) }).length).toBe(13 + PAGE_SIZE);
+    expect(grant({ form: "zero" }).length).toBe(2 + 4 + 1 + 1 + 1 + 1); // ..., flags, version, acks, copyset
+    expect(grant({ form: "current" }).length).toBe(10);
+    expect(grant({ form: "bytes", bytes: new Uint8Array(PAGE_SIZE) }).length).toBe(10 + PAGE_SIZE);
     expect(encode({ type: "ipi", src: 0, dest: 1, delivery: { mode: "startup", vector: 0x9a } }).length).toBe(6);
-    expect(encode({ type: "dsm-invalidate-ack", page: 1, version: 2 }).length).toBe(10);
+    expect(encode({ type: "dsm-invalidate-ack", page: 1, version: 2 }).length).toBe(7);
   });
 });
 

@@ -129,7 +129,10 @@ export class DsmNode {
   // Per-page state as typed arrays: guest RAM can be tens of thousands of pages.
   private readonly access: Uint8Array; // what the engine may do once pending revokes complete
   private readonly owner: Uint8Array;
-  private readonly version: Uint32Array; // version of the bytes in local memory (0: none)
+  // Version of the bytes in local memory (0: none). Safe integers, not u32: at thousands of
+  // transfers a second a hot page would wrap 32 bits within weeks, and a wrapped version could
+  // make a stale copy look current.
+  private readonly version: Float64Array;
   private readonly copysets = new Map<PageNumber, NodeId[]>(); // at the owner; never contains self
   private readonly managedOwner: Uint8Array; // manager's record of each managed page's owner
   private readonly managerQueues = new Map<PageNumber, QueuedRequest[]>(); // head = in progress
@@ -155,7 +158,7 @@ export class DsmNode {
     this.readTakesOwnership = config.readTakesOwnership ?? true;
     this.access = new Uint8Array(pages);
     this.owner = new Uint8Array(pages);
-    this.version = new Uint32Array(pages);
+    this.version = new Float64Array(pages);
     this.managedOwner = new Uint8Array(pages); // every page starts owned by node 0
     if (self === 0) {
       this.access.fill(WRITE);
@@ -416,7 +419,7 @@ export class DsmNode {
       throw new DsmProtocolError(`node ${from} granted page ${page} with an impossible owner/copyset`);
     const local = this.version[page]!;
     const newer = msg.access === "write" ? msg.version > local : msg.version >= local;
-    if (!Number.isInteger(msg.version) || msg.version > 0xffff_ffff || !newer)
+    if (!isVersion(msg.version) || !newer)
       throw new DsmProtocolError(`node ${from} granted page ${page} at version ${msg.version}, this node has ${local}`);
     const maxAcks = msg.access === "write" ? Math.max(0, this.nodes - 2) : 0;
     if (!Number.isInteger(msg.acks) || msg.acks < 0 || msg.acks > maxAcks)
@@ -610,7 +613,7 @@ export class DsmNode {
 }
 
 function isVersion(v: unknown): boolean {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 }
 
 function isZeroPage(bytes: Uint8Array): boolean {
