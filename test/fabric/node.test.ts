@@ -1,0 +1,176 @@
+// The mesh logic end to end in Node: real BroadcastChannel (Node has one) or a real relay for
+// signaling, in-memory channels instead of WebRTC.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { FabricError } from "../../src/fabric/errors.ts";
+import { newClusterId, newJoinToken } from "../../src/fabric/ids.ts";
+import { type CommonOptions, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
+import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
+import { broadcastTransport } from "../../src/fabric/signaling/broadcast.ts";
+import { relayTransport, type WebSocketCtor } from "../../src/fabric/signaling/relay-client.ts";
+import { memoryConnectors } from "./support/memory.ts";
+
+const open: FabricNode[] = [];
+afterEach(() => {
+  for (const n of open.splice(0)) n.close("test over");
+});
+
+function common(over: Partial<CommonOptions> = {}): CommonOptions {
+  return { transport: broadcastTransport, connector: memoryConnectors(), protocol: 3, build: "test", pingIntervalMs: 0, joinTimeoutMs: 2000, ...over };
+}
+const track = (n: FabricNode) => (open.push(n), n);
+
+function waitFor(node: FabricNode, pred: (e: FabricEvent) => boolean): Promise<FabricEvent> {
+  return new Promise((resolve) => {
+    const off = node.on((e) => {
+      if (pred(e)) {
+        off();
+        resolve(e);
+      }
+    });
+  });
+}
+
+async function joinError(p: Promise<unknown>): Promise<FabricError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(FabricError);
+    return e as FabricError;
+  }
+  throw new Error("the join succeeded");
+}
+
+/** Node 0 with 1 vCPU of 3, a compute joiner with 2, a watcher: the full mesh of three. */
+async function threeNodes(opts: CommonOptions) {
+  const host = track(await FabricNode.create({ ...opts, totalVcpus: 3, maxNodes: 4, hostVcpus: 1 }));
+  const link = host.joinLink("http://127.0.0.1/fabric-lab.html");
+  const a = track(await FabricNode.join(link, { ...opts, role: "compute", vcpus: 2 }));
+  const w = track(await FabricNode.join(link, { ...opts, role: "watcher", vcpus: 0 }));
+  // The first joiner learns of the watcher from node 0's roster and accepts its link.
+  for (const n of [host, a]) if (n.links().length < 2) await waitFor(n, (e) => e.type === "link-up" && e.node === 2);
+  return { host, a, w };
+}
+
+async function exchange(nodes: FabricNode[]): Promise<void> {
+  // Every node sends 20 numbered frames to every other; each receiver checks order per sender.
+  const got = new Map<FabricNode, Map<number, number[]>>();
+  const all = new Promise<void>((resolve) => {
+    let need = nodes.length * (nodes.length - 1) * 20;
+    for (const n of nodes) {
+      const per = new Map<number, number[]>();
+      got.set(n, per);
+      n.onFrame((from, f) => {
+        per.set(from, [...(per.get(from) ?? []), f[0]! * 256 + f[1]!]);
+        if (--need === 0) resolve();
+      });
+    }
+  });
+  for (const n of nodes) for (const m of nodes) if (n !== m) for (let i = 0; i < 20; i++) n.send(m.node, new Uint8Array([n.node, i, ...new Array(3000).fill(i)]));
+  await all;
+  for (const n of nodes)
+    for (const m of nodes) if (n !== m) expect(got.get(n)!.get(m.node)).toEqual(Array.from({ length: 20 }, (_, i) => m.node * 256 + i));
+}
+
+describe("mesh over BroadcastChannel", () => {
+  it("admits a compute node and a watcher, agrees on the roster, and carries frames in order between all pairs", async () => {
+    const { host, a, w } = await threeNodes(common());
+    expect([host.node, a.node, w.node]).toEqual([0, 1, 2]);
+    for (const n of [host, a, w]) {
+      expect(n.members.map((m) => [m.node, m.role, m.vcpus])).toEqual([
+        [0, "host", [0]],
+        [1, "compute", [1, 2]],
+        [2, "watcher", []],
+      ]);
+      expect(n.links().map((l) => [l.node, l.state])).toEqual([0, 1, 2].filter((x) => x !== n.node).map((x) => [x, "up"]));
+    }
+    await exchange([host, a, w]);
+  });
+
+  it("tells every other node at once when a member leaves, and ends the cluster when node 0 leaves", async () => {
+    const { host, a, w } = await threeNodes(common());
+    const seenByHost = waitFor(host, (e) => e.type === "member-left");
+    const seenByW = waitFor(w, (e) => e.type === "member-left");
+    a.close("tab closed");
+    expect(await seenByHost).toMatchObject({ member: { node: 1, role: "compute", vcpus: [1, 2] } });
+    expect(await seenByW).toMatchObject({ member: { node: 1 } });
+    expect(host.members.map((m) => m.node)).toEqual([0, 2]);
+    const ended = waitFor(w, (e) => e.type === "ended");
+    host.close("done");
+    expect(await ended).toMatchObject({ error: { code: "host-left" } });
+    expect(() => w.send(0, new Uint8Array(1))).toThrow(/no open link/);
+  });
+
+  it("gives a bad join its typed error: wrong token, unknown cluster, full, version mismatch, malformed link", async () => {
+    const opts = common();
+    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
+    const wrong = await joinError(FabricNode.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "compute", vcpus: 1 }));
+    expect(wrong.code).toBe("wrong-token");
+    const unknown = await joinError(FabricNode.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, joinTimeoutMs: 300, role: "compute", vcpus: 1 }));
+    expect(unknown.code).toBe("unknown-cluster");
+    expect(unknown.message).toMatch(/within 300 ms.*relay=/);
+    const link = host.joinLink("http://x/");
+    const tooMany = await joinError(FabricNode.join(link, { ...opts, role: "compute", vcpus: 2 }));
+    expect(tooMany.code).toBe("cluster-full");
+    const version = await joinError(FabricNode.join(link, { ...opts, protocol: 4, role: "compute", vcpus: 1 }));
+    expect(version.code).toBe("version-mismatch");
+    expect(version.message).toMatch(/VM protocol v3.*VM protocol v4/);
+    track(await FabricNode.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    const full = await joinError(FabricNode.join(link, { ...opts, role: "watcher", vcpus: 0 }));
+    expect(full.code).toBe("cluster-full");
+    expect((await joinError(FabricNode.join("http://x/#join=nope", { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("malformed-link");
+    expect(host.members).toHaveLength(2); // none of the refused tabs got in
+  });
+
+  it("names the failed step when a link cannot open", async () => {
+    const ok = common();
+    const host = track(await FabricNode.create({ ...ok, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
+    const failing = common({ connector: memoryConnectors({ failWith: new FabricError("ice", "link to node 0: ICE found no working network path") }) });
+    const err = await joinError(FabricNode.join(host.joinLink("http://x/"), { ...failing, role: "compute", vcpus: 1 }));
+    expect(err.code).toBe("ice");
+  });
+
+  it("keeps clusters apart on one BroadcastChannel origin", async () => {
+    const opts = common();
+    const one = await threeNodes(opts);
+    const two = track(await FabricNode.create({ ...opts, totalVcpus: 1, maxNodes: 2, hostVcpus: 1 }));
+    const joiner = track(await FabricNode.join(two.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+    expect(joiner.members.map((m) => m.peer)).toEqual([two.self, joiner.self]);
+    expect(one.host.members).toHaveLength(3);
+  });
+});
+
+describe("mesh over the WebSocket relay", () => {
+  let relay: RelayServer;
+  beforeAll(async () => {
+    relay = await startRelay();
+  });
+  afterAll(() => relay?.close());
+  const viaRelay = () => common({ transport: relayTransport(relay.url, WebSocket as unknown as WebSocketCtor) });
+
+  it("forms the mesh and carries frames; the relay sees the cluster and then forgets it", async () => {
+    const { host, a, w } = await threeNodes(viaRelay());
+    expect(relay.stats()).toEqual({ clusters: 1, peers: 3 });
+    await exchange([host, a, w]);
+    const gone = waitFor(host, (e) => e.type === "member-left");
+    a.close();
+    await gone;
+    const ended = waitFor(w, (e) => e.type === "ended");
+    host.close();
+    await ended;
+    for (let i = 0; i < 50 && relay.stats().clusters > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(relay.stats().clusters).toBe(0);
+  });
+
+  it("reports the relay's refusals with the same codes", async () => {
+    const opts = viaRelay();
+    const host = track(await FabricNode.create({ ...opts, totalVcpus: 1, maxNodes: 2, hostVcpus: 1 }));
+    expect((await joinError(FabricNode.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("wrong-token");
+    expect((await joinError(FabricNode.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("unknown-cluster");
+    const down = common({ transport: relayTransport("ws://127.0.0.1:1/", WebSocket as unknown as WebSocketCtor) });
+    const err = await joinError(FabricNode.join({ cluster: host.cluster, token: host.token }, { ...down, role: "watcher", vcpus: 0 }));
+    expect(err.code).toBe("relay");
+    expect(err.message).toMatch(/cannot reach the relay ws:\/\/127\.0\.0\.1:1\//);
+  });
+});
