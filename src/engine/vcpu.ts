@@ -263,7 +263,8 @@ export class Vcpu {
       return TLB_RETRY;
     };
 
-    const { instance } = await WebAssembly.instantiate(wasm, imports);
+    const module = await WebAssembly.compile(wasm as BufferSource);
+    const instance = await WebAssembly.instantiate(module, imports);
     const ex = instance.exports as WebAssembly.Exports & Record<string, (...a: number[]) => number>;
     this.memory = ex.memory as WebAssembly.Memory;
     if (typeof ex[EXPORT_SET_MAP_BASE] !== "function") {
