@@ -1,0 +1,206 @@
+// Browser end-to-end: the fabric lab page in Debian's Chromium, real WebRTC on loopback.
+// Tabs of one browser (pages of one context share BroadcastChannel); separate Chromium
+// processes through the WebSocket relay, as two machines would be.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
+import { launchChromium } from "../support/browser.ts";
+import { startWebServer } from "../support/web-server.ts";
+
+let server: Awaited<ReturnType<typeof startWebServer>>;
+let browser: Browser;
+let relay: RelayServer;
+
+beforeAll(async () => {
+  server = await startWebServer();
+  browser = await launchChromium();
+  relay = await startRelay();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await relay?.close();
+});
+
+const labUrl = () => `${server.url}fabric-lab.html`;
+
+interface Received {
+  from: number;
+  seq: number;
+  size: number;
+  intact: boolean;
+}
+type Lab = {
+  node(): number | undefined;
+  members(): { node: number; role: string; vcpus: number[] }[] | undefined;
+  received(): Received[];
+  sendData(to: number, sizes: number[], firstSeq?: number): void;
+};
+
+async function openLab(ctx: BrowserContext, url = labUrl()): Promise<Page> {
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  (page as Page & { errors: string[] }).errors = errors;
+  await page.goto(url);
+  return page;
+}
+
+async function status(page: Page): Promise<{ phase: string | null; text: string | null }> {
+  const el = page.locator("#status");
+  return { phase: await el.getAttribute("data-phase"), text: await el.textContent() };
+}
+
+async function waitPhase(page: Page, phases: string[]): Promise<string> {
+  for (;;) {
+    const s = await status(page);
+    if (s.phase && phases.includes(s.phase)) return s.text ?? "";
+    if (s.phase === "error" && !phases.includes("error")) throw new Error(`page error: ${s.text}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+async function create(page: Page, totalVcpus: number, relayUrl?: string): Promise<string> {
+  await page.fill("#total-vcpus", String(totalVcpus));
+  await page.fill("#host-vcpus", "1");
+  if (relayUrl) await page.fill("#relay", relayUrl);
+  await page.click("#create");
+  await waitPhase(page, ["member"]);
+  return page.inputValue("#join-link");
+}
+
+async function join(page: Page, role: "compute" | "watcher" = "compute", vcpus = 1): Promise<void> {
+  await page.selectOption("#join-role", role);
+  if (role === "compute") await page.fill("#join-vcpus", String(vcpus));
+  await page.click("#join");
+  await waitPhase(page, ["member"]);
+}
+
+const lab = <T>(page: Page, fn: (lab: Lab, arg: unknown) => T, arg?: unknown) =>
+  page.evaluate(([src, a]) => new Function("lab", "arg", `return (${src})(lab, arg)`)((globalThis as unknown as { fabricLab: Lab }).fabricLab, a), [fn.toString(), arg] as const) as Promise<Awaited<T>>;
+
+/** Polls until `page` has received `count` data frames from `from`, and returns them. */
+async function receivedFrom(page: Page, from: number, count: number): Promise<Received[]> {
+  for (;;) {
+    const got = (await lab(page, (l) => l.received())).filter((r) => r.from === from);
+    if (got.length >= count) return got;
+    await page.waitForTimeout(100);
+  }
+}
+
+async function rosterNodes(page: Page): Promise<number[]> {
+  return (await lab(page, (l) => l.members()))?.map((m) => m.node) ?? [];
+}
+
+async function waitRoster(page: Page, nodes: number[]): Promise<void> {
+  while (JSON.stringify(await rosterNodes(page)) !== JSON.stringify(nodes)) await page.waitForTimeout(100);
+}
+
+// The frames every pair exchanges: small, one 4 KiB page, two above the channel's message size
+// limit (the 1 MiB one is chunked into 17 messages), and more after them to check the order.
+const SIZES = [5, 4096, 1 << 20, 70_000, 5, 300, 1 << 20, 16];
+
+async function exchangeAll(pages: Page[]): Promise<void> {
+  const nodes = await Promise.all(pages.map((p) => lab(p, (l) => l.node()!)));
+  for (let i = 0; i < pages.length; i++)
+    for (let j = 0; j < pages.length; j++) if (i !== j) await lab(pages[i]!, (l, a) => l.sendData((a as number[])[0]!, (a as number[]).slice(1), 0), [nodes[j], ...SIZES]);
+  for (let j = 0; j < pages.length; j++)
+    for (let i = 0; i < pages.length; i++) {
+      if (i === j) continue;
+      const got = await receivedFrom(pages[j]!, nodes[i]!, SIZES.length);
+      expect(got.map((r) => r.seq)).toEqual(SIZES.map((_, k) => k)); // in order, none lost or repeated
+      expect(got.map((r) => r.size)).toEqual(SIZES);
+      expect(got.every((r) => r.intact)).toBe(true);
+    }
+}
+
+describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () => {
+  it("two tabs form a link and exchange binary frames intact and in order, a chunked 1 MiB frame included", async () => {
+    const ctx = await browser.newContext();
+    const a = await openLab(ctx);
+    expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
+    const link = await create(a, 2);
+    expect(link).toMatch(/fabric-lab\.html#join=[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]{32}$/);
+    const b = await openLab(ctx, link);
+    await join(b);
+    expect(await lab(b, (l) => l.members())).toEqual([
+      expect.objectContaining({ node: 0, role: "host", vcpus: [0] }),
+      expect.objectContaining({ node: 1, role: "compute", vcpus: [1] }),
+    ]);
+    await waitRoster(a, [0, 1]);
+    await exchangeAll([a, b]);
+    // The roster table shows the link with a measured RTT (pings run every second).
+    await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-node="1"]')?.textContent ?? ""));
+    expect([...(a as Page & { errors: string[] }).errors, ...(b as Page & { errors: string[] }).errors]).toEqual([]);
+    await ctx.close();
+  });
+
+  it("three tabs form a full mesh; closing one is seen by the others, and node 0's leaving ends the cluster", async () => {
+    const ctx = await browser.newContext();
+    const a = await openLab(ctx);
+    const link = await create(a, 3);
+    const b = await openLab(ctx, link);
+    await join(b);
+    const c = await openLab(ctx, link);
+    await join(c, "compute", 1);
+    for (const p of [a, b, c]) await waitRoster(p, [0, 1, 2]);
+    await exchangeAll([a, b, c]);
+
+    await c.close();
+    for (const p of [a, b]) await waitRoster(p, [0, 1]);
+    // node 2 hosted vCPU 2: the others say the VM must stop.
+    expect((await status(a)).text).toMatch(/node 2 hosted vCPU\(s\) 2 and left/);
+    expect(await b.locator("#log").textContent()).toMatch(/node 2 \(compute, vCPUs 2\) left/);
+
+    await a.close();
+    expect(await waitPhase(b, ["ended"])).toMatch(/cluster over: node 0 left/);
+    await ctx.close();
+  });
+
+  it("gives a bad join link its error", async () => {
+    const ctx = await browser.newContext();
+    const malformed = await openLab(ctx, `${labUrl()}#join=abc.def`);
+    expect(await waitPhase(malformed, ["error"])).toMatch(/malformed-link: malformed join link: cluster id "abc"/);
+    expect(await malformed.locator("#join").isDisabled()).toBe(true);
+
+    const host = await openLab(ctx);
+    const link = await create(host, 2);
+    const wrongToken = link.replace(/\.[A-Za-z0-9_-]{32}$/, `.${"A".repeat(32)}`);
+    const w = await openLab(ctx, wrongToken);
+    await w.click("#join");
+    expect(await waitPhase(w, ["error"])).toMatch(/wrong-token/);
+
+    const full = await openLab(ctx, link);
+    await full.fill("#join-vcpus", "2");
+    await full.click("#join");
+    expect(await waitPhase(full, ["error"])).toMatch(/cluster-full: .*asks for 2 vCPU\(s\) but only 1/);
+
+    const unknown = await openLab(ctx, link.replace(/#join=[A-Za-z0-9_-]{12}/, `#join=${"B".repeat(12)}`));
+    await unknown.click("#join");
+    expect(await waitPhase(unknown, ["error"])).toMatch(/unknown-cluster: no node 0 answered/);
+    await waitRoster(host, [0]); // none of them got in
+    await ctx.close();
+  });
+});
+
+describe("two Chromium processes through the WebSocket relay", () => {
+  it("join by a link carrying the relay, exchange frames, and see each other leave", async () => {
+    const other = await launchChromium();
+    try {
+      const a = await openLab(await browser.newContext());
+      const link = await create(a, 2, relay.url);
+      expect(link).toContain(`&relay=${encodeURIComponent(relay.url)}`);
+      const b = await openLab(await other.newContext(), link);
+      await join(b);
+      expect(relay.stats()).toEqual({ clusters: 1, peers: 2 });
+      await exchangeAll([a, b]);
+      await other.close(); // the whole second "machine" goes away
+      await waitRoster(a, [0]);
+      expect((await status(a)).text).toMatch(/node 1 hosted vCPU\(s\) 1 and left/);
+      await a.context().close();
+    } finally {
+      await other.close();
+    }
+  });
+});
