@@ -2,14 +2,18 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { LocalLinksPlan } from "../../src/platform/channel/local-links.ts";
-import { startVcpuNode } from "../../src/platform/node/vcpu-node.ts";
+import { linuxV86Options, startVcpuNode, type NodeV86Options } from "../../src/platform/node/vcpu-node.ts";
+
+export type TestGuest =
+  | { kind: "linux"; bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
+  | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number };
 
 interface Data {
   plan: LocalLinksPlan;
   wasmPath: string;
-  guest: { bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string };
-  memoryMiB: number;
+  guest: TestGuest;
   runCpu: boolean;
+  deviceNode?: number;
   stop: SharedArrayBuffer;
 }
 const d = workerData.data as Data;
@@ -17,18 +21,29 @@ const buf = (p: string) => {
   const b = readFileSync(p);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
 };
+const g = d.guest;
+const v86: NodeV86Options =
+  g.kind === "linux"
+    ? linuxV86Options({ bios: buf(g.bios), vgaBios: buf(g.vgaBios), bzImage: buf(g.bzImage), initrd: buf(g.initramfs) }, g.cmdline, g.memoryMiB)
+    : { multiboot: { buffer: buf(g.elf) }, cmdline: g.cmdline, memory_size: g.memoryMiB << 20, vga_memory_size: 2 << 20, acpi: true, disable_keyboard: true, disable_mouse: true, disable_speaker: true };
 const stop = new Int32Array(d.stop);
 const node = await startVcpuNode({
   plan: d.plan,
   wasm: new Uint8Array(readFileSync(d.wasmPath)),
-  images: { bios: buf(d.guest.bios), vgaBios: buf(d.guest.vgaBios), bzImage: buf(d.guest.bzImage), initrd: buf(d.guest.initramfs) },
-  cmdline: d.guest.cmdline,
-  memoryMiB: d.memoryMiB,
+  v86,
   runCpu: d.runCpu,
+  deviceNode: d.deviceNode,
   onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
 });
 parentPort!.postMessage({ kind: "ready" });
-const report = () => ({ kind: "stats", self: d.plan.self, engine: node.vcpu.stats, agent: node.agent.counters, dsm: node.dsm.counters });
+const report = () => ({
+  kind: "stats",
+  self: d.plan.self,
+  engine: node.vcpu.stats,
+  agent: node.agent.counters,
+  dsm: node.dsm.counters,
+  io: node.io.counters,
+});
 if (!d.runCpu) {
   node.serveUntil(() => Atomics.load(stop, 0) !== 0);
   parentPort!.postMessage(report());

@@ -12,6 +12,8 @@ export interface NodeInit {
   cmdline: string;
   memoryMiB: number;
   runCpu: boolean;
+  /** The node that hosts the devices; the others forward their port I/O to it. */
+  deviceNode: number;
   /** Set to non-zero by the page to stop a node that only serves memory. */
   stop: SharedArrayBuffer;
 }

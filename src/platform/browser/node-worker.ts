@@ -1,6 +1,6 @@
 // Web Worker entry: one node of a many-to-one VM in this tab (a vCPU engine, its DSM node, links).
 
-import { startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import { linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
 import type { NodeToPage, PageToNode } from "./node-protocol.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
@@ -31,10 +31,9 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         node = await startVcpuNode({
           plan: msg.plan,
           wasm: new Uint8Array(msg.wasm),
-          images: msg.images,
-          cmdline: msg.cmdline,
-          memoryMiB: msg.memoryMiB,
+          v86: linuxV86Options(msg.images, msg.cmdline, msg.memoryMiB),
           runCpu: msg.runCpu,
+          deviceNode: msg.deviceNode,
           onSerial: (bytes) => post({ kind: "serial", bytes }, [bytes.buffer]),
         });
         post({ kind: "ready", node: self_ });

@@ -9,6 +9,8 @@ import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
 export interface TabMachineLayout {
   /** One entry per node; node 0 hosts the devices. `runCpu: false` makes a node that only holds memory. */
   nodes: { runCpu: boolean }[];
+  /** The node that hosts the devices (default 0). */
+  deviceNode?: number;
   onStatus?(status: NodeStatus): void;
 }
 
@@ -64,6 +66,7 @@ export class TabMachine implements VmWorkerApi {
         cmdline: options.cmdline,
         memoryMiB: options.memoryMiB,
         runCpu: spec.runCpu,
+        deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
       };
       worker.postMessage(init);

@@ -65,13 +65,22 @@ export class DsmAgent {
     this.releaseHeld();
     this.lastGrant = null;
     this.apply(this.dsm.onLocalFault(page, access));
+    this.block(() => this.granted(page, access));
+    return this.lastGrant!.access === "write" ? "rw" : "ro";
+  }
+
+  /**
+   * Blocks the worker until `done()` holds, handling every message that arrives meanwhile (DSM
+   * traffic through the protocol core, the rest through `onOther`, which is what sets `done`).
+   * Used for faults and for I/O reads that wait on node 0.
+   */
+  block(done: () => boolean): void {
     const start = this.now();
-    while (!this.granted(page, access)) {
+    while (!done()) {
       this.links.flush();
       if (!this.pump()) this.links.waitForTraffic(20);
     }
     this.counters.blockedMs += this.now() - start;
-    return this.lastGrant!.access === "write" ? "rw" : "ro";
   }
 
   private granted(page: number, access: FaultAccess): boolean {

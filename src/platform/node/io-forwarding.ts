@@ -1,0 +1,110 @@
+// Port I/O of a vCPU whose node has no devices: every device lives on node 0 (as in GiantVM), so a
+// remote vCPU's port reads block until node 0 answers and its writes are posted, kept in order by
+// the link. Node 0 runs the requests against its own devices at instruction boundaries only (never
+// re-entrantly from inside one of its own guest instructions), in arrival order.
+
+import type { IoReply, IoSize, Message, PortRead, PortWrite } from "../../protocol/messages.ts";
+import type { NodeId, VcpuId } from "../../protocol/types.ts";
+
+/** The devices' port space (node 0's v86 `cpu.io`). */
+export interface PortSpace {
+  read(port: number, size: IoSize): number;
+  write(port: number, size: IoSize, value: number): void;
+}
+
+export interface Blocker {
+  block(done: () => boolean): void;
+  send(to: NodeId, msg: Message): void;
+}
+
+/** On a node without devices: turns port accesses into messages to the device node. */
+export class IoClient {
+  private nextId = 1;
+  private readonly replies = new Map<number, number>();
+  readonly counters = { reads: 0, writes: 0 };
+
+  constructor(
+    private readonly agent: Blocker,
+    private readonly vcpu: VcpuId,
+    private readonly deviceNode: NodeId = 0,
+  ) {}
+
+  read(port: number, size: IoSize): number {
+    const id = this.nextId++;
+    this.nextId &= 0x7fffffff;
+    this.counters.reads++;
+    this.agent.send(this.deviceNode, { type: "port-read", id, vcpu: this.vcpu, port, size });
+    this.agent.block(() => this.replies.has(id));
+    const value = this.replies.get(id)!;
+    this.replies.delete(id);
+    return value;
+  }
+
+  write(port: number, size: IoSize, value: number): void {
+    this.counters.writes++;
+    this.agent.send(this.deviceNode, { type: "port-write", vcpu: this.vcpu, port, size, value });
+  }
+
+  onReply(msg: IoReply): void {
+    this.replies.set(msg.id, msg.value);
+  }
+}
+
+/** On node 0: the queue of other nodes' port accesses, run against the real devices. */
+export class IoServer {
+  private readonly queue: { from: NodeId; msg: PortRead | PortWrite }[] = [];
+  readonly counters = { reads: 0, writes: 0 };
+
+  constructor(
+    private readonly ports: PortSpace,
+    private readonly send: (to: NodeId, msg: Message) => void,
+  ) {}
+
+  onRequest(from: NodeId, msg: PortRead | PortWrite): void {
+    this.queue.push({ from, msg });
+  }
+
+  /** Runs every queued access; call at an instruction boundary of node 0's vCPU. */
+  drain(): void {
+    for (let item = this.queue.shift(); item; item = this.queue.shift()) {
+      const { from, msg } = item;
+      if (msg.type === "port-read") {
+        this.counters.reads++;
+        this.send(from, { type: "io-reply", id: msg.id, value: this.ports.read(msg.port, msg.size) >>> 0 });
+      } else {
+        this.counters.writes++;
+        this.ports.write(msg.port, msg.size, msg.value);
+      }
+    }
+  }
+}
+
+/** v86's JS port dispatcher (`emulator.v86.cpu.io`); the wasm calls these for every IN/OUT. */
+export interface V86Io {
+  port_read8(port: number): number;
+  port_read16(port: number): number;
+  port_read32(port: number): number;
+  port_write8(port: number, value: number): void;
+  port_write16(port: number, value: number): void;
+  port_write32(port: number, value: number): void;
+}
+
+/** The devices of a v86 instance as a PortSpace (node 0), bound to the original dispatchers. */
+export function portSpaceOf(io: V86Io): PortSpace {
+  const r8 = io.port_read8.bind(io), r16 = io.port_read16.bind(io), r32 = io.port_read32.bind(io);
+  const w8 = io.port_write8.bind(io), w16 = io.port_write16.bind(io), w32 = io.port_write32.bind(io);
+  return {
+    read: (port, size) => (size === 1 ? r8(port) : size === 2 ? r16(port) : r32(port)),
+    write: (port, size, value) => (size === 1 ? w8(port, value) : size === 2 ? w16(port, value) : w32(port, value)),
+  };
+}
+
+/** Sends every port access of this v86 instance through `client` (a node without devices). */
+export function forwardPorts(io: V86Io, client: IoClient): void {
+  io.port_read8 = (port) => client.read(port, 1) & 0xff;
+  io.port_read16 = (port) => client.read(port, 2) & 0xffff;
+  io.port_read32 = (port) => client.read(port, 4) | 0;
+  io.port_write8 = (port, value) => client.write(port, 1, value & 0xff);
+  io.port_write16 = (port, value) => client.write(port, 2, value & 0xffff);
+  io.port_write32 = (port, value) => client.write(port, 4, value >>> 0);
+}

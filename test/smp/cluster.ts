@@ -1,0 +1,76 @@
+// Test harness: a VM's nodes in worker_threads, the console output of the device node, and stats.
+import type { Worker } from "node:worker_threads";
+import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
+import { startTsWorker } from "../support/ts-worker.ts";
+import type { TestGuest } from "./node-worker.ts";
+
+export interface TestCluster {
+  workers: Worker[];
+  output(): string;
+  waitFor(re: RegExp, ms: number, from?: number): Promise<string>;
+  send(node: number, text: string): void;
+  stats(node: number): Promise<Record<string, any>>;
+  /** Stops the serving nodes and returns their final stats; terminates every worker. */
+  stop(): Promise<Record<string, any>[]>;
+}
+
+export function startCluster(opts: { wasmPath: string; guest: TestGuest; nodes: { runCpu: boolean }[]; deviceNode: number }): TestCluster {
+  const plan = planLocalLinks(opts.nodes.length);
+  const stopFlag = new SharedArrayBuffer(4);
+  let out = "";
+  const errors: Error[] = [];
+  const listeners = new Set<() => void>();
+  const finals: Promise<Record<string, any>>[] = [];
+  const workers = opts.nodes.map((spec, self) => {
+    const w = startTsWorker(new URL("./node-worker.ts", import.meta.url), {
+      plan: { ...plan, self },
+      wasmPath: opts.wasmPath,
+      guest: opts.guest,
+      runCpu: spec.runCpu,
+      deviceNode: opts.deviceNode,
+      stop: stopFlag,
+    });
+    w.on("error", (e) => (errors.push(e), listeners.forEach((l) => l())));
+    w.on("message", (m) => {
+      if (m.kind === "serial") {
+        out += Buffer.from(m.bytes).toString("latin1");
+        listeners.forEach((l) => l());
+      }
+    });
+    if (!spec.runCpu) finals.push(new Promise((resolve) => w.on("message", (m) => m.kind === "stats" && resolve(m))));
+    return w;
+  });
+  return {
+    workers,
+    output: () => out,
+    waitFor(re, ms, from = 0) {
+      return new Promise((resolve, reject) => {
+        const done = (f: () => void) => (clearTimeout(t), listeners.delete(check), f());
+        const t = setTimeout(() => done(() => reject(new Error(`no ${re} within ${ms / 1000} s; output:\n${out.slice(-2500)}`))), ms);
+        const check = () => {
+          if (errors.length) done(() => reject(errors[0]));
+          else if (re.test(out.slice(from))) done(() => resolve(out));
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    send: (node, text) => workers[node]!.postMessage({ kind: "send", text }),
+    stats: (node) =>
+      new Promise((resolve) => {
+        const w = workers[node]!;
+        const on = (m: { kind: string }) => m.kind === "stats" && (w.off("message", on), resolve(m));
+        w.on("message", on);
+        w.postMessage({ kind: "stats" });
+      }),
+    async stop() {
+      Atomics.store(new Int32Array(stopFlag), 0, 1);
+      Atomics.notify(new Int32Array(stopFlag), 0);
+      // Wake nodes blocked on their doorbells so they see the flag.
+      for (const bell of plan.bells) (Atomics.add(new Int32Array(bell), 0, 1), Atomics.notify(new Int32Array(bell), 0));
+      const result = await Promise.all(finals);
+      await Promise.all(workers.map((w) => w.terminate()));
+      return result;
+    },
+  };
+}
