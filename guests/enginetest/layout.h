@@ -10,6 +10,8 @@
 #define HC_LOCK_START 6    /* host starts revoking the counter page at random points */
 #define HC_LOCK_DONE 7     /* arg: iterations; host stops and checks the counters */
 #define HC_DONE 8          /* arg: 0 ok, else failure code */
+#define HC_BENCH_START 9   /* faultbench: host starts its clock */
+#define HC_BENCH_STOP 10   /* faultbench: arg: iterations */
 
 #define PAGE_DIR 0x200000
 #define PAGE_TABLE 0x201000   /* maps 0-4 MiB, identity except PT_VIRT */
@@ -24,3 +26,4 @@
 #define REP_PAGES 4
 #define STOS_VALUE 0x5A5A5A5Au
 #define LOCK_ITERATIONS 20000
+#define BENCH_ITERATIONS 50000

@@ -11,6 +11,8 @@ export const HC = {
   LOCK_START: 6,
   LOCK_DONE: 7,
   DONE: 8,
+  BENCH_START: 9,
+  BENCH_STOP: 10,
 } as const;
 
 export const PAGE_DIR = 0x200000;
@@ -26,6 +28,7 @@ export const REP_STOS = 0x250000;
 export const REP_PAGES = 4;
 export const STOS_VALUE = 0x5a5a5a5a;
 export const LOCK_ITERATIONS = 20000;
+export const BENCH_ITERATIONS = 50000;
 /** What the host writes over pagefn's first bytes: mov eax, 0x600DC0DE; ret. */
 export const PAGEFN_REWRITE = [0xb8, 0xde, 0xc0, 0x0d, 0x60, 0xc3];
 export const PAGEFN_REWRITE_RESULT = 0x600dc0de;

@@ -81,6 +81,13 @@ static void scenario_lock(void) {
   hc(HC_LOCK_DONE, LOCK_ITERATIONS);
 }
 
+/* Two pages written alternately; the host may take the other one away on each fault. */
+static void scenario_faultbench(void) {
+  hc(HC_BENCH_START, 0);
+  for (uint32_t i = 0; i < BENCH_ITERATIONS; i++) *P32(NOISE_PAGE + ((i & 1) << 12)) = i;
+  hc(HC_BENCH_STOP, BENCH_ITERATIONS);
+}
+
 static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 
 void main(uint32_t magic, uint32_t *info) {
@@ -91,6 +98,7 @@ void main(uint32_t magic, uint32_t *info) {
   else if (streq(cmd, "pt")) scenario_pt();
   else if (streq(cmd, "rep")) scenario_rep();
   else if (streq(cmd, "lock")) scenario_lock();
+  else if (streq(cmd, "faultbench")) scenario_faultbench();
   else { puts_("unknown scenario\n"); failures++; }
   puts_(failures ? "RESULT FAIL\n" : "RESULT OK\n");
   hc(HC_DONE, failures);

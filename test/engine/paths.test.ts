@@ -206,4 +206,34 @@ describe("engine page access control on the hard paths", () => {
     expect(remote.faults(C, "write")).toBeGreaterThan(LOCK_ITERATIONS / 4);
     expect(remote.faults(PT)).toBeGreaterThan(0);
   });
+
+  it("DMA through v86's device entry points (read_blob/write_blob) faults revoked pages in", { timeout: TIMEOUT }, async () => {
+    const src = pageOf(REP_SRC);
+    const dst = pageOf(REP_DST);
+    let read: Uint8Array | undefined;
+    let dstBytes: Uint8Array | undefined;
+    const r = await runScenario("faultbench", (cmd, _arg, remote, vcpu) => {
+      if (cmd !== HC.BENCH_START) return 0;
+      const cpu = (vcpu.emulator as unknown as { v86: { cpu: { read_blob(a: number, n: number): Uint8Array; write_blob(b: Uint8Array, a: number): void } } }).v86.cpu;
+      for (const p of [src, src + 1]) {
+        remote.take(p, "none");
+        remote.away.get(p)!.fill(p & 0xff);
+      }
+      // A device reads 8 KiB spanning both revoked pages, then writes into a read-only page.
+      read = cpu.read_blob(REP_SRC, 8192).slice();
+      remote.take(dst, "ro");
+      cpu.write_blob(new Uint8Array(100).fill(0xee), REP_DST + 50);
+      dstBytes = remote.take(dst, "none");
+      return 0;
+    });
+    expect(r.failures).toBe(0);
+    expect(read!.subarray(0, 4096).every((b) => b === (src & 0xff))).toBe(true);
+    expect(read!.subarray(4096).every((b) => b === ((src + 1) & 0xff))).toBe(true);
+    expect(Array.from(dstBytes!.subarray(50, 150)).every((b) => b === 0xee)).toBe(true);
+    expect(r.remote.faultLog.filter((f) => f.cause === "dma")).toEqual([
+      { page: src, access: "read", cause: "dma" },
+      { page: src + 1, access: "read", cause: "dma" },
+      { page: dst, access: "write", cause: "dma" },
+    ]);
+  });
 });
