@@ -1,0 +1,106 @@
+// Joins the shared-memory links of the nodes in one tab to nodes in other tabs. Every node keeps
+// one ring per peer, wherever the peer is; for a peer in another tab the other end of the ring is
+// this bridge, which runs on the tab's main thread (where the WebRTC data channels live) and moves
+// frames between the rings and the network. The workers never see the difference.
+
+import { createRingBuffer, Doorbell, RingReader, RingWriter } from "./sab-ring.ts";
+import type { LocalLinksPlan } from "./local-links.ts";
+
+/** The links of one tab: which nodes run here, and the rings and bells the bridge shares with them. */
+export interface TabPlan {
+  nodes: number;
+  local: number[];
+  /** bells[i]: for a local node its own bell; for a remote node the bridge's bell (shared). */
+  bells: SharedArrayBuffer[];
+  /** rings[from][to], present when `from` or `to` is local. */
+  rings: (SharedArrayBuffer | null)[][];
+}
+
+export function planTab(nodes: number, local: number[], ringBytes = 1 << 20): TabPlan {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError(`node count ${nodes} must be 1..64`);
+  for (const n of local) if (!Number.isInteger(n) || n < 0 || n >= nodes) throw new RangeError(`local node ${n} is not in 0..${nodes - 1}`);
+  if (new Set(local).size !== local.length) throw new RangeError(`local nodes ${local.join(",")} repeat`);
+  const isLocal = (n: number) => local.includes(n);
+  const bridgeBell = new SharedArrayBuffer(4);
+  return {
+    nodes,
+    local: [...local],
+    bells: Array.from({ length: nodes }, (_, n) => (isLocal(n) ? new SharedArrayBuffer(4) : bridgeBell)),
+    rings: Array.from({ length: nodes }, (_, from) =>
+      Array.from({ length: nodes }, (_, to) => (from !== to && (isLocal(from) || isLocal(to)) ? createRingBuffer(ringBytes) : null)),
+    ),
+  };
+}
+
+/** The plan a local node's worker gets. */
+export function nodePlan(tab: TabPlan, self: number): LocalLinksPlan {
+  if (!tab.local.includes(self)) throw new RangeError(`node ${self} does not run in this tab`);
+  return { self, nodes: tab.nodes, bells: tab.bells, rings: tab.rings };
+}
+
+/** Where frames for remote nodes go: the tab's network agent (WebRTC in a browser). */
+export type RemoteSend = (from: number, to: number, frame: Uint8Array) => void;
+
+export class TabBridge {
+  private readonly outbound: { from: number; to: number; reader: RingReader }[] = [];
+  private readonly inbound = new Map<string, { writer: RingWriter; backlog: Uint8Array[]; to: number }>();
+  private readonly bells: Doorbell[];
+  readonly bell: Doorbell | null;
+  readonly counters = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 };
+
+  constructor(
+    private readonly tab: TabPlan,
+    private readonly sendRemote: RemoteSend,
+  ) {
+    const isLocal = (n: number) => tab.local.includes(n);
+    this.bells = tab.bells.map((b) => new Doorbell(b));
+    const remote = Array.from({ length: tab.nodes }, (_, n) => n).filter((n) => !isLocal(n));
+    this.bell = remote.length ? this.bells[remote[0]!]! : null;
+    for (const from of tab.local)
+      for (const to of remote) {
+        this.outbound.push({ from, to, reader: new RingReader(tab.rings[from]![to]!) });
+        this.inbound.set(`${to}>${from}`, { writer: new RingWriter(tab.rings[to]![from]!), backlog: [], to: from });
+      }
+  }
+
+  /** Sends every frame local nodes wrote for remote ones; returns how many. Call when the bell rings. */
+  pump(): number {
+    let moved = 0;
+    for (const link of this.outbound) {
+      for (let f = link.reader.read(); f !== null; f = link.reader.read()) {
+        this.sendRemote(link.from, link.to, f);
+        this.counters.framesOut++;
+        this.counters.bytesOut += f.length;
+        moved++;
+      }
+      if (moved) this.bells[link.from]!.ring(); // room freed for the writer's backlog
+    }
+    this.flush();
+    return moved;
+  }
+
+  /** A frame from remote node `from` for local node `to`, as the network delivered it (in order). */
+  deliver(from: number, to: number, frame: Uint8Array): void {
+    const link = this.inbound.get(`${from}>${to}`);
+    if (!link) throw new RangeError(`no link from node ${from} to local node ${to} in this tab`);
+    this.counters.framesIn++;
+    this.counters.bytesIn += frame.length;
+    if (link.backlog.length === 0 && link.writer.tryWrite(frame)) this.bells[to]!.ring();
+    else link.backlog.push(frame);
+  }
+
+  /** Retries frames a full ring could not take; true when none is left waiting. */
+  flush(): boolean {
+    let empty = true;
+    for (const link of this.inbound.values()) {
+      let wrote = false;
+      while (link.backlog.length > 0 && link.writer.tryWrite(link.backlog[0]!)) {
+        link.backlog.shift();
+        wrote = true;
+      }
+      if (wrote) this.bells[link.to]!.ring();
+      if (link.backlog.length) empty = false;
+    }
+    return empty;
+  }
+}
