@@ -3,7 +3,7 @@
 
 import { expect, it } from "vitest";
 import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
-import { startTsWorker } from "../support/ts-worker.ts";
+import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
 
 type Result = { self: number; totals: number[]; monotonicViolations: number; revokes: number; counters: { faults: number } };
 

@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
-import { startTsWorker } from "../support/ts-worker.ts";
+import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
 import { createRingBuffer, RingError, RingReader, RingWriter } from "../../src/platform/channel/sab-ring.ts";
 
 it("a ring keeps frames intact and in order across many wrap-arounds, and refuses when full", () => {

@@ -4,7 +4,7 @@
 
 import { afterEach, expect, it } from "vitest";
 import { nodePlan, planTab, TabBridge } from "../../src/platform/channel/tab-bridge.ts";
-import { startTsWorker } from "../support/ts-worker.ts";
+import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
 
 type Result = { self: number; totals: number[]; monotonicViolations: number; revokes: number; counters: { faults: number } };
 const timers: ReturnType<typeof setInterval>[] = [];

@@ -6,9 +6,9 @@
 import { afterAll, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { startCluster, type TestCluster } from "./cluster.ts";
+import { startCluster, type NodeCluster } from "../../src/platform/node/cluster.ts";
 
-let cluster: TestCluster | undefined;
+let cluster: NodeCluster | undefined;
 afterAll(async () => void (await cluster?.stop()));
 
 it("Linux boots to a working shell with all of its memory supplied by another worker through the DSM", async () => {

@@ -1,10 +1,11 @@
-// Test harness: a VM's nodes in worker_threads, the console output of the device node, and stats.
+// A many-to-one VM in Node: its nodes in worker_threads joined by shared-memory links, the console
+// output of the device node, and per-node statistics. Used by the integration tests and the benchmarks.
 import type { Worker } from "node:worker_threads";
-import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
-import { startTsWorker } from "../support/ts-worker.ts";
-import type { TestGuest } from "./node-worker.ts";
+import { planLocalLinks } from "../channel/local-links.ts";
+import { startTsWorker } from "./ts-worker.ts";
+import type { ClusterGuest } from "./cluster-worker.ts";
 
-export interface TestCluster {
+export interface NodeCluster {
   workers: Worker[];
   output(): string;
   waitFor(re: RegExp, ms: number, from?: number): Promise<string>;
@@ -14,7 +15,7 @@ export interface TestCluster {
   stop(): Promise<Record<string, any>[]>;
 }
 
-export function startCluster(opts: { wasmPath: string; guest: TestGuest; nodes: { runCpu: boolean }[]; deviceNode: number }): TestCluster {
+export function startCluster(opts: { wasmPath: string; guest: ClusterGuest; nodes: { runCpu: boolean }[]; deviceNode: number }): NodeCluster {
   const plan = planLocalLinks(opts.nodes.length);
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
@@ -22,7 +23,7 @@ export function startCluster(opts: { wasmPath: string; guest: TestGuest; nodes: 
   const listeners = new Set<() => void>();
   const finals: Promise<Record<string, any>>[] = [];
   const workers = opts.nodes.map((spec, self) => {
-    const w = startTsWorker(new URL("./node-worker.ts", import.meta.url), {
+    const w = startTsWorker(new URL("./cluster-worker.ts", import.meta.url), {
       plan: { ...plan, self },
       wasmPath: opts.wasmPath,
       guest: opts.guest,

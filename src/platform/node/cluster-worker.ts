@@ -1,17 +1,17 @@
-// A VM node in a worker_thread for the Node integration tests.
+// Worker entry of one node of a NodeCluster (worker_threads).
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import type { LocalLinksPlan } from "../../src/platform/channel/local-links.ts";
-import { linuxV86Options, startVcpuNode, type NodeV86Options } from "../../src/platform/node/vcpu-node.ts";
+import type { LocalLinksPlan } from "../channel/local-links.ts";
+import { linuxV86Options, startVcpuNode, type NodeV86Options } from "./vcpu-node.ts";
 
-export type TestGuest =
+export type ClusterGuest =
   | { kind: "linux"; bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
   | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number };
 
 interface Data {
   plan: LocalLinksPlan;
   wasmPath: string;
-  guest: TestGuest;
+  guest: ClusterGuest;
   runCpu: boolean;
   deviceNode?: number;
   stop: SharedArrayBuffer;
