@@ -25,6 +25,7 @@ import {
   TLB_IN_MAPPED_RANGE,
 } from "../abi.ts";
 import { EXPECTED } from "./expected.ts";
+import { instrumentInterrupts, type InterruptsReport } from "./interrupts-pass.ts";
 
 export { PASS_VERSION } from "./expected.ts";
 
@@ -48,6 +49,8 @@ export interface InstrumentReport {
   pageWalkSites: number;
   /** `addr < memory_size` sites outside do_page_walk per function (left alone, see below). */
   inverseSites: Record<string, number>;
+  /** The interrupt hooks (interrupts-pass.ts). */
+  interrupts: InterruptsReport;
 }
 
 const B = binaryen as unknown as BinaryenRuntime;
@@ -377,9 +380,11 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     m.addFunction("gw$get_map_base", binaryen.none, i32, [], m.global.get(MAP_BASE, i32));
     m.addFunctionExport("gw$get_map_base", EXPORT_GET_MAP_BASE);
 
+    const interrupts = instrumentInterrupts(m);
+
     if (!m.validate()) throw new InstrumentShapeError("the rewritten module does not validate");
     const output = m.emitBinary();
-    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites } };
+    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites, interrupts } };
   } finally {
     m.dispose();
     binaryen.setDebugInfo(hadDebugInfo);
