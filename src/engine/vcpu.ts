@@ -16,6 +16,7 @@ import {
   TLB_KEEP,
   TLB_RETRY,
 } from "./abi.ts";
+import { INTERRUPT_IMPORT_DEFAULTS, type WasmImport } from "./interrupts/abi.ts";
 
 export const PAGE_SIZE = 4096;
 
@@ -61,6 +62,8 @@ export interface VcpuOptions {
   /** Passed to v86 unchanged, except `wasm_fn`, which the engine owns. */
   v86: Omit<V86Options, "wasm_fn" | "wasm_path">;
   onFault?: FaultHandler;
+  /** Extra `env` imports for other parts of the instrumentation (interrupts/: VcpuInterrupts.create). */
+  imports?: Record<string, WasmImport>;
 }
 
 const STATE_BYTE: Record<PageState, number> = { rw: PAGE_RW, ro: PAGE_RO, none: PAGE_NONE };
@@ -101,9 +104,11 @@ export class Vcpu {
   /** Code ranges to drop once v86's JIT no longer holds its lock (see EXPORT_QUIET). */
   private pendingDirty: [number, number][] = [];
   private readonly loaded: Promise<void>;
+  private readonly extraImports: Record<string, WasmImport>;
 
   private constructor(options: VcpuOptions) {
     this.onFault = options.onFault;
+    this.extraImports = { ...INTERRUPT_IMPORT_DEFAULTS, ...options.imports };
     const wasm = options.wasm;
     let loadedResolve!: () => void;
     let loadedReject!: (e: unknown) => void;
@@ -204,6 +209,11 @@ export class Vcpu {
     this.dirtyCode(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
   }
 
+  /** The instrumented module's exports and memory, for other engine parts (interrupts/). */
+  get wasm(): { exports: WebAssembly.Exports; memory: WebAssembly.Memory } {
+    return { exports: this.exports, memory: this.memory };
+  }
+
   /** True while a fault handler of this vCPU is running (inside a guest instruction). */
   get inFault(): boolean {
     return this.faultDepth > 0;
@@ -218,6 +228,7 @@ export class Vcpu {
   private async instantiate(wasm: Uint8Array | ArrayBuffer, imports: WebAssembly.Imports): Promise<WebAssembly.Exports> {
     const env = imports.env as Env;
     const orig = { ...env };
+    Object.assign(env, this.extraImports);
     const ram = (addr: number) => addr < this.memorySize && !(addr >= 0xa0000 && addr < 0xc0000);
 
     // The RAM-bound check now also sends RAM pages the node does not hold (map byte != 0) here.
