@@ -66,11 +66,9 @@ static void scenario_rep(void) {
   check("rep dst sum", sum, hc(HC_REP_CHECK, sum));
 }
 
-static void scenario_lock(void) {
+static void lock_loop(uint32_t iterations) {
   volatile uint32_t *c = P32(COUNTER_PAGE);
-  c[0] = c[16] = c[32] = 0;
-  hc(HC_LOCK_START, 0);
-  for (uint32_t i = 0; i < LOCK_ITERATIONS; i++) {
+  for (uint32_t i = 0; i < iterations; i++) {
     uint32_t one = 1;
     __asm__ volatile("lock xaddl %0,%1" : "+r"(one), "+m"(c[0]) : : "memory");
     uint32_t old = c[16], seen;
@@ -78,7 +76,22 @@ static void scenario_lock(void) {
     __asm__ volatile("lock incl %0" : "+m"(c[32]) : : "memory");
     *P32(NOISE_PAGE + ((i & 1) << 12)) = i; /* two noise pages, revoked alternately by the host */
   }
+}
+
+static void scenario_lock(void) {
+  volatile uint32_t *c = P32(COUNTER_PAGE);
+  c[0] = c[16] = c[32] = 0;
+  hc(HC_LOCK_START, 0);
+  lock_loop(LOCK_ITERATIONS);
   hc(HC_LOCK_DONE, LOCK_ITERATIONS);
+}
+
+/* Several guests, one per vCPU, share the counter and noise pages through the host's DSM; the
+ * counters start at zero because guest RAM does. The host's LOCK_START answer is the iteration count. */
+static void scenario_lockshared(void) {
+  uint32_t n = hc(HC_LOCK_START, 0); /* the host answers when every vCPU got here, with the count */
+  lock_loop(n);
+  hc(HC_LOCK_DONE, n);
 }
 
 /* Two pages written alternately; the host may take the other one away on each fault. */
@@ -99,6 +112,7 @@ void main(uint32_t magic, uint32_t *info) {
   else if (streq(cmd, "rep")) scenario_rep();
   else if (streq(cmd, "lock")) scenario_lock();
   else if (streq(cmd, "faultbench")) scenario_faultbench();
+  else if (streq(cmd, "lockshared")) scenario_lockshared();
   else { puts_("unknown scenario\n"); failures++; }
   puts_(failures ? "RESULT FAIL\n" : "RESULT OK\n");
   hc(HC_DONE, failures);

@@ -19,7 +19,13 @@ interface V86Io {
   register_write(port: number, dev: object, w8: (v: number) => void, w16: (v: number) => void, w32: (v: number) => void): void;
 }
 
-export async function bootEngineTest(scenario: string, hypercall: Hypercall, onFault?: FaultHandler): Promise<GuestRun> {
+export async function bootEngineTest(
+  scenario: string,
+  hypercall: Hypercall,
+  onFault?: FaultHandler,
+  /** Runs after the Vcpu exists and before the guest starts. */
+  setup?: (vcpu: Vcpu) => void,
+): Promise<GuestRun> {
   const elf = fs.readFileSync(buildEngineTestGuest());
   const wasm = fs.readFileSync(await ensureInstrumentedWasm());
   let out = "";
@@ -62,6 +68,7 @@ export async function bootEngineTest(scenario: string, hypercall: Hypercall, onF
     }
   });
   io.register_read(HC_CMD_PORT, dev, none, none, () => result);
+  setup?.(vcpu);
   await vcpu.emulator.run();
   return { vcpu, output: () => out, done };
 }
