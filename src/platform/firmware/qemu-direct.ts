@@ -1,0 +1,89 @@
+// The same firmware and plan on qemu-system-i386 (Node only): QEMU's generic loader device puts
+// each planned block into guest memory before the CPUs start, and its -bios maps our image at
+// 0xE0000 and below 4 GiB exactly as v86 does. QEMU really runs N CPUs, so this is where our
+// tables prove they are enough for Linux to start every AP. QEMU wires the PIT to IOAPIC pin 2,
+// so the plan must use the "pc" ISA wiring here.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureGuestImages } from "../../guests/images.ts";
+import { buildFirmware } from "./bios-build.ts";
+import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "./direct-boot.ts";
+
+export interface QemuDirectOptions {
+  cpus: number;
+  extraCmdline?: string;
+  memoryMiB?: number;
+  tables?: DirectBootInput["tables"];
+}
+
+export interface QemuDirectVm {
+  plan: DirectBootPlan;
+  output(): string;
+  send(text: string): void;
+  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<string>;
+  destroy(): void;
+}
+
+export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
+  const paths = ensureGuestImages();
+  const memoryMiB = opts.memoryMiB ?? 128;
+  const plan = planDirectBoot({
+    bzImage: new Uint8Array(readFileSync(paths.bzImage)),
+    initrd: new Uint8Array(readFileSync(paths.initramfs)),
+    cmdline: [paths.cmdline, opts.extraCmdline].filter(Boolean).join(" "),
+    memoryBytes: memoryMiB * 1024 * 1024,
+    platform: { cpus: opts.cpus, isaWiring: "pc" },
+    ...(opts.tables ? { tables: opts.tables } : {}),
+  });
+  const dir = mkdtempSync(join(tmpdir(), "gw-qemu-direct-"));
+  const loaders: string[] = [];
+  plan.writes.forEach((w, i) => {
+    const file = join(dir, `block${i}.bin`);
+    writeFileSync(file, w.bytes);
+    loaders.push("-device", `loader,file=${file},addr=0x${w.address.toString(16)},force-raw=on`);
+  });
+  const child: ChildProcess = spawn(
+    "qemu-system-i386",
+    ["-accel", "tcg", "-machine", "pc", "-m", String(memoryMiB), "-smp", String(opts.cpus), "-bios", buildFirmware(), ...loaders,
+     "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  const waiters = new Set<() => void>();
+  child.stdout!.on("data", (c: Buffer) => {
+    out += c.toString("latin1");
+    for (const w of waiters) w();
+  });
+  child.stderr!.on("data", (c: Buffer) => (err += c.toString("latin1")));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  child.on("exit", cleanup);
+  return {
+    plan,
+    output: () => out,
+    send: (text) => child.stdin!.write(text),
+    waitFor(pattern, timeoutMs, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(out.slice(from))) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(out);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`QEMU: no ${pattern} on the serial console within ${timeoutMs / 1000} s; stderr: ${err}\nlast output:\n${out.slice(-1500)}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    destroy: () => {
+      child.kill("SIGKILL");
+      cleanup();
+    },
+  };
+}
