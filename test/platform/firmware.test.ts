@@ -157,6 +157,35 @@ describe("firmware on stock v86", () => {
     }
   });
 
+  it("parks a CPU whose local APIC ID is not 0 (an AP waits for INIT/SIPI) instead of booting the kernel", async () => {
+    const { emulator } = await startDirectBootV86({
+      wasm: wasm(),
+      firmware: firmware(),
+      bzImage: probeKernel(),
+      cmdline: "probe",
+      memoryMiB: 32,
+      platform: { cpus: 2 },
+      beforeStart: (e) => {
+        // v86 internals (test only): its APIC struct starts with the raw ID register value
+        const cpu = (e as unknown as { v86: { cpu: { wasm_memory: WebAssembly.Memory; get_apic_addr(): number } } }).v86.cpu;
+        new Uint32Array(cpu.wasm_memory.buffer, cpu.get_apic_addr(), 1)[0] = 1 << 24;
+      },
+    });
+    try {
+      const cpu = (emulator as unknown as { v86: { cpu: { in_hlt: Uint8Array; instruction_pointer: Int32Array } } }).v86.cpu;
+      const deadline = Date.now() + 30_000;
+      while (!cpu.in_hlt[0] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(cpu.in_hlt[0], "the CPU halted").toBe(1);
+      const eip = cpu.instruction_pointer[0]! >>> 0;
+      expect(eip, `EIP 0x${eip.toString(16)} is in the firmware's code page`).toBeGreaterThanOrEqual(L.FW_CODE_BASE);
+      expect(eip).toBeLessThan(0xffff0);
+      expect([...emulator.read_memory(0x8000, 16)], "the probe kernel never ran").toEqual(new Array(16).fill(0));
+    } finally {
+      await emulator.destroy();
+    }
+  });
+
   it("says on COM1 that the host wrote no handoff, instead of jumping anywhere", async () => {
     const emulator = new V86({
       wasm_fn: async (env: WebAssembly.Imports) => (await WebAssembly.instantiate(wasm(), env)).instance.exports,
