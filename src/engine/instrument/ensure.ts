@@ -5,6 +5,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PASS_VERSION } from "./expected.ts";
+import { INTERRUPTS_PASS_VERSION } from "./interrupts-pass.ts";
 import { sha256 } from "./hash.ts";
 import type { InstrumentReport } from "./pass.ts";
 
@@ -30,7 +31,7 @@ export async function ensureInstrumentedWasm(options: EnsureOptions = {}): Promi
     throw new Error(`cannot read v86 wasm at ${input} (is v86 installed? run npm ci): ${(err as Error).message}`);
   }
   const hash = sha256(bytes);
-  const out = path.join(cacheDir, `v86-giantweb-${hash.slice(0, 16)}-p${PASS_VERSION}.wasm`);
+  const out = path.join(cacheDir, `v86-giantweb-${hash.slice(0, 16)}-p${PASS_VERSION}i${INTERRUPTS_PASS_VERSION}.wasm`);
   try {
     const cached = await fs.readFile(out);
     const meta = JSON.parse(await fs.readFile(out + ".json", "utf8")) as { outputSha256?: string };
