@@ -5,7 +5,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PASS_VERSION } from "./expected.ts";
-import { INTERRUPTS_PASS_VERSION } from "./interrupts-pass.ts";
+import { INTERRUPTS_PASS_VERSION } from "../interrupts/abi.ts";
 import { sha256 } from "./hash.ts";
 import type { InstrumentReport } from "./pass.ts";
 
