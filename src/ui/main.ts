@@ -8,6 +8,7 @@ import { VmSession } from "./vm-session.ts";
 import { fetchWithProgress, startVmWorker } from "./worker-client.ts";
 import { TabMachine } from "../platform/browser/tab-machine.ts";
 import type { BootConfig } from "./boot-config.ts";
+import { VcpuStrip } from "./vcpu-strip.ts";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -15,12 +16,15 @@ const bootButton = $<HTMLButtonElement>("boot");
 const stopButton = $<HTMLButtonElement>("stop");
 const statusLine = $("status");
 const pane = createConsolePane($("console"));
+const strip = new VcpuStrip($("vcpus"));
 
 // One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
 // extended engine, one worker per node, joined by the DSM.
 const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote";
+// With remote memory, node 0 only holds RAM and the boot vCPU's node (1) keeps the devices.
 const layoutOf = (c: BootConfig) => ({
   nodes: [...(c.memory === "remote" ? [{ runCpu: false }] : []), ...Array.from({ length: c.vcpus }, (_, i) => ({ runCpu: i === 0 }))],
+  deviceNode: c.memory === "remote" ? 1 : 0,
 });
 
 const parsed = parseBootConfig(location.search, location.href);
@@ -28,7 +32,7 @@ const session = new VmSession({
   fetchImage: fetchWithProgress,
   wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,
   startWorker: async () => {
-    if (parsed.ok && usesNodes(parsed.config)) return new TabMachine(layoutOf(parsed.config));
+    if (parsed.ok && usesNodes(parsed.config)) return new TabMachine({ ...layoutOf(parsed.config), onStatus: (s) => strip.update(s) });
     return startVmWorker();
   },
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
@@ -54,6 +58,7 @@ if (!parsed.ok) {
     statusLine.textContent += " (warning: the page is not cross-origin isolated; SharedArrayBuffer is unavailable)";
   bootButton.addEventListener("click", () => {
     pane.clear();
+    strip.clear();
     pane.focus();
     void session.boot(parsed.config);
   });

@@ -7,7 +7,8 @@ export async function startWebServer(): Promise<{ url: string; close(): Promise<
   const server: ViteDevServer = await createServer({
     root: REPO_ROOT,
     configFile: `${REPO_ROOT}/vite.config.ts`,
-    server: { port: 0, host: "127.0.0.1", strictPort: false },
+    // No file watching or hot reload: a file changing under a running test must not reload the page.
+    server: { port: 0, host: "127.0.0.1", strictPort: false, hmr: false, watch: null },
     logLevel: "warn",
   });
   await server.listen();

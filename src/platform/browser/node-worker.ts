@@ -7,13 +7,14 @@ const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknow
 let node: VcpuNode | null = null;
 let self_ = -1;
 
+let runsCpu = false;
 function status(): NodeToPage {
   const n = node!;
   return {
     kind: "status",
     status: {
       node: self_,
-      runCpu: true,
+      runCpu: runsCpu,
       instructions: n.vcpu.emulator.get_instruction_counter?.() ?? 0,
       faults: n.agent.counters.faults,
       blockedMs: n.agent.counters.blockedMs,
@@ -28,6 +29,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
     switch (msg.kind) {
       case "init": {
         self_ = msg.plan.self;
+        runsCpu = msg.runCpu;
         node = await startVcpuNode({
           plan: msg.plan,
           wasm: new Uint8Array(msg.wasm),
