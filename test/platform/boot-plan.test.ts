@@ -174,5 +174,22 @@ describe("direct-boot plan", () => {
     expect(() => planDirectBoot(input({ initrd: new Uint8Array(41 * MiB) }))).toThrow(/does not fit .* give the guest more memory/);
     expect(() => planDirectBoot(input({ cmdline: "console=ttyS0\n" }))).toThrow(/printable ASCII/);
     expect(() => planDirectBoot(input({ platform: { cpus: 16 } }))).toThrow(/cpus must be/);
+    const moved = fakeBzImage();
+    new DataView(moved.buffer).setUint32(0x214, 0x200000, true);
+    expect(() => planDirectBoot(input({ bzImage: moved }))).toThrow(/code32_start is 0x200000/);
+  });
+
+  it("never overlaps its blocks and keeps them in RAM or the firmware area, for any memory and initramfs size", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 32, max: 768 }), fc.integer({ min: 0, max: 8 * MiB }), fc.integer({ min: 1, max: 15 }), (mib, initrdSize, cpus) => {
+        const memoryBytes = mib * MiB;
+        const plan = planDirectBoot(input({ memoryBytes, initrd: new Uint8Array(initrdSize), platform: { cpus } }));
+        const spans = plan.writes.map((w) => [w.address, w.address + w.bytes.length] as const).sort((a, b) => a[0] - b[0]);
+        for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+        for (const [a, b] of spans) expect(b <= L.EBDA_BASE || (a >= L.FW_IMAGE_BASE && b <= memoryBytes)).toBe(true);
+        if (initrdSize > 0) expect(plan.initrd!.address).toBeGreaterThanOrEqual(0x1000000 + 0x800000);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

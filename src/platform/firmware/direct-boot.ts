@@ -46,6 +46,8 @@ export function planDirectBoot(input: DirectBootInput): DirectBootPlan {
   const platform = describePlatform(input.platform);
   const e820 = buildE820(input.memoryBytes);
   check(/^[\x20-\x7e]*$/.test(input.cmdline), "the kernel command line must be printable ASCII");
+  // we load the protected-mode part at 1 MiB and enter it there; a header asking for another entry was patched by a loader
+  check(header.code32Start === L.KERNEL_LOAD_ADDR, `the kernel's code32_start is 0x${header.code32Start.toString(16)}; direct boot enters bzImages at 0x100000`);
   const writes: MemoryWrite[] = [];
 
   // The protected-mode kernel runs from where it is loaded (1 MiB); a relocatable kernel then
