@@ -25,6 +25,7 @@ import {
   EXPORT_APIC_DELIVER,
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
+  EXPORT_IOAPIC_EOI,
   EXPORT_ROUTE,
   IMPORT_APIC_WRITE,
   IMPORT_EOI,
@@ -42,8 +43,7 @@ import {
   ROUTE_PIC,
 } from "../interrupts/abi.ts";
 
-/** Bump with any change below (folded into the pass version that names the cached build). */
-export const INTERRUPTS_PASS_VERSION = 1;
+export { INTERRUPTS_PASS_VERSION } from "../interrupts/abi.ts";
 
 const P = "_RNvNtNtCslOG1uufA09K_3v863cpu";
 export const INTERRUPT_FUNCS = {
@@ -219,9 +219,12 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
         m.block(null, [
           set(3, m.i32.shl(c(1), irq)),
           set(4, load(m.i32.add(ioapic, m.i32.shl(irq, c(2))))),
+          // Nested ifs: i32.and would evaluate (call) the hook even when nothing is sent.
           m.if(
-            m.i32.and(willSend, m.i32.eqz(m.call("gw$ioapic_send", [irq, get(4), load(m.i32.add(m.i32.add(ioapic, c(96)), m.i32.shl(irq, c(2))))], i32))),
-            m.block(null, [
+            willSend,
+            m.if(
+              m.i32.eqz(m.call("gw$ioapic_send", [irq, get(4), load(m.i32.add(m.i32.add(ioapic, c(96)), m.i32.shl(irq, c(2))))], i32)),
+              m.block(null, [
               // Suppress v86's local delivery: keep the APIC's IRR/TMR word for this vector as it was.
               set(5, m.i32.shl(m.i32.shr_u(m.i32.and(get(4), c(0xff)), c(5)), c(2))),
               set(6, m.i32.load(APIC.irr, 4, m.i32.add(apic, get(5)))),
@@ -231,6 +234,7 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
               m.i32.store(APIC.tmr, 4, m.i32.add(apic, get(5)), get(7)),
               m.return(),
             ]),
+            ),
           ),
         ]),
       ),
@@ -285,5 +289,7 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
 
   m.addFunctionExport(INTERRUPT_FUNCS.deliver, EXPORT_APIC_DELIVER);
   m.addFunctionExport(INTERRUPT_FUNCS.callInterruptVector, EXPORT_CALL_INTERRUPT_VECTOR);
+  // v86's own remote_eoi (without the hook), for EOIs that other nodes forward to this IOAPIC.
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.remoteEoi), EXPORT_IOAPIC_EOI);
   return { wrapped, apicAddr: MEM.apic, ioapicAddr: MEM.ioapic };
 }

@@ -3,6 +3,9 @@
 // break one side. Facts about v86 0.5.462's wasm that the runtime relies on are here too; the pass
 // verifies the ones it can (static struct addresses) and fails the build when they move.
 
+/** Bump with any change of instrument/interrupts-pass.ts: it names the cached build (ensure.ts). */
+export const INTERRUPTS_PASS_VERSION = 4;
+
 /**
  * (register offset, value) -> verdict. Called on guest writes to the local APIC's ID (0x20), LDR
  * (0xD0), DFR (0xE0) and ICR low (0x300) registers, only while ACPI (and so the APIC) is enabled.
@@ -40,6 +43,9 @@ export const EXPORT_APIC_DELIVER = "gw_apic_deliver";
 /** Export of v86's call_interrupt_vector(vector, is_software, has_error_code, error_code). */
 export const EXPORT_CALL_INTERRUPT_VECTOR = "gw_call_interrupt_vector";
 
+/** Export of v86's ioapic::remote_eoi(apic*, vector) as it was before the hook (takes the IOAPIC lock). */
+export const EXPORT_IOAPIC_EOI = "gw_ioapic_eoi";
+
 /** The in-wasm PIC's ports (v86 handles 8-bit accesses to these in Rust, never through cpu.io). */
 export const PIC_PORTS = [0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1] as const;
 export const APIC_MMIO_BASE = 0xfee00000;
@@ -76,6 +82,9 @@ export const MEM = {
   stackSize32: 808,
   /** v86's static Apic struct (apic.rs, #[repr(C)]), inside its Mutex. */
   apic: 35496,
+  /** Lock bytes of the Mutexes around them (set while v86 is inside APIC/IOAPIC code). */
+  apicLock: 35488,
+  ioapicLock: 35692,
   /** v86's static Ioapic struct (ioapic.rs). */
   ioapic: 35696,
 } as const;

@@ -1,0 +1,449 @@
+// Interrupts and control of one vCPU: its APIC ID, the hooks that see every interrupt it sends (and
+// every IOAPIC delivery, and level EOIs) before v86 acts, injection of interrupts it receives,
+// INIT / start-up, stop/resume and architectural state. Wraps a Vcpu; the wasm side is
+// instrument/interrupts-pass.ts. Documented in src/engine/README-interrupts.md.
+
+import { Vcpu, EngineError, type VcpuOptions } from "../vcpu.ts";
+import {
+  APIC,
+  EXPORT_APIC_DELIVER,
+  EXPORT_BSP,
+  EXPORT_CALL_INTERRUPT_VECTOR,
+  EXPORT_IOAPIC_EOI,
+  EXPORT_ROUTE,
+  IMPORT_APIC_WRITE,
+  IMPORT_EOI,
+  IMPORT_IOAPIC_SEND,
+  IMPORT_MMIO_READ,
+  IMPORT_MMIO_WRITE,
+  IMPORT_PIO_READ8,
+  IMPORT_PIO_WRITE8,
+  MEM,
+  ROUTE_IOAPIC,
+  ROUTE_PIC,
+  type WasmImport,
+} from "./abi.ts";
+import { decodeIcr, decodeRedirection, includes, toIncoming } from "./decode.ts";
+import { readCpuState, startupState, writeCpuState, type CpuState } from "./cpu-state.ts";
+import type { ApicAddressing, ApicRegister, IncomingInterrupt, OutgoingInterrupt, VcpuRunState } from "./types.ts";
+
+export interface InterruptHooks {
+  /**
+   * Every interrupt this vCPU's APIC sends and every delivery of the (local) IOAPIC, before v86
+   * acts. Return true when it must also reach this vCPU; forward it elsewhere from here. Called in
+   * the middle of a guest instruction: do not call getState/setState; inject() is fine (queued).
+   * Default: true exactly when the destination includes this APIC.
+   */
+  onSend?: (msg: OutgoingInterrupt) => boolean;
+  /** The guest wrote its APIC ID, LDR or DFR (value as stored), e.g. to broadcast to every node. */
+  onApicRegister?: (reg: ApicRegister, value: number, now: ApicAddressing) => void;
+  /**
+   * The guest signalled EOI for a level-triggered vector. Return true to let this node's IOAPIC
+   * see it (node 0); forward it to node 0 and return false elsewhere. Default: true.
+   */
+  onEoi?: (vector: number) => boolean;
+}
+
+/** A handler for a routed device; it may block (Atomics.wait in a worker) until the answer comes. */
+export interface RoutedMmio {
+  read(address: number, size: number): number;
+  write(address: number, size: number, value: number): void;
+}
+export interface RoutedPorts {
+  read8(port: number): number;
+  write8(port: number, value: number): void;
+}
+
+export interface VcpuInterruptsOptions extends VcpuOptions {
+  /** This vCPU's APIC ID (0..254); set before the first instruction. */
+  apicId: number;
+  /** "ap": starts in wait-for-SIPI (after an INIT-like reset) and runs only after a start-up IPI. */
+  role: "bsp" | "ap";
+  hooks?: InterruptHooks;
+}
+
+export interface InterruptStats {
+  sent: number;
+  sentLocal: number;
+  ioapicSent: number;
+  eois: number;
+  injected: Record<IncomingInterrupt["kind"], number>;
+  /** Interrupts dropped as malformed (reserved delivery mode, illegal vector), with the reason. */
+  dropped: string[];
+}
+
+interface V86Internals {
+  v86: { running: boolean; cpu: { main_loop: () => number; stop_idling: () => void } };
+}
+
+type Ex = Record<string, (...a: number[]) => number> & {
+  read_tsc(): bigint;
+  get_eflags(): number;
+  full_clear_tlb(): void;
+  update_state_flags(): void;
+};
+
+// Wait-for-SIPI and paused vCPUs ask v86 to come back after this many ms (any injection wakes it sooner).
+const IDLE_MS = 100;
+
+export class VcpuInterrupts {
+  readonly stats: InterruptStats = {
+    sent: 0,
+    sentLocal: 0,
+    ioapicSent: 0,
+    eois: 0,
+    injected: { fixed: 0, nmi: 0, init: 0, "init-deassert": 0, startup: 0 },
+    dropped: [],
+  };
+  hooks: InterruptHooks;
+  private state: VcpuRunState = "running";
+  private readonly pending: IncomingInterrupt[] = [];
+  private readonly pendingEois: number[] = [];
+  private mainLoopDepth = 0;
+  /** A queued NMI/INIT/SIPI cut the current run slice short (see kick()); in_hlt before that. */
+  private kicked: { wasHalted: boolean } | null = null;
+  private mmio: RoutedMmio | null = null;
+  private ports: RoutedPorts | null = null;
+  private readonly ex: Ex;
+  private readonly route: WebAssembly.Global;
+  private readonly bsp: WebAssembly.Global;
+
+  /** Creates the Vcpu with the interrupt imports bound to the returned object. */
+  static async create(options: VcpuInterruptsOptions): Promise<VcpuInterrupts> {
+    checkApicId(options.apicId);
+    if (options.role !== "bsp" && options.role !== "ap") throw new EngineError(`role must be "bsp" or "ap", got ${JSON.stringify(options.role)}`);
+    let self: VcpuInterrupts | undefined;
+    // Until the object exists (v86's own init), behave like stock v86.
+    const imports: Record<string, WasmImport> = {
+      [IMPORT_APIC_WRITE]: (reg, value) => (self ? self.apicWrite(reg, value) : 1),
+      [IMPORT_IOAPIC_SEND]: (irq, low, high) => (self ? self.ioapicSend(irq, low, high) : 1),
+      [IMPORT_EOI]: (vector) => (self ? self.eoi(vector) : 1),
+      [IMPORT_MMIO_READ]: (addr, size) => self!.routedMmio().read(addr >>> 0, size),
+      [IMPORT_MMIO_WRITE]: (addr, size, value) => self!.routedMmio().write(addr >>> 0, size, value >>> 0),
+      [IMPORT_PIO_READ8]: (port) => self!.routedPorts().read8(port),
+      [IMPORT_PIO_WRITE8]: (port, value) => self!.routedPorts().write8(port, value & 0xff),
+      ...options.imports,
+    };
+    const vcpu = await Vcpu.create({ ...options, imports });
+    self = new VcpuInterrupts(vcpu, options);
+    return self;
+  }
+
+  private constructor(
+    readonly vcpu: Vcpu,
+    options: VcpuInterruptsOptions,
+  ) {
+    this.hooks = options.hooks ?? {};
+    const ex = vcpu.wasm.exports as unknown as Ex;
+    this.ex = ex;
+    for (const name of [EXPORT_APIC_DELIVER, EXPORT_CALL_INTERRUPT_VECTOR, EXPORT_IOAPIC_EOI, "reset_cpu", "read_tsc", "set_tsc", "get_apic_addr", "get_ioapic_addr"]) {
+      if (typeof ex[name] !== "function") throw new EngineError(`the wasm lacks the export ${name}; it was not built by the current instrumentation (ensureInstrumentedWasm())`);
+    }
+    const route = vcpu.wasm.exports[EXPORT_ROUTE];
+    const bsp = vcpu.wasm.exports[EXPORT_BSP];
+    if (!(route instanceof WebAssembly.Global) || !(bsp instanceof WebAssembly.Global)) throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP} globals`);
+    this.route = route;
+    this.bsp = bsp;
+    // The static struct addresses the pass checked must also be where v86 says its APIC lives.
+    if (ex.get_apic_addr() !== MEM.apic || ex.get_ioapic_addr() !== MEM.ioapic) {
+      throw new EngineError(`v86's APIC/IOAPIC are at ${ex.get_apic_addr()}/${ex.get_ioapic_addr()}, expected ${MEM.apic}/${MEM.ioapic}`);
+    }
+    const cpu = (vcpu.emulator as unknown as V86Internals).v86.cpu;
+    const mainLoop = cpu.main_loop;
+    cpu.main_loop = () => {
+      this.drainPending();
+      if (this.state === "wait-for-sipi") return IDLE_MS;
+      this.mainLoopDepth++;
+      let t: number;
+      try {
+        t = mainLoop();
+      } finally {
+        this.mainLoopDepth--;
+      }
+      if (this.kicked) {
+        // No instruction ran after the kick; the queued event (which ends a HLT anyway) runs next.
+        if (!this.kicked.wasHalted) this.dv().setUint8(MEM.inHlt, 0);
+        this.kicked = null;
+        return 0;
+      }
+      return t;
+    };
+    this.apicId = options.apicId;
+    this.bsp.value = options.role === "bsp" ? 1 : 0;
+    if (options.role === "ap") this.init();
+  }
+
+  // --- identity and addressing ----------------------------------------------------------------
+
+  get apicId(): number {
+    return this.dv().getUint32(MEM.apic + APIC.id, true) >>> 24;
+  }
+
+  /** Sets the APIC ID register (what the guest reads at 0xFEE00020 and in CPUID 1 EBX[31:24]). */
+  set apicId(id: number) {
+    checkApicId(id);
+    this.dv().setUint32(MEM.apic + APIC.id, (id << 24) >>> 0, true);
+  }
+
+  /** The register values other nodes need to evaluate logical destinations. */
+  get addressing(): ApicAddressing {
+    const dv = this.dv();
+    return {
+      id: dv.getUint32(MEM.apic + APIC.id, true),
+      ldr: dv.getUint32(MEM.apic + APIC.localDestination, true),
+      dfr: dv.getUint32(MEM.apic + APIC.destinationFormat, true),
+    };
+  }
+
+  get runState(): VcpuRunState {
+    return this.state;
+  }
+
+  /** True when no guest instruction is in progress on this vCPU (state may be read and written). */
+  get atBoundary(): boolean {
+    return this.mainLoopDepth === 0 && !this.vcpu.inFault;
+  }
+
+  // --- incoming -------------------------------------------------------------------------------
+
+  /**
+   * Delivers an interrupt to this vCPU's APIC. Fixed vectors are posted to the APIC at once (v86
+   * takes them at its next instruction boundary with IF set); NMI, INIT and start-up take effect
+   * at the next boundary between v86's run slices. Callable from anywhere, including hooks.
+   */
+  inject(msg: IncomingInterrupt): void {
+    switch (msg?.kind) {
+      case "fixed":
+        if (!Number.isInteger(msg.vector) || msg.vector < 16 || msg.vector > 255) {
+          throw new EngineError(`a fixed interrupt needs a vector in 16..255, got ${JSON.stringify(msg.vector)}`);
+        }
+        if (msg.trigger !== "edge" && msg.trigger !== "level") throw new EngineError(`trigger must be "edge" or "level", got ${JSON.stringify(msg.trigger)}`);
+        this.ex[EXPORT_APIC_DELIVER](MEM.apic, msg.vector, 0, msg.trigger === "level" ? 1 : 0);
+        break;
+      case "startup":
+        if (!Number.isInteger(msg.vector) || msg.vector < 0 || msg.vector > 255) {
+          throw new EngineError(`a start-up IPI needs a vector (start page) in 0..255, got ${JSON.stringify(msg.vector)}`);
+        }
+        this.pending.push(msg);
+        this.kick();
+        break;
+      case "nmi":
+      case "init":
+        this.pending.push(msg);
+        this.kick();
+        break;
+      case "init-deassert":
+        break; // no effect since the Pentium 4 (SDM 10.6.1); counted only
+      default:
+        throw new EngineError(`unknown incoming interrupt ${JSON.stringify(msg)}`);
+    }
+    this.stats.injected[msg.kind]++;
+    this.wake();
+  }
+
+  /**
+   * An EOI for a level-triggered `vector` that another vCPU's APIC forwarded to this node's IOAPIC
+   * (clears remote IRR and re-sends if the input is still asserted). Like a device raising an IRQ
+   * from a port handler, it takes effect at once, unless v86 is inside its APIC/IOAPIC code (a
+   * hook called from there): then at the next boundary between run slices.
+   */
+  ioapicEoi(vector: number): void {
+    if (!Number.isInteger(vector) || vector < 16 || vector > 255) throw new EngineError(`an EOI needs a vector in 16..255, got ${JSON.stringify(vector)}`);
+    this.pendingEois.push(vector);
+    const dv = this.dv();
+    if (dv.getUint8(MEM.apicLock) === 0 && dv.getUint8(MEM.ioapicLock) === 0) this.drainEois();
+    else this.kick();
+    this.wake();
+  }
+
+  // --- control --------------------------------------------------------------------------------
+
+  /** Stops the vCPU at an instruction boundary (resolves once v86 has stopped). */
+  async pause(): Promise<void> {
+    const v86 = (this.vcpu.emulator as unknown as V86Internals).v86;
+    if (!v86.running) return;
+    const stopped = this.vcpu.emulator.stop();
+    v86.cpu.stop_idling(); // an idle loop (halted, waiting for SIPI) would otherwise notice only later
+    await stopped;
+  }
+
+  /** Resumes a paused vCPU (an AP waiting for SIPI keeps waiting). */
+  async resume(): Promise<void> {
+    await this.vcpu.emulator.run();
+  }
+
+  getState(): CpuState {
+    this.checkBoundary("read");
+    return readCpuState(this.vcpu.wasm.memory, this.ex);
+  }
+
+  setState(state: CpuState): void {
+    this.checkBoundary("write");
+    writeCpuState(this.vcpu.wasm.memory, this.ex, state);
+  }
+
+  /** Routes the IOAPIC's MMIO window (0xFEC00000, 32 bytes) to `handler`, or back to v86 (null). */
+  routeIoapic(handler: RoutedMmio | null): void {
+    this.mmio = handler;
+    this.setRoute(ROUTE_IOAPIC, handler !== null);
+  }
+
+  /** Routes the in-wasm PIC's ports (0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1) to `handler`, or back (null). */
+  routePic(handler: RoutedPorts | null): void {
+    this.ports = handler;
+    this.setRoute(ROUTE_PIC, handler !== null);
+  }
+
+  // --- wasm imports ---------------------------------------------------------------------------
+
+  private apicWrite(reg: number, value: number): number {
+    if (reg !== 0x300) {
+      const name: ApicRegister = reg === 0x20 ? "id" : reg === 0xd0 ? "ldr" : "dfr";
+      const now = this.addressing;
+      this.hooks.onApicRegister?.(name, name === "id" ? now.id : name === "ldr" ? now.ldr : now.dfr, now);
+      return 1;
+    }
+    let msg: OutgoingInterrupt;
+    try {
+      msg = decodeIcr(value, this.dv().getUint32(MEM.apic + APIC.icr1, true), this.addressing.id);
+    } catch (err) {
+      this.stats.dropped.push((err as Error).message);
+      return 0;
+    }
+    this.stats.sent++;
+    return this.decide(msg);
+  }
+
+  private ioapicSend(irq: number, low: number, high: number): number {
+    let msg: OutgoingInterrupt;
+    try {
+      msg = decodeRedirection(irq, low, high);
+    } catch (err) {
+      this.stats.dropped.push((err as Error).message);
+      return 0;
+    }
+    this.stats.ioapicSent++;
+    return this.decide(msg);
+  }
+
+  /** Asks the hook; local fixed/lowest interrupts are left to v86 (verdict 1), others are injected here. */
+  private decide(msg: OutgoingInterrupt): number {
+    const local = this.hooks.onSend ? this.hooks.onSend(msg) : includes(msg, this.addressing);
+    if (!local) return 0;
+    this.stats.sentLocal++;
+    const incoming = toIncoming(msg);
+    if (incoming === null) return 0;
+    if (incoming.kind === "fixed") {
+      if (msg.vector < 16) {
+        this.stats.dropped.push(`illegal vector ${msg.vector} in ${msg.source} interrupt`);
+        return 0;
+      }
+      return 1;
+    }
+    this.inject(incoming);
+    return 0;
+  }
+
+  private eoi(vector: number): number {
+    this.stats.eois++;
+    return this.hooks.onEoi ? (this.hooks.onEoi(vector) ? 1 : 0) : 1;
+  }
+
+  private routedMmio(): RoutedMmio {
+    if (!this.mmio) throw new EngineError("the IOAPIC is routed but no handler is set");
+    return this.mmio;
+  }
+
+  private routedPorts(): RoutedPorts {
+    if (!this.ports) throw new EngineError("the PIC ports are routed but no handler is set");
+    return this.ports;
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  /** Runs queued NMI/INIT/SIPI; called between v86's run slices, i.e. at an instruction boundary. */
+  private drainPending(): void {
+    this.drainEois();
+    while (this.pending.length) {
+      const msg = this.pending.shift()!;
+      switch (msg.kind) {
+        case "nmi":
+          // An AP waiting for SIPI ignores NMI. v86 does not model NMI blocking until IRET.
+          if (this.state !== "running") break;
+          this.dv().setInt32(MEM.previousIp, this.dv().getInt32(MEM.instructionPointer, true), true);
+          this.dv().setUint8(MEM.inHlt, 0);
+          this.ex[EXPORT_CALL_INTERRUPT_VECTOR](2, 0, 0, 0);
+          break;
+        case "init":
+          this.init();
+          break;
+        case "startup":
+          if (this.state !== "wait-for-sipi") break; // a running CPU ignores SIPI
+          writeCpuState(this.vcpu.wasm.memory, this.ex, startupState(readCpuState(this.vcpu.wasm.memory, this.ex), msg.vector));
+          this.state = "running";
+          break;
+        case "init-deassert":
+        case "fixed":
+          break;
+      }
+    }
+  }
+
+  private drainEois(): void {
+    while (this.pendingEois.length) this.ex[EXPORT_IOAPIC_EOI](MEM.apic, this.pendingEois.shift()!);
+  }
+
+  /** INIT: CPU reset (keeping the time-stamp counter) and APIC reset (keeping its ID); then wait for SIPI. */
+  private init(): void {
+    const tsc = this.ex.read_tsc();
+    this.ex.reset_cpu();
+    this.ex.set_tsc(Number(tsc & 0xffffffffn), Number(tsc >> 32n));
+    const dv = this.dv();
+    const a = MEM.apic;
+    const id = dv.getUint32(a + APIC.id, true);
+    for (let off = 0; off < APIC.size; off += 4) dv.setUint32(a + off, 0, true);
+    dv.setUint32(a + APIC.id, id, true);
+    dv.setUint32(a + APIC.timerDividerShift, 1, true);
+    for (const lvt of [APIC.lvtTimer, APIC.lvtPerfCounter, APIC.lvtInt0, APIC.lvtInt1, APIC.lvtError, APIC.lvtThermal]) dv.setUint32(a + lvt, 0x10000, true);
+    dv.setUint32(a + APIC.spuriousVector, 0xff, true);
+    dv.setUint32(a + APIC.destinationFormat, 0xffffffff, true);
+    this.state = "wait-for-sipi";
+  }
+
+  private checkBoundary(what: string): void {
+    if (!this.atBoundary) {
+      throw new EngineError(`cannot ${what} the CPU state in the middle of an instruction (from a hook or fault handler); do it between run slices or after pause()`);
+    }
+  }
+
+  private setRoute(flag: number, on: boolean): void {
+    this.route.value = on ? this.route.value | flag : this.route.value & ~flag;
+  }
+
+  /**
+   * Called from inside a run slice (a hook, a port handler, a fault handler), an NMI/INIT/SIPI would
+   * wait for the slice to end (at least 1 ms and 100k instructions in v86). Setting in_hlt makes
+   * v86's loop stop after the current block; the main_loop wrapper then undoes it and runs the event.
+   */
+  private kick(): void {
+    if (this.mainLoopDepth === 0 || this.kicked) return;
+    this.kicked = { wasHalted: this.dv().getUint8(MEM.inHlt) !== 0 };
+    this.dv().setUint8(MEM.inHlt, 1);
+  }
+
+  /** Makes an idle v86 loop (halted, waiting for SIPI) run its next slice now. */
+  private wake(): void {
+    const v86 = (this.vcpu.emulator as unknown as V86Internals).v86;
+    if (v86.running) v86.cpu.stop_idling();
+  }
+
+  private dv(): DataView {
+    return new DataView(this.vcpu.wasm.memory.buffer);
+  }
+}
+
+function checkApicId(id: unknown): asserts id is number {
+  if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > 254) {
+    throw new EngineError(`APIC ID must be an integer in 0..254 (255 is the broadcast address), got ${JSON.stringify(id)}`);
+  }
+}
