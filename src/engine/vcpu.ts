@@ -76,6 +76,7 @@ const VGA_END_PAGE = 0xc0000 >>> 12;
 type Env = Record<string, (...args: number[]) => number | void>;
 
 interface V86Cpu {
+  main_loop(): number;
   read_blob(offset: number, length: number): Uint8Array;
   write_blob(blob: ArrayLike<number>, offset: number): void;
   mem8: Uint8Array;
@@ -92,6 +93,9 @@ export class Vcpu {
   readonly emulator: V86;
   readonly stats: VcpuStats = { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 }, revocations: 0 };
   onFault: FaultHandler | undefined;
+  /** Set when a hook threw inside v86: the vCPU stopped and cannot be resumed. */
+  error: Error | undefined;
+  onError: ((error: Error) => void) | undefined;
 
   private exports!: WebAssembly.Exports & Record<string, (...a: number[]) => number>;
   private memory!: WebAssembly.Memory;
@@ -305,6 +309,21 @@ export class Vcpu {
   /** Wraps the DMA entry points of v86's JS devices (virtio, IDE PIO/DMA to memory, floppy DMA). */
   private hookDevices(): void {
     const cpu = (this.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
+    // An exception from a hook (a handler error, a refused grant) unwinds v86 mid-instruction:
+    // the vCPU cannot go on. Stop it and report the error instead of crashing v86's tick.
+    const mainLoop = cpu.main_loop;
+    // (0 = next tick at once, where v86 sees the stop request and reports "emulator-stopped")
+    cpu.main_loop = () => {
+      if (this.error) return 0;
+      try {
+        return mainLoop();
+      } catch (err) {
+        this.error = err instanceof Error ? err : new Error(String(err));
+        void this.emulator.stop();
+        this.onError?.(this.error);
+        return 0;
+      }
+    };
     const readBlob = cpu.read_blob.bind(cpu);
     const writeBlob = cpu.write_blob.bind(cpu);
     cpu.read_blob = (offset: number, length: number) => {

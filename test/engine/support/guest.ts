@@ -47,6 +47,7 @@ export async function bootEngineTest(
     },
   });
   vcpu.emulator.add_listener("serial0-output-byte", (b: number) => (out += String.fromCharCode(b)));
+  vcpu.onError = (e) => rejectDone(e);
   const io = (vcpu.emulator as unknown as { v86: { cpu: { io: V86Io } } }).v86.cpu.io;
   let arg = 0;
   let result = 0;
