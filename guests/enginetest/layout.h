@@ -27,3 +27,5 @@
 #define STOS_VALUE 0x5A5A5A5Au
 #define LOCK_ITERATIONS 20000
 #define BENCH_ITERATIONS 50000
+#define IO_PORT 0x510          /* 0x510..0x517: routed ports */
+#define IO_MMIO 0xD0000000u    /* 128 KiB routed MMIO window */

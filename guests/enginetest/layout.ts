@@ -32,3 +32,5 @@ export const BENCH_ITERATIONS = 50000;
 /** What the host writes over pagefn's first bytes: mov eax, 0x600DC0DE; ret. */
 export const PAGEFN_REWRITE = [0xb8, 0xde, 0xc0, 0x0d, 0x60, 0xc3];
 export const PAGEFN_REWRITE_RESULT = 0x600dc0de;
+export const IO_PORT = 0x510;
+export const IO_MMIO = 0xd0000000;

@@ -8,6 +8,10 @@ static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0,%1" :
 static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(p)); }
 static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1,%0" : "=a"(v) : "Nd"(p)); return v; }
 
+static inline void outw(uint16_t p, uint16_t v) { __asm__ volatile("outw %0,%1" ::"a"(v), "Nd"(p)); }
+static inline uint8_t inb(uint16_t p) { uint8_t v; __asm__ volatile("inb %1,%0" : "=a"(v) : "Nd"(p)); return v; }
+static inline uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1,%0" : "=a"(v) : "Nd"(p)); return v; }
+
 static uint32_t hc(uint32_t cmd, uint32_t arg) { outl(HC_ARG_PORT, arg); outl(HC_CMD_PORT, cmd); return inl(HC_CMD_PORT); }
 
 static void putc_(char c) { outb(0x3F8, (uint8_t)c); }
@@ -101,11 +105,32 @@ static void scenario_faultbench(void) {
   hc(HC_BENCH_STOP, BENCH_ITERATIONS);
 }
 
+/* Ports and MMIO the host routes to its own handler (no v86 device answers there). Runs with
+ * paging off: the MMIO window is outside the identity-mapped 4 MiB. */
+static void scenario_io(void) {
+  outb(IO_PORT, 0x12);
+  outw(IO_PORT + 2, 0x3456);
+  outl(IO_PORT + 4, 0x789ABCDE);
+  check("io inb", inb(IO_PORT), 0xA5);
+  check("io inw", inw(IO_PORT + 2), 0xBEEF);
+  check("io inl", inl(IO_PORT + 4), 0xDEADBEEF);
+  *P32(IO_MMIO + 0x10) = 0xCAFEBABE;
+  *(volatile uint8_t *)(IO_MMIO + 0x20) = 0x77;
+  check("mmio read32", *P32(IO_MMIO + 0x40), 0x600DF00D);
+  check("mmio read8", *(volatile uint8_t *)(IO_MMIO + 0x41), 0x5A);
+}
+
 static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 
 void main(uint32_t magic, uint32_t *info) {
   const char *cmd = (magic == 0x2BADB002 && (info[0] & 4)) ? (const char *)info[4] : "";
   puts_("enginetest magic="); puthex(magic); puts_(" flags="); puthex(info[0]); putc_(32); puts_(cmd); putc_(10);
+  if (streq(cmd, "io")) {
+    scenario_io();
+    puts_(failures ? "RESULT FAIL\n" : "RESULT OK\n");
+    hc(HC_DONE, failures);
+    return;
+  }
   paging_on();
   if (streq(cmd, "code")) scenario_code();
   else if (streq(cmd, "pt")) scenario_pt();
