@@ -31,6 +31,23 @@ describe("live model", () => {
     expect(m.rtt.data()).toEqual([[0, 1], [1, 3]]);
   });
 
+  it("counts hot pages exactly from page-moves reports once a node sends them", () => {
+    const m = new LiveModel();
+    m.ingest({ kind: "config", config });
+    // a delta shows page 3 arriving at node 1: counted while no report exists
+    m.ingest({ kind: "stats", snapshot: snap(1, 1, 0, {}, { pages: [{ first: 3, count: 1, state: "shared" }] }), receivedMs: 100 });
+    expect(m.hot.movesOf(3)).toBe(1);
+    // node 0 reports it sent page 3 seven times (the page bounced within one snapshot period)
+    expect(m.ingest({ kind: "page-moves", node: 0, seq: 1, receivedMs: 200, moves: [{ page: 3, to: 1, count: 7 }] })).toBe(true);
+    expect(m.hotSource).toBe("reports");
+    expect(m.hot.movesOf(3)).toBe(8);
+    m.ingest({ kind: "page-moves", node: 0, seq: 1, receivedMs: 250, moves: [{ page: 3, to: 1, count: 7 }] }); // duplicate
+    m.ingest({ kind: "stats", snapshot: snap(1, 2, 250, {}, { pages: [{ first: 4, count: 1, state: "shared" }] }), receivedMs: 300 });
+    expect(m.hot.movesOf(3)).toBe(8);
+    expect(m.hot.movesOf(4)).toBe(0); // deltas no longer count once reports flow
+    expect(m.ingest({ kind: "page-moves", node: 0, seq: 2, receivedMs: 0, moves: [{ page: 3, to: 1, count: 0 }] })).toBe(false);
+  });
+
   it("rejects bad inputs with a message naming the problem, and keeps going", () => {
     const m = new LiveModel();
     m.ingest({ kind: "config", config });

@@ -14,6 +14,7 @@ export class HotPages {
   private readonly times: Float64Array;
   private readonly pages: Uint32Array;
   private readonly nodes: Uint8Array;
+  private readonly weights: Uint32Array;
   private head = 0;
   private size = 0;
   private readonly counts = new Map<number, Map<number, number>>();
@@ -29,9 +30,11 @@ export class HotPages {
     this.times = new Float64Array(capacity);
     this.pages = new Uint32Array(capacity);
     this.nodes = new Uint8Array(capacity);
+    this.weights = new Uint32Array(capacity);
   }
 
-  record(page: number, node: number, atMs: number): void {
+  /** `page` arrived at `node` (`count` times) at `atMs`. */
+  record(page: number, node: number, atMs: number, count = 1): void {
     if (this.size === this.capacity) {
       this.dropOldest();
       this.dropped++;
@@ -40,10 +43,11 @@ export class HotPages {
     this.times[i] = atMs;
     this.pages[i] = page;
     this.nodes[i] = node;
+    this.weights[i] = count;
     this.size++;
     let perNode = this.counts.get(page);
     if (!perNode) this.counts.set(page, (perNode = new Map()));
-    perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    perNode.set(node, (perNode.get(node) ?? 0) + count);
   }
 
   /** Forgets events older than the window. */
@@ -71,6 +75,7 @@ export class HotPages {
     return moves;
   }
 
+  /** Events (records) held in the window. */
   get events(): number {
     return this.size;
   }
@@ -79,7 +84,7 @@ export class HotPages {
     const page = this.pages[this.head]!;
     const node = this.nodes[this.head]!;
     const perNode = this.counts.get(page)!;
-    const c = perNode.get(node)! - 1;
+    const c = perNode.get(node)! - this.weights[this.head]!;
     if (c === 0) perNode.delete(node);
     else perNode.set(node, c);
     if (perNode.size === 0) this.counts.delete(page);

@@ -35,6 +35,13 @@ export type TraceEvent =
   /** A port or MMIO access a remote vCPU forwarded to node 0 (reads block: start..end). */
   | { type: "io"; node: number; vcpu: number; op: "port-read" | "port-write" | "mmio-read" | "mmio-write"; addr: number; startMs: number; endMs: number };
 
+/** `count` grants of `page` a node served to node `to` (bytes, zero or "current"). */
+export interface PageMove {
+  page: number;
+  to: number;
+  count: number;
+}
+
 export type ViewInput =
   /** The machine's shape; (re)starts the view's model. */
   | { kind: "config"; config: ClusterConfig }
@@ -42,6 +49,12 @@ export type ViewInput =
   | { kind: "stats"; snapshot: StatsSnapshot; receivedMs: number }
   /** One node's cumulative IPI counts (replace that node's previous ones). */
   | { kind: "ipi-counts"; node: number; counts: IpiCount[] }
+  /**
+   * Optional, for exact hot pages: the pages `node` sent since its previous report (numbered by
+   * `seq`). Without these the view counts moves from the page-state deltas, which see at most one
+   * move per page and node per snapshot (a page bouncing faster than snapshots are sent is undercounted).
+   */
+  | { kind: "page-moves"; node: number; seq: number; receivedMs: number; moves: PageMove[] }
   /** DSM and interrupt events; sent only while a trace is recorded (see the `trace` event). */
   | { kind: "events"; events: TraceEvent[] };
 
@@ -152,6 +165,11 @@ export function checkViewInput(input: ViewInput): void {
       need(isNat(input.node) && Array.isArray(input.counts), "ipi-counts input: bad node or counts");
       for (const c of input.counts)
         need(isNat(c.src) && isNat(c.dest) && IPI_KINDS.includes(c.kind) && isNat(c.count), `ipi-counts from node ${input.node}: bad entry ${JSON.stringify(c)}`);
+      return;
+    case "page-moves":
+      need(isNat(input.node) && isNat(input.seq) && isTime(input.receivedMs) && Array.isArray(input.moves), "page-moves input: bad node, seq, receivedMs or moves");
+      for (const m of input.moves)
+        need(isNat(m.page) && isNat(m.to) && isNat(m.count) && m.count > 0, `page-moves from node ${input.node}: bad entry ${JSON.stringify(m)}`);
       return;
     case "events":
       need(Array.isArray(input.events), "events input: events is not an array");

@@ -36,6 +36,9 @@ export class LiveModel {
   rtt = new TimeSeries<string>([]);
   readonly health: ModelHealth = { rejected: 0, lastError: null, pageRunsBeforeConfig: 0 };
   symbols: SymbolTable | null = null;
+  /** Where hot-page moves come from: page-state deltas until some node sends page-moves reports. */
+  hotSource: "deltas" | "reports" = "deltas";
+  private readonly movesSeq = new Map<number, number>();
   private t0: number | null = null;
   private readonly latestRtt = new Map<string, number>();
 
@@ -69,6 +72,8 @@ export class LiveModel {
         this.rtt = new TimeSeries<string>(keys);
         this.series = new TimeSeries<PlottedRate>(PLOTTED_RATES);
         this.latestRtt.clear();
+        this.movesSeq.clear();
+        this.hotSource = "deltas";
         this.t0 = null;
         return;
       }
@@ -83,13 +88,24 @@ export class LiveModel {
           this.health.pageRunsBeforeConfig += s.pages.length;
           return;
         }
-        this.pageMap.apply(s.node, s.pages, (a) => this.hot.record(a.page, a.node, input.receivedMs));
+        this.pageMap.apply(s.node, s.pages, (a) => {
+          if (this.hotSource === "deltas") this.hot.record(a.page, a.node, input.receivedMs);
+        });
         for (const l of s.links) if (l.peer !== s.node) this.latestRtt.set(linkKey(s.node, l.peer), l.rttUs / 1000);
         return;
       }
       case "ipi-counts":
         this.ipis.report(input.node, input.counts);
         return;
+      case "page-moves": {
+        // Reports count exactly; from the first one on, deltas no longer feed the hot pages.
+        const last = this.movesSeq.get(input.node);
+        if (last !== undefined && input.seq <= last) return; // duplicate or late
+        this.movesSeq.set(input.node, input.seq);
+        this.hotSource = "reports";
+        for (const m of input.moves) this.hot.record(m.page, m.to, input.receivedMs, m.count);
+        return;
+      }
       case "events":
         this.trace.add(input.events);
         return;

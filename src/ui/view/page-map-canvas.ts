@@ -1,0 +1,208 @@
+// The page map on a canvas: one cell per page (or per group of pages at coarser zooms), coloured
+// by owner node and shaded by state; cells of the hottest pages are outlined. Drawn through
+// ImageData (tens of thousands of cells), only when the map or the zoom changed.
+
+import { cellColor, hex, nodeColor, rgba32, parseHex, BACKGROUND } from "./colors.ts";
+import { cellAt, fittingZoom, layoutGrid, ZOOMS, type GridLayout } from "./page-grid.ts";
+import type { LiveModel } from "./model/live-model.ts";
+import { NO_OWNER } from "./model/page-map.ts";
+import { pageStateCode } from "../../protocol/stats.ts";
+
+const MODIFIED = pageStateCode("modified");
+const PAGE = 4096;
+
+export class PageMapCanvas {
+  readonly root: HTMLElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly scroller: HTMLElement;
+  private readonly zoomSelect: HTMLSelectElement;
+  private readonly legend: HTMLElement;
+  private readonly tooltip: HTMLElement;
+  private layout: GridLayout | null = null;
+  private drawnGeneration = -1;
+  private drawnHot = "";
+  private hover: { x: number; y: number } | null = null;
+
+  constructor(
+    private readonly model: LiveModel,
+    private readonly hotOutline = 16,
+  ) {
+    this.root = el("div", "lv-pagemap");
+    const bar = el("div", "lv-row lv-pagemap-bar");
+    this.legend = el("div", "lv-legend");
+    this.zoomSelect = el("select", "lv-zoom") as HTMLSelectElement;
+    this.zoomSelect.title = "Pages per cell";
+    this.zoomSelect.setAttribute("aria-label", "pages per cell");
+    for (const z of ZOOMS) this.zoomSelect.append(new Option(z === 1 ? "1 page / cell" : `${z} pages / cell`, String(z)));
+    this.zoomSelect.addEventListener("change", () => this.relayout(Number(this.zoomSelect.value)));
+    bar.append(this.legend, this.zoomSelect);
+    this.scroller = el("div", "lv-pagemap-scroll");
+    this.canvas = document.createElement("canvas");
+    this.canvas.className = "lv-pagemap-canvas";
+    this.scroller.append(this.canvas);
+    this.tooltip = el("div", "lv-tooltip");
+    this.tooltip.hidden = true;
+    this.root.append(bar, this.scroller, this.tooltip);
+    this.canvas.addEventListener("mousemove", (e) => {
+      const r = this.canvas.getBoundingClientRect();
+      this.hover = { x: e.clientX - r.left, y: e.clientY - r.top };
+      this.showTooltip(e.clientX - this.root.getBoundingClientRect().left, e.clientY - this.root.getBoundingClientRect().top);
+    });
+    this.canvas.addEventListener("mouseleave", () => {
+      this.hover = null;
+      this.tooltip.hidden = true;
+    });
+  }
+
+  get zoom(): number {
+    return this.layout?.pagesPerCell ?? 1;
+  }
+
+  /** Sets the pages per cell (one of ZOOMS). */
+  relayout(pagesPerCell?: number): void {
+    const map = this.model.pageMap;
+    if (!map) return;
+    const z = pagesPerCell ?? fittingZoom(map.pages);
+    this.layout = layoutGrid(map.pages, z);
+    this.zoomSelect.value = String(z);
+    const { columns, rows, cellPx } = this.layout;
+    const dpr = Math.max(1, Math.round(globalThis.devicePixelRatio ?? 1));
+    this.canvas.width = columns * cellPx * dpr;
+    this.canvas.height = rows * cellPx * dpr;
+    this.canvas.style.width = `${columns * cellPx}px`;
+    this.canvas.style.height = `${rows * cellPx}px`;
+    this.drawnGeneration = -1;
+  }
+
+  render(nowMs: number): void {
+    const map = this.model.pageMap;
+    if (!map) return;
+    if (!this.layout || this.layout.pages !== map.pages) this.relayout();
+    const hot = this.model.hot.top(this.hotOutline, nowMs);
+    const hotKey = hot.map((h) => h.page).join(",");
+    if (map.generation === this.drawnGeneration && hotKey === this.drawnHot) return;
+    this.drawnGeneration = map.generation;
+    this.drawnHot = hotKey;
+    this.draw(hot.map((h) => h.page));
+    this.renderLegend();
+    if (this.hover) this.refreshTooltipText();
+  }
+
+  private draw(hotPages: number[]): void {
+    const g = this.layout!;
+    const map = this.model.pageMap!;
+    const ctx = this.canvas.getContext("2d")!;
+    const W = this.canvas.width;
+    const H = this.canvas.height;
+    const s = W / (g.columns * g.cellPx); // device pixels per CSS pixel
+    const img = ctx.createImageData(W, H);
+    const px = new Uint32Array(img.data.buffer);
+    px.fill(rgba32(parseHex(BACKGROUND)));
+    const cellDev = Math.round(g.cellPx * s);
+    const fillDev = Math.max(1, cellDev - Math.max(1, Math.round(s))); // leave a 1 px gap
+    const counts = new Uint32Array(map.nodes + 1);
+    const cells = Math.ceil(g.pages / g.pagesPerCell);
+    const colorCache = new Map<number, number>();
+    for (let cell = 0; cell < cells; cell++) {
+      const first = cell * g.pagesPerCell;
+      const end = Math.min(g.pages, first + g.pagesPerCell);
+      counts.fill(0);
+      let modified = 0;
+      for (let p = first; p < end; p++) {
+        const o = map.owner[p]!;
+        counts[o === NO_OWNER ? map.nodes : o]!++;
+        if (o !== NO_OWNER && map.mirrors[o]!.codes[p] === MODIFIED) modified++;
+      }
+      let owner = map.nodes;
+      for (let n = 0; n <= map.nodes; n++) if (counts[n]! > counts[owner]!) owner = n;
+      const share = Math.round((modified / (end - first)) * 8); // 9 shades are plenty
+      const key = owner * 16 + share;
+      let color = colorCache.get(key);
+      if (color === undefined) colorCache.set(key, (color = rgba32(cellColor(owner === map.nodes ? null : owner, share / 8))));
+      const x0 = (cell % g.columns) * cellDev;
+      const y0 = Math.floor(cell / g.columns) * cellDev;
+      for (let y = y0; y < y0 + fillDev; y++) px.fill(color, y * W + x0, y * W + x0 + fillDev);
+      // A group cell with pages of other owners gets a corner in the strongest other owner's
+      // colour, so a few pages that moved stay visible when zoomed out.
+      let other = -1;
+      for (let n = 0; n < map.nodes; n++) if (n !== owner && counts[n]! > 0 && (other < 0 || counts[n]! > counts[other]!)) other = n;
+      if (other >= 0) {
+        const corner = rgba32(cellColor(other, 1));
+        const c = Math.max(1, Math.floor(fillDev / 2));
+        for (let y = y0 + fillDev - c; y < y0 + fillDev; y++) px.fill(corner, y * W + x0 + fillDev - c, y * W + x0 + fillDev);
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    // Outline the hottest pages' cells, so bouncing pages catch the eye.
+    ctx.strokeStyle = "#ffffff";
+    ctx.lineWidth = Math.max(1, s);
+    for (const page of hotPages) {
+      const cell = Math.floor(page / g.pagesPerCell);
+      const x0 = (cell % g.columns) * cellDev;
+      const y0 = Math.floor(cell / g.columns) * cellDev;
+      ctx.strokeRect(x0 + 0.5, y0 + 0.5, fillDev - 1, fillDev - 1);
+    }
+  }
+
+  private renderLegend(): void {
+    const map = this.model.pageMap!;
+    const owned = map.ownedCounts();
+    const items = owned.map((count, n) => {
+      const item = el("span", "lv-legend-item");
+      const sw = el("i", "lv-swatch");
+      sw.style.background = nodeColor(n);
+      item.append(sw, `node ${n}: ${count} pages`);
+      return item;
+    });
+    const shade = el("span", "lv-legend-item lv-muted");
+    shade.textContent = "bright: modified · dim: shared copies exist · corner: some pages elsewhere · outlined: hot";
+    this.legend.replaceChildren(...items, shade);
+  }
+
+  private showTooltip(x: number, y: number): void {
+    this.refreshTooltipText();
+    if (this.tooltip.hidden) return;
+    const w = this.root.clientWidth;
+    this.tooltip.style.left = `${Math.min(x + 14, Math.max(0, w - 260))}px`;
+    this.tooltip.style.top = `${y + 16}px`;
+  }
+
+  private refreshTooltipText(): void {
+    const g = this.layout;
+    const map = this.model.pageMap;
+    if (!g || !map || !this.hover) return;
+    const hit = cellAt(g, this.hover.x, this.hover.y);
+    if (!hit) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    this.tooltip.hidden = false;
+    const lines: string[] = [];
+    if (hit.end - hit.first === 1) {
+      const info = map.info(hit.first);
+      lines.push(`page ${hex(hit.first)} · phys ${hex(hit.first * PAGE, 8)}`);
+      lines.push(info.owner === null ? "owner: changing hands" : `owner: node ${info.owner} (${info.states[info.owner]})`);
+      lines.push(`copies at: ${info.holders.map((n) => `node ${n}`).join(", ") || "none"}`);
+      const moves = this.model.hot.movesOf(hit.first);
+      if (moves) lines.push(`moved ${moves}× in the last ${Math.round(this.model.hot.windowMs / 1000)} s`);
+    } else {
+      lines.push(`pages ${hex(hit.first)}–${hex(hit.end - 1)} · phys ${hex(hit.first * PAGE, 8)}`);
+      const owners = new Map<string, number>();
+      for (let p = hit.first; p < hit.end; p++) {
+        const o = map.owner[p]!;
+        const k = o === NO_OWNER ? "changing" : `node ${o}`;
+        owners.set(k, (owners.get(k) ?? 0) + 1);
+      }
+      lines.push("owners: " + [...owners].map(([k, c]) => `${k} ×${c}`).join(", "));
+    }
+    const syms = this.model.describePage(hit.first, 6);
+    if (syms) lines.push(`kernel: ${syms}`);
+    this.tooltip.textContent = lines.join("\n");
+  }
+}
+
+function el(tag: string, className: string): HTMLElement {
+  const e = document.createElement(tag);
+  e.className = className;
+  return e;
+}
