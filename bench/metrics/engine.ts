@@ -3,6 +3,7 @@ import { BENCH_ITERATIONS, HC, NOISE_PAGE } from "../../guests/enginetest/layout
 import type { Vcpu } from "../../src/engine/vcpu.ts";
 import { bootEngineTest } from "../../test/engine/support/guest.ts";
 import { measureEngineBootSeconds } from "../../test/engine/support/linux.ts";
+import { runSharedCounter } from "../../test/engine/support/shared-counter.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 /** Seconds the guest's faultbench loop took, and the faults taken in it. */
@@ -62,6 +63,20 @@ const engine: BenchModule = {
         value: us,
         unit: "µs",
         note: `${faulting.faults} faults, each a TLB-fill fault granted from the local copy plus one revocation (TLB flush, code drop)`,
+      };
+    }
+    if (ctx.wants("engine.worker_transfer_us")) {
+      ctx.log("engine: two vCPUs in workers sharing a counter page through blocking faults");
+      const iterations = 100_000;
+      const r = await runSharedCounter(2, iterations);
+      const want = 2 * iterations;
+      if (r.counts.xadd !== want || r.counts.cmpxchg !== want || r.counts.inc !== want) {
+        throw new Error(`shared counter is ${JSON.stringify(r.counts)}, expected ${want} each`);
+      }
+      metrics["engine.worker_transfer_us"] = {
+        value: (r.seconds / r.transfers) * 1e6,
+        unit: "µs",
+        note: `wall time per page transfer between 2 worker vCPUs (Atomics.wait + postMessage via the main thread), guest work included; ${r.transfers} transfers`,
       };
     }
     for (const fraction of [0.25, 0.5]) {
