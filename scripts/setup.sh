@@ -42,6 +42,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# gcc/binutils build our firmware and the test guests.
+apt_install gcc binutils
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   # Chromium for the browser tests (playwright-core drives it; it never downloads a browser),
   # QEMU as the reference the self-test guest and the benchmarks compare against,
@@ -52,8 +54,7 @@ fi
 # The default Linux guest (Debian's i386 kernel, busybox initramfs, SeaBIOS) in .cache/guest.
 npx tsx src/guests/images.ts
 
-# The instrumented v86 engine, when the engine's build step is present.
-if [ -f src/engine/instrument/cli.ts ]; then
-  npx tsx src/engine/instrument/cli.ts
-fi
+# The instrumented v86 engine (.cache/v86) and our firmware for N CPUs (guests/firmware/build).
+npx tsx src/engine/instrument/cli.ts >/dev/null
+npx tsx -e 'import("./src/platform/firmware/bios-build.ts").then((m) => m.buildFirmware())'
 say "ready ($mode)"
