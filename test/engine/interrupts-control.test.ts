@@ -82,6 +82,38 @@ describe("application processors", () => {
   });
 });
 
+describe("INIT on a running vCPU", () => {
+  it("stops it at a boundary in wait-for-SIPI, keeps the TSC running, and a SIPI restarts it", async () => {
+    let polls = 0;
+    let sipiArgs: number[] | undefined;
+    const g = await boot("state", {
+      apicId: 2,
+      role: "bsp",
+      hypercall: (cmd, args) => {
+        if (cmd === HC.POLL) polls++;
+        if (cmd === HC.SIPI) sipiArgs = args;
+      },
+    });
+    await until(() => polls > 10, "the guest's polling loop", g.output);
+    const tsc = () => (g.vi.vcpu.wasm.exports as unknown as { read_tsc(): bigint }).read_tsc();
+    const tscBefore = tsc();
+    g.vi.inject({ kind: "init" }); // from the event loop: at a boundary, so it acts at once
+    expect(g.vi.runState).toBe("wait-for-sipi");
+    expect(tsc()).toBeGreaterThanOrEqual(tscBefore); // reset_cpu alone restarts it at 0
+    const frozen = polls;
+    const counter = instructionCounter(g);
+    for (let i = 0; i < 5; i++) await tick();
+    expect([polls, instructionCounter(g)]).toEqual([frozen, counter]);
+    expect(g.vi.apicId).toBe(2); // INIT keeps the APIC ID
+    const page = new Uint8Array(4096);
+    page.set(AP_CODE);
+    g.vi.vcpu.writePage(SIPI_PAGE, page);
+    g.vi.inject({ kind: "startup", vector: SIPI_PAGE });
+    await until(() => sipiArgs !== undefined, "the real-mode report after SIPI", g.output);
+    expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3]);
+  });
+});
+
 describe("architectural state", () => {
   it("round-trips, and a write of registers and EIP makes the guest report those registers", async () => {
     let entry = 0;

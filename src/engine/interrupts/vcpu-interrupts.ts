@@ -208,8 +208,9 @@ export class VcpuInterrupts {
 
   /**
    * Delivers an interrupt to this vCPU's APIC. Fixed vectors are posted to the APIC at once (v86
-   * takes them at its next instruction boundary with IF set); NMI, INIT and start-up take effect
-   * at the next boundary between v86's run slices. Callable from anywhere, including hooks.
+   * takes them at its next instruction boundary with IF set). NMI, INIT and start-up take effect
+   * at once when no instruction is in progress (called from the event loop), else right after the
+   * current block of instructions. Callable from anywhere, including hooks and fault handlers.
    */
   inject(msg: IncomingInterrupt): void {
     switch (msg?.kind) {
@@ -225,12 +226,12 @@ export class VcpuInterrupts {
           throw new EngineError(`a start-up IPI needs a vector (start page) in 0..255, got ${JSON.stringify(msg.vector)}`);
         }
         this.pending.push(msg);
-        this.kick();
+        this.runOrKick();
         break;
       case "nmi":
       case "init":
         this.pending.push(msg);
-        this.kick();
+        this.runOrKick();
         break;
       case "init-deassert":
         break; // no effect since the Pentium 4 (SDM 10.6.1); counted only
@@ -425,6 +426,11 @@ export class VcpuInterrupts {
    * wait for the slice to end (at least 1 ms and 100k instructions in v86). Setting in_hlt makes
    * v86's loop stop after the current block; the main_loop wrapper then undoes it and runs the event.
    */
+  private runOrKick(): void {
+    if (this.atBoundary) this.drainPending();
+    else this.kick();
+  }
+
   private kick(): void {
     if (this.mainLoopDepth === 0 || this.kicked) return;
     this.kicked = { wasHalted: this.dv().getUint8(MEM.inHlt) !== 0 };
