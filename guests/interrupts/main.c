@@ -75,6 +75,7 @@ static void scenario_apicid(void) {
   uint32_t lo, hi;
   __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1B));
   show("msr.bsp", (lo >> 8) & 1);
+  show("msr.en", (lo >> 11) & 1);
   hc(HC_DONE, failures);
 }
 

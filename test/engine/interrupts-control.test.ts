@@ -16,14 +16,17 @@ async function boot(...a: Parameters<typeof bootInterruptsGuest>): Promise<Guest
   return r;
 }
 
-// Real-mode code the test plants at 0x9000 in the AP: reports CS and the IP it started at.
+// Real-mode code the test plants at 0x9000: reports CS, the IP it started at and IA32_APIC_BASE.
 //   call .+3 ; pop bx ; mov dx,0x524 ; mov ax,cs ; movzx eax,ax ; out dx,eax ;
-//   mov ax,bx ; movzx eax,ax ; out dx,eax ; mov dx,0x520 ; mov eax,HC.SIPI ; out dx,eax ; cli ; hlt ; jmp hlt
+//   mov ax,bx ; movzx eax,ax ; out dx,eax ; mov ecx,0x1b ; rdmsr ; mov dx,0x524 ; out dx,eax ;
+//   mov dx,0x520 ; mov eax,HC.SIPI ; out dx,eax ; cli ; hlt ; jmp hlt
 const AP_CODE = [
   0xe8, 0x00, 0x00, 0x5b, 0xba, 0x24, 0x05, 0x8c, 0xc8, 0x66, 0x0f, 0xb7, 0xc0, 0x66, 0xef,
-  0x89, 0xd8, 0x66, 0x0f, 0xb7, 0xc0, 0x66, 0xef, 0xba, 0x20, 0x05, 0x66, 0xb8, HC.SIPI, 0x00, 0x00, 0x00, 0x66, 0xef,
+  0x89, 0xd8, 0x66, 0x0f, 0xb7, 0xc0, 0x66, 0xef, 0x66, 0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, 0xba, 0x24, 0x05, 0x66, 0xef,
+  0xba, 0x20, 0x05, 0x66, 0xb8, HC.SIPI, 0x00, 0x00, 0x00, 0x66, 0xef,
   0xfa, 0xf4, 0xeb, 0xfd,
 ];
+const APIC_BASE_EN = 0xfee00800; // IA32_APIC_BASE: APIC at 0xFEE00000, enabled; | 0x100 on the BSP
 const SIPI_PAGE = 9; // the ipi scenario sends SIPI with start page 9
 
 const tick = () => new Promise((r) => setTimeout(r, 20));
@@ -75,7 +78,7 @@ describe("application processors", () => {
     expect(await bsp.done, bsp.output()).toBe(0);
     await until(() => sipiArgs !== undefined, "the AP's report from real mode");
     expect(forwarded.slice(0, 5)).toEqual(["fixed", "nmi", "init", "init-deassert", "startup"]);
-    expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3]); // CS = vector << 8; the call at IP 0 pushed 3
+    expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3, APIC_BASE_EN]); // CS = vector << 8; the call at IP 0 pushed 3; not the BSP
     expect(ap.vi.runState).toBe("running");
     const s = ap.vi.getState();
     expect(s.seg.cs.base).toBe(SIPI_PAGE << 12);
@@ -110,7 +113,7 @@ describe("INIT on a running vCPU", () => {
     g.vi.vcpu.writePage(SIPI_PAGE, page);
     g.vi.inject({ kind: "startup", vector: SIPI_PAGE });
     await until(() => sipiArgs !== undefined, "the real-mode report after SIPI", g.output);
-    expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3]);
+    expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3, (APIC_BASE_EN | 0x100) >>> 0]);
   });
 });
 

@@ -22,6 +22,7 @@ describe("APIC ID", () => {
     expect(g.output()).toContain(`apic.id=${hex(id)}`);
     expect(g.output()).toContain(`cpuid.apic=${hex(id)}`);
     expect(g.output()).toContain("msr.bsp=0x00000001");
+    expect(g.output()).toContain("msr.en=0x00000001");
     expect(g.vi.apicId).toBe(id);
   });
 

@@ -170,6 +170,9 @@ export class VcpuInterrupts {
     };
     this.apicId = options.apicId;
     this.bsp.value = options.role === "bsp" ? 1 : 0;
+    // Power-on state of IA32_APIC_BASE: enabled (v86 starts with EN clear and relies on SeaBIOS to
+    // set it, which never runs on an AP or under a direct boot). INIT leaves the MSR alone.
+    this.dv().setUint8(MEM.apicEnabled, 1);
     if (options.role === "ap") this.init();
   }
 
