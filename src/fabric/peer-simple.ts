@@ -118,6 +118,9 @@ function rawChannel(peer: SimplePeer.Instance, remoteNode: number): RawChannel {
       return channel.bufferedAmount;
     },
     maxMessageSize,
+    get lowThreshold() {
+      return channel.bufferedAmountLowThreshold;
+    },
     // Straight to the channel: simple-peer's send() does the same, minus nothing we need.
     send: (data) => channel.send(data as Uint8Array<ArrayBuffer>),
     // simple-peer sets the threshold (64 KiB) and uses onbufferedamountlow for its stream API;

@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { launchChromium } from "../support/browser.ts";
 import { startWebServer } from "../support/web-server.ts";
+import { create, join, lab, type LabPage, openLab as openLabAt, type Received, status, waitPhase, waitRoster } from "./support/lab-driver.ts";
 
 let server: Awaited<ReturnType<typeof startWebServer>>;
 let browser: Browser;
@@ -24,61 +25,7 @@ afterAll(async () => {
 });
 
 const labUrl = () => `${server.url}fabric-lab.html`;
-
-interface Received {
-  from: number;
-  seq: number;
-  size: number;
-  intact: boolean;
-}
-type Lab = {
-  node(): number | undefined;
-  members(): { node: number; role: string; vcpus: number[] }[] | undefined;
-  received(): Received[];
-  sendData(to: number, sizes: number[], firstSeq?: number): void;
-};
-
-async function openLab(ctx: BrowserContext, url = labUrl()): Promise<Page> {
-  const page = await ctx.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  (page as Page & { errors: string[] }).errors = errors;
-  await page.goto(url);
-  return page;
-}
-
-async function status(page: Page): Promise<{ phase: string | null; text: string | null }> {
-  const el = page.locator("#status");
-  return { phase: await el.getAttribute("data-phase"), text: await el.textContent() };
-}
-
-async function waitPhase(page: Page, phases: string[]): Promise<string> {
-  for (;;) {
-    const s = await status(page);
-    if (s.phase && phases.includes(s.phase)) return s.text ?? "";
-    if (s.phase === "error" && !phases.includes("error")) throw new Error(`page error: ${s.text}`);
-    await page.waitForTimeout(100);
-  }
-}
-
-async function create(page: Page, totalVcpus: number, relayUrl?: string): Promise<string> {
-  await page.fill("#total-vcpus", String(totalVcpus));
-  await page.fill("#host-vcpus", "1");
-  if (relayUrl) await page.fill("#relay", relayUrl);
-  await page.click("#create");
-  await waitPhase(page, ["member"]);
-  return page.inputValue("#join-link");
-}
-
-async function join(page: Page, role: "compute" | "watcher" = "compute", vcpus = 1): Promise<void> {
-  await page.selectOption("#join-role", role);
-  if (role === "compute") await page.fill("#join-vcpus", String(vcpus));
-  await page.click("#join");
-  await waitPhase(page, ["member"]);
-}
-
-const lab = <T>(page: Page, fn: (lab: Lab, arg: unknown) => T, arg?: unknown) =>
-  page.evaluate(([src, a]) => new Function("lab", "arg", `return (${src})(lab, arg)`)((globalThis as unknown as { fabricLab: Lab }).fabricLab, a), [fn.toString(), arg] as const) as Promise<Awaited<T>>;
+const openLab = (ctx: BrowserContext, url = labUrl()): Promise<LabPage> => openLabAt(ctx, url);
 
 /** Polls until `page` has received `count` data frames from `from`, and returns them. */
 async function receivedFrom(page: Page, from: number, count: number): Promise<Received[]> {
@@ -89,14 +36,6 @@ async function receivedFrom(page: Page, from: number, count: number): Promise<Re
   }
 }
 
-async function rosterNodes(page: Page): Promise<number[]> {
-  return (await lab(page, (l) => l.members()))?.map((m) => m.node) ?? [];
-}
-
-async function waitRoster(page: Page, nodes: number[]): Promise<void> {
-  while (JSON.stringify(await rosterNodes(page)) !== JSON.stringify(nodes)) await page.waitForTimeout(100);
-}
-
 // The frames every pair exchanges: small, one 4 KiB page, two above the channel's message size
 // limit (the 1 MiB one is chunked into 17 messages), and more after them to check the order.
 const SIZES = [5, 4096, 1 << 20, 70_000, 5, 300, 1 << 20, 16];
@@ -104,7 +43,7 @@ const SIZES = [5, 4096, 1 << 20, 70_000, 5, 300, 1 << 20, 16];
 async function exchangeAll(pages: Page[]): Promise<void> {
   const nodes = await Promise.all(pages.map((p) => lab(p, (l) => l.node()!)));
   for (let i = 0; i < pages.length; i++)
-    for (let j = 0; j < pages.length; j++) if (i !== j) await lab(pages[i]!, (l, a) => l.sendData((a as number[])[0]!, (a as number[]).slice(1), 0), [nodes[j], ...SIZES]);
+    for (let j = 0; j < pages.length; j++) if (i !== j) await lab(pages[i]!, (l, a) => l.sendData(a[0]!, a.slice(1), 0), [nodes[j]!, ...SIZES]);
   for (let j = 0; j < pages.length; j++)
     for (let i = 0; i < pages.length; i++) {
       if (i === j) continue;
@@ -132,7 +71,7 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     await exchangeAll([a, b]);
     // The roster table shows the link with a measured RTT (pings run every second).
     await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-node="1"]')?.textContent ?? ""));
-    expect([...(a as Page & { errors: string[] }).errors, ...(b as Page & { errors: string[] }).errors]).toEqual([]);
+    expect([...a.errors, ...b.errors]).toEqual([]);
     await ctx.close();
   });
 

@@ -84,15 +84,28 @@ describe("link over a channel", () => {
     const la = new Link(a, { highWaterBytes: 8192 });
     new Link(b);
     la.send(new Uint8Array(100 * 1024)); // 101 messages of <= 1 KiB
-    expect(a.bufferedAmount).toBeLessThanOrEqual(8192);
+    // It fills the buffer past the high-water mark by at most one message, then waits.
+    expect(a.bufferedAmount).toBeGreaterThan(8192);
+    expect(a.bufferedAmount).toBeLessThanOrEqual(8192 + 1024);
     expect(la.queuedBytes).toBeGreaterThan(90 * 1024);
     const queuedBefore = la.queuedBytes;
-    a.drain(3); // not yet at the low threshold: nothing more moves
+    a.drain(3); // still above the low threshold: nothing more moves
     expect(la.queuedBytes).toBe(queuedBefore);
     for (let i = 0; i < 200 && la.queuedBytes > 0; i++) a.drain(8);
     expect(la.queuedBytes).toBe(0);
-    expect(a.maxBuffered).toBeLessThanOrEqual(8192);
+    expect(a.maxBuffered).toBeLessThanOrEqual(8192 + 1024);
     expect(a.sent.reduce((n, m) => n + m.length, 0)).toBeGreaterThan(100 * 1024);
+  });
+
+  it("never waits for a bufferedamountlow that cannot come (high-water mark below the threshold)", () => {
+    // The event fires only on a fall from above the threshold; a link that stopped below it
+    // would wait forever. This hung in Chromium before the high-water mark was clamped.
+    const [a, b] = channelPair(1024, true, 4096);
+    const la = new Link(a, { highWaterBytes: 1024 });
+    new Link(b);
+    la.send(new Uint8Array(20 * 1024));
+    for (let i = 0; i < 200 && la.queuedBytes > 0; i++) a.drain(2);
+    expect(la.queuedBytes).toBe(0);
   });
 
   it("adds the configured one-way delay at the send side and keeps order when it changes", () => {

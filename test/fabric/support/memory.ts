@@ -47,6 +47,7 @@ export class MemoryChannel implements RawChannel {
       this.bufferedAmount -= m.length;
       for (const cb of this.peer.msgCbs) cb(m);
     }
+    // Like the browser: only a fall from above the threshold to at or below it fires the event.
     if (before > this.lowThreshold && this.bufferedAmount <= this.lowThreshold) for (const cb of this.lowCbs) cb();
   }
 
