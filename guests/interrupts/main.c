@@ -76,6 +76,8 @@ static void scenario_apicid(void) {
   __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1B));
   show("msr.bsp", (lo >> 8) & 1);
   show("msr.en", (lo >> 11) & 1);
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  show("tsc.hi", hi);
   hc(HC_DONE, failures);
 }
 

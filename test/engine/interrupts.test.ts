@@ -26,6 +26,18 @@ describe("APIC ID", () => {
     expect(g.vi.apicId).toBe(id);
   });
 
+  it("the TSC can be set (to align nodes) and the guest's RDTSC continues from there", async () => {
+    const g = await boot("apicid", { apicId: 1, role: "bsp", autostart: false });
+    g.vi.tsc = 0x1234_5600_0000_0000n;
+    expect(g.vi.tsc).toBeGreaterThanOrEqual(0x1234_5600_0000_0000n);
+    await g.vi.vcpu.emulator.run();
+    expect(await g.done).toBe(0);
+    const hi = Number.parseInt(/tsc\.hi=0x([0-9a-f]+)/.exec(g.output())?.[1] ?? "0", 16);
+    expect(hi).toBeGreaterThanOrEqual(0x12345600);
+    expect(hi).toBeLessThan(0x12345700);
+    expect(() => (g.vi.tsc = -1n)).toThrow(/bigint in 0..2\^64-1/);
+  });
+
   it("rejects an APIC ID outside 0..254", async () => {
     await expect(boot("apicid", { apicId: 255, role: "bsp" })).rejects.toThrow(/APIC ID must be an integer in 0..254/);
   });

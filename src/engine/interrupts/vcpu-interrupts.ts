@@ -198,6 +198,19 @@ export class VcpuInterrupts {
     };
   }
 
+  /**
+   * The time-stamp counter (what RDTSC returns now). Each v86 instance counts from its own start;
+   * a platform aligns the nodes' vCPUs to node 0 by setting it (GiantVM aligns clocks at start).
+   */
+  get tsc(): bigint {
+    return this.ex.read_tsc();
+  }
+
+  set tsc(value: bigint) {
+    if (typeof value !== "bigint" || value < 0n || value >= 1n << 64n) throw new EngineError(`the TSC must be a bigint in 0..2^64-1, got ${String(value)}`);
+    this.ex.set_tsc(Number(value & 0xffffffffn), Number(value >> 32n));
+  }
+
   get runState(): VcpuRunState {
     return this.state;
   }
