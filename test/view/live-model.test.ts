@@ -81,5 +81,9 @@ describe("live model", () => {
     expect(m.describePage(0x1005)).toBe("jiffies, jiffies_64");
     expect(m.describePage(0x1005, 1)).toBe("jiffies +1 more");
     expect(m.describePage(0x2000)).toBeUndefined();
+    // section starts (extracted maps carry them) only speak where nothing else is known
+    m.symbols = SymbolTable.fromSystemMap("c1000000 T _text\nc1c39000 d section:.data\nc1c3dd40 D jiffies\nc1d00000 B _end\n");
+    expect(m.describePage(0x1c3d)).toBe("jiffies");
+    expect(m.describePage(0x1c3a)).toBe("in .data");
   });
 });

@@ -26,8 +26,9 @@ afterAll(async () => {
   await server?.close();
 });
 
-// A hand-made System.map naming the lab's timer-tick page (physical page 0x1c5e).
-const SYMBOLS = "c1000000 T _text\nc1c5e000 D jiffies_64\nc1c5e000 D jiffies\nc1c5e040 d timer_lock\nc1c5f000 d after\nc1ee6000 B _end\n";
+// A hand-made System.map naming the lab's timer-tick page.
+const jiffiesVa = (0xc0000000 + LAB_PAGES.jiffies * 4096).toString(16);
+const SYMBOLS = `c1000000 T _text\n${jiffiesVa} D jiffies_64\n${jiffiesVa} D jiffies\nc1ee6000 B _end\n`;
 
 type Lab = { view: import("../../src/ui/view/panel.ts").LiveViewHandle; events: unknown[] };
 declare const lab: Lab;

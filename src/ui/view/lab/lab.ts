@@ -29,7 +29,8 @@ function log(line: string): void {
 log(`lab: ${scenario.nodes} nodes, vCPUs at nodes [${scenario.config.vcpuHome.join(", ")}], ${scenario.config.memoryPages} pages`);
 log("lab: page states and DSM counters come from real protocol-core nodes; vCPU speeds, IPIs and I/O are scripted");
 
-const symbolsUrl = params.get("symbols");
+// The System.map the setup extracts from the guest's kernel (src/guests/symbols/extract.ts).
+const symbolsUrl = params.get("symbols") ?? "guest/linux/System.map";
 if (symbolsUrl)
   void loadSymbols(symbolsUrl).then((r) => {
     if (r.ok) view.setSymbols(r.table);

@@ -19,7 +19,9 @@ export interface ScenarioOptions {
 /** Pages the script uses (guest-physical page numbers; Debian's 686 kernel sits at 16 MiB). */
 export const LAB_PAGES = {
   kernelText: [0x1000, 0x191c] as const,
-  jiffies: 0x1c5e, // the timer tick's counters: written by CPU 0, read by all
+  // The timer tick's counters, written by CPU 0 and read by all: jiffies' page in Debian's
+  // 6.1.0-50-686 build (0xc1c3dd40); on another build the hover names whatever lies there.
+  jiffies: 0x1c3d,
   runqueueLock: 0x1d20, // a contended lock every CPU takes
   perCpu: (cpu: number) => 0x3000 + cpu * 0x40,
   userHeap: [0x4000, 0x7000] as const,

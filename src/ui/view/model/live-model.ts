@@ -125,8 +125,12 @@ export class LiveModel {
   /** "jiffies, jiffies_64, ..." for a page of the kernel image, or undefined. */
   describePage(page: number, limit = 4): string | undefined {
     if (!this.symbols) return undefined;
-    const { symbols, more } = this.symbols.symbolsOnPage(page, limit);
-    if (symbols.length === 0) return undefined;
-    return symbols.map((s) => s.name).join(", ") + (more ? ` +${more} more` : "");
+    const { symbols, more } = this.symbols.symbolsOnPage(page, limit + 2);
+    // Section starts (from an extracted map) only help where no real symbol is known.
+    const real = symbols.filter((s) => !s.name.startsWith("section:"));
+    if (real.length === 0) return symbols.length ? `in ${symbols[symbols.length - 1]!.name.slice("section:".length)}` : undefined;
+    const shown = real.slice(0, limit);
+    const rest = more + real.length - shown.length;
+    return shown.map((s) => s.name).join(", ") + (rest ? ` +${rest} more` : "");
   }
 }
