@@ -6,6 +6,7 @@ import { type CommonOptions, type CreateOptions, FabricNode, type JoinOptions } 
 import { simplePeerConnector, type SimplePeerOptions } from "./peer-simple.ts";
 import { broadcastTransport } from "./signaling/broadcast.ts";
 import { relayTransport } from "./signaling/relay-client.ts";
+import { workerClock } from "./worker-clock.ts";
 
 type Defaulted<T> = Omit<T, "transport" | "connector"> & Partial<Pick<CommonOptions, "transport" | "connector">> & { webrtc?: SimplePeerOptions };
 
@@ -14,6 +15,7 @@ export function createCluster(opts: Defaulted<CreateOptions>): Promise<FabricNod
     ...opts,
     transport: opts.transport ?? (opts.relay ? relayTransport(opts.relay) : broadcastTransport),
     connector: opts.connector ?? simplePeerConnector(opts.webrtc),
+    link: { clock: workerClock(), ...opts.link },
   });
 }
 
@@ -23,6 +25,7 @@ export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions
     ...opts,
     transport: opts.transport ?? (parsed.relay ? relayTransport(parsed.relay) : broadcastTransport),
     connector: opts.connector ?? simplePeerConnector(opts.webrtc),
+    link: { clock: workerClock(), ...opts.link },
   });
 }
 
