@@ -17,3 +17,4 @@
 #define V_IOAPIC 0x60   /* IOAPIC input IOAPIC_IRQ */
 #define IOAPIC_IRQ 7    /* unused by v86 devices (9 is the ACPI SCI, which fires by itself) */
 #define NVEC 256
+#define IPI_BENCH 20000 /* self IPIs in the ipibench scenario */

@@ -163,6 +163,21 @@ void report_regs(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t si, ui
   outl(HC_CMD_PORT, HC_REGS);
 }
 
+/* IPI_BENCH self IPIs through the ICR (physical destination = own ID), each taken and EOI'd. */
+static void scenario_ipibench(void) {
+  idt_init();
+  __asm__ volatile("sti");
+  uint32_t id = apic_read(0x20) >> 24;
+  hc(HC_SENT, 0);
+  for (uint32_t i = 1; i <= IPI_BENCH; i++) {
+    send_ipi(id, 0x4000 | V_SELF);
+    while (count[V_SELF] != i) {}
+  }
+  hc(HC_SENT, 1);
+  check("ipibench.count", count[V_SELF], IPI_BENCH);
+  hc(HC_DONE, failures);
+}
+
 static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 
 struct mbi { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
@@ -176,5 +191,6 @@ void main(uint32_t magic, struct mbi *mbi) {
   else if (streq(cmd, "ioapic")) scenario_ioapic();
   else if (streq(cmd, "route")) scenario_route();
   else if (streq(cmd, "state")) scenario_state();
+  else if (streq(cmd, "ipibench")) scenario_ipibench();
   else { puts_("unknown scenario\n"); hc(HC_DONE, 99); }
 }
