@@ -26,6 +26,8 @@ export class PageMapCanvas {
   constructor(
     private readonly model: LiveModel,
     private readonly hotOutline = 16,
+    /** This tab's node, when it hosts one: the tooltip says what this tab holds. */
+    private readonly localNode: number | null = null,
   ) {
     this.root = el("div", "lv-pagemap");
     const bar = el("div", "lv-row lv-pagemap-bar");
@@ -183,6 +185,8 @@ export class PageMapCanvas {
       lines.push(`page ${hex(hit.first)} · phys ${hex(hit.first * PAGE, 8)}`);
       lines.push(info.owner === null ? "owner: changing hands" : `owner: node ${info.owner} (${info.states[info.owner]})`);
       lines.push(`copies at: ${info.holders.map((n) => `node ${n}`).join(", ") || "none"}`);
+      const here = this.localNode;
+      if (here !== null && here < info.states.length) lines.push(`this tab (node ${here}): ${info.states[here] === "invalid" ? "invalid here (a fault would fetch it)" : info.states[here]}`);
       const moves = this.model.hot.movesOf(hit.first);
       if (moves) lines.push(`moved ${moves}× in the last ${Math.round(this.model.hot.windowMs / 1000)} s`);
     } else {

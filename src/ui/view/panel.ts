@@ -23,6 +23,8 @@ export interface LiveViewOptions {
   now?: () => number;
   /** Width of the plots in CSS pixels. Default 440. */
   plotWidth?: number;
+  /** The node this tab hosts, if any (the page map's hover then says what this tab holds). */
+  localNode?: number;
 }
 
 export interface LiveViewHandle {
@@ -99,7 +101,7 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
   };
   body.append(controls);
   const nodesEl = section("nodes", "Nodes and vCPUs", h("div", "lv-nodes"));
-  const pageMap = new PageMapCanvas(model);
+  const pageMap = new PageMapCanvas(model, 16, options.localNode ?? null);
   section("map", "Guest memory: who owns each page", pageMap.root);
   const hotEl = section("hotpages", "Hot pages: moved most in the last seconds", h("div", "lv-hotlist"));
   const plots = new Plots(model, options.plotWidth ?? 440);

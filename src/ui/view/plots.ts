@@ -95,7 +95,7 @@ export class Plots {
       this.rttHolder.replaceChildren();
       this.rttKeys = keys;
       const series = this.model.rtt.keys.map((k, i) => ({ label: `link ${k.replace("-", "↔")}`, color: LINK_COLORS[i % LINK_COLORS.length]! }));
-      this.rtt = new uPlot(options("Link round trip", "ms", series, this.width), [[]], this.rttHolder);
+      this.rtt = new uPlot(options("Link round trip (ms)", "ms", series, this.width), [[]], this.rttHolder);
     }
     this.rtt!.setData(this.model.rtt.data() as uPlot.AlignedData);
   }

@@ -12,7 +12,8 @@ const params = new URLSearchParams(location.search);
 const vcpuHome = params.get("cpus")?.split(",").map(Number);
 const scenario = new LabScenario({ seed: Number(params.get("seed") ?? 7), ...(vcpuHome ? { vcpuHome } : {}) });
 const feed = new ViewFeed();
-const view = mountLiveView(document.getElementById("view")!, feed);
+// The lab plays the tab of node 0 (the one that created the cluster).
+const view = mountLiveView(document.getElementById("view")!, feed, { localNode: 0 });
 const events: ViewEvent[] = [];
 view.on((e) => {
   events.push(e);
