@@ -78,6 +78,8 @@ export class Link {
   private readonly maxFrame: number;
   framesSent = 0;
   framesReceived = 0;
+  /** Clock time of the last message from the peer (any kind: frames, pings, pongs). */
+  lastHeard: number;
 
   constructor(private readonly raw: RawChannel, opts: LinkOptions = {}) {
     this.clock = opts.clock ?? realClock;
@@ -86,6 +88,7 @@ export class Link {
     this.highWater = Math.max(opts.highWaterBytes ?? DEFAULT_HIGH_WATER, raw.lowThreshold);
     this.maxFrame = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.reassembler = new Reassembler(this.maxFrame);
+    this.lastHeard = this.clock.now();
     raw.onMessage((data) => this.receive(data));
     raw.onBufferedAmountLow(() => {
       if (!this.waitingForLow) return;
@@ -220,8 +223,22 @@ export class Link {
     }
   }
 
+  /**
+   * Closes the link with an error when nothing came from the peer for `limitMs`. Meant to be
+   * called with regular pings going out: a peer that answers nothing has crashed or hung (a tab
+   * killed without closing its connections is otherwise noticed only when ICE gives up, ~16 s).
+   */
+  checkSilence(limitMs: number, what = "the peer"): boolean {
+    if (this.closedInfo) return false;
+    const silent = this.clock.now() - this.lastHeard;
+    if (silent <= limitMs) return false;
+    this.fail(new FabricError("channel", `${what} has been silent for ${Math.round(silent)} ms (limit ${limitMs} ms): its tab crashed, hung or lost the network`));
+    return true;
+  }
+
   private receive(data: Uint8Array): void {
     if (this.closedInfo) return;
+    this.lastHeard = this.clock.now();
     let m: LinkMessage;
     let frame: Uint8Array | undefined;
     try {

@@ -39,8 +39,10 @@ export interface CommonOptions {
   joinTimeoutMs?: number;
   /** How long a joiner waits for its links to every member to open. */
   connectTimeoutMs?: number;
-  /** Automatic ping period per link for the RTT display; 0 turns it off. */
+  /** Automatic ping period per link for the RTT display and liveness; 0 turns both off. */
   pingIntervalMs?: number;
+  /** A link from which nothing came for this long is closed as dead (default 5000 ms). */
+  silenceTimeoutMs?: number;
   link?: LinkOptions;
 }
 
@@ -406,7 +408,12 @@ export class FabricNode {
       });
       link.onClose((info) => this.onLinkClosed(p, info));
       const every = this.opts.pingIntervalMs ?? 1000;
-      if (every > 0) p.pingTimer = setInterval(() => void link.ping().catch(() => {}), every);
+      const silence = this.opts.silenceTimeoutMs ?? 5000;
+      if (every > 0)
+        p.pingTimer = setInterval(() => {
+          if (silence > 0 && link.checkSilence(silence, `node ${node}`)) return;
+          void link.ping().catch(() => {});
+        }, every);
       this.emit({ type: "link-up", node });
     });
     return p;

@@ -97,6 +97,18 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     await ctx.close();
   });
 
+  it("notices a crashed tab (no goodbye, no closed connection) by its silence", async () => {
+    const ctx = await browser.newContext();
+    const a = await openLab(ctx);
+    const b = await openLab(ctx, await create(a, 2));
+    await join(b);
+    const cdp = await ctx.newCDPSession(b);
+    void cdp.send("Page.crash").catch(() => {}); // the renderer dies: nothing is closed cleanly
+    await waitRoster(a, [0]);
+    expect(await a.locator("#log").textContent()).toMatch(/node 1 has been silent for \d+ ms \(limit 5000 ms\): its tab crashed/);
+    await ctx.close();
+  });
+
   it("gives a bad join link its error", async () => {
     const ctx = await browser.newContext();
     const malformed = await openLab(ctx, `${labUrl()}#join=abc.def`);
