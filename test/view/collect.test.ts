@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { IpiCountCollector, PageMoveCollector } from "../../src/ui/view/model/collect.ts";
 import { LiveModel } from "../../src/ui/view/model/live-model.ts";
+import { encode } from "../../src/protocol/codec.ts";
+import { statsInput } from "../../src/ui/view/frames.ts";
+import { snap } from "./support.ts";
 
 describe("node-side collectors for the view's optional reports", () => {
   it("IPI counts are cumulative and feed the matrix", () => {
@@ -27,5 +30,13 @@ describe("node-side collectors for the view's optional reports", () => {
     const r = c.take(0, 100);
     expect(r).toEqual({ kind: "page-moves", node: 0, seq: 1, receivedMs: 100, moves: [{ page: 0x1c3d, to: 1, count: 5 }, { page: 7, to: 1, count: 2 }] });
     expect(c.take(0, 200)).toEqual({ kind: "page-moves", node: 0, seq: 2, receivedMs: 200, moves: [] });
+  });
+});
+
+describe("stats frames to view inputs", () => {
+  it("decodes a node's stats frame and refuses other messages", () => {
+    const s = snap(1, 4, 250, { readFaults: 3 }, { pages: [{ first: 2, count: 3, state: "modified" }] });
+    expect(statsInput(encode(s), 99)).toEqual({ kind: "stats", snapshot: s, receivedMs: 99 });
+    expect(() => statsInput(encode({ type: "ping", seq: 1, atMs: 0 }), 0)).toThrow(/expected a stats frame, got a ping/);
   });
 });
