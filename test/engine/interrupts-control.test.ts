@@ -39,7 +39,7 @@ describe("application processors", () => {
       apicId: 1,
       role: "ap",
       hypercall: (cmd, args) => {
-        if (cmd === HC.SIPI) sipiArgs = args;
+        if (cmd === HC.SIPI) sipiArgs = args.slice(-3); // an INIT may have cut a hypercall short after its argument
       },
     });
     const page = new Uint8Array(4096);
@@ -94,7 +94,7 @@ describe("INIT on a running vCPU", () => {
       role: "bsp",
       hypercall: (cmd, args) => {
         if (cmd === HC.POLL) polls++;
-        if (cmd === HC.SIPI) sipiArgs = args;
+        if (cmd === HC.SIPI) sipiArgs = args.slice(-3); // an INIT may have cut a hypercall short after its argument
       },
     });
     await until(() => polls > 10, "the guest's polling loop", g.output);
@@ -136,7 +136,7 @@ describe("architectural state", () => {
             readInside = err;
           }
         }
-        if (cmd === HC.REGS) regs = args;
+        if (cmd === HC.REGS) regs = args.slice(-6); // the pause may have come between an argument and its command
       },
     });
     await until(() => entry !== 0 && readInside !== undefined, "the guest's READY", g.output);
@@ -193,5 +193,22 @@ describe("device routing", () => {
     expect(log).toEqual(["w fec00000/4=1", "r fec00010/4", "w fec00000/4=1a", "w fec00010/4=1234", "in 21", "out a1=77"]);
     // v86's own IOAPIC never saw the guest's register select.
     expect(new DataView(g.vi.vcpu.wasm.memory.buffer).getUint32(MEM.ioapic + 192, true)).toBe(0);
+  });
+
+  it("another vCPU's in-wasm IOAPIC and PIC serve the routed accesses (node 0's role)", async () => {
+    const node0 = await boot("apicid", { apicId: 0, role: "bsp", autostart: false });
+    const g = await boot("route", { apicId: 1, role: "bsp", autostart: false });
+    g.vi.routeIoapic(node0.vi.devices);
+    g.vi.routePic(node0.vi.devices);
+    await g.vi.vcpu.emulator.run();
+    expect(await g.done, g.output()).toBe(0);
+    expect(g.output()).toContain("routed.ioapic.version=0x00170011"); // 24 inputs, version 0x11
+    expect(g.output()).toContain("routed.pic.imr=0x000000ff"); // node 0's PIC: all masked at reset
+    const node0Ioapic = new DataView(node0.vi.vcpu.wasm.memory.buffer);
+    expect(node0Ioapic.getUint32(MEM.ioapic + 5 * 4, true)).toBe(0x0234); // entry 5 low; bit 12 (delivery status) is read-only
+    expect(node0.vi.devices.read8(0xa1)).toBe(0x77);
+    expect(new DataView(g.vi.vcpu.wasm.memory.buffer).getUint32(MEM.ioapic + 5 * 4, true)).toBe(0x10000); // untouched (masked)
+    expect(() => node0.vi.devices.read(0xfec00020, 4)).toThrow(/not in the IOAPIC window/);
+    expect(() => node0.vi.devices.read8(0x60)).toThrow(/not one of the in-wasm PIC's ports/);
   });
 });

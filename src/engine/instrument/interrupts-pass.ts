@@ -26,6 +26,8 @@ import {
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
   EXPORT_IOAPIC_EOI,
+  EXPORT_PIC_READ8,
+  EXPORT_PIC_WRITE8,
   EXPORT_ROUTE,
   IMPORT_APIC_WRITE,
   IMPORT_EOI,
@@ -291,5 +293,8 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   m.addFunctionExport(INTERRUPT_FUNCS.callInterruptVector, EXPORT_CALL_INTERRUPT_VECTOR);
   // v86's own remote_eoi (without the hook), for EOIs that other nodes forward to this IOAPIC.
   m.addFunctionExport(ORIG(INTERRUPT_FUNCS.remoteEoi), EXPORT_IOAPIC_EOI);
+  // v86's own PIC port handlers, so node 0 can serve the PIC accesses other nodes forward.
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortRead8), EXPORT_PIC_READ8);
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortWrite8), EXPORT_PIC_WRITE8);
   return { wrapped, apicAddr: MEM.apic, ioapicAddr: MEM.ioapic };
 }

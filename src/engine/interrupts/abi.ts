@@ -4,7 +4,7 @@
 // verifies the ones it can (static struct addresses) and fails the build when they move.
 
 /** Bump with any change of instrument/interrupts-pass.ts: it names the cached build (ensure.ts). */
-export const INTERRUPTS_PASS_VERSION = 4;
+export const INTERRUPTS_PASS_VERSION = 5;
 
 /**
  * (register offset, value) -> verdict. Called on guest writes to the local APIC's ID (0x20), LDR
@@ -45,6 +45,10 @@ export const EXPORT_CALL_INTERRUPT_VECTOR = "gw_call_interrupt_vector";
 
 /** Export of v86's ioapic::remote_eoi(apic*, vector) as it was before the hook (takes the IOAPIC lock). */
 export const EXPORT_IOAPIC_EOI = "gw_ioapic_eoi";
+
+/** Exports of v86's io_port_read8(port) / io_port_write8(port, value) as they were before routing. */
+export const EXPORT_PIC_READ8 = "gw_io_port_read8";
+export const EXPORT_PIC_WRITE8 = "gw_io_port_write8";
 
 /** The in-wasm PIC's ports (v86 handles 8-bit accesses to these in Rust, never through cpu.io). */
 export const PIC_PORTS = [0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1] as const;

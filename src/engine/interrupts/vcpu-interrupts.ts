@@ -10,6 +10,8 @@ import {
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
   EXPORT_IOAPIC_EOI,
+  EXPORT_PIC_READ8,
+  EXPORT_PIC_WRITE8,
   EXPORT_ROUTE,
   IMPORT_APIC_WRITE,
   IMPORT_EOI,
@@ -18,7 +20,10 @@ import {
   IMPORT_MMIO_WRITE,
   IMPORT_PIO_READ8,
   IMPORT_PIO_WRITE8,
+  IOAPIC_MMIO_BASE,
+  IOAPIC_MMIO_SIZE,
   MEM,
+  PIC_PORTS,
   ROUTE_IOAPIC,
   ROUTE_PIC,
   type WasmImport,
@@ -136,7 +141,7 @@ export class VcpuInterrupts {
     this.hooks = options.hooks ?? {};
     const ex = vcpu.wasm.exports as unknown as Ex;
     this.ex = ex;
-    for (const name of [EXPORT_APIC_DELIVER, EXPORT_CALL_INTERRUPT_VECTOR, EXPORT_IOAPIC_EOI, "reset_cpu", "read_tsc", "set_tsc", "get_apic_addr", "get_ioapic_addr"]) {
+    for (const name of [EXPORT_APIC_DELIVER, EXPORT_CALL_INTERRUPT_VECTOR, EXPORT_IOAPIC_EOI, EXPORT_PIC_READ8, EXPORT_PIC_WRITE8, "read8", "read16", "read32s", "write32", "reset_cpu", "read_tsc", "set_tsc", "get_apic_addr", "get_ioapic_addr"]) {
       if (typeof ex[name] !== "function") throw new EngineError(`the wasm lacks the export ${name}; it was not built by the current instrumentation (ensureInstrumentedWasm())`);
     }
     const route = vcpu.wasm.exports[EXPORT_ROUTE];
@@ -311,6 +316,31 @@ export class VcpuInterrupts {
     this.setRoute(ROUTE_PIC, handler !== null);
   }
 
+  /**
+   * This node's own IOAPIC and PIC (inside v86's wasm), to serve the accesses other nodes route
+   * here (node 0). Call at an instruction boundary of this node's vCPU, like any device access.
+   */
+  readonly devices: RoutedMmio & RoutedPorts = {
+    read: (address, size) => {
+      this.checkDeviceAccess(address, size);
+      const a = address >>> 0;
+      return (size === 1 ? this.ex.read8(a) : size === 2 ? this.ex.read16(a) : this.ex.read32s(a)) >>> 0;
+    },
+    write: (address, size, value) => {
+      this.checkDeviceAccess(address, size);
+      // v86's IOAPIC takes only dword writes (narrower ones reach its JS side, which drops them).
+      if (size === 4) this.ex.write32(address >>> 0, value | 0);
+    },
+    read8: (port) => {
+      this.checkPicPort(port);
+      return this.ex[EXPORT_PIC_READ8](port) & 0xff;
+    },
+    write8: (port, value) => {
+      this.checkPicPort(port);
+      this.ex[EXPORT_PIC_WRITE8](port, value & 0xff);
+    },
+  };
+
   // --- wasm imports ---------------------------------------------------------------------------
 
   private apicWrite(reg: number, value: number): number {
@@ -425,6 +455,27 @@ export class VcpuInterrupts {
     dv.setUint32(a + APIC.spuriousVector, 0xff, true);
     dv.setUint32(a + APIC.destinationFormat, 0xffffffff, true);
     this.state = "wait-for-sipi";
+  }
+
+  private checkDeviceAccess(address: number, size: number): void {
+    const a = address >>> 0;
+    if (size !== 1 && size !== 2 && size !== 4) throw new EngineError(`device access size must be 1, 2 or 4, got ${JSON.stringify(size)}`);
+    if (a < IOAPIC_MMIO_BASE || a + size > IOAPIC_MMIO_BASE + IOAPIC_MMIO_SIZE) {
+      throw new EngineError(`0x${a.toString(16)} is not in the IOAPIC window 0x${IOAPIC_MMIO_BASE.toString(16)}-0x${(IOAPIC_MMIO_BASE + IOAPIC_MMIO_SIZE - 1).toString(16)}`);
+    }
+    this.checkUnlocked();
+  }
+
+  private checkPicPort(port: number): void {
+    if (!(PIC_PORTS as readonly number[]).includes(port)) throw new EngineError(`port 0x${Number(port).toString(16)} is not one of the in-wasm PIC's ports`);
+    this.checkUnlocked();
+  }
+
+  private checkUnlocked(): void {
+    const dv = this.dv();
+    if (dv.getUint8(MEM.apicLock) || dv.getUint8(MEM.ioapicLock)) {
+      throw new EngineError("this vCPU is inside v86's APIC/IOAPIC code; serve device accesses at an instruction boundary");
+    }
   }
 
   private checkBoundary(what: string): void {
