@@ -12,6 +12,7 @@
 #define HC_DONE 8          /* arg: 0 ok, else failure code */
 #define HC_BENCH_START 9   /* faultbench: host starts its clock */
 #define HC_BENCH_STOP 10   /* faultbench: arg: iterations */
+#define HC_RESTART_ARM 11  /* restart: host revokes the source; its fault will take the destination */
 
 #define PAGE_DIR 0x200000
 #define PAGE_TABLE 0x201000   /* maps 0-4 MiB, identity except PT_VIRT */

@@ -13,6 +13,7 @@ export const HC = {
   DONE: 8,
   BENCH_START: 9,
   BENCH_STOP: 10,
+  RESTART_ARM: 11,
 } as const;
 
 export const PAGE_DIR = 0x200000;

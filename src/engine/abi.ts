@@ -11,6 +11,12 @@ export const IMPORT_TLB_FAULT = "gw_tlb_fault";
  * analysing code, with the JIT's state lock held): calls into the JIT must be deferred then.
  */
 export const EXPORT_QUIET = "gw_quiet";
+/**
+ * Exported mutable i32 global: the engine sets it when it revoked a page while v86 was inside a
+ * hook (in the middle of an instruction). The next TLB fill with side effects then abandons the
+ * current instruction so it re-executes from its start (see instrument/pass.ts).
+ */
+export const EXPORT_RESTART = "gw_restart";
 /** Verdicts of the gw_tlb_fault import. */
 export const TLB_KEEP = 0;
 export const TLB_RETRY = 1;

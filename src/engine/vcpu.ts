@@ -5,6 +5,7 @@ import { V86, type V86Options } from "v86";
 import {
   EXPORT_GET_MAP_BASE,
   EXPORT_QUIET,
+  EXPORT_RESTART,
   EXPORT_SET_MAP_BASE,
   IMPORT_TLB_FAULT,
   MAP_BYTES,
@@ -54,6 +55,8 @@ export interface VcpuStats {
   faults: number;
   faultsByCause: Record<FaultCause, number>;
   revocations: number;
+  /** Revocations made inside a fault handler, each making the current instruction start over. */
+  restartRequests: number;
 }
 
 export interface VcpuOptions {
@@ -91,7 +94,7 @@ export class EngineError extends Error {
 
 export class Vcpu {
   readonly emulator: V86;
-  readonly stats: VcpuStats = { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 }, revocations: 0 };
+  readonly stats: VcpuStats = { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 }, revocations: 0, restartRequests: 0 };
   onFault: FaultHandler | undefined;
   /** Set when a hook threw inside v86: the vCPU stopped and cannot be resumed. */
   error: Error | undefined;
@@ -105,6 +108,7 @@ export class Vcpu {
   private u8 = new Uint8Array(0);
   private faultDepth = 0;
   private quiet!: WebAssembly.Global;
+  private restart!: WebAssembly.Global;
   /** Code ranges to drop once v86's JIT no longer holds its lock (see EXPORT_QUIET). */
   private pendingDirty: [number, number][] = [];
   private readonly loaded: Promise<void>;
@@ -166,7 +170,15 @@ export class Vcpu {
     const before = this.view()[this.mapBase + page];
     const after = STATE_BYTE[state];
     this.view()[this.mapBase + page] = after;
-    if (after > before) this.flushPage(page, after === PAGE_NONE);
+    if (after > before) {
+      this.flushPage(page, after === PAGE_NONE);
+      // Taken away in the middle of an instruction (a handler serving a request while it
+      // waits): that instruction may hold a translation of this page; make it start over.
+      if (this.faultDepth > 0) {
+        this.restart.value = 1;
+        this.stats.restartRequests++;
+      }
+    }
   }
 
   /** Sets the state of many pages at once with a single TLB flush (e.g. "all pages none"). */
@@ -294,6 +306,9 @@ export class Vcpu {
     const quiet = ex[EXPORT_QUIET] as unknown as WebAssembly.Global | undefined;
     if (!(quiet instanceof WebAssembly.Global)) throw new EngineError(`the instrumented wasm lacks the ${EXPORT_QUIET} global`);
     this.quiet = quiet;
+    const restart = ex[EXPORT_RESTART] as unknown as WebAssembly.Global | undefined;
+    if (!(restart instanceof WebAssembly.Global)) throw new EngineError(`the instrumented wasm lacks the ${EXPORT_RESTART} global`);
+    this.restart = restart;
     // Learn where guest RAM lives when v86 allocates it.
     const allocate = ex.allocate_memory;
     return {

@@ -236,4 +236,52 @@ describe("engine page access control on the hard paths", () => {
       { page: dst, access: "write", cause: "dma" },
     ]);
   });
+
+  it("an instruction whose page was taken while it waited starts over (rep movs, destination taken during the source's fault)", { timeout: TIMEOUT }, async () => {
+    const src = pageOf(REP_SRC);
+    const dst = pageOf(REP_DST);
+    const pattern = (i: number) => Math.imul(i + 7, 0x2545f491) >>> 0;
+    let expected = 0;
+    for (let i = 0; i < 1024; i++) expected = (expected + pattern(i)) >>> 0;
+    let vcpu!: Vcpu;
+    let armed = false;
+    let dstTakenDuringSrcFault = 0;
+    let final: Uint8Array | undefined;
+    const remote = new SimulatedRemote(() => vcpu);
+    const run = await bootEngineTest(
+      "restart",
+      (cmd) => {
+        if (cmd === HC.RESTART_ARM) {
+          remote.take(src, "none");
+          const dv = new DataView(remote.away.get(src)!.buffer);
+          for (let i = 0; i < 1024; i++) dv.setUint32(i * 4, pattern(i), true);
+          armed = true;
+          return 0;
+        }
+        expect(cmd).toBe(HC.REP_CHECK);
+        final = remote.take(dst, "none");
+        return expected;
+      },
+      (f) => {
+        // While the source page is on its way, a request for the destination arrives and is
+        // served: the remote owner now holds it (unchanged).
+        if (armed && f.page === src && vcpu.pageState(dst) !== "none") {
+          remote.take(dst, "none");
+          dstTakenDuringSrcFault++;
+        }
+        return remote.handler(f);
+      },
+    );
+    vcpu = run.vcpu;
+    try {
+      expect(await run.done).toBe(0);
+    } finally {
+      await vcpu.destroy();
+    }
+    expect(dstTakenDuringSrcFault).toBe(1);
+    const dv = new DataView(final!.buffer);
+    for (let i = 0; i < 1024; i++) if (dv.getUint32(i * 4, true) !== pattern(i)) throw new Error(`dst dword ${i} lost the copy`);
+    // The destination came back through a write fault of the restarted instruction.
+    expect(remote.faults(dst, "write")).toBeGreaterThanOrEqual(1);
+  });
 });

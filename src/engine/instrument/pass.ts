@@ -19,6 +19,7 @@ import { sha256 } from "./hash.ts";
 import {
   EXPORT_GET_MAP_BASE,
   EXPORT_QUIET,
+  EXPORT_RESTART,
   EXPORT_SET_MAP_BASE,
   IMPORT_TLB_FAULT,
   MEMORY_SIZE_ADDR,
@@ -229,6 +230,30 @@ const WALK_WRITE = "gw$walk_write";
 const INNER_WALK = "gw$do_page_walk_inner";
 const TLB_FAULT_FN = "gw$tlb_fault";
 const QUIET = "gw$quiet";
+const RESTART = "gw$restart";
+// src/rust/cpu/global_pointers.rs
+const INSTRUCTION_POINTER = 556;
+const PREVIOUS_IP = 560;
+// JitExitReason's discriminant as exit_jit reads it: 0/1 CpuException (the Option tag of its
+// error code), 2 None, 3 SelfModifyingCodeBail; exit_jit raises nothing for values above 1.
+const JIT_EXIT_SMC_BAIL = 3;
+
+/**
+ * The address of v86's `jit_exit_reason` static, read from exported `exit_jit`, whose body is
+ * `r = [X]; [X] = 2 (None); if r <= 1 { call_interrupt_vector(...) }`.
+ */
+function findJitExitReason(m: binaryen.Module): number {
+  const f = m.getFunction("exit_jit");
+  const body = f ? binaryen.emitText(binaryen.getFunctionInfo(f).body) : "";
+  const load = /\(local\.set \$0\s+\(i32\.load \$0 offset=(\d+)\s+\(i32\.const 0\)/.exec(body);
+  const addr = load ? Number(load[1]) : -1;
+  const reset = new RegExp(`\\(i32\\.store \\$0 offset=${addr}\\s+\\(i32\\.const 0\\)\\s+\\(i32\\.const 2\\)`);
+  const test = /\(i32\.gt_u\s+\(local\.get \$0\)\s+\(i32\.const 1\)/;
+  if (addr <= 0 || !reset.test(body) || !test.test(body) || !body.includes("call_interrupt_vector")) {
+    throw new InstrumentShapeError("exit_jit does not read and reset jit_exit_reason in the expected way");
+  }
+  return addr;
+}
 
 export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; report: InstrumentReport } {
   const inputSha256 = sha256(input);
@@ -336,6 +361,9 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     m.addFunctionImport(TLB_FAULT_FN, "env", IMPORT_TLB_FAULT, binaryen.createType([i32, i32, i32, i32]), i32);
     m.addGlobal(QUIET, i32, true, m.i32.const(0));
     m.addGlobalExport(QUIET, EXPORT_QUIET);
+    m.addGlobal(RESTART, i32, true, m.i32.const(0));
+    m.addGlobalExport(RESTART, EXPORT_RESTART);
+    const jitExitReason = findJitExitReason(m);
     const arg = (k: number) => m.local.get(k, i32);
     const R = 5; // the TLB entry (0 = v86 raised a page fault)
     const Q = 6; // QUIET on entry, restored after the walk
@@ -367,6 +395,37 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
             m.if(m.i32.eq(m.local.get(K, i32), m.i32.const(1)), m.block(null, [walkOnce(), m.br("gw$retry")])),
           ]),
         ),
+      ),
+      // A page this instruction may already have translated was taken away while a hook waited
+      // (RESTART set by the engine): abandon the instruction so it re-executes from its start
+      // and translates everything again. JIT code exits through exit_jit, for which the
+      // self-modifying-code reason means "no exception"; the interpreter only needs eip back
+      // at the instruction's start, exactly as a page fault leaves it.
+      m.if(
+        m.i32.and(m.i32.ne(arg(4), m.i32.const(0)), m.i32.ne(m.global.get(RESTART, i32), m.i32.const(0))),
+        m.block(null, [
+          m.global.set(RESTART, m.i32.const(0)),
+          // Only inside an instruction: JIT code (a3 = jit), or the interpreter once it fetched
+          // the opcode (eip moved past previous_ip). A walk for delivering an interrupt or
+          // exception runs with eip == previous_ip; failing it would lose the interrupt.
+          m.if(
+            m.i32.and(
+              m.i32.ne(m.local.get(R, i32), m.i32.const(0)),
+              m.i32.or(
+                m.i32.ne(arg(3), m.i32.const(0)),
+                m.i32.ne(m.i32.load(0, 4, m.i32.const(INSTRUCTION_POINTER)), m.i32.load(0, 4, m.i32.const(PREVIOUS_IP))),
+              ),
+            ),
+            m.block(null, [
+              m.if(
+                m.i32.ne(arg(3), m.i32.const(0)),
+                m.i32.store(0, 4, m.i32.const(jitExitReason), m.i32.const(JIT_EXIT_SMC_BAIL)),
+                m.i32.store(0, 4, m.i32.const(INSTRUCTION_POINTER), m.i32.load(0, 4, m.i32.const(PREVIOUS_IP))),
+              ),
+              m.local.set(R, m.i32.const(0)),
+            ]),
+          ),
+        ]),
       ),
       m.return(m.local.get(R, i32)),
     ], binaryen.unreachable);
