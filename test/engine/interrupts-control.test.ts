@@ -80,6 +80,7 @@ describe("application processors", () => {
     expect(forwarded.slice(0, 5)).toEqual(["fixed", "nmi", "init", "init-deassert", "startup"]);
     expect(sipiArgs).toEqual([SIPI_PAGE << 8, 3, APIC_BASE_EN]); // CS = vector << 8; the call at IP 0 pushed 3; not the BSP
     expect(ap.vi.runState).toBe("running");
+    expect(ap.vi.stats.dropped).toEqual(["fixed vector 0x41 sent to a CPU waiting for SIPI"]);
     const s = ap.vi.getState();
     expect(s.seg.cs.base).toBe(SIPI_PAGE << 12);
   });

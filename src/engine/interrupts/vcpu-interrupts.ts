@@ -240,6 +240,11 @@ export class VcpuInterrupts {
           throw new EngineError(`a fixed interrupt needs a vector in 16..255, got ${JSON.stringify(msg.vector)}`);
         }
         if (msg.trigger !== "edge" && msg.trigger !== "level") throw new EngineError(`trigger must be "edge" or "level", got ${JSON.stringify(msg.trigger)}`);
+        if (this.state === "wait-for-sipi") {
+          // A CPU waiting for SIPI responds only to INIT and start-up (SDM 10.4.7.3).
+          this.stats.dropped.push(`fixed vector 0x${msg.vector.toString(16)} sent to a CPU waiting for SIPI`);
+          return;
+        }
         this.ex[EXPORT_APIC_DELIVER](MEM.apic, msg.vector, 0, msg.trigger === "level" ? 1 : 0);
         break;
       case "startup":
