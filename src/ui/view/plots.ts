@@ -12,21 +12,22 @@ const LINK_COLORS = ["#e8684a", "#56c7e8", "#c9d1d9", "#f0e442", "#9b7cf6", "#3f
 interface PlotSpec {
   title: string;
   unit: string;
-  series: { key: PlottedRate; label: string; color: string }[];
+  /** `short` names the series in the title's latest values. */
+  series: { key: PlottedRate; label: string; short: string; color: string }[];
 }
 
 const RATE_PLOTS: PlotSpec[] = [
-  { title: "Page faults", unit: "/s", series: [
-    { key: "readFaults", label: "read", color: "#56c7e8" },
-    { key: "writeFaults", label: "write", color: "#f5a524" },
+  { title: "Page faults /s", unit: "/s", series: [
+    { key: "readFaults", label: "read faults", short: "read", color: "#56c7e8" },
+    { key: "writeFaults", label: "write faults", short: "write", color: "#f5a524" },
   ] },
-  { title: "Pages moved and invalidations", unit: "/s", series: [
-    { key: "pagesMoved", label: "pages moved", color: "#3fcf8e" },
-    { key: "invalidations", label: "invalidations", color: "#e05cb0" },
+  { title: "Pages moved /s", unit: "/s", series: [
+    { key: "pagesMoved", label: "pages moved", short: "moved", color: "#3fcf8e" },
+    { key: "invalidations", label: "invalidations", short: "invalidated", color: "#e05cb0" },
   ] },
-  { title: "Forwarded I/O and IPIs", unit: "/s", series: [
-    { key: "ioForwarded", label: "I/O to node 0", color: "#9b7cf6" },
-    { key: "ipis", label: "IPIs", color: "#f0e442" },
+  { title: "Forwarded /s", unit: "/s", series: [
+    { key: "ioForwarded", label: "I/O to node 0", short: "I/O", color: "#9b7cf6" },
+    { key: "ipis", label: "IPIs", short: "IPIs", color: "#f0e442" },
   ] },
 ];
 
@@ -38,6 +39,8 @@ function options(title: string, unit: string, series: { label: string; color: st
     width,
     height: 120,
     cursor: { drag: { x: false, y: false } },
+    // Labels only; the latest values are written into the title (see latestTitle).
+    legend: { live: false },
     scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
       { ...AXIS, values: (_u, ticks) => ticks.map((t) => `${Math.round(t)} s`) },
@@ -75,7 +78,7 @@ export class Plots {
       holder.className = "lv-plot";
       holder.dataset.plot = spec.series.map((s) => s.key).join(",");
       this.root.append(holder);
-      this.rate.push({ spec, plot: new uPlot(options(spec.title + " per second", spec.unit, spec.series, width), [[]], holder) });
+      this.rate.push({ spec, plot: new uPlot(options(spec.title, spec.unit, spec.series, width), [[]], holder) });
     }
     this.rttHolder = document.createElement("div");
     this.rttHolder.className = "lv-plot";
@@ -88,6 +91,7 @@ export class Plots {
     this.rate.forEach(({ plot, spec }) => {
       const cols = spec.series.map((s) => data[1 + this.model.series.keys.indexOf(s.key)]!);
       plot.setData([data[0], ...cols] as uPlot.AlignedData);
+      setTitle(plot, spec.title, spec.series.map((s, i) => [s.short, last(cols[i]!)]), "");
     });
     const keys = this.model.rtt.keys.join(",");
     if (keys !== this.rttKeys) {
@@ -95,13 +99,25 @@ export class Plots {
       this.rttHolder.replaceChildren();
       this.rttKeys = keys;
       const series = this.model.rtt.keys.map((k, i) => ({ label: `link ${k.replace("-", "↔")}`, color: LINK_COLORS[i % LINK_COLORS.length]! }));
-      this.rtt = new uPlot(options("Link round trip (ms)", "ms", series, this.width), [[]], this.rttHolder);
+      this.rtt = new uPlot(options("Link round trip", "ms", series, this.width), [[]], this.rttHolder);
     }
-    this.rtt!.setData(this.model.rtt.data() as uPlot.AlignedData);
+    const rtt = this.model.rtt.data();
+    this.rtt!.setData(rtt as uPlot.AlignedData);
+    setTitle(this.rtt!, "Link round trip", this.model.rtt.keys.map((k, i) => [k.replace("-", "↔"), last(rtt[1 + i]!)]), " ms");
   }
 
   destroy(): void {
     for (const { plot } of this.rate) plot.destroy();
     this.rtt?.destroy();
   }
+}
+
+const last = (col: (number | null)[]): number | null => (col.length ? col[col.length - 1]! : null);
+
+/** "Page faults per second · read 40 · write 55": the latest values, readable without hovering. */
+function setTitle(plot: uPlot, title: string, values: [string, number | null][], unit: string): void {
+  const el = plot.root.querySelector(".u-title");
+  if (!el) return;
+  const parts = values.filter(([, v]) => v !== null).map(([k, v]) => `${k} ${unit ? (v as number).toFixed(1) : shortNumber(v as number)}${unit}`);
+  el.textContent = parts.length ? `${title} · ${parts.join(" · ")}` : title;
 }
