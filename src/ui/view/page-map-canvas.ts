@@ -158,7 +158,10 @@ export class PageMapCanvas {
     });
     const shade = el("span", "lv-legend-item lv-muted");
     shade.textContent = "bright: modified · dim: shared copies exist · corner: some pages elsewhere · outlined: hot";
-    this.legend.replaceChildren(...items, shade);
+    const image = this.model.symbols?.imagePages();
+    const kernel = el("span", "lv-legend-item lv-muted");
+    if (image) kernel.textContent = `kernel image: pages ${hex(image.first)}–${hex(image.last)} (hover names its symbols)`;
+    this.legend.replaceChildren(...items, shade, ...(image ? [kernel] : []));
   }
 
   private showTooltip(x: number, y: number): void {
