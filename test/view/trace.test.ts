@@ -40,27 +40,42 @@ describe("trace writer (Chrome trace-event JSON)", () => {
       [3, tidOfVcpu(2), "vCPU 2"],
     ]);
 
-    const events = trace.traceEvents.filter((e) => e.ph !== "M");
+    const events = trace.traceEvents.filter((e) => e.ph === "X" || e.ph === "i");
     // every event sits on a named track and times count from the start of the recording (µs)
     const tracks = new Set(names.map(([pid, tid]) => `${pid}/${tid}`));
-    for (const e of events) expect(tracks.has(`${e.pid}/${e.tid}`)).toBe(true);
+    for (const e of trace.traceEvents) if (e.ph !== "M") expect(tracks.has(`${e.pid}/${e.tid}`)).toBe(true);
     expect(events.map((e) => [e.ph, e.name, e.pid, e.tid, e.ts])).toEqual([
-      ["i", "page to node 1", pidOf(0), DSM_TID, 10_000],
+      ["X", "page to node 1", pidOf(0), DSM_TID, 10_000],
       ["X", "read fault", pidOf(1), tidOfVcpu(1), 10_000],
-      ["i", "page to node 2", pidOf(1), DSM_TID, 20_000],
+      ["X", "page to node 2", pidOf(1), DSM_TID, 20_000],
       ["X", "read fault", pidOf(2), tidOfVcpu(2), 20_000],
       ["i", "IPI fixed to CPU 1", pidOf(0), tidOfVcpu(0), 25_000],
       ["X", "port-read", pidOf(1), tidOfVcpu(1), 26_000],
       ["i", "invalidate", pidOf(1), DSM_TID, 30_000],
       // node 0 kept the page's bytes at version 1: node 2 answers "current", no bytes
-      ["i", "page to node 0", pidOf(2), DSM_TID, 30_000],
+      ["X", "page to node 0", pidOf(2), DSM_TID, 30_000],
       ["X", "write fault", pidOf(0), tidOfVcpu(0), 30_000],
     ]);
+    const args = (i: number) => {
+      const e = events[i]!;
+      return e.ph === "X" || e.ph === "i" ? e.args : null;
+    };
     const x = events.find((e) => e.name === "port-read");
     expect(x && x.ph === "X" ? x.dur : -1).toBe(1500);
-    expect(events[0]!.args).toEqual({ page: "0x6", symbols: "jiffies", form: "zero", to: 1 });
-    expect(events[7]!.args).toMatchObject({ form: "current", to: 0 });
-    expect(events[4]!.args).toEqual({ dest: 1, vector: "0xfd" });
+    expect(args(0)).toEqual({ page: "0x6", symbols: "jiffies", form: "zero", to: 1 });
+    expect(args(7)).toMatchObject({ form: "current", to: 0 });
+    expect(args(4)).toEqual({ dest: 1, vector: "0xfd" });
+
+    // Each page sent is an arrow from the sender's DSM track into the fault it answered.
+    const flows = trace.traceEvents.filter((e) => e.ph === "s" || e.ph === "f");
+    expect(flows.map((e) => [e.ph, e.id, e.pid, e.tid, e.ts])).toEqual([
+      ["s", 1, pidOf(0), DSM_TID, 10_000],
+      ["f", 1, pidOf(1), tidOfVcpu(1), 10_000],
+      ["s", 2, pidOf(1), DSM_TID, 20_000],
+      ["f", 2, pidOf(2), tidOfVcpu(2), 20_000],
+      ["s", 3, pidOf(2), DSM_TID, 30_000],
+      ["f", 3, pidOf(0), tidOfVcpu(0), 30_000],
+    ]);
   });
 
   it("bounds the recording and names files for a download", () => {

@@ -122,11 +122,12 @@ it("shows the cluster live, emits the knob's event, exports a trace and is captu
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), page.click(".lv-trace")]);
   expect(download.suggestedFilename()).toMatch(/^giantweb-trace-.*\.json$/);
   const trace = JSON.parse(readFileSync((await download.path())!, "utf8")) as ChromeTrace;
-  const names = trace.traceEvents.filter((e) => e.ph === "M" && (e.name === "process_name" || e.name === "thread_name")).map((e) => e.args.name);
+  const names = trace.traceEvents.flatMap((e) => (e.ph === "M" && (e.name === "process_name" || e.name === "thread_name") ? [e.args.name] : []));
   expect(names).toEqual(expect.arrayContaining(["node 0 (devices)", "node 1", "node 2", "vCPU 0", "vCPU 1", "vCPU 2", "vCPU 3"]));
-  const kinds = new Set(trace.traceEvents.filter((e) => e.ph !== "M").map((e) => e.name.split(" ")[0]));
+  const kinds = new Set(trace.traceEvents.filter((e) => e.ph === "X" || e.ph === "i").map((e) => e.name.split(" ")[0]));
   expect([...kinds]).toEqual(expect.arrayContaining(["read", "write", "page", "IPI", "port-read"]));
   expect(trace.traceEvents.some((e) => e.ph === "X" && e.name.endsWith("fault") && e.dur >= 55_000)).toBe(true); // 1 ms + 2 × 30 ms
+  expect(trace.traceEvents.filter((e) => e.ph === "s").length).toBeGreaterThan(0); // page arrows into faults
   expect(await labValue<unknown[]>(page, "lab.events")).toEqual(expect.arrayContaining([{ kind: "trace", recording: true }, { kind: "trace", recording: false }]));
 
   // Cost of one full redraw (reported, not asserted: the machine is shared).

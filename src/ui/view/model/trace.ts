@@ -1,7 +1,8 @@
 // Trace writer: records DSM and interrupt events for a few seconds and writes them in the Chrome
 // trace-event JSON format, which Perfetto (ui.perfetto.dev) and chrome://tracing open. One process
 // per node, with a "DSM" track (pages sent, invalidations) and one track per vCPU (faults, I/O,
-// IPIs sent); metadata events name and order them.
+// IPIs sent); metadata events name and order them. A page sent to answer a fault is drawn as an
+// arrow from the sender's DSM track to the faulting vCPU's fault slice.
 
 import type { TraceEvent } from "./inputs.ts";
 
@@ -9,7 +10,10 @@ import type { TraceEvent } from "./inputs.ts";
 export type ChromeTraceEvent =
   | { ph: "M"; name: "process_name" | "thread_name" | "process_sort_index" | "thread_sort_index"; pid: number; tid?: number; args: Record<string, string | number> }
   | { ph: "X"; name: string; cat: string; pid: number; tid: number; ts: number; dur: number; args: Record<string, string | number> }
-  | { ph: "i"; name: string; cat: string; pid: number; tid: number; ts: number; s: "t"; args: Record<string, string | number> };
+  | { ph: "i"; name: string; cat: string; pid: number; tid: number; ts: number; s: "t"; args: Record<string, string | number> }
+  /** Flow arrows (v1): from the slice enclosing the "s" to the slice enclosing the "f". */
+  | { ph: "s"; id: number; name: string; cat: string; pid: number; tid: number; ts: number }
+  | { ph: "f"; bp: "e"; id: number; name: string; cat: string; pid: number; tid: number; ts: number };
 
 export interface ChromeTrace {
   traceEvents: ChromeTraceEvent[];
@@ -95,14 +99,32 @@ export class TraceRecorder {
       const what = shape.describePage?.(page);
       return what ? { page: hex(page), symbols: what } : { page: hex(page) };
     };
-    for (const e of [...this.events].sort((a, b) => timeOf(a) - timeOf(b))) {
+    const sorted = [...this.events].sort((a, b) => timeOf(a) - timeOf(b));
+    // Faults by (node, page), to find the one a page transfer answered.
+    const faults = new Map<string, Extract<TraceEvent, { type: "fault" }>[]>();
+    for (const e of sorted)
+      if (e.type === "fault") {
+        const key = `${e.node}:${e.page}`;
+        faults.set(key, [...(faults.get(key) ?? []), e]);
+      }
+    const flows: ChromeTraceEvent[] = [];
+    for (const e of sorted) {
       switch (e.type) {
         case "fault":
           out.push({ ph: "X", name: `${e.access} fault`, cat: "dsm", pid: pidOf(e.node), tid: tidOfVcpu(e.vcpu), ts: us(e.startMs), dur: Math.max(0, us(e.endMs) - us(e.startMs)), args: pageArgs(e.page) });
           break;
-        case "page-sent":
-          out.push({ ph: "i", s: "t", name: `page to node ${e.to}`, cat: "dsm", pid: pidOf(e.node), tid: DSM_TID, ts: us(e.atMs), args: { ...pageArgs(e.page), form: e.form, to: e.to } });
+        case "page-sent": {
+          // A 1 µs slice rather than an instant, so a flow arrow can start from it.
+          out.push({ ph: "X", name: `page to node ${e.to}`, cat: "dsm", pid: pidOf(e.node), tid: DSM_TID, ts: us(e.atMs), dur: 1, args: { ...pageArgs(e.page), form: e.form, to: e.to } });
+          const fault = faults.get(`${e.to}:${e.page}`)?.find((f) => f.startMs <= e.atMs && e.atMs <= f.endMs);
+          if (fault) {
+            const id = flows.length / 2 + 1;
+            flows.push({ ph: "s", id, name: "page", cat: "dsm", pid: pidOf(e.node), tid: DSM_TID, ts: us(e.atMs) });
+            const end = Math.min(Math.max(us(e.atMs), us(fault.startMs)), us(fault.endMs));
+            flows.push({ ph: "f", bp: "e", id, name: "page", cat: "dsm", pid: pidOf(fault.node), tid: tidOfVcpu(fault.vcpu), ts: end });
+          }
           break;
+        }
         case "invalidate":
           out.push({ ph: "i", s: "t", name: "invalidate", cat: "dsm", pid: pidOf(e.node), tid: DSM_TID, ts: us(e.atMs), args: { ...pageArgs(e.page), by: e.by } });
           break;
@@ -115,7 +137,7 @@ export class TraceRecorder {
       }
     }
     return {
-      traceEvents: out,
+      traceEvents: [...out, ...flows],
       displayTimeUnit: "ms",
       otherData: {
         producer: "giantweb live view",
