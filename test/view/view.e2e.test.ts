@@ -59,7 +59,7 @@ async function cellPixel(page: Page, pageNo: number): Promise<[number, number, n
 }
 
 it("shows the cluster live, emits the knob's event, exports a trace and is captured for review", async () => {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 1950 }, acceptDownloads: true });
+  const page = await browser.newPage({ viewport: { width: 1000, height: 2100 }, acceptDownloads: true });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.route((url) => url.pathname === "/lab-symbols.map", (route) => route.fulfill({ status: 200, contentType: "text/plain", body: SYMBOLS }));

@@ -92,21 +92,21 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
     emit({ kind: "set-link-delay", ms: delayMs() });
   });
 
-  const section = (name: string, help: string, content: HTMLElement) => {
+  // Each section has a one-line caption saying what to look for: the panel is for students.
+  const section = (name: string, title: string, caption: string, content: HTMLElement) => {
     const s = h("section", `lv-section lv-sec-${name}`);
-    const t = h("h3", "", help);
-    s.append(t, content);
+    s.append(h("h3", "", title), h("p", "lv-caption", caption), content);
     body.append(s);
     return content;
   };
   body.append(controls);
-  const nodesEl = section("nodes", "Nodes and vCPUs", h("div", "lv-nodes"));
+  const nodesEl = section("nodes", "Nodes and vCPUs", "Each node is a tab. A vCPU waiting for a page runs no instructions until the page arrives over the link.", h("div", "lv-nodes"));
   const pageMap = new PageMapCanvas(model, 16, options.localNode ?? null);
-  section("map", "Guest memory: who owns each page", pageMap.root);
-  const hotEl = section("hotpages", "Hot pages: moved most in the last seconds", h("div", "lv-hotlist"));
+  section("map", "Guest memory: who owns each page", "One cell per 4 KiB page (or group), coloured by the node that owns it. A page moves to the node whose vCPU touches it. Hover a cell.", pageMap.root);
+  const hotEl = section("hotpages", "Hot pages", "The pages that moved most in the last seconds: data every CPU writes (timer ticks, locks) bounces between nodes.", h("div", "lv-hotlist"));
   const plots = new Plots(model, options.plotWidth ?? 440);
-  section("plotsection", "Over time (whole cluster)", plots.root);
-  const ipiEl = section("ipi", "Interrupts between CPUs (IPI matrix)", h("div", "lv-ipis"));
+  section("plotsection", "Over time (whole cluster)", "Every fault that crosses a link costs about one round trip; turn the link delay up and watch.", plots.root);
+  const ipiEl = section("ipi", "Interrupts between CPUs", "Who interrupted whom: INIT/SIPI start the CPUs, fixed IPIs reschedule and flush TLBs. Hover a cell for the kinds.", h("div", "lv-ipis"));
   container.append(root);
 
   let collapsed = options.collapsed ?? false;

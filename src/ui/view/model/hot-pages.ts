@@ -75,6 +75,13 @@ export class HotPages {
     return moves;
   }
 
+  clear(): void {
+    this.head = 0;
+    this.size = 0;
+    this.counts.clear();
+    this.dropped = 0;
+  }
+
   /** Events (records) held in the window. */
   get events(): number {
     return this.size;

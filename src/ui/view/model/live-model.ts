@@ -67,6 +67,7 @@ export class LiveModel {
         this.pageMap = new PageMapModel(c.nodes, c.memoryPages);
         this.rates.clear();
         this.ipis.clear();
+        this.hot.clear();
         const keys: string[] = [];
         for (let a = 0; a < c.nodes; a++) for (let b = a + 1; b < c.nodes; b++) keys.push(linkKey(a, b));
         this.rtt = new TimeSeries<string>(keys);
