@@ -1,0 +1,144 @@
+// Where each interrupt goes, decided on the node where it is raised (GiantVM's scheme): every node
+// knows every vCPU's APIC addressing (ID, LDR, DFR are broadcast when a guest writes them), so the
+// sender computes the destination set itself and sends one message per remote target. Node i hosts
+// vCPU i; IOAPIC deliveries start on the device node; EOIs of level-triggered vectors return to it.
+
+import { includes, isInitDeassert, toIncoming } from "../../engine/interrupts/index.ts";
+import type { ApicAddressing, ApicRegister, IncomingInterrupt, OutgoingInterrupt } from "../../engine/interrupts/index.ts";
+import type { Delivery, Message } from "../../protocol/messages.ts";
+import type { NodeId } from "../../protocol/types.ts";
+
+export interface RouterTarget {
+  /** Queue an interrupt into this node's vCPU (safe at any time). */
+  inject(irq: IncomingInterrupt): void;
+  /** Device node only: another vCPU's EOI for this node's IOAPIC. */
+  ioapicEoi(vector: number): void;
+}
+
+export interface RouterCounters {
+  ipisSent: number;
+  ipisReceived: number;
+  irqsSent: number;
+  irqsReceived: number;
+  eoisForwarded: number;
+  /** Remote IPIs by target vCPU, for the live view's IPI matrix. */
+  ipisTo: number[];
+}
+
+/** The addressing every APIC has at reset: ID = its number, LDR 0, flat model. */
+export const resetAddressing = (vcpu: number): ApicAddressing => ({ id: vcpu << 24, ldr: 0, dfr: 0xffffffff });
+
+export function toWire(msg: OutgoingInterrupt): Delivery | null {
+  switch (msg.mode) {
+    case "fixed":
+    case "lowest":
+      return { mode: msg.mode, vector: msg.vector, trigger: msg.trigger };
+    case "nmi":
+    case "smi":
+    case "extint":
+      return { mode: msg.mode };
+    case "init":
+      return isInitDeassert(msg) ? { mode: "init-deassert" } : { mode: "init" };
+    case "startup":
+      return { mode: "startup", vector: msg.vector };
+  }
+}
+
+export function fromWire(d: Delivery): IncomingInterrupt | null {
+  switch (d.mode) {
+    case "fixed":
+    case "lowest":
+      return { kind: "fixed", vector: d.vector, trigger: d.trigger };
+    case "nmi":
+      return { kind: "nmi" };
+    case "init":
+      return { kind: "init" };
+    case "init-deassert":
+      return { kind: "init-deassert" };
+    case "startup":
+      return { kind: "startup", vector: d.vector };
+    case "smi":
+    case "extint":
+      return null; // no SMM in v86; ExtINT stays with the 8259 on the device node
+  }
+}
+
+export class InterruptRouter {
+  readonly apics: ApicAddressing[];
+  readonly counters: RouterCounters;
+
+  constructor(
+    private readonly self: NodeId,
+    vcpus: number,
+    private readonly deviceNode: NodeId,
+    private readonly send: (to: NodeId, msg: Message) => void,
+    private readonly target: RouterTarget,
+  ) {
+    this.apics = Array.from({ length: vcpus }, (_, i) => resetAddressing(i));
+    this.counters = { ipisSent: 0, ipisReceived: 0, irqsSent: 0, irqsReceived: 0, eoisForwarded: 0, ipisTo: new Array(vcpus).fill(0) };
+  }
+
+  /** The engine's onSend hook: forwards to remote targets, returns whether this vCPU gets it too. */
+  onSend(msg: OutgoingInterrupt): boolean {
+    let targets = this.apics.map((a, i) => (includes(msg, a) ? i : -1)).filter((i) => i >= 0);
+    // Lowest priority goes to one CPU of the set; like GiantVM, the first (deterministic).
+    if (msg.mode === "lowest" && targets.length > 1) targets = [targets[0]!];
+    const delivery = toWire(msg);
+    if (delivery && toIncoming(msg)) {
+      for (const t of targets) {
+        if (t === this.self) continue;
+        if (msg.source === "ipi") {
+          this.counters.ipisSent++;
+          this.counters.ipisTo[t]!++;
+          this.send(t, { type: "ipi", src: this.self, dest: t, delivery });
+        } else {
+          this.counters.irqsSent++;
+          this.send(t, { type: "irq", dest: t, pin: msg.irq, delivery });
+        }
+      }
+    }
+    return targets.includes(this.self);
+  }
+
+  /** The engine's onApicRegister hook: every node must see the new addressing. */
+  onApicRegister(reg: ApicRegister, value: number, now: ApicAddressing): void {
+    this.apics[this.self] = { ...now };
+    for (let n = 0; n < this.apics.length; n++)
+      if (n !== this.self) this.send(n, { type: "apic-reg", vcpu: this.self, reg, value: value >>> 0 });
+  }
+
+  /** The engine's onEoi hook: level EOIs belong to the device node's IOAPIC. */
+  onEoi(vector: number): boolean {
+    if (this.self === this.deviceNode) return true;
+    this.counters.eoisForwarded++;
+    this.send(this.deviceNode, { type: "eoi", vcpu: this.self, vector });
+    return false;
+  }
+
+  /** Handles an interrupt message from another node; false when `msg` is not one. */
+  onMessage(msg: Message): boolean {
+    switch (msg.type) {
+      case "ipi":
+      case "irq": {
+        if (msg.dest !== this.self) throw new Error(`node ${this.self} got an interrupt for vCPU ${msg.dest}`);
+        if (msg.type === "ipi") this.counters.ipisReceived++;
+        else this.counters.irqsReceived++;
+        const irq = fromWire(msg.delivery);
+        if (irq) this.target.inject(irq);
+        return true;
+      }
+      case "apic-reg": {
+        const a = this.apics[msg.vcpu];
+        if (!a) throw new Error(`APIC register write from unknown vCPU ${msg.vcpu}`);
+        this.apics[msg.vcpu] = { ...a, [msg.reg]: msg.value };
+        return true;
+      }
+      case "eoi":
+        if (this.self !== this.deviceNode) throw new Error(`node ${this.self} has no IOAPIC, but got an EOI`);
+        this.target.ioapicEoi(msg.vector);
+        return true;
+      default:
+        return false;
+    }
+  }
+}
