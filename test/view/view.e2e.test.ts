@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { REPO_ROOT } from "../../src/guests/images.ts";
-import { cellColor, parseHex } from "../../src/ui/view/colors.ts";
+import { BACKGROUND, cellColor, parseHex } from "../../src/ui/view/colors.ts";
 import { LAB_PAGES } from "../../src/ui/view/lab/scenario.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
 import { launchChromium } from "../support/browser.ts";
@@ -45,17 +45,18 @@ async function waitFor(page: Page, fn: string, what: string, timeoutMs = 60_000)
   }
 }
 
-/** RGB of the canvas pixel at the centre of the page's cell (CSS px = device px at scale 1). */
-async function cellPixel(page: Page, pageNo: number): Promise<[number, number, number]> {
-  return page.evaluate((p) => {
+/** RGB of the canvas pixel at the centre (or the top-left corner) of the page's cell (CSS px = device px at scale 1). */
+async function cellPixel(page: Page, pageNo: number, at: "centre" | "corner" = "centre"): Promise<[number, number, number]> {
+  return page.evaluate(([p, at]) => {
     const canvas = document.querySelector(".lv-pagemap-canvas") as HTMLCanvasElement;
     const zoom = Number((document.querySelector(".lv-zoom") as HTMLSelectElement).value);
     const cell = Math.floor(p / zoom);
-    const x = (cell % 64) * 7 + 3;
-    const y = Math.floor(cell / 64) * 7 + 3;
+    const off = at === "centre" ? 3 : 0;
+    const x = (cell % 64) * 7 + off;
+    const y = Math.floor(cell / 64) * 7 + off;
     const d = canvas.getContext("2d")!.getImageData(x, y, 1, 1).data;
     return [d[0]!, d[1]!, d[2]!] as [number, number, number];
-  }, pageNo);
+  }, [pageNo, at] as const);
 }
 
 it("shows the cluster live, emits the knob's event, exports a trace and is captured for review", async () => {
@@ -75,6 +76,9 @@ it("shows the cluster live, emits the knob's event, exports a trace and is captu
   expect(bufferCell).toEqual(cellColor(2, 1)); // node 2's colour, modified: bright
   const untouched = await cellPixel(page, 0x7f00); // never touched: node 0, modified
   expect(untouched).toEqual(cellColor(0, 1));
+  // The lab's tab is node 0: the buffer is invalid here, so its cells are smaller squares.
+  expect(await cellPixel(page, LAB_PAGES.buffer[0] + 64, "corner")).toEqual(parseHex(BACKGROUND));
+  expect(await cellPixel(page, 0x7f00, "corner")).toEqual(cellColor(0, 1));
   const legend = await page.locator(".lv-legend").innerText();
   expect(legend).toMatch(/node 2: \d+ pages/);
 

@@ -9,6 +9,7 @@ import { NO_OWNER } from "./model/page-map.ts";
 import { pageStateCode } from "../../protocol/stats.ts";
 
 const MODIFIED = pageStateCode("modified");
+const INVALID = pageStateCode("invalid");
 const PAGE = 4096;
 
 export class PageMapCanvas {
@@ -103,6 +104,7 @@ export class PageMapCanvas {
     const cellDev = Math.round(g.cellPx * s);
     const fillDev = Math.max(1, cellDev - Math.max(1, Math.round(s))); // leave a 1 px gap
     const counts = new Uint32Array(map.nodes + 1);
+    const local = this.localNode !== null ? (map.mirrors[this.localNode] ?? null) : null;
     const cells = Math.ceil(g.pages / g.pagesPerCell);
     const colorCache = new Map<number, number>();
     for (let cell = 0; cell < cells; cell++) {
@@ -110,7 +112,9 @@ export class PageMapCanvas {
       const end = Math.min(g.pages, first + g.pagesPerCell);
       counts.fill(0);
       let modified = 0;
+      let heldHere = 0;
       for (let p = first; p < end; p++) {
+        if (local && local.codes[p] !== INVALID) heldHere++;
         const o = map.owner[p]!;
         counts[o === NO_OWNER ? map.nodes : o]!++;
         if (o !== NO_OWNER && map.mirrors[o]!.codes[p] === MODIFIED) modified++;
@@ -123,7 +127,9 @@ export class PageMapCanvas {
       if (color === undefined) colorCache.set(key, (color = rgba32(cellColor(owner === map.nodes ? null : owner, share / 8))));
       const x0 = (cell % g.columns) * cellDev;
       const y0 = Math.floor(cell / g.columns) * cellDev;
-      for (let y = y0; y < y0 + fillDev; y++) px.fill(color, y * W + x0, y * W + x0 + fillDev);
+      // Pages this tab does not hold ("invalid here") are drawn as a smaller square.
+      const inset = local && heldHere * 2 < end - first ? Math.max(1, Math.floor(fillDev / 4)) : 0;
+      for (let y = y0 + inset; y < y0 + fillDev - inset; y++) px.fill(color, y * W + x0 + inset, y * W + x0 + fillDev - inset);
       // A group cell with pages of other owners gets a corner in the strongest other owner's
       // colour, so a few pages that moved stay visible when zoomed out.
       let other = -1;
@@ -157,7 +163,9 @@ export class PageMapCanvas {
       return item;
     });
     const shade = el("span", "lv-legend-item lv-muted");
-    shade.textContent = "bright: modified · dim: shared copies exist · corner: some pages elsewhere · outlined: hot";
+    shade.textContent =
+      "bright: modified · dim: shared copies exist · corner: some pages elsewhere · outlined: hot" +
+      (this.localNode !== null ? ` · small: invalid here (node ${this.localNode})` : "");
     const image = this.model.symbols?.imagePages();
     const kernel = el("span", "lv-legend-item lv-muted");
     if (image) kernel.textContent = `kernel image: pages ${hex(image.first)}–${hex(image.last)} (hover names its symbols)`;
