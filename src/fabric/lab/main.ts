@@ -6,6 +6,9 @@ import type { Member } from "../messages.ts";
 import { checkDataFrame, type CheckedFrame, dataFrame, echoFrame, frameKind, frameSeq, LAB_ECHO_REPLY, LAB_ECHO_REQUEST } from "./frames.ts";
 import "./lab.css";
 
+/** Where the Vite plugin serves the relay (relay/server.ts; not imported: that module is Node's). */
+const RELAY_PATH = "/fabric-relay";
+
 /** The lab's VM protocol number: the lab carries no VM traffic, any fixed value does. */
 const LAB_PROTOCOL = 1;
 const BUILD = `fabric-lab ${import.meta.env.MODE}`;
@@ -148,6 +151,9 @@ $("join").addEventListener("click", () =>
   }),
 );
 
+$("use-page-relay").addEventListener("click", () => {
+  $<HTMLInputElement>("relay").value = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${RELAY_PATH}`;
+});
 $("copy-link").addEventListener("click", () => void navigator.clipboard?.writeText($<HTMLInputElement>("join-link").value));
 $("delay").addEventListener("input", () => {
   const v = Number($<HTMLInputElement>("delay").value);

@@ -3,7 +3,9 @@
 // hello must present the same token. Messages then reach only peers of the same cluster. Every
 // message is validated, sizes and rates are bounded, binary frames (VM traffic) are refused.
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Http2SecureServer } from "node:http2";
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { FabricError } from "../errors.ts";
@@ -65,11 +67,11 @@ interface Cluster {
 // Policy violation: the close code for every refusal.
 const CLOSE_POLICY = 1008;
 
-export async function startRelay(opts: RelayOptions = {}): Promise<RelayServer> {
+/** The relay's logic over a WebSocketServer, however that server receives its connections. */
+function relayHub(wss: WebSocketServer, opts: Pick<RelayOptions, "limits" | "log">): { stats(): { clusters: number; peers: number } } {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
   const log = opts.log ?? (() => {});
   const clusters = new Map<string, Cluster>();
-  const wss = new WebSocketServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, maxPayload: MAX_RELAY_MESSAGE_BYTES });
 
   const sendTo = (ws: WebSocket, m: RelayMessage) => {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
@@ -165,21 +167,66 @@ export async function startRelay(opts: RelayOptions = {}): Promise<RelayServer> 
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    wss.once("listening", resolve);
-    wss.once("error", reject);
-  });
-  const address = wss.address() as AddressInfo;
+  return { stats: () => ({ clusters: clusters.size, peers: [...clusters.values()].reduce((n, c) => n + c.peers.size, 0) }) };
+}
+
+/** A relay on its own port (scripts/relay.ts); give `server` (e.g. an https.Server) for wss://. */
+export async function startRelay(opts: RelayOptions & { server?: HttpServer } = {}): Promise<RelayServer> {
+  const own = opts.server;
+  const wss = own
+    ? new WebSocketServer({ server: own, maxPayload: MAX_RELAY_MESSAGE_BYTES })
+    : new WebSocketServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, maxPayload: MAX_RELAY_MESSAGE_BYTES });
+  const hub = relayHub(wss, opts);
+  if (own) {
+    if (!own.listening) own.listen(opts.port ?? 0, opts.host ?? "127.0.0.1");
+    if (!own.listening) await new Promise<void>((resolve, reject) => (own.once("listening", resolve), own.once("error", reject)));
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      wss.once("listening", resolve);
+      wss.once("error", reject);
+    });
+  }
+  const address = (own ? own.address() : wss.address()) as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const scheme = own && "setSecureContext" in own ? "wss" : "ws";
   return {
-    url: `ws://${host}:${address.port}/`,
+    url: `${scheme}://${host}:${address.port}/`,
     port: address.port,
-    stats: () => ({ clusters: clusters.size, peers: [...clusters.values()].reduce((n, c) => n + c.peers.size, 0) }),
+    stats: hub.stats,
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();
-        wss.close(() => resolve());
+        wss.close(() => (own ? own.close(() => resolve()) : resolve()));
       }),
+  };
+}
+
+/** Path under which the page server offers the relay (same origin, same certificate). */
+export const RELAY_PATH = "/fabric-relay";
+
+/**
+ * Serves the relay on an existing HTTP(S) server at `path`, next to the page (the Vite plugin
+ * uses this): tabs on other machines then need no second port and no second certificate.
+ * Other upgrade requests (Vite's HMR) are left alone.
+ */
+export function attachRelay(server: HttpServer | Http2SecureServer, opts: Pick<RelayOptions, "limits" | "log"> & { path?: string } = {}): { stats(): { clusters: number; peers: number }; close(): void } {
+  const path = opts.path ?? RELAY_PATH;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_RELAY_MESSAGE_BYTES });
+  const hub = relayHub(wss, opts);
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? "/", "http://x").pathname !== path) return;
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+  };
+  // Both server kinds emit "upgrade" with these arguments (HTTP/1.1 upgrades).
+  const emitter = server as HttpServer;
+  emitter.on("upgrade", onUpgrade);
+  return {
+    stats: hub.stats,
+    close: () => {
+      emitter.off("upgrade", onUpgrade);
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+    },
   };
 }
 
