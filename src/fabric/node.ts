@@ -339,6 +339,8 @@ export class FabricNode {
     const me = body.members.find((m) => m.node === body.node);
     if (!host || host.peer !== from || !me || me.peer !== this.self)
       return this.invalid(`a welcome from ${from} that does not list its sender as node 0 and this tab as node ${body.node}`);
+    if (this.transport.creator !== undefined && from !== this.transport.creator)
+      return this.invalid(`a welcome from ${from}, but the relay says node 0 is ${this.transport.creator}`);
     if (body.shape.protocol !== this.opts.protocol)
       return this.admission?.reject(new FabricError("version-mismatch", `node 0 runs VM protocol v${body.shape.protocol}, this tab v${this.opts.protocol}`));
     this.hostPeer = from;

@@ -4,7 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { FabricError } from "../../src/fabric/errors.ts";
-import { newClusterId, newJoinToken } from "../../src/fabric/ids.ts";
+import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
+import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { type CommonOptions, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport } from "../../src/fabric/signaling/broadcast.ts";
@@ -161,6 +162,35 @@ describe("mesh over the WebSocket relay", () => {
     await ended;
     for (let i = 0; i < 50 && relay.stats().clusters > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(relay.stats().clusters).toBe(0);
+  });
+
+  it("lets no member but node 0 welcome a joiner (the relay vouches for the creator)", async () => {
+    const opts = viaRelay();
+    // Node 0's signaling is slowed down so that a forged welcome always arrives first.
+    const slowTransport: typeof opts.transport = async (req) => {
+      const t = await opts.transport(req);
+      const send = t.send.bind(t);
+      t.send = (to, body) => void setTimeout(() => send(to, body), 200);
+      return t;
+    };
+    const host = track(await FabricNode.create({ ...opts, transport: slowTransport, totalVcpus: 2, maxNodes: 4, hostVcpus: 1 }));
+    // A tab that holds the token joins the relay and answers every join with a welcome of its own.
+    const evil = new WebSocket(relay.url);
+    const evilPeer = newPeerId();
+    await new Promise((r) => evil.on("open", r));
+    evil.send(JSON.stringify({ t: "hello", cluster: host.cluster, token: host.token, peer: evilPeer, create: false, fabric: FABRIC_VERSION }));
+    evil.on("message", (d) => {
+      const m = JSON.parse(d.toString());
+      if (m.t !== "deliver" || m.body.t !== "join") return;
+      const members = [
+        { node: 0, peer: evilPeer, role: "host", vcpus: [0], build: "evil" },
+        { node: 1, peer: m.from, role: "compute", vcpus: [1], build: "x" },
+      ];
+      evil.send(JSON.stringify({ t: "send", to: m.from, body: { t: "welcome", node: 1, shape: { totalVcpus: 2, maxNodes: 4, protocol: 3 }, epoch: 9, members } }));
+    });
+    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
+    expect(joiner.members.find((m) => m.node === 0)?.peer).toBe(host.self);
+    evil.close();
   });
 
   it("reports the relay's refusals with the same codes", async () => {

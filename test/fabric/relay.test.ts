@@ -58,9 +58,9 @@ describe("relay", () => {
     const c1 = newClusterId();
     const t1 = newJoinToken();
     const host = new Client();
-    expect(await host.hello(c1, t1, true)).toEqual({ t: "ready", peers: [] });
+    expect(await host.hello(c1, t1, true)).toEqual({ t: "ready", peers: [], creator: host.peer });
     const joiner = new Client();
-    expect(await joiner.hello(c1, t1, false)).toEqual({ t: "ready", peers: [host.peer] });
+    expect(await joiner.hello(c1, t1, false)).toEqual({ t: "ready", peers: [host.peer], creator: host.peer });
     const other = new Client();
     expect((await other.hello(newClusterId(), newJoinToken(), true)).t).toBe("ready");
 

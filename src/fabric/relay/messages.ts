@@ -43,7 +43,8 @@ export const RELAY_ERROR_CODES: readonly RelayErrorCode[] = [
 ];
 
 export type RelayMessage =
-  | { t: "ready"; peers: string[] }
+  /** Accepted: the peers already there, and which of them created the cluster (node 0). */
+  | { t: "ready"; peers: string[]; creator: string }
   | { t: "deliver"; from: string; body: SignalBody }
   | { t: "peer-gone"; peer: string }
   | { t: "error"; code: RelayErrorCode; detail: string };
@@ -92,7 +93,8 @@ export function parseRelayMessage(text: string): RelayMessage {
   switch (o.t) {
     case "ready":
       if (!Array.isArray(o.peers) || o.peers.length > 256 || !o.peers.every(isPeerId)) fail("ready.peers is not a list of peer ids");
-      return { t: "ready", peers: o.peers as string[] };
+      if (!isPeerId(o.creator)) fail("ready.creator is not a peer id");
+      return { t: "ready", peers: o.peers as string[], creator: o.creator };
     case "deliver":
       if (!isPeerId(o.from)) fail("deliver.from is not a peer id");
       return { t: "deliver", from: o.from, body: parseBody(o.body, "relay deliver.body") };

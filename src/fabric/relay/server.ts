@@ -147,7 +147,7 @@ function relayHub(wss: WebSocketServer, opts: Pick<RelayOptions, "limits" | "log
         return void refuse(ws, "cluster-full", `the relay allows ${limits.maxPeersPerCluster} tabs per cluster`, who);
     }
     const peer: Peer = { id: m.peer, ws };
-    sendTo(ws, { t: "ready", peers: [...cluster.peers.keys()] });
+    sendTo(ws, { t: "ready", peers: [...cluster.peers.keys()], creator: cluster.creator });
     cluster.peers.set(m.peer, peer);
     return { cluster: m.cluster, peer };
   }

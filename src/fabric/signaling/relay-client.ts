@@ -35,6 +35,7 @@ function errorFor(code: RelayErrorCode, detail: string, url: string): FabricErro
 export class RelayTransport implements SignalTransport {
   readonly kind = "relay";
   readonly self: string;
+  creator: string | undefined;
   private readonly messages = new Listeners<[string, SignalBody]>();
   private readonly gone = new Listeners<[string]>();
   private readonly invalid = new Listeners<[FabricError]>();
@@ -74,6 +75,7 @@ export class RelayTransport implements SignalTransport {
         switch (m.t) {
           case "ready":
             ready = true;
+            t.creator = m.creator;
             resolve(t);
             return;
           case "error": {

@@ -9,6 +9,11 @@ export interface SignalTransport {
   readonly kind: "broadcast" | "relay";
   /** This tab's peer id. */
   readonly self: string;
+  /**
+   * The peer that created the cluster, when the transport can vouch for it (the relay saw its
+   * hello with create). Welcomes and rosters from anyone else are then refused.
+   */
+  readonly creator?: string;
   send(to: Address, body: SignalBody): void;
   onMessage(cb: (from: string, body: SignalBody) => void): void;
   /** A peer's signaling connection ended (the relay tells; a BroadcastChannel cannot know). */
