@@ -11,7 +11,7 @@ import { newClusterId, newJoinToken, newPeerId } from "./ids.ts";
 import { formatJoinLink, type JoinLink, parseJoinLink } from "./join-link.ts";
 import { Link, type LinkCloseInfo, type LinkOptions } from "./link.ts";
 import { FABRIC_VERSION, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
-import { admit, applyRoster, hostRoster, removeMember, type RosterState } from "./roster.ts";
+import { admit, applyRoster, freeVcpus, hostRoster, removeMember, type RosterState } from "./roster.ts";
 import type { SignalTransport, TransportFactory } from "./signaling/transport.ts";
 
 export type FabricEvent =
@@ -215,6 +215,11 @@ export class FabricNode {
 
   get shape() {
     return this.roster.shape;
+  }
+
+  /** vCPUs no member hosts yet; empty when the slices cover the machine and node 0 may boot. */
+  get freeVcpus(): number[] {
+    return freeVcpus(this.roster);
   }
 
   get isEnded(): FabricError | undefined {

@@ -30,6 +30,8 @@ export function checkShape(shape: ClusterShape, hostVcpus: number): void {
     bad(`totalVcpus ${shape.totalVcpus} is not in 1..${MAX_CLUSTER_VCPUS}`);
   if (!Number.isInteger(shape.maxNodes) || shape.maxNodes < 1 || shape.maxNodes > MAX_NODE_ID + 1)
     bad(`maxNodes ${shape.maxNodes} is not in 1..${MAX_NODE_ID + 1}`);
+  if (!Number.isInteger(shape.protocol) || shape.protocol < 0 || shape.protocol > 0xffff)
+    bad(`VM protocol version ${shape.protocol} is not in 0..65535`);
   if (!Number.isInteger(hostVcpus) || hostVcpus < 1 || hostVcpus > shape.totalVcpus)
     bad(`node 0 hosts ${hostVcpus} vCPUs; it needs the boot CPU and at most totalVcpus (${shape.totalVcpus})`);
 }

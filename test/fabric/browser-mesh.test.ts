@@ -68,6 +68,7 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
       expect.objectContaining({ node: 1, role: "compute", vcpus: [1] }),
     ]);
     await waitRoster(a, [0, 1]);
+    expect(await a.locator("#coverage").textContent()).toMatch(/all 2 vCPU\(s\) have a tab/);
     await exchangeAll([a, b]);
     // The roster table shows the link with a measured RTT (pings run every second).
     await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-node="1"]')?.textContent ?? ""));
@@ -126,6 +127,10 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     await full.fill("#join-vcpus", "2");
     await full.click("#join");
     expect(await waitPhase(full, ["error"])).toMatch(/cluster-full: .*asks for 2 vCPU\(s\) but only 1/);
+
+    const otherVersion = await openLab(ctx, link.replace("fabric-lab.html#", "fabric-lab.html?protocol=2#"));
+    await otherVersion.click("#join");
+    expect(await waitPhase(otherVersion, ["error"])).toMatch(/version-mismatch: .*VM protocol v1, the joining tab speaks .*VM protocol v2/);
 
     const unknown = await openLab(ctx, link.replace(/#join=[A-Za-z0-9_-]{12}/, `#join=${"B".repeat(12)}`));
     await unknown.click("#join");

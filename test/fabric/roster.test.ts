@@ -52,6 +52,7 @@ describe("roster", () => {
     expect(admit(t, req({ role: "watcher" }), token)).toMatchObject({ ok: false, code: "cluster-full" });
     expect(() => hostRoster(shape, newPeerId(), 0, "h")).toThrow(/boot CPU/);
     expect(() => hostRoster({ ...shape, totalVcpus: 0 }, newPeerId(), 1, "h")).toThrow(/totalVcpus 0/);
+    expect(() => hostRoster({ ...shape, protocol: Number.NaN }, newPeerId(), 1, "h")).toThrow(/protocol version NaN/);
   });
 
   it("never reuses a node id and frees the vCPUs of a member that left", () => {

@@ -9,8 +9,8 @@ import "./lab.css";
 /** Where the Vite plugin serves the relay (relay/server.ts; not imported: that module is Node's). */
 const RELAY_PATH = "/fabric-relay";
 
-/** The lab's VM protocol number: the lab carries no VM traffic, any fixed value does. */
-const LAB_PROTOCOL = 1;
+/** The lab's VM protocol number (the lab carries no VM traffic); ?protocol=N tries a mismatch. */
+const LAB_PROTOCOL = Number(new URLSearchParams(location.search).get("protocol") ?? "1");
 const BUILD = `fabric-lab ${import.meta.env.MODE}`;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -98,6 +98,11 @@ const ms = (x: number | undefined) => (x === undefined ? "" : `${x.toFixed(2)} m
 function render(): void {
   if (!fabric) return;
   const links = new Map(fabric.links().map((l) => [l.node, l]));
+  const free = fabric.freeVcpus;
+  $("coverage").textContent =
+    free.length === 0
+      ? `all ${fabric.shape.totalVcpus} vCPU(s) have a tab: node 0 may boot`
+      : `vCPU(s) ${free.join(",")} of ${fabric.shape.totalVcpus} still need a tab (share the join link)`;
   const body = $("roster").querySelector("tbody")!;
   body.replaceChildren(
     ...fabric.members.map((m: Member) => {
