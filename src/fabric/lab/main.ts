@@ -10,7 +10,10 @@ import "./lab.css";
 const RELAY_PATH = "/fabric-relay";
 
 /** The lab's VM protocol number (the lab carries no VM traffic); ?protocol=N tries a mismatch. */
-const LAB_PROTOCOL = Number(new URLSearchParams(location.search).get("protocol") ?? "1");
+const query = new URLSearchParams(location.search);
+const LAB_PROTOCOL = Number(query.get("protocol") ?? "1");
+/** ?connectTimeout=ms shortens the wait for links to open (tests of failing links). */
+const CONNECT_TIMEOUT_MS = Number(query.get("connectTimeout") ?? "20000");
 const BUILD = `fabric-lab ${import.meta.env.MODE}`;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -152,7 +155,14 @@ $("create").addEventListener("click", () =>
 $("join").addEventListener("click", () =>
   run("joining", () => {
     const role = $<HTMLSelectElement>("join-role").value === "watcher" ? "watcher" : "compute";
-    return joinCluster(location.href, { role, vcpus: role === "watcher" ? 0 : intInput("join-vcpus"), protocol: LAB_PROTOCOL, build: BUILD });
+    return joinCluster(location.href, {
+      role,
+      vcpus: role === "watcher" ? 0 : intInput("join-vcpus"),
+      protocol: LAB_PROTOCOL,
+      build: BUILD,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      webrtc: { connectTimeoutMs: CONNECT_TIMEOUT_MS },
+    });
   }),
 );
 
