@@ -25,6 +25,7 @@ import {
   EXPORT_APIC_DELIVER,
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
+  EXPORT_DEFER_IRQS,
   EXPORT_IOAPIC_EOI,
   EXPORT_PIC_READ8,
   EXPORT_PIC_WRITE8,
@@ -32,6 +33,7 @@ import {
   IMPORT_APIC_WRITE,
   IMPORT_EOI,
   IMPORT_IOAPIC_SEND,
+  IMPORT_IRQ_CHECK,
   IMPORT_MMIO_READ,
   IMPORT_MMIO_WRITE,
   IMPORT_PIO_READ8,
@@ -134,6 +136,8 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   m.addGlobalExport("gw$route", EXPORT_ROUTE);
   m.addGlobal("gw$bsp", i32, true, m.i32.const(0));
   m.addGlobalExport("gw$bsp", EXPORT_BSP);
+  m.addGlobal("gw$defer_irqs", i32, true, m.i32.const(0));
+  m.addGlobalExport("gw$defer_irqs", EXPORT_DEFER_IRQS);
   const imp = (internal: string, name: string, params: number[], result: number) =>
     m.addFunctionImport(internal, "env", name, binaryen.createType(params), result);
   imp("gw$apic_write", IMPORT_APIC_WRITE, [i32, i32], i32);
@@ -143,6 +147,7 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   imp("gw$mmio_write", IMPORT_MMIO_WRITE, [i32, i32, i32], binaryen.none);
   imp("gw$pio_read8", IMPORT_PIO_READ8, [i32], i32);
   imp("gw$pio_write8", IMPORT_PIO_WRITE8, [i32, i32], binaryen.none);
+  imp("gw$irq_check", IMPORT_IRQ_CHECK, [], binaryen.none);
 
   const get = (k: number) => m.local.get(k, i32);
   const set = (k: number, v: number) => m.local.set(k, v);
@@ -164,12 +169,33 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
     wrapped.push(name);
   };
 
-  // mmap_write32(addr, value); locals: 2 = offset in the APIC page, 3 = verdict
-  wrap(INTERRUPT_FUNCS.mmapWrite32, [i32, i32], (orig) => {
+  // mmap_write32(addr, value); locals: 2 = offset in the APIC page, 3 = verdict, 4 = IF while deferring
+  //
+  // v86 checks for interrupts right after every APIC/IOAPIC write (an inlined handle_irqs) and may
+  // enter a handler in the middle of the writing instruction. From JIT-compiled code that is wrong:
+  // the compiled block goes on with its own next instruction, leaving the handler unrun with IF
+  // clear and the vector in service (seen with the self-test's "all including self" broadcast).
+  // While gw_defer_irqs is set, the wrapper hides IF around those writes and then calls
+  // gw_irq_check, so the runtime takes pending interrupts at the end of the block instead.
+  wrap(INTERRUPT_FUNCS.mmapWrite32, [i32, i32, i32], (orig) => {
     const addr = get(0);
     const value = get(1);
+    const IF_BYTE = MEM.flags + 1; // EFLAGS.IF is bit 9
+    // (functions: a binaryen expression must not appear twice in the tree)
+    const hideIf = () =>
+      m.block(null, [
+      // IF (bit 1 of the byte) when deferring (the global is 0 or 1, so shift it onto bit 1)
+      set(4, m.i32.and(m.i32.load8_u(IF_BYTE, 1, c(0)), m.i32.shl(m.global.get("gw$defer_irqs", i32), c(1)))),
+      m.i32.store8(IF_BYTE, 1, c(0), m.i32.and(m.i32.load8_u(IF_BYTE, 1, c(0)), m.i32.xor(get(4), c(0xff)))),
+    ]);
+    const restoreIf = () =>
+      m.block(null, [
+      m.i32.store8(IF_BYTE, 1, c(0), m.i32.or(m.i32.load8_u(IF_BYTE, 1, c(0)), get(4))),
+      m.if(get(4), m.call("gw$irq_check", [], binaryen.none)),
+    ]);
     const apicWrite = m.block(null, [
       set(2, m.i32.and(addr, c(0xfff))),
+      hideIf(),
       m.if(
         m.i32.eq(get(2), c(0x300)),
         m.block(null, [
@@ -183,24 +209,31 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
             ]),
             orig(addr, value),
           ),
-          m.return(),
+        ]),
+        m.block(null, [
+          orig(addr, value),
+          m.if(
+            m.i32.or(m.i32.or(m.i32.eq(get(2), c(0x20)), m.i32.eq(get(2), c(0xd0))), m.i32.eq(get(2), c(0xe0))),
+            m.drop(m.call("gw$apic_write", [get(2), value], i32)),
+          ),
         ]),
       ),
-      orig(addr, value),
-      m.if(
-        m.i32.or(m.i32.or(m.i32.eq(get(2), c(0x20)), m.i32.eq(get(2), c(0xd0))), m.i32.eq(get(2), c(0xe0))),
-        m.drop(m.call("gw$apic_write", [get(2), value], i32)),
-      ),
+      restoreIf(),
       m.return(),
     ]);
+    const inIoapic = m.i32.eq(m.i32.and(addr, c(~31)), c(IOAPIC_MMIO_BASE));
     return m.block(null, [
       m.if(
         m.i32.and(m.i32.eq(m.i32.and(addr, c(~0xfff)), c(APIC_MMIO_BASE)), m.i32.load8_u(MEM.acpiEnabled, 1, c(0))),
         apicWrite,
       ),
       m.if(
-        m.i32.and(m.i32.eq(m.i32.and(addr, c(~31)), c(IOAPIC_MMIO_BASE)), routed(ROUTE_IOAPIC)),
-        m.block(null, [m.call("gw$mmio_write", [addr, c(4), value], binaryen.none), m.return()]),
+        inIoapic,
+        m.if(
+          routed(ROUTE_IOAPIC),
+          m.block(null, [m.call("gw$mmio_write", [addr, c(4), value], binaryen.none), m.return()]),
+          m.block(null, [hideIf(), orig(addr, value), restoreIf(), m.return()]),
+        ),
       ),
       orig(addr, value),
     ]);

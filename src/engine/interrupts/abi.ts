@@ -4,7 +4,7 @@
 // verifies the ones it can (static struct addresses) and fails the build when they move.
 
 /** Bump with any change of instrument/interrupts-pass.ts: it names the cached build (ensure.ts). */
-export const INTERRUPTS_PASS_VERSION = 5;
+export const INTERRUPTS_PASS_VERSION = 7;
 
 /**
  * (register offset, value) -> verdict. Called on guest writes to the local APIC's ID (0x20), LDR
@@ -32,12 +32,20 @@ export const IMPORT_PIO_READ8 = "gw_pio_read8";
 /** (port, value). */
 export const IMPORT_PIO_WRITE8 = "gw_pio_write8";
 
+/**
+ * () -> nothing. While EXPORT_DEFER_IRQS is set: an APIC/IOAPIC write just ran with IF hidden from
+ * v86's inlined interrupt check; the runtime takes pending interrupts at the next block boundary.
+ */
+export const IMPORT_IRQ_CHECK = "gw_irq_check";
+
 /** Exported mutable i32 global: which in-wasm devices are routed to the imports above. */
 export const EXPORT_ROUTE = "gw_route";
 export const ROUTE_IOAPIC = 1;
 export const ROUTE_PIC = 2;
 /** Exported mutable i32 global: 1 makes rdmsr IA32_APIC_BASE report the BSP flag (stock v86: never). */
 export const EXPORT_BSP = "gw_bsp";
+/** Exported mutable i32 global: 1 = defer the interrupt check after APIC/IOAPIC writes (see IMPORT_IRQ_CHECK). */
+export const EXPORT_DEFER_IRQS = "gw_defer_irqs";
 /** Export of v86's apic::deliver(apic*, vector, mode, is_level): sets IRR (and TMR) like a received interrupt. */
 export const EXPORT_APIC_DELIVER = "gw_apic_deliver";
 /** Export of v86's call_interrupt_vector(vector, is_software, has_error_code, error_code). */
@@ -132,6 +140,7 @@ export const INTERRUPT_IMPORT_DEFAULTS: Record<string, WasmImport> = {
   [IMPORT_APIC_WRITE]: () => 1,
   [IMPORT_IOAPIC_SEND]: () => 1,
   [IMPORT_EOI]: () => 1,
+  [IMPORT_IRQ_CHECK]: () => {},
   [IMPORT_MMIO_READ]: (addr) => {
     throw new Error(`IOAPIC read at 0x${(addr >>> 0).toString(16)} was routed, but no handler is installed`);
   },

@@ -9,6 +9,7 @@ import {
   EXPORT_APIC_DELIVER,
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
+  EXPORT_DEFER_IRQS,
   EXPORT_IOAPIC_EOI,
   EXPORT_PIC_READ8,
   EXPORT_PIC_WRITE8,
@@ -16,6 +17,7 @@ import {
   IMPORT_APIC_WRITE,
   IMPORT_EOI,
   IMPORT_IOAPIC_SEND,
+  IMPORT_IRQ_CHECK,
   IMPORT_MMIO_READ,
   IMPORT_MMIO_WRITE,
   IMPORT_PIO_READ8,
@@ -123,6 +125,7 @@ export class VcpuInterrupts {
       [IMPORT_APIC_WRITE]: (reg, value) => (self ? self.apicWrite(reg, value) : 1),
       [IMPORT_IOAPIC_SEND]: (irq, low, high) => (self ? self.ioapicSend(irq, low, high) : 1),
       [IMPORT_EOI]: (vector) => (self ? self.eoi(vector) : 1),
+      [IMPORT_IRQ_CHECK]: () => self?.irqCheck(),
       [IMPORT_MMIO_READ]: (addr, size) => self!.routedMmio().read(addr >>> 0, size),
       [IMPORT_MMIO_WRITE]: (addr, size, value) => self!.routedMmio().write(addr >>> 0, size, value >>> 0),
       [IMPORT_PIO_READ8]: (port) => self!.routedPorts().read8(port),
@@ -146,7 +149,11 @@ export class VcpuInterrupts {
     }
     const route = vcpu.wasm.exports[EXPORT_ROUTE];
     const bsp = vcpu.wasm.exports[EXPORT_BSP];
-    if (!(route instanceof WebAssembly.Global) || !(bsp instanceof WebAssembly.Global)) throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP} globals`);
+    const defer = vcpu.wasm.exports[EXPORT_DEFER_IRQS];
+    if (!(route instanceof WebAssembly.Global) || !(bsp instanceof WebAssembly.Global) || !(defer instanceof WebAssembly.Global)) {
+      throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP}/${EXPORT_DEFER_IRQS} globals`);
+    }
+    defer.value = 1;
     this.route = route;
     this.bsp = bsp;
     // The static struct addresses the pass checked must also be where v86 says its APIC lives.
@@ -394,6 +401,16 @@ export class VcpuInterrupts {
     }
     this.inject(incoming);
     return 0;
+  }
+
+  /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
+  private irqCheck(): void {
+    const dv = this.dv();
+    let pending = 0;
+    for (let i = 0; i < 8; i++) pending |= dv.getUint32(MEM.apic + APIC.irr + 4 * i, true);
+    if (!pending) return;
+    if (this.mainLoopDepth > 0) this.kick();
+    else if (!this.vcpu.inFault) this.ex.handle_irqs(); // a JS caller at a boundary (devices.write)
   }
 
   private eoi(vector: number): number {

@@ -1,0 +1,122 @@
+// A two-CPU machine in one thread, for engine tests: two VcpuInterrupts whose RAM is kept coherent
+// by moving pages between them in their fault handlers (single writer or many readers per page),
+// whose interrupts go to each other through the send hooks, and whose devices all live on vCPU 0.
+// One thread means one vCPU executes at a time, so a fault handler can always take a page from the
+// other vCPU, which is then between two instructions.
+import { readFileSync } from "node:fs";
+import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
+import { includes, toIncoming, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
+import { routePorts, type IoSize } from "../../src/engine/io-routing.ts";
+import type { PageFault, PageGrant, VcpuOptions } from "../../src/engine/vcpu.ts";
+
+interface V86IoPorts {
+  port_read8(p: number): number;
+  port_read16(p: number): number;
+  port_read32(p: number): number;
+  port_write8(p: number, v: number): void;
+  port_write16(p: number, v: number): void;
+  port_write32(p: number, v: number): void;
+}
+
+export interface SmpMachine {
+  cpus: VcpuInterrupts[];
+  output(): string;
+  stats: { pageMoves: number; ipis: number; forwardedEois: number };
+  destroy(): Promise<void>;
+}
+
+export async function startTwoCpuMachine(v86: VcpuOptions["v86"]): Promise<SmpMachine> {
+  const wasm = readFileSync(await ensureInstrumentedWasm());
+  const cpus: VcpuInterrupts[] = [];
+  const stats = { pageMoves: 0, ipis: 0, forwardedEois: 0 };
+  // Per page: which CPUs hold a copy, and the one holding it writable (-1: none).
+  const holders = new Map<number, Set<number>>();
+  const writer = new Map<number, number>();
+  const holdersOf = (p: number) => holders.get(p) ?? new Set([0]);
+  const writerOf = (p: number) => writer.get(p) ?? 0;
+
+  const fault = (me: number) => ({ page, access }: PageFault): PageGrant => {
+    stats.pageMoves++;
+    const h = holdersOf(page);
+    const w = writerOf(page);
+    if (access === "read") {
+      let bytes: Uint8Array;
+      if (w >= 0 && w !== me) {
+        bytes = cpus[w].vcpu.revoke(page, "ro");
+        writer.set(page, -1);
+      } else bytes = cpus[[...h][0]].vcpu.readPage(page);
+      holders.set(page, new Set([...h, me]));
+      return { state: "ro", bytes };
+    }
+    let bytes: Uint8Array | undefined;
+    for (const o of h) {
+      if (o === me) continue;
+      const b = cpus[o].vcpu.revoke(page, "none");
+      if (!h.has(me)) bytes ??= b;
+    }
+    holders.set(page, new Set([me]));
+    writer.set(page, me);
+    return { state: "rw", bytes };
+  };
+
+  const send = (me: number) => (msg: OutgoingInterrupt): boolean => {
+    const targets = cpus.map((c, i) => i).filter((i) => includes(msg, cpus[i].addressing));
+    // Lowest priority: the first CPU of the destination (as GiantVM does).
+    const chosen = msg.mode === "lowest" ? targets.slice(0, 1) : targets;
+    const incoming = toIncoming(msg);
+    for (const t of chosen) {
+      if (t === me || !incoming) continue;
+      stats.ipis++;
+      cpus[t].inject(incoming);
+    }
+    return chosen.includes(me);
+  };
+
+  for (const [i, role] of [[0, "bsp"], [1, "ap"]] as const) {
+    cpus[i] = await VcpuInterrupts.create({
+      wasm,
+      apicId: i,
+      role,
+      onFault: fault(i),
+      hooks: {
+        onSend: send(i),
+        // Level EOIs go to vCPU 0's IOAPIC.
+        onEoi: i === 0 ? () => true : (vector) => (stats.forwardedEois++, cpus[0].ioapicEoi(vector), false),
+      },
+      v86: { ...v86, autostart: false },
+    });
+  }
+  const [bsp, ap] = cpus;
+  // SeaBIOS learns the CPU count from CMOS 0x5F (count - 1, as QEMU sets it) and waits for the APs.
+  (bsp.vcpu.emulator as unknown as { v86: { cpu: { devices: { rtc: { cmos_write(i: number, v: number): void } } } } }).v86.cpu.devices.rtc.cmos_write(0x5f, cpus.length - 1);
+  ap.vcpu.setAllPages("none");
+  ap.tsc = bsp.tsc;
+  ap.routeIoapic(bsp.devices);
+  ap.routePic(bsp.devices);
+  const bspIo = (bsp.vcpu.emulator as unknown as { v86: { cpu: { io: V86IoPorts } } }).v86.cpu.io;
+  const toBsp = {
+    read: (port: number, size: IoSize) => (size === 1 ? bspIo.port_read8(port) : size === 2 ? bspIo.port_read16(port) : bspIo.port_read32(port)),
+    write: (port: number, size: IoSize, v: number) => (size === 1 ? bspIo.port_write8(port, v) : size === 2 ? bspIo.port_write16(port, v) : bspIo.port_write32(port, v)),
+  };
+  // Every port but the in-wasm PIC's (routed above) goes to vCPU 0's devices.
+  const pic = [...PIC_PORTS].sort((a, b) => a - b);
+  let first = 0;
+  for (const p of pic) {
+    if (p > first) routePorts(ap.vcpu, first, p - 1, toBsp);
+    first = p + 1;
+  }
+  routePorts(ap.vcpu, first, 0xffff, toBsp);
+
+  let out = "";
+  bsp.vcpu.emulator.add_listener("serial0-output-byte", (b: number) => (out += String.fromCharCode(b)));
+  await ap.vcpu.emulator.run();
+  await bsp.vcpu.emulator.run();
+  return {
+    cpus,
+    output: () => out,
+    stats,
+    destroy: async () => {
+      for (const c of cpus) await c.vcpu.destroy();
+    },
+  };
+}

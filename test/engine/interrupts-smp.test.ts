@@ -1,0 +1,49 @@
+// Two vCPUs as one SMP machine (one thread, pages moved between them on faults): SeaBIOS finds the
+// AP through the forwarded INIT/SIPI, and the self-test guest boots it and runs its SMP checks
+// (IPIs both ways, shared-memory litmus tests, locked counters) through the engine's hooks.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ensureGuestImages } from "../../src/guests/images.ts";
+import { buildSelftest } from "../../src/guests/selftest/build.ts";
+import { reportProblems } from "../../src/guests/selftest/expectations.ts";
+import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
+import { startTwoCpuMachine } from "./interrupts-smp-support.ts";
+
+const ab = (p: string): ArrayBuffer => {
+  const b = readFileSync(p);
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+};
+
+describe("two VcpuInterrupts as one SMP machine", () => {
+  it("runs the self-test guest with 2 CPUs", { timeout: 600_000 }, async () => {
+    const elf = await buildSelftest();
+    const images = ensureGuestImages(() => {});
+    const m = await startTwoCpuMachine({
+      multiboot: { buffer: ab(elf) },
+      cmdline: "scale=1",
+      acpi: true,
+      memory_size: 64 << 20,
+      vga_memory_size: 2 << 20,
+      bios: { buffer: ab(images.bios) },
+      vga_bios: { buffer: ab(images.vgaBios) },
+      disable_keyboard: true,
+      disable_mouse: true,
+      disable_speaker: true,
+    });
+    try {
+      for (let i = 0; !/SUMMARY[^\n]*\n/.test(m.output()); i++) {
+        if (i > 1200) throw new Error(`no SUMMARY after 10 minutes; output:\n${m.output()}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const report = parseSelftestOutput(m.output());
+      expect(reportProblems(report, 2, true), m.output()).toEqual([]);
+      expect(report.summary).toMatchObject({ fail: 0, cpus: 2 });
+      // Both directions really went through the hooks and the page moves.
+      expect(m.cpus[1].stats.sent).toBeGreaterThan(0);
+      expect(m.stats.ipis).toBeGreaterThan(m.cpus[1].stats.sent);
+      expect(m.stats.pageMoves).toBeGreaterThan(1000);
+    } finally {
+      await m.destroy();
+    }
+  });
+});
