@@ -239,6 +239,22 @@ const hook = {
     await Promise.all(Array.from({ length: count }, () => roundTrip(to, size)));
     return performance.now() - t0;
   },
+  /** Like pipelined, also giving the longest pause between two consecutive replies (stalls). */
+  async pipelinedDetail(to: number, count: number, size: number): Promise<{ ms: number; maxGapMs: number }> {
+    const t0 = performance.now();
+    let last = t0;
+    let maxGapMs = 0;
+    await Promise.all(
+      Array.from({ length: count }, () =>
+        roundTrip(to, size).then(() => {
+          const now = performance.now();
+          maxGapMs = Math.max(maxGapMs, now - last);
+          last = now;
+        }),
+      ),
+    );
+    return { ms: performance.now() - t0, maxGapMs };
+  },
   setDelay: (msDelay: number) => need().setDelay(msDelay),
   ping: (to: number) => need().ping(to),
 };

@@ -18,6 +18,7 @@ export interface LabHook {
   sendData(to: number, sizes: number[], firstSeq?: number): void;
   rtts(to: number, count: number, size: number): Promise<number[]>;
   pipelined(to: number, count: number, size: number): Promise<number>;
+  pipelinedDetail(to: number, count: number, size: number): Promise<{ ms: number; maxGapMs: number }>;
   setDelay(ms: number): void;
 }
 
