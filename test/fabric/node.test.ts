@@ -8,7 +8,7 @@ import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { type CommonOptions, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
-import { broadcastTransport } from "../../src/fabric/signaling/broadcast.ts";
+import { broadcastTransport, channelName } from "../../src/fabric/signaling/broadcast.ts";
 import { relayTransport, type WebSocketCtor } from "../../src/fabric/signaling/relay-client.ts";
 import { memoryConnectors } from "./support/memory.ts";
 
@@ -130,6 +130,26 @@ describe("mesh over BroadcastChannel", () => {
     const failing = common({ connector: memoryConnectors({ failWith: new FabricError("ice", "link to node 0: ICE found no working network path") }) });
     const err = await joinError(FabricNode.join(host.joinLink("http://x/"), { ...failing, role: "compute", vcpus: 1 }));
     expect(err.code).toBe("ice");
+  });
+
+  it("drops malformed and forged BroadcastChannel messages without acting on them", async () => {
+    const opts = common();
+    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 4, hostVcpus: 1 }));
+    const events: FabricEvent[] = [];
+    host.on((e) => events.push(e));
+    const raw = new BroadcastChannel(channelName(host.cluster));
+    raw.postMessage({ cluster: host.cluster, from: newPeerId(), to: "*", body: { t: "join", token: "x".repeat(5) } });
+    raw.postMessage("not even an object");
+    // Well-formed, but a roster from someone who is not node 0 (node 0 never takes rosters).
+    raw.postMessage({ cluster: host.cluster, from: newPeerId(), to: "*", body: { t: "roster", epoch: 99, members: [] } });
+    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+    raw.close();
+    expect(events.filter((e) => e.type === "invalid").map((e) => (e as { error: FabricError }).error.message)).toEqual([
+      expect.stringMatching(/join\.token is not a join token/),
+      expect.stringMatching(/message is not an object/),
+      expect.stringMatching(/a roster from .* who is not node 0/),
+    ]);
+    expect(host.members.map((m) => m.node)).toEqual([0, joiner.node]);
   });
 
   it("keeps clusters apart on one BroadcastChannel origin", async () => {
