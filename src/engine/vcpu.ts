@@ -55,7 +55,7 @@ export interface VcpuStats {
   faults: number;
   faultsByCause: Record<FaultCause, number>;
   revocations: number;
-  /** Revocations made inside a fault handler, each making the current instruction start over. */
+  /** Revocations made while v86 was executing (from a fault or I/O handler): the current instruction starts over. */
   restartRequests: number;
 }
 
@@ -107,6 +107,8 @@ export class Vcpu {
   private buf: ArrayBuffer | undefined;
   private u8 = new Uint8Array(0);
   private faultDepth = 0;
+  /** True while v86 runs guest code (inside main_loop): any callback is mid-instruction. */
+  private executing = false;
   private quiet!: WebAssembly.Global;
   private restart!: WebAssembly.Global;
   /** Code ranges to drop once v86's JIT no longer holds its lock (see EXPORT_QUIET). */
@@ -172,9 +174,9 @@ export class Vcpu {
     this.view()[this.mapBase + page] = after;
     if (after > before) {
       this.flushPage(page, after === PAGE_NONE);
-      // Taken away in the middle of an instruction (a handler serving a request while it
-      // waits): that instruction may hold a translation of this page; make it start over.
-      if (this.faultDepth > 0) {
+      // Taken away in the middle of an instruction (a fault or I/O handler serving a request
+      // while it waits): that instruction may hold a translation of this page; make it start over.
+      if (this.executing) {
         this.restart.value = 1;
         this.stats.restartRequests++;
       }
@@ -330,6 +332,7 @@ export class Vcpu {
     // (0 = next tick at once, where v86 sees the stop request and reports "emulator-stopped")
     cpu.main_loop = () => {
       if (this.error) return 0;
+      this.executing = true;
       try {
         return mainLoop();
       } catch (err) {
@@ -337,6 +340,8 @@ export class Vcpu {
         void this.emulator.stop();
         this.onError?.(this.error);
         return 0;
+      } finally {
+        this.executing = false;
       }
     };
     const readBlob = cpu.read_blob.bind(cpu);

@@ -24,9 +24,11 @@ export const EXPECTED = {
   /** Sites inside do_page_walk: page-directory/table reads and A/D writes, then the TLB-fill site. */
   pageWalkSites: 4,
   doPageWalk: "_RNvNtNtCslOG1uufA09K_3v863cpu3cpu12do_page_walk",
+  /** call_interrupt_vector(vector, is_software, error-code tag, error code): delivers interrupts and exceptions. */
+  callInterruptVector: "_RNvNtNtCslOG1uufA09K_3v863cpu3cpu21call_interrupt_vector",
   /** Exports the engine runtime calls. */
   exports: ["memory", "rust_init", "allocate_memory", "full_clear_tlb", "jit_dirty_cache", "main_loop", "handle_irqs", "reset_cpu"],
 } as const;
 
 /** Bump when the rewrite in pass.ts changes, so cached outputs are rebuilt. */
-export const PASS_VERSION = 5;
+export const PASS_VERSION = 6;

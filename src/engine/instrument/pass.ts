@@ -231,6 +231,8 @@ const INNER_WALK = "gw$do_page_walk_inner";
 const TLB_FAULT_FN = "gw$tlb_fault";
 const QUIET = "gw$quiet";
 const RESTART = "gw$restart";
+const DELIVERING = "gw$delivering";
+const CIV_INNER = "gw$call_interrupt_vector_inner";
 // src/rust/cpu/global_pointers.rs
 const INSTRUCTION_POINTER = 556;
 const PREVIOUS_IP = 560;
@@ -364,6 +366,25 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     m.addGlobal(RESTART, i32, true, m.i32.const(0));
     m.addGlobalExport(RESTART, EXPORT_RESTART);
     const jitExitReason = findJitExitReason(m);
+    // Count nested call_interrupt_vector activations, so the wrapper never restarts inside one.
+    m.addGlobal(DELIVERING, i32, true, m.i32.const(0));
+    const civ = m.getFunction(EXPECTED.callInterruptVector);
+    if (!civ) throw new InstrumentShapeError(`function ${EXPECTED.callInterruptVector} (call_interrupt_vector) is missing`);
+    const civInfo = binaryen.getFunctionInfo(civ);
+    const civParams = binaryen.expandType(civInfo.params);
+    if (civParams.length !== 4 || civParams.some((t) => t !== i32) || civInfo.results !== binaryen.none) {
+      throw new InstrumentShapeError("call_interrupt_vector is not (i32, i32, i32, i32) -> ()");
+    }
+    m.addFunction(CIV_INNER, civInfo.params, binaryen.none, civInfo.vars, civInfo.body);
+    m.removeFunction(EXPECTED.callInterruptVector);
+    const bumpDelivering = (d: number) => m.global.set(DELIVERING, m.i32.add(m.global.get(DELIVERING, i32), m.i32.const(d)));
+    m.addFunction(
+      EXPECTED.callInterruptVector,
+      civInfo.params,
+      binaryen.none,
+      [],
+      m.block(null, [bumpDelivering(1), m.call(CIV_INNER, [0, 1, 2, 3].map((k) => m.local.get(k, i32)), binaryen.none), bumpDelivering(-1)]),
+    );
     const arg = (k: number) => m.local.get(k, i32);
     const R = 5; // the TLB entry (0 = v86 raised a page fault)
     const Q = 6; // QUIET on entry, restored after the walk
@@ -406,11 +427,12 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
         m.block(null, [
           m.global.set(RESTART, m.i32.const(0)),
           // Only inside an instruction: JIT code (a3 = jit), or the interpreter once it fetched
-          // the opcode (eip moved past previous_ip). A walk for delivering an interrupt or
-          // exception runs with eip == previous_ip; failing it would lose the interrupt.
+          // the opcode (eip moved past previous_ip); never while call_interrupt_vector delivers
+          // an interrupt or exception (DELIVERING): failing its walk would lose the interrupt,
+          // and after an exception raised by JIT code previous_ip is stale.
           m.if(
             m.i32.and(
-              m.i32.ne(m.local.get(R, i32), m.i32.const(0)),
+              m.i32.and(m.i32.ne(m.local.get(R, i32), m.i32.const(0)), m.i32.eqz(m.global.get(DELIVERING, i32))),
               m.i32.or(
                 m.i32.ne(arg(3), m.i32.const(0)),
                 m.i32.ne(m.i32.load(0, 4, m.i32.const(INSTRUCTION_POINTER)), m.i32.load(0, 4, m.i32.const(PREVIOUS_IP))),
