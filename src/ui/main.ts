@@ -21,11 +21,12 @@ const strip = new VcpuStrip($("vcpus"));
 // One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
 // extended engine, one worker per node, joined by the DSM.
 const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote";
-// With remote memory, node 0 only holds RAM and the boot vCPU's node (1) keeps the devices.
-const layoutOf = (c: BootConfig) => ({
-  nodes: [...(c.memory === "remote" ? [{ runCpu: false }] : []), ...Array.from({ length: c.vcpus }, (_, i) => ({ runCpu: i === 0 }))],
-  deviceNode: c.memory === "remote" ? 1 : 0,
-});
+// Remote memory: node 0 only holds RAM and the boot vCPU's node (1) keeps the devices, SeaBIOS boots.
+// N vCPUs: node i hosts vCPU i, node 0 the devices; our firmware boots Linux with tables for all N.
+const layoutOf = (c: BootConfig) =>
+  c.memory === "remote"
+    ? { nodes: [{ vcpu: null }, ...Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i }))], deviceNode: 1, firmware: false }
+    : { nodes: Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i })), deviceNode: 0, firmware: true };
 
 const parsed = parseBootConfig(location.search, location.href);
 const session = new VmSession({

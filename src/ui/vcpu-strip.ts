@@ -27,7 +27,8 @@ export class VcpuStrip {
         .sort((a, b) => Number((a as HTMLElement).dataset.node) - Number((b as HTMLElement).dataset.node))
         .forEach((c) => this.container.append(c));
     }
-    const role = `node ${status.node} (${status.runCpu ? "vCPU" : "memory"})`;
-    cell.textContent = `${role}: ${mips.toFixed(1)} MIPS · ${status.faults} faults · ${(status.blockedMs / 1000).toFixed(1)} s waiting`;
+    const role = status.vcpu === null ? `node ${status.node} (memory)` : `node ${status.node} (vCPU ${status.vcpu})`;
+    const state = status.runState === "wait-for-sipi" ? "waiting for SIPI" : `${mips.toFixed(1)} MIPS`;
+    cell.textContent = `${role}: ${state} · ${status.faults} faults · ${(status.blockedMs / 1000).toFixed(1)} s waiting · IPIs ${status.ipisSent}→ ${status.ipisReceived}←`;
   }
 }

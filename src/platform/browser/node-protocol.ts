@@ -2,17 +2,22 @@
 // traffic goes through the shared-memory links, never through the page).
 
 import type { LocalLinksPlan } from "../channel/local-links.ts";
-import type { NodeImages } from "../node/vcpu-node.ts";
+
+/** What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs). */
+export type NodeGuest =
+  | { kind: "seabios"; bios: ArrayBuffer; vgaBios: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
+  | { kind: "firmware"; firmware: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number };
 
 export interface NodeInit {
   kind: "init";
   plan: LocalLinksPlan;
   wasm: ArrayBuffer;
-  images: NodeImages;
-  cmdline: string;
-  memoryMiB: number;
-  runCpu: boolean;
-  /** The node that hosts the devices; the others forward their port I/O to it. */
+  guest: NodeGuest;
+  /** The vCPU this node hosts, or null for a node that only holds memory. */
+  vcpu: number | null;
+  /** The node hosting each vCPU. */
+  vcpuNodes: number[];
+  /** The node that hosts the devices; the others forward their I/O to it. */
   deviceNode: number;
   /** Set to non-zero by the page to stop a node that only serves memory. */
   stop: SharedArrayBuffer;
@@ -22,11 +27,15 @@ export type PageToNode = NodeInit | { kind: "serial-input"; bytes: Uint8Array } 
 
 export interface NodeStatus {
   node: number;
-  runCpu: boolean;
+  vcpu: number | null;
+  /** "wait-for-sipi" until the guest starts this application processor. */
+  runState: string;
   instructions: number;
   faults: number;
   blockedMs: number;
   revocations: number;
+  ipisSent: number;
+  ipisReceived: number;
 }
 
 export type NodeToPage =

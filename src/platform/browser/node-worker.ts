@@ -1,26 +1,54 @@
 // Web Worker entry: one node of a many-to-one VM in this tab (a vCPU engine, its DSM node, links).
 
-import { linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
-import type { NodeToPage, PageToNode } from "./node-protocol.ts";
+import { planDirectBoot } from "../firmware/direct-boot.ts";
+import { firmwareV86Options, linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import type { NodeInit, NodeToPage, PageToNode } from "./node-protocol.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
-let self_ = -1;
+let init: NodeInit | null = null;
 
-let runsCpu = false;
 function status(): NodeToPage {
   const n = node!;
   return {
     kind: "status",
     status: {
-      node: self_,
-      runCpu: runsCpu,
+      node: init!.plan.self,
+      vcpu: init!.vcpu,
+      runState: n.cpu.runState,
       instructions: n.vcpu.emulator.get_instruction_counter?.() ?? 0,
       faults: n.agent.counters.faults,
       blockedMs: n.agent.counters.blockedMs,
       revocations: n.vcpu.stats.revocations,
+      ipisSent: n.router?.counters.ipisSent ?? 0,
+      ipisReceived: n.router?.counters.ipisReceived ?? 0,
     },
   };
+}
+
+async function start(msg: NodeInit): Promise<VcpuNode> {
+  const g = msg.guest;
+  const smp = g.kind === "firmware";
+  return startVcpuNode({
+    plan: msg.plan,
+    wasm: new Uint8Array(msg.wasm),
+    v86: smp ? firmwareV86Options(g.firmware, g.memoryMiB) : linuxV86Options(g, g.cmdline, g.memoryMiB),
+    // Only node 0, which owns guest RAM at the start, writes the boot plan into it.
+    bootWrites:
+      smp && msg.plan.self === 0
+        ? planDirectBoot({
+            bzImage: new Uint8Array(g.bzImage),
+            initrd: new Uint8Array(g.initrd),
+            cmdline: g.cmdline,
+            memoryBytes: g.memoryMiB << 20,
+            platform: { cpus: msg.vcpuNodes.length },
+          }).writes
+        : undefined,
+    vcpu: msg.vcpu,
+    vcpuNodes: msg.vcpuNodes,
+    deviceNode: msg.deviceNode,
+    onSerial: (bytes) => post({ kind: "serial", bytes }, [bytes.buffer]),
+  });
 }
 
 self.onmessage = async (event: MessageEvent<PageToNode>) => {
@@ -28,20 +56,12 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
   try {
     switch (msg.kind) {
       case "init": {
-        self_ = msg.plan.self;
-        runsCpu = msg.runCpu;
-        node = await startVcpuNode({
-          plan: msg.plan,
-          wasm: new Uint8Array(msg.wasm),
-          v86: linuxV86Options(msg.images, msg.cmdline, msg.memoryMiB),
-          runCpu: msg.runCpu,
-          deviceNode: msg.deviceNode,
-          onSerial: (bytes) => post({ kind: "serial", bytes }, [bytes.buffer]),
-        });
-        post({ kind: "ready", node: self_ });
-        if (msg.runCpu) setInterval(() => post(status()), 500);
-        else {
-          // A node whose CPU does not run only serves memory: it blocks here, woken by its peers.
+        init = msg;
+        node = await start(msg);
+        post({ kind: "ready", node: msg.plan.self });
+        setInterval(() => post(status()), 500);
+        if (msg.vcpu === null) {
+          // A node without a vCPU only serves memory (and devices): it blocks here, woken by its peers.
           const stop = new Int32Array(msg.stop);
           node.serveUntil(() => Atomics.load(stop, 0) !== 0);
         }
@@ -56,6 +76,6 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         break;
     }
   } catch (err) {
-    post({ kind: "error", node: self_, message: (err as Error).message });
+    post({ kind: "error", node: init?.plan.self ?? -1, message: (err as Error).message });
   }
 };

@@ -7,8 +7,13 @@ import { planLocalLinks } from "../channel/local-links.ts";
 import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
 
 export interface TabMachineLayout {
-  /** One entry per node; node 0 hosts the devices. `runCpu: false` makes a node that only holds memory. */
-  nodes: { runCpu: boolean }[];
+  /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
+  nodes: { vcpu: number | null }[];
+  /**
+   * true: our firmware boots Linux directly with tables for every vCPU (the page's "BIOS" image is
+   * the firmware); false: SeaBIOS boots it on one vCPU.
+   */
+  firmware: boolean;
   /** The node that hosts the devices (default 0). */
   deviceNode?: number;
   onStatus?(status: NodeStatus): void;
@@ -24,7 +29,8 @@ export class TabMachine implements VmWorkerApi {
 
   constructor(private readonly layout: TabMachineLayout) {
     if (layout.nodes.length < 1) throw new Error("a machine needs at least one node");
-    if (!layout.nodes.some((n) => n.runCpu)) throw new Error("a machine needs at least one node that runs a CPU");
+    const vcpus = layout.nodes.flatMap((n) => (n.vcpu === null ? [] : [n.vcpu])).sort((a, b) => a - b);
+    if (vcpus.length === 0 || vcpus.some((v, i) => v !== i)) throw new Error("the nodes' vCPUs must be numbered 0..N-1");
     if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
       throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
   }
@@ -35,7 +41,9 @@ export class TabMachine implements VmWorkerApi {
 
   async boot(images: VmImages, options: VmBootOptions, onEvent: (event: VmEvent) => void): Promise<void> {
     const plan = planLocalLinks(this.layout.nodes.length);
-    this.consoleNode = this.layout.nodes.findIndex((n) => n.runCpu);
+    const vcpuNodes: number[] = [];
+    this.layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
+    this.consoleNode = this.layout.deviceNode ?? 0;
     const ready: Promise<void>[] = [];
     this.layout.nodes.forEach((spec, self) => {
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
@@ -58,14 +66,16 @@ export class TabMachine implements VmWorkerApi {
         }),
       );
       // Every node gets its own copy of the images: each builds its own v86 instance.
+      const common = { bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0), cmdline: options.cmdline, memoryMiB: options.memoryMiB };
       const init: PageToNode = {
         kind: "init",
         plan: { ...plan, self },
         wasm: images.wasm.slice(0),
-        images: { bios: images.bios.slice(0), vgaBios: images.vgaBios.slice(0), bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0) },
-        cmdline: options.cmdline,
-        memoryMiB: options.memoryMiB,
-        runCpu: spec.runCpu,
+        guest: this.layout.firmware
+          ? { kind: "firmware", firmware: images.bios.slice(0), ...common }
+          : { kind: "seabios", bios: images.bios.slice(0), vgaBios: images.vgaBios.slice(0), ...common },
+        vcpu: spec.vcpu,
+        vcpuNodes,
         deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
       };

@@ -1,7 +1,7 @@
 // Where each interrupt goes, decided on the node where it is raised (GiantVM's scheme): every node
 // knows every vCPU's APIC addressing (ID, LDR, DFR are broadcast when a guest writes them), so the
-// sender computes the destination set itself and sends one message per remote target. Node i hosts
-// vCPU i; IOAPIC deliveries start on the device node; EOIs of level-triggered vectors return to it.
+// sender computes the destination set itself and sends one message per remote target. IOAPIC
+// deliveries start on the device node; EOIs of level-triggered vectors return to it.
 
 import { includes, isInitDeassert, toIncoming } from "../../engine/interrupts/index.ts";
 import type { ApicAddressing, ApicRegister, IncomingInterrupt, OutgoingInterrupt } from "../../engine/interrupts/index.ts";
@@ -68,14 +68,18 @@ export class InterruptRouter {
   readonly counters: RouterCounters;
 
   constructor(
-    private readonly self: NodeId,
-    vcpus: number,
+    /** The vCPU this node hosts (its APIC ID), or null (a node with devices or memory but no vCPU). */
+    private readonly self: number | null,
+    private readonly selfNode: NodeId,
+    /** The node hosting each vCPU. */
+    private readonly vcpuNodes: readonly NodeId[],
     private readonly deviceNode: NodeId,
     private readonly send: (to: NodeId, msg: Message) => void,
     private readonly target: RouterTarget,
   ) {
-    this.apics = Array.from({ length: vcpus }, (_, i) => resetAddressing(i));
-    this.counters = { ipisSent: 0, ipisReceived: 0, irqsSent: 0, irqsReceived: 0, eoisForwarded: 0, ipisTo: new Array(vcpus).fill(0) };
+    if (self !== null && vcpuNodes[self] !== selfNode) throw new RangeError(`vCPU ${self} is not hosted by node ${selfNode}`);
+    this.apics = vcpuNodes.map((_, i) => resetAddressing(i));
+    this.counters = { ipisSent: 0, ipisReceived: 0, irqsSent: 0, irqsReceived: 0, eoisForwarded: 0, ipisTo: new Array(vcpuNodes.length).fill(0) };
   }
 
   /** The engine's onSend hook: forwards to remote targets, returns whether this vCPU gets it too. */
@@ -90,28 +94,30 @@ export class InterruptRouter {
         if (msg.source === "ipi") {
           this.counters.ipisSent++;
           this.counters.ipisTo[t]!++;
-          this.send(t, { type: "ipi", src: this.self, dest: t, delivery });
+          this.send(this.vcpuNodes[t]!, { type: "ipi", src: this.self!, dest: t, delivery });
         } else {
           this.counters.irqsSent++;
-          this.send(t, { type: "irq", dest: t, pin: msg.irq, delivery });
+          this.send(this.vcpuNodes[t]!, { type: "irq", dest: t, pin: msg.irq, delivery });
         }
       }
     }
-    return targets.includes(this.self);
+    return this.self !== null && targets.includes(this.self);
   }
 
   /** The engine's onApicRegister hook: every node must see the new addressing. */
   onApicRegister(reg: ApicRegister, value: number, now: ApicAddressing): void {
-    this.apics[this.self] = { ...now };
-    for (let n = 0; n < this.apics.length; n++)
-      if (n !== this.self) this.send(n, { type: "apic-reg", vcpu: this.self, reg, value: value >>> 0 });
+    const self = this.self;
+    if (self === null) return; // a node without a vCPU has no APIC registers to write
+    this.apics[self] = { ...now };
+    for (let v = 0; v < this.apics.length; v++)
+      if (v !== self) this.send(this.vcpuNodes[v]!, { type: "apic-reg", vcpu: self, reg, value: value >>> 0 });
   }
 
   /** The engine's onEoi hook: level EOIs belong to the device node's IOAPIC. */
   onEoi(vector: number): boolean {
-    if (this.self === this.deviceNode) return true;
+    if (this.selfNode === this.deviceNode) return true;
     this.counters.eoisForwarded++;
-    this.send(this.deviceNode, { type: "eoi", vcpu: this.self, vector });
+    this.send(this.deviceNode, { type: "eoi", vcpu: this.self!, vector });
     return false;
   }
 
@@ -120,7 +126,7 @@ export class InterruptRouter {
     switch (msg.type) {
       case "ipi":
       case "irq": {
-        if (msg.dest !== this.self) throw new Error(`node ${this.self} got an interrupt for vCPU ${msg.dest}`);
+        if (msg.dest !== this.self) throw new Error(`node ${this.selfNode} got an interrupt for vCPU ${msg.dest}`);
         if (msg.type === "ipi") this.counters.ipisReceived++;
         else this.counters.irqsReceived++;
         const irq = fromWire(msg.delivery);
@@ -134,7 +140,7 @@ export class InterruptRouter {
         return true;
       }
       case "eoi":
-        if (this.self !== this.deviceNode) throw new Error(`node ${this.self} has no IOAPIC, but got an EOI`);
+        if (this.selfNode !== this.deviceNode) throw new Error(`node ${this.selfNode} has no IOAPIC, but got an EOI`);
         this.target.ioapicEoi(msg.vector);
         return true;
       default:

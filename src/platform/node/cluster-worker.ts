@@ -2,17 +2,22 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
-import { linuxV86Options, startVcpuNode, type NodeV86Options } from "./vcpu-node.ts";
+import { planDirectBoot } from "../firmware/direct-boot.ts";
+import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options } from "./vcpu-node.ts";
 
 export type ClusterGuest =
+  /** The default guest booted by SeaBIOS (one vCPU). */
   | { kind: "linux"; bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
+  /** The default guest booted directly by our firmware, with tables for every vCPU. */
+  | { kind: "linux-smp"; firmware: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
   | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number };
 
 interface Data {
   plan: LocalLinksPlan;
   wasmPath: string;
   guest: ClusterGuest;
-  runCpu: boolean;
+  vcpu: number | null;
+  vcpuNodes: number[];
   deviceNode?: number;
   stop: SharedArrayBuffer;
 }
@@ -22,17 +27,36 @@ const buf = (p: string) => {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
 };
 const g = d.guest;
-const v86: NodeV86Options =
-  g.kind === "linux"
-    ? linuxV86Options({ bios: buf(g.bios), vgaBios: buf(g.vgaBios), bzImage: buf(g.bzImage), initrd: buf(g.initramfs) }, g.cmdline, g.memoryMiB)
-    : { multiboot: { buffer: buf(g.elf) }, cmdline: g.cmdline, memory_size: g.memoryMiB << 20, vga_memory_size: 2 << 20, acpi: true, disable_keyboard: true, disable_mouse: true, disable_speaker: true };
+let v86: NodeV86Options;
+let bootWrites: { address: number; bytes: Uint8Array }[] | undefined;
+switch (g.kind) {
+  case "linux":
+    v86 = linuxV86Options({ bios: buf(g.bios), vgaBios: buf(g.vgaBios), bzImage: buf(g.bzImage), initrd: buf(g.initramfs) }, g.cmdline, g.memoryMiB);
+    break;
+  case "linux-smp":
+    v86 = firmwareV86Options(buf(g.firmware), g.memoryMiB);
+    if (d.plan.self === 0)
+      bootWrites = planDirectBoot({
+        bzImage: new Uint8Array(buf(g.bzImage)),
+        initrd: new Uint8Array(buf(g.initramfs)),
+        cmdline: g.cmdline,
+        memoryBytes: g.memoryMiB << 20,
+        platform: { cpus: d.vcpuNodes.length },
+      }).writes;
+    break;
+  case "multiboot":
+    v86 = { multiboot: { buffer: buf(g.elf) }, cmdline: g.cmdline, memory_size: g.memoryMiB << 20, vga_memory_size: 2 << 20, acpi: true, disable_keyboard: true, disable_mouse: true, disable_speaker: true } as NodeV86Options;
+    break;
+}
 const stop = new Int32Array(d.stop);
 const node = await startVcpuNode({
   plan: d.plan,
   wasm: new Uint8Array(readFileSync(d.wasmPath)),
   v86,
-  runCpu: d.runCpu,
+  vcpu: d.vcpu,
+  vcpuNodes: d.vcpuNodes,
   deviceNode: d.deviceNode,
+  bootWrites,
   onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
 });
 parentPort!.postMessage({ kind: "ready" });
@@ -40,11 +64,13 @@ const report = () => ({
   kind: "stats",
   self: d.plan.self,
   engine: node.vcpu.stats,
+  interrupts: { ...node.cpu.stats, runState: node.cpu.runState },
+  router: node.router?.counters ?? null,
   agent: node.agent.counters,
   dsm: node.dsm.counters,
   io: node.io.counters,
 });
-if (!d.runCpu) {
+if (d.vcpu === null) {
   node.serveUntil(() => Atomics.load(stop, 0) !== 0);
   parentPort!.postMessage(report());
 } else {

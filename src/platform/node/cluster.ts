@@ -15,8 +15,19 @@ export interface NodeCluster {
   stop(): Promise<Record<string, any>[]>;
 }
 
-export function startCluster(opts: { wasmPath: string; guest: ClusterGuest; nodes: { runCpu: boolean }[]; deviceNode: number }): NodeCluster {
+export interface ClusterOptions {
+  wasmPath: string;
+  guest: ClusterGuest;
+  /** Per node, the vCPU it hosts (null: memory only). vCPUs must be numbered 0..N-1. */
+  nodes: { vcpu: number | null }[];
+  deviceNode: number;
+}
+
+export function startCluster(opts: ClusterOptions): NodeCluster {
   const plan = planLocalLinks(opts.nodes.length);
+  const vcpuNodes: number[] = [];
+  opts.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
+  if (vcpuNodes.length === 0 || vcpuNodes.some((n) => n === undefined)) throw new Error("the nodes' vCPUs must be numbered 0..N-1 without gaps");
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
   const errors: Error[] = [];
@@ -27,7 +38,8 @@ export function startCluster(opts: { wasmPath: string; guest: ClusterGuest; node
       plan: { ...plan, self },
       wasmPath: opts.wasmPath,
       guest: opts.guest,
-      runCpu: spec.runCpu,
+      vcpu: spec.vcpu,
+      vcpuNodes,
       deviceNode: opts.deviceNode,
       stop: stopFlag,
     });
@@ -38,7 +50,7 @@ export function startCluster(opts: { wasmPath: string; guest: ClusterGuest; node
         listeners.forEach((l) => l());
       }
     });
-    if (!spec.runCpu) finals.push(new Promise((resolve) => w.on("message", (m) => m.kind === "stats" && resolve(m))));
+    if (spec.vcpu === null) finals.push(new Promise((resolve) => w.on("message", (m) => m.kind === "stats" && resolve(m))));
     return w;
   });
   return {

@@ -75,6 +75,10 @@ export class DsmAgent {
    * Used for faults and for I/O reads that wait on node 0.
    */
   block(done: () => boolean): void {
+    // Never wait while holding a granted page: the node we wait for may need it to answer (an I/O
+    // read on node 0 that is itself faulting on this page). The engine restarts an instruction
+    // whose page was taken away while it waited.
+    this.releaseHeld();
     const start = this.now();
     while (!done()) {
       this.links.flush();

@@ -3,13 +3,19 @@
 // the link. Node 0 runs the requests against its own devices at instruction boundaries only (never
 // re-entrantly from inside one of its own guest instructions), in arrival order.
 
-import type { IoReply, IoSize, Message, PortRead, PortWrite } from "../../protocol/messages.ts";
+import type { IoReply, IoSize, Message, MmioRead, MmioWrite, PortRead, PortWrite } from "../../protocol/messages.ts";
 import type { NodeId, VcpuId } from "../../protocol/types.ts";
 
 /** The devices' port space (node 0's v86 `cpu.io`). */
 export interface PortSpace {
   read(port: number, size: IoSize): number;
   write(port: number, size: IoSize, value: number): void;
+}
+
+/** Device registers mapped in memory (node 0's IOAPIC); `null` where a node has none. */
+export interface MmioSpace {
+  read(address: number, size: IoSize): number;
+  write(address: number, size: IoSize, value: number): void;
 }
 
 export interface Blocker {
@@ -45,6 +51,22 @@ export class IoClient {
     this.agent.send(this.deviceNode, { type: "port-write", vcpu: this.vcpu, port, size, value });
   }
 
+  mmioRead(addr: number, size: IoSize): number {
+    const id = this.nextId++;
+    this.nextId &= 0x7fffffff;
+    this.counters.reads++;
+    this.agent.send(this.deviceNode, { type: "mmio-read", id, vcpu: this.vcpu, addr, size });
+    this.agent.block(() => this.replies.has(id));
+    const value = this.replies.get(id)!;
+    this.replies.delete(id);
+    return value;
+  }
+
+  mmioWrite(addr: number, size: IoSize, value: number): void {
+    this.counters.writes++;
+    this.agent.send(this.deviceNode, { type: "mmio-write", vcpu: this.vcpu, addr, size, value });
+  }
+
   onReply(msg: IoReply): void {
     this.replies.set(msg.id, msg.value);
   }
@@ -52,15 +74,16 @@ export class IoClient {
 
 /** On node 0: the queue of other nodes' port accesses, run against the real devices. */
 export class IoServer {
-  private readonly queue: { from: NodeId; msg: PortRead | PortWrite }[] = [];
+  private readonly queue: { from: NodeId; msg: PortRead | PortWrite | MmioRead | MmioWrite }[] = [];
   readonly counters = { reads: 0, writes: 0 };
 
   constructor(
     private readonly ports: PortSpace,
     private readonly send: (to: NodeId, msg: Message) => void,
+    private readonly mmio: MmioSpace | null = null,
   ) {}
 
-  onRequest(from: NodeId, msg: PortRead | PortWrite): void {
+  onRequest(from: NodeId, msg: PortRead | PortWrite | MmioRead | MmioWrite): void {
     this.queue.push({ from, msg });
   }
 
@@ -68,12 +91,24 @@ export class IoServer {
   drain(): void {
     for (let item = this.queue.shift(); item; item = this.queue.shift()) {
       const { from, msg } = item;
-      if (msg.type === "port-read") {
-        this.counters.reads++;
-        this.send(from, { type: "io-reply", id: msg.id, value: this.ports.read(msg.port, msg.size) >>> 0 });
-      } else {
-        this.counters.writes++;
-        this.ports.write(msg.port, msg.size, msg.value);
+      switch (msg.type) {
+        case "port-read":
+          this.counters.reads++;
+          this.send(from, { type: "io-reply", id: msg.id, value: this.ports.read(msg.port, msg.size) >>> 0 });
+          break;
+        case "port-write":
+          this.counters.writes++;
+          this.ports.write(msg.port, msg.size, msg.value);
+          break;
+        case "mmio-read":
+          this.counters.reads++;
+          // A device this node does not have reads as all ones, as an unclaimed bus cycle does.
+          this.send(from, { type: "io-reply", id: msg.id, value: (this.mmio ? this.mmio.read(msg.addr, msg.size) : 0xffffffff) >>> 0 });
+          break;
+        case "mmio-write":
+          this.counters.writes++;
+          this.mmio?.write(msg.addr, msg.size, msg.value);
+          break;
       }
     }
   }

@@ -1,12 +1,15 @@
-// One node of a many-to-one VM: a vCPU engine (instrumented v86), its DSM node and its links, and
-// for node 0 the devices. Environment-neutral: the worker entries (worker_threads in Node, Web
-// Workers in a tab) read the images, build the links and call `startVcpuNode`.
+// One node of a many-to-one VM: a vCPU engine (instrumented v86 with its interrupt hooks), its DSM
+// node, its links, its share of interrupt routing, and on the device node the devices.
+// Environment-neutral: the worker entries (worker_threads in Node, Web Workers in a tab) read the
+// images, build the links and call `startVcpuNode`.
 
 import type { V86Options } from "v86";
-import { Vcpu } from "../../engine/vcpu.ts";
+import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
+import type { Vcpu } from "../../engine/vcpu.ts";
 import { DsmNode } from "../../protocol/dsm/node.ts";
-import type { Message } from "../../protocol/messages.ts";
+import type { IoSize, Message } from "../../protocol/messages.ts";
 import { LocalLinks, type LocalLinksPlan } from "../channel/local-links.ts";
+import { InterruptRouter } from "../interrupts/router.ts";
 import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf, type V86Io } from "./io-forwarding.ts";
 
@@ -19,7 +22,7 @@ export interface NodeImages {
 
 export type NodeV86Options = Omit<V86Options, "wasm_fn" | "wasm_path" | "autostart">;
 
-/** v86 options for the default Linux guest (SeaBIOS loads the bzImage). */
+/** v86 options for the default Linux guest booted by SeaBIOS (one CPU). */
 export function linuxV86Options(images: NodeImages, cmdline: string, memoryMiB: number): NodeV86Options {
   return {
     bios: { buffer: images.bios },
@@ -35,26 +38,46 @@ export function linuxV86Options(images: NodeImages, cmdline: string, memoryMiB: 
   };
 }
 
+/** v86 options for our firmware (direct Linux boot, tables for N CPUs): the plan is written separately. */
+export function firmwareV86Options(firmware: ArrayBuffer, memoryMiB: number): NodeV86Options {
+  return {
+    bios: { buffer: firmware },
+    memory_size: memoryMiB * 1024 * 1024,
+    vga_memory_size: 2 * 1024 * 1024,
+    // v86 has a local APIC, an IOAPIC and ACPI PM registers only with `acpi` on
+    acpi: true,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+  } as NodeV86Options;
+}
+
 export interface VcpuNodeConfig {
   plan: LocalLinksPlan;
   wasm: Uint8Array;
-  /** Every node builds the same v86 machine, so their initial RAM is identical. */
+  /** Every node builds the same v86 machine (firmware, memory size). */
   v86: NodeV86Options;
-  /** Whether this node's CPU runs (false: it only holds memory and, on node 0, devices). */
-  runCpu: boolean;
+  /** The vCPU this node hosts (its APIC ID), or null for a node that only holds memory. */
+  vcpu: number | null;
+  /** The node hosting each vCPU (vCPU 0 boots; the others start waiting for INIT/SIPI). */
+  vcpuNodes: number[];
   /** The node that hosts the devices (default 0, as in GiantVM); the others forward their I/O to it. */
   deviceNode?: number;
-  /** Device output (node 0's first UART). */
+  /** Blocks written into guest RAM before the first instruction (the firmware's boot plan); node 0 only. */
+  bootWrites?: { address: number; bytes: Uint8Array }[];
+  /** Device output (the device node's first UART). */
   onSerial(bytes: Uint8Array): void;
   onOther?(from: number, msg: Message): void;
 }
 
 export interface VcpuNode {
   vcpu: Vcpu;
+  cpu: VcpuInterrupts;
   dsm: DsmNode;
   agent: DsmAgent;
   links: LocalLinks;
   io: IoClient | IoServer;
+  router: InterruptRouter | null;
   /** Handles waiting messages without blocking (called between v86 slices). */
   poll(): void;
   /** Serves peers until `stop()` returns true; blocks the worker (for nodes whose CPU does not run). */
@@ -67,27 +90,41 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
-  const vcpu = await Vcpu.create({
+  let router: InterruptRouter | null = null;
+  const cpu = await VcpuInterrupts.create({
     wasm: config.wasm,
     v86: { ...config.v86, autostart: false },
+    apicId: config.vcpu ?? 0,
+    // vCPU 0 boots; every other vCPU waits for INIT/SIPI from the guest, like an AP on a PC.
+    role: config.vcpu !== null && config.vcpu > 0 ? "ap" : "bsp",
     onFault: (fault) => {
       if (!agent) throw new Error(`page fault on page ${fault.page} before the DSM started`);
       return { state: agent.fault(fault.page, fault.access) };
     },
+    hooks: {
+      onSend: (msg) => (router ? router.onSend(msg) : true),
+      onApicRegister: (reg, value, now) => router?.onApicRegister(reg, value, now),
+      onEoi: (vector) => (router ? router.onEoi(vector) : true),
+    },
   });
+  const vcpu = cpu.vcpu;
   const dsm = new DsmNode({ self: plan.self, nodes: plan.nodes, pages: vcpu.pageCount });
   const links = new LocalLinks(plan);
   const cpuIo = (vcpu.emulator as unknown as { v86: { cpu: { io: V86Io } } }).v86.cpu.io;
 
   let io: IoClient | IoServer;
   const onOther = (from: number, msg: Message) => {
+    if (router?.onMessage(msg)) return;
     switch (msg.type) {
       case "io-reply":
         if (io instanceof IoClient) io.onReply(msg);
         break;
       case "port-read":
       case "port-write":
+      case "mmio-read":
+      case "mmio-write":
         if (io instanceof IoServer) io.onRequest(from, msg);
+        else throw new Error(`node ${plan.self} has no devices, but node ${from} sent it a ${msg.type}`);
         break;
       default:
         config.onOther?.(from, msg);
@@ -95,15 +132,40 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   };
   agent = new DsmAgent(dsm, vcpu, links, onOther);
   const a = agent;
+  // Every node routes: a vCPU's IPIs start on its node, the IOAPIC's interrupts on the device node.
+  if (config.vcpu !== null || hostsDevices)
+    router = new InterruptRouter(config.vcpu, plan.self, config.vcpuNodes, deviceNode, (to, msg) => a.send(to, msg), {
+      inject: (irq) => cpu.inject(irq),
+      ioapicEoi: (vector) => cpu.ioapicEoi(vector),
+    });
+
   // Node 0 starts owning every page; every other node starts with nothing.
-  if (plan.self !== 0) vcpu.setAllPages("none");
+  if (plan.self === 0) for (const w of config.bootWrites ?? []) vcpu.emulator.write_memory(w.bytes, w.address);
+  else vcpu.setAllPages("none");
+
   let serial: number[] = [];
   if (hostsDevices) {
-    io = new IoServer(portSpaceOf(cpuIo), (to, msg) => a.send(to, msg));
+    const ports = portSpaceOf(cpuIo);
+    const picPorts = new Set<number>(PIC_PORTS);
+    // The 8259 PICs live inside v86's wasm, not behind cpu.io; the engine exposes them.
+    io = new IoServer(
+      {
+        read: (port, size) => (picPorts.has(port) && size === 1 ? cpu.devices.read8(port) : ports.read(port, size)),
+        write: (port, size, value) => (picPorts.has(port) && size === 1 ? cpu.devices.write8(port, value) : ports.write(port, size, value)),
+      },
+      (to, msg) => a.send(to, msg),
+      { read: (addr, size) => cpu.devices.read(addr, size), write: (addr, size, value) => cpu.devices.write(addr, size, value) },
+    );
     vcpu.emulator.add_listener("serial0-output-byte", (byte: number) => void serial.push(byte));
   } else {
-    io = new IoClient(a, plan.self, deviceNode);
-    forwardPorts(cpuIo, io);
+    const client = new IoClient(a, config.vcpu ?? plan.self, deviceNode);
+    io = client;
+    forwardPorts(cpuIo, client);
+    cpu.routePic({ read8: (port) => client.read(port, 1), write8: (port, value) => client.write(port, 1, value) });
+    cpu.routeIoapic({
+      read: (addr, size) => client.mmioRead(addr, size as IoSize),
+      write: (addr, size, value) => client.mmioWrite(addr, size as IoSize, value),
+    });
   }
 
   const poll = () => {
@@ -117,18 +179,20 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     }
   };
   let timer: ReturnType<typeof setInterval> | undefined;
-  if (config.runCpu) {
+  if (config.vcpu !== null) {
     // v86 yields between slices (setImmediate in Node, postMessage in a browser); a 1 ms timer gets
-    // the peers' requests served between slices while the CPU runs.
+    // the peers' requests served between slices while the CPU runs (or waits for SIPI).
     timer = setInterval(poll, 1);
-    vcpu.emulator.run();
+    await vcpu.emulator.run();
   }
   return {
     vcpu,
+    cpu,
     dsm,
     agent: a,
     links,
     io,
+    router,
     poll,
     serveUntil(stop) {
       while (!stop()) {
