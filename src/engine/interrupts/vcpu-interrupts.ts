@@ -107,6 +107,8 @@ export class VcpuInterrupts {
   private readonly pending: IncomingInterrupt[] = [];
   private readonly pendingEois: number[] = [];
   private mainLoopDepth = 0;
+  /** Interrupts became deliverable outside a slice; handle_irqs runs at the start of the next one. */
+  private irqsPending = false;
   /** A queued NMI/INIT/SIPI cut the current run slice short (see kick()); in_hlt before that. */
   private kicked: { wasHalted: boolean } | null = null;
   private mmio: RoutedMmio | null = null;
@@ -163,8 +165,12 @@ export class VcpuInterrupts {
     const cpu = (vcpu.emulator as unknown as V86Internals).v86.cpu;
     const mainLoop = cpu.main_loop;
     cpu.main_loop = () => {
-      this.drainPending();
+      this.drainPending(true);
       if (this.state === "wait-for-sipi") return IDLE_MS;
+      if (this.irqsPending) {
+        this.irqsPending = false;
+        this.ex.handle_irqs();
+      }
       this.mainLoopDepth++;
       let t: number;
       try {
@@ -262,6 +268,11 @@ export class VcpuInterrupts {
         this.runOrKick();
         break;
       case "nmi":
+        // Delivering it pushes onto the guest's stack, which may fault and move pages: only in
+        // this vCPU's own turn (next slice), never synchronously from some other caller.
+        this.pending.push(msg);
+        this.kick();
+        break;
       case "init":
         this.pending.push(msg);
         this.runOrKick();
@@ -410,7 +421,7 @@ export class VcpuInterrupts {
     for (let i = 0; i < 8; i++) pending |= dv.getUint32(MEM.apic + APIC.irr + 4 * i, true);
     if (!pending) return;
     if (this.mainLoopDepth > 0) this.kick();
-    else if (!this.vcpu.inFault) this.ex.handle_irqs(); // a JS caller at a boundary (devices.write)
+    else this.irqsPending = true; // a JS caller (devices.write): taken at the start of the next slice
   }
 
   private eoi(vector: number): number {
@@ -431,7 +442,16 @@ export class VcpuInterrupts {
   // --- internals ------------------------------------------------------------------------------
 
   /** Runs queued NMI/INIT/SIPI; called between v86's run slices, i.e. at an instruction boundary. */
-  private drainPending(): void {
+  /**
+   * Runs queued NMI/INIT/SIPI/EOIs in order. `inOwnTurn`: called by this vCPU's main loop. From
+   * elsewhere (inject at a boundary) only events that touch no guest memory run now: a queued NMI
+   * (and all behind it) waits for the vCPU's own turn.
+   */
+  private drainPending(inOwnTurn: boolean): void {
+    if (!inOwnTurn && this.pending.some((m) => m.kind === "nmi")) {
+      this.wake();
+      return;
+    }
     this.drainEois();
     while (this.pending.length) {
       const msg = this.pending.shift()!;
@@ -516,7 +536,7 @@ export class VcpuInterrupts {
    * v86's loop stop after the current block; the main_loop wrapper then undoes it and runs the event.
    */
   private runOrKick(): void {
-    if (this.atBoundary) this.drainPending();
+    if (this.atBoundary) this.drainPending(false);
     else this.kick();
   }
 
