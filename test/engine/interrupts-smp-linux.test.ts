@@ -1,11 +1,11 @@
-// Debian's SMP kernel on two VcpuInterrupts (one thread, pages moved between them on faults):
+// Debian's SMP kernel on 2 and 4 VcpuInterrupts (one thread, pages moved between them on faults):
 // SeaBIOS finds the AP through the forwarded INIT/SIPI, Linux starts it with its own INIT/SIPI,
-// and the shell reports two CPUs. The engine half of "a real Linux guest that reports nproc = N".
+// and the shell reports them all. The engine half of "a real Linux guest that reports nproc = N".
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ensureGuestImages } from "../../src/guests/images.ts";
 import { PROMPT_RE } from "../support/serial-vm.ts";
-import { startTwoCpuMachine } from "./interrupts-smp-support.ts";
+import { startSmpMachine } from "./interrupts-smp-support.ts";
 
 const ab = (p: string): ArrayBuffer => {
   const b = readFileSync(p);
@@ -21,10 +21,10 @@ async function waitFor(get: () => string, pattern: RegExp, from: number, what: s
   }
 }
 
-describe("Linux SMP on two VcpuInterrupts", () => {
-  it("boots with 2 CPUs online and nproc says 2", { timeout: 900_000 }, async () => {
+describe("Linux SMP on VcpuInterrupts", () => {
+  it.each([2, 4])("boots with %i CPUs online and nproc agrees", { timeout: 900_000 }, async (n) => {
     const paths = ensureGuestImages(() => {});
-    const m = await startTwoCpuMachine({
+    const m = await startSmpMachine(n, {
       bios: { buffer: ab(paths.bios) },
       vga_bios: { buffer: ab(paths.vgaBios) },
       bzimage: { buffer: ab(paths.bzImage) },
@@ -39,15 +39,17 @@ describe("Linux SMP on two VcpuInterrupts", () => {
     });
     try {
       const boot = await waitFor(m.output, PROMPT_RE, 0, "shell prompt");
-      expect(boot).toMatch(/smp: Brought up 1 node, 2 CPUs/);
-      expect(boot).toMatch(/2 CPU\(s\) online/);
+      expect(boot).toMatch(new RegExp(`smp: Brought up 1 node, ${n} CPUs`));
+      expect(boot).toMatch(new RegExp(`${n} CPU\\(s\\) online`));
       const mark = m.output().length;
       m.cpus[0].vcpu.emulator.serial0_send("nproc\n");
-      expect(await waitFor(m.output, /\n2\r?\n/, mark, "nproc's answer")).toMatch(/\n2\r?\n/);
-      // The AP ran Linux: it sent IPIs of its own and took interrupts forwarded to it.
-      expect(m.cpus[1].runState).toBe("running");
-      expect(m.cpus[1].stats.sent).toBeGreaterThan(0);
-      expect(m.cpus[1].stats.injected.fixed).toBeGreaterThan(0);
+      expect(await waitFor(m.output, new RegExp(`\n${n}\r?\n`), mark, "nproc's answer")).toMatch(new RegExp(`\n${n}\r?\n`));
+      // Every AP ran Linux: it sent IPIs of its own and took interrupts forwarded to it.
+      for (const ap of m.cpus.slice(1)) {
+        expect(ap.runState).toBe("running");
+        expect(ap.stats.sent).toBeGreaterThan(0);
+        expect(ap.stats.injected.fixed).toBeGreaterThan(0);
+      }
     } finally {
       await m.destroy();
     }

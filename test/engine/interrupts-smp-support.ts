@@ -1,8 +1,8 @@
-// A two-CPU machine in one thread, for engine tests: two VcpuInterrupts whose RAM is kept coherent
-// by moving pages between them in their fault handlers (single writer or many readers per page),
+// An SMP machine in one thread, for engine tests: N VcpuInterrupts whose RAM is kept coherent by
+// moving pages between them in their fault handlers (single writer or many readers per page),
 // whose interrupts go to each other through the send hooks, and whose devices all live on vCPU 0.
-// One thread means one vCPU executes at a time, so a fault handler can always take a page from the
-// other vCPU, which is then between two instructions.
+// One thread means one vCPU executes at a time, so a fault handler can always take a page from
+// another vCPU, which is then between two instructions.
 import { readFileSync } from "node:fs";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { includes, toIncoming, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
@@ -26,6 +26,11 @@ export interface SmpMachine {
 }
 
 export async function startTwoCpuMachine(v86: VcpuOptions["v86"]): Promise<SmpMachine> {
+  return startSmpMachine(2, v86);
+}
+
+export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promise<SmpMachine> {
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`CPU count must be 1..8, got ${n}`);
   const wasm = readFileSync(await ensureInstrumentedWasm());
   const cpus: VcpuInterrupts[] = [];
   const stats = { pageMoves: 0, ipis: 0, forwardedEois: 0 };
@@ -72,7 +77,8 @@ export async function startTwoCpuMachine(v86: VcpuOptions["v86"]): Promise<SmpMa
     return chosen.includes(me);
   };
 
-  for (const [i, role] of [[0, "bsp"], [1, "ap"]] as const) {
+  for (let i = 0; i < n; i++) {
+    const role = i === 0 ? "bsp" : "ap";
     cpus[i] = await VcpuInterrupts.create({
       wasm,
       apicId: i,
@@ -86,30 +92,32 @@ export async function startTwoCpuMachine(v86: VcpuOptions["v86"]): Promise<SmpMa
       v86: { ...v86, autostart: false },
     });
   }
-  const [bsp, ap] = cpus;
+  const bsp = cpus[0];
   // SeaBIOS learns the CPU count from CMOS 0x5F (count - 1, as QEMU sets it) and waits for the APs.
   (bsp.vcpu.emulator as unknown as { v86: { cpu: { devices: { rtc: { cmos_write(i: number, v: number): void } } } } }).v86.cpu.devices.rtc.cmos_write(0x5f, cpus.length - 1);
-  ap.vcpu.setAllPages("none");
-  ap.tsc = bsp.tsc;
-  ap.routeIoapic(bsp.devices);
-  ap.routePic(bsp.devices);
   const bspIo = (bsp.vcpu.emulator as unknown as { v86: { cpu: { io: V86IoPorts } } }).v86.cpu.io;
   const toBsp = {
     read: (port: number, size: IoSize) => (size === 1 ? bspIo.port_read8(port) : size === 2 ? bspIo.port_read16(port) : bspIo.port_read32(port)),
     write: (port: number, size: IoSize, v: number) => (size === 1 ? bspIo.port_write8(port, v) : size === 2 ? bspIo.port_write16(port, v) : bspIo.port_write32(port, v)),
   };
-  // Every port but the in-wasm PIC's (routed above) goes to vCPU 0's devices.
-  const pic = [...PIC_PORTS].sort((a, b) => a - b);
-  let first = 0;
-  for (const p of pic) {
-    if (p > first) routePorts(ap.vcpu, first, p - 1, toBsp);
-    first = p + 1;
+  for (const ap of cpus.slice(1)) {
+    ap.vcpu.setAllPages("none");
+    ap.tsc = bsp.tsc;
+    ap.routeIoapic(bsp.devices);
+    ap.routePic(bsp.devices);
+    // Every port but the in-wasm PIC's (routed above) goes to vCPU 0's devices.
+    const pic = [...PIC_PORTS].sort((a, b) => a - b);
+    let first = 0;
+    for (const p of pic) {
+      if (p > first) routePorts(ap.vcpu, first, p - 1, toBsp);
+      first = p + 1;
+    }
+    routePorts(ap.vcpu, first, 0xffff, toBsp);
   }
-  routePorts(ap.vcpu, first, 0xffff, toBsp);
 
   let out = "";
   bsp.vcpu.emulator.add_listener("serial0-output-byte", (b: number) => (out += String.fromCharCode(b)));
-  await ap.vcpu.emulator.run();
+  for (const ap of cpus.slice(1)) await ap.vcpu.emulator.run();
   await bsp.vcpu.emulator.run();
   return {
     cpus,

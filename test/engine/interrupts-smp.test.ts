@@ -1,4 +1,4 @@
-// Two vCPUs as one SMP machine (one thread, pages moved between them on faults): SeaBIOS finds the
+// 2 and 4 vCPUs as one SMP machine (one thread, pages moved between them on faults): SeaBIOS finds the
 // AP through the forwarded INIT/SIPI, and the self-test guest boots it and runs its SMP checks
 // (IPIs both ways, shared-memory litmus tests, locked counters) through the engine's hooks.
 import { readFileSync } from "node:fs";
@@ -7,18 +7,18 @@ import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { startTwoCpuMachine } from "./interrupts-smp-support.ts";
+import { startSmpMachine } from "./interrupts-smp-support.ts";
 
 const ab = (p: string): ArrayBuffer => {
   const b = readFileSync(p);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
 };
 
-describe("two VcpuInterrupts as one SMP machine", () => {
-  it("runs the self-test guest with 2 CPUs", { timeout: 600_000 }, async () => {
+describe("VcpuInterrupts as one SMP machine", () => {
+  it.each([2, 4])("runs the self-test guest with %i CPUs", { timeout: 900_000 }, async (n) => {
     const elf = await buildSelftest();
     const images = ensureGuestImages(() => {});
-    const m = await startTwoCpuMachine({
+    const m = await startSmpMachine(n, {
       multiboot: { buffer: ab(elf) },
       cmdline: "scale=1",
       acpi: true,
@@ -36,8 +36,8 @@ describe("two VcpuInterrupts as one SMP machine", () => {
         await new Promise((r) => setTimeout(r, 500));
       }
       const report = parseSelftestOutput(m.output());
-      expect(reportProblems(report, 2, true), m.output()).toEqual([]);
-      expect(report.summary).toMatchObject({ fail: 0, cpus: 2 });
+      expect(reportProblems(report, n, true), m.output()).toEqual([]);
+      expect(report.summary).toMatchObject({ fail: 0, cpus: n });
       // Both directions really went through the hooks and the page moves.
       expect(m.cpus[1].stats.sent).toBeGreaterThan(0);
       expect(m.stats.ipis).toBeGreaterThan(m.cpus[1].stats.sent);
