@@ -441,7 +441,6 @@ export class VcpuInterrupts {
 
   // --- internals ------------------------------------------------------------------------------
 
-  /** Runs queued NMI/INIT/SIPI; called between v86's run slices, i.e. at an instruction boundary. */
   /**
    * Runs queued NMI/INIT/SIPI/EOIs in order. `inOwnTurn`: called by this vCPU's main loop. From
    * elsewhere (inject at a boundary) only events that touch no guest memory run now: a queued NMI
