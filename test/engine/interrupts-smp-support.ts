@@ -5,7 +5,7 @@
 // another vCPU, which is then between two instructions.
 import { readFileSync } from "node:fs";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import { includes, toIncoming, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
+import { routeInterrupt, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
 import { routePorts, type IoSize } from "../../src/engine/io-routing.ts";
 import type { PageFault, PageGrant, VcpuOptions } from "../../src/engine/vcpu.ts";
 
@@ -65,16 +65,15 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promi
   };
 
   const send = (me: number) => (msg: OutgoingInterrupt): boolean => {
-    const targets = cpus.map((c, i) => i).filter((i) => includes(msg, cpus[i].addressing));
-    // Lowest priority: the first CPU of the destination (as GiantVM does).
-    const chosen = msg.mode === "lowest" ? targets.slice(0, 1) : targets;
-    const incoming = toIncoming(msg);
-    for (const t of chosen) {
-      if (t === me || !incoming) continue;
-      stats.ipis++;
-      cpus[t].inject(incoming);
+    let local = false;
+    for (const { cpu, incoming } of routeInterrupt(msg, cpus.map((c) => c.addressing))) {
+      if (cpu === me) local = true;
+      else {
+        stats.ipis++;
+        cpus[cpu].inject(incoming);
+      }
     }
-    return chosen.includes(me);
+    return local;
   };
 
   for (let i = 0; i < n; i++) {

@@ -4,3 +4,4 @@ export { decodeIcr, decodeRedirection, destinationIncludes, includes, isInitDeas
 export { readCpuState, writeCpuState, validateCpuState, startupState, CpuStateError, GPRS, SEGMENTS, type CpuState, type SegmentState } from "./cpu-state.ts";
 export { PIC_PORTS, IOAPIC_MMIO_BASE, IOAPIC_MMIO_SIZE, APIC_MMIO_BASE } from "./abi.ts";
 export type * from "./types.ts";
+export { routeInterrupt, type InterruptTarget } from "./route.ts";
