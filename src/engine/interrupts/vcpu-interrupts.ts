@@ -116,6 +116,7 @@ export class VcpuInterrupts {
   private readonly ex: Ex;
   private readonly route: WebAssembly.Global;
   private readonly bsp: WebAssembly.Global;
+  private readonly defer: WebAssembly.Global;
 
   /** Creates the Vcpu with the interrupt imports bound to the returned object. */
   static async create(options: VcpuInterruptsOptions): Promise<VcpuInterrupts> {
@@ -156,6 +157,7 @@ export class VcpuInterrupts {
       throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP}/${EXPORT_DEFER_IRQS} globals`);
     }
     defer.value = 1;
+    this.defer = defer;
     this.route = route;
     this.bsp = bsp;
     // The static struct addresses the pass checked must also be where v86 says its APIC lives.
@@ -229,6 +231,19 @@ export class VcpuInterrupts {
     this.ex.set_tsc(Number(value & 0xffffffffn), Number(value >> 32n));
   }
 
+  /**
+   * Whether interrupts that become deliverable through an APIC/IOAPIC write are taken at the next
+   * block boundary (default, see README: v86's in-instruction delivery lost a handler under the
+   * SMP self-test) or, as stock v86 does, inside the writing instruction (lower self-IPI latency).
+   */
+  get deferInterruptChecks(): boolean {
+    return this.defer.value !== 0;
+  }
+
+  set deferInterruptChecks(on: boolean) {
+    this.defer.value = on ? 1 : 0;
+  }
+
   get runState(): VcpuRunState {
     return this.state;
   }
@@ -259,6 +274,10 @@ export class VcpuInterrupts {
           return;
         }
         this.ex[EXPORT_APIC_DELIVER](MEM.apic, msg.vector, 0, msg.trigger === "level" ? 1 : 0);
+        // v86 would look at IRR only after its next run of up to 100k instructions: take it at
+        // the start of the next slice, or (mid-instruction) right after the current block.
+        if (this.mainLoopDepth > 0) this.kick();
+        else this.irqsPending = true;
         break;
       case "startup":
         if (!Number.isInteger(msg.vector) || msg.vector < 0 || msg.vector > 255) {
