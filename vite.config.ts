@@ -4,6 +4,7 @@ import { join, normalize, resolve } from "node:path";
 import type { Connect, Plugin } from "vite";
 import { defineConfig } from "vite";
 import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
+import { buildFirmware } from "./src/platform/firmware/bios-build.ts";
 
 const GUEST_DIR = resolve(import.meta.dirname, ".cache/guest");
 
@@ -15,6 +16,7 @@ const isolationHeaders = {
 };
 
 const ENGINE_WASM_PATH = "/engine/v86-giantweb.wasm";
+const FIRMWARE_PATH = "/engine/firmware.bin";
 
 function send(res: ServerResponse, file: string, type: string): void {
   for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
@@ -35,6 +37,16 @@ function guestImages(): Plugin {
       } catch (err) {
         res.statusCode = 500;
         res.end(`cannot build the instrumented engine: ${(err as Error).message}`);
+        return;
+      }
+    }
+    if (url.pathname === FIRMWARE_PATH) {
+      // Our firmware for N CPUs (direct Linux boot), built by the setup.
+      try {
+        return send(res, buildFirmware(), "application/octet-stream");
+      } catch (err) {
+        res.statusCode = 500;
+        res.end(`cannot build the firmware: ${(err as Error).message}`);
         return;
       }
     }

@@ -31,8 +31,8 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   memory: "local",
 };
 
-/** The most vCPUs a tab can host for now: application processors start once SIPI forwarding lands. */
-export const MAX_VCPUS = 1;
+/** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */
+export const MAX_VCPUS = 8;
 
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 

@@ -28,7 +28,12 @@ const layoutOf = (c: BootConfig) =>
     ? { nodes: [{ vcpu: null }, ...Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i }))], deviceNode: 1, firmware: false }
     : { nodes: Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i })), deviceNode: 0, firmware: true };
 
-const parsed = parseBootConfig(location.search, location.href);
+const parsed0 = parseBootConfig(location.search, location.href);
+// With several vCPUs our firmware replaces SeaBIOS (unless the URL names a BIOS).
+const parsed =
+  parsed0.ok && parsed0.config.vcpus > 1 && parsed0.config.memory === "local" && !new URLSearchParams(location.search).has("bios")
+    ? { ok: true as const, config: { ...parsed0.config, biosUrl: "engine/firmware.bin" } }
+    : parsed0;
 const session = new VmSession({
   fetchImage: fetchWithProgress,
   wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,

@@ -102,3 +102,20 @@ it("boots Linux on a vCPU worker whose every page comes from another worker thro
   expect(errors).toEqual([]);
   await page.close();
 });
+
+it("boots Linux with 2 vCPUs in 2 workers of one tab, kept coherent by the DSM", async () => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${server.url}?vcpus=2`);
+  await page.click("#boot");
+  await waitForPane(page, /giantweb:\/root# *$/m, "the shell prompt", 900_000);
+  expect(await paneText(page)).toMatch(/giantweb guest up: Linux \S+, 2 CPU\(s\) online/);
+  await page.locator(".xterm").click();
+  await page.keyboard.type("taskset 2 sh -c 'echo cpu1=$((6*7))'; nproc\n", { delay: 20 });
+  await waitForPane(page, /^cpu1=42\s*\n2\s*$/m, "the output of a job pinned to CPU 1", 300_000);
+  // Both workers report: vCPU 1 was started by the guest (no longer waiting for SIPI) and took IPIs.
+  await page.waitForFunction(() => /node 1 \(vCPU 1\): [\d.]+ MIPS .* IPIs \d+→ [1-9]\d*←/.test(document.getElementById("vcpus")!.textContent ?? ""));
+  expect(errors).toEqual([]);
+  await page.close();
+});

@@ -41,7 +41,9 @@ function interruptCounts(out: string, name: string, cpus: number): number[] {
   return line.trim().split(/\s+/).slice(1, 1 + cpus).map(Number);
 }
 
-for (const vcpus of [2, 4]) {
+// 4 vCPUs on CI's 2 cores takes several minutes more; it runs with GIANTWEB_HEAVY=1.
+const HEAVY = process.env.GIANTWEB_HEAVY === "1";
+for (const vcpus of HEAVY ? [2, 4] : [2]) {
   it(`boots Linux with ${vcpus} vCPUs in ${vcpus} workers, each CPU taking IPIs and running its share of a parallel job`, async () => {
     const c = await bootSmp(vcpus);
     expect(c.output()).toMatch(new RegExp(`giantweb guest up: Linux \\S+, ${vcpus} CPU\\(s\\) online`));
