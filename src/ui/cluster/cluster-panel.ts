@@ -1,0 +1,238 @@
+// The page's cluster controls: create a cluster (node 0) or join one from a `#join=` link, the
+// join link with a copy button, the roster every tab shows, Boot/Stop, and a status line. The VM
+// itself is ClusterVm; this module only wires it to the DOM, the fabric and the console pane.
+
+import { checkBios, checkBzImage, checkInitramfs } from "../../guests/image-checks.ts";
+import { GUEST_PROMPT } from "../../guests/initramfs.ts";
+import { createCluster, FabricError, type FabricNode, hasJoinFragment, joinCluster, type Member } from "../../fabric/browser.ts";
+import { PROTOCOL_VERSION } from "../../protocol/types.ts";
+import type { BootConfig } from "../boot-config.ts";
+import type { ConsolePane } from "../console-pane.ts";
+import { fetchWithProgress } from "../worker-client.ts";
+import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
+
+/** Our firmware (built by the setup): it boots Linux directly with tables for every vCPU. */
+export const FIRMWARE_URL = "guests/firmware/build/bios.bin";
+export const ENGINE_URL = "engine/v86-giantweb.wasm";
+const RELAY_PATH = "/fabric-relay";
+const BUILD = `giantweb ${import.meta.env.MODE}`;
+const MAX_NODES = 16;
+
+export interface ClusterPanelOptions {
+  pane: ConsolePane;
+  config: BootConfig;
+  /** Called when this tab enters a cluster (the page hides its one-tab Boot flow). */
+  onEnter?(): void;
+}
+
+const isLoopback = (host: string) => host === "localhost" || host === "127.0.0.1" || host === "[::1]";
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, string | number | boolean> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = Object.assign(document.createElement(tag), props) as HTMLElementTagNameMap[K];
+  e.append(...children);
+  return e;
+}
+
+export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions): void {
+  const status = el("span", { id: "cluster-status", role: "status" });
+  const setStatus = (phase: string, text: string) => {
+    status.dataset.phase = phase;
+    status.textContent = text;
+  };
+  const log = el("ul", { id: "cluster-log" });
+  const note = (text: string) => {
+    log.append(el("li", {}, `${new Date().toISOString().slice(11, 19)} ${text}`));
+    while (log.children.length > 20) log.firstElementChild!.remove();
+  };
+
+  const total = el("input", { id: "cluster-total", type: "number", min: "1", max: "16", value: "2" });
+  const here = el("input", { id: "cluster-here", type: "number", min: "1", max: "16", value: "1" });
+  const useRelay = el("input", { id: "cluster-relay", type: "checkbox", checked: !isLoopback(location.hostname) });
+  const create = el("button", { id: "cluster-create" }, "Create cluster");
+  const joinVcpus = el("input", { id: "cluster-join-vcpus", type: "number", min: "0", max: "16", value: "1" });
+  const join = el("button", { id: "cluster-join" }, "Join");
+  const watch = el("button", { id: "cluster-watch" }, "Watch");
+  const linkBox = el("input", { id: "cluster-link", readOnly: true, size: 60 });
+  const copy = el("button", { id: "cluster-copy" }, "Copy link");
+  const boot = el("button", { id: "cluster-boot", disabled: true }, "Boot cluster VM");
+  const stop = el("button", { id: "cluster-stop", disabled: true }, "Stop VM");
+  const roster = el("ul", { id: "cluster-roster" });
+
+  const joining = hasJoinFragment(location.href);
+  const createRow = el("div", { className: "cluster-row" },
+    el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
+    el("label", {}, useRelay, " other machines (relay)"), create);
+  const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
+  const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link ", linkBox), copy);
+  const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop);
+  root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, vmRow, status, roster, log);
+  setStatus("idle", joining ? "This is a join link: choose how many vCPUs this tab hosts, then Join (or Watch)." : "Create a cluster to spread the VM's vCPUs over tabs.");
+
+  let fabric: FabricNode | undefined;
+  let vm: ClusterVm | undefined;
+  let bootedOnce = false;
+
+  const renderRoster = () => {
+    if (!fabric) return;
+    const rtt = new Map(fabric.links().map((l) => [l.node, l.rttP50Ms]));
+    roster.replaceChildren(
+      ...fabric.members.map((m: Member) => {
+        const r = rtt.get(m.node);
+        const li = el("li", {}, `tab ${m.node}${m.node === fabric!.node ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
+        li.dataset.node = String(m.node);
+        return li;
+      }),
+    );
+    const missing = vm?.missingVcpus() ?? [];
+    if (fabric.node === 0 && vm?.phase === "waiting")
+      setStatus("waiting", missing.length ? `Waiting for tabs to host vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: share the join link.` : "Every vCPU has a tab: booting.");
+    boot.disabled = fabric.node !== 0 || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
+  };
+
+  const onState = (s: ClusterVmState) => {
+    stop.disabled = !(s.phase === "booting" || s.phase === "running" || s.phase === "fetching");
+    switch (s.phase) {
+      case "waiting":
+        return renderRoster();
+      case "fetching":
+        return setStatus("fetching", `Fetching the ${s.what} node 0 announced…`);
+      case "booting":
+        return setStatus("booting", "Booting the cluster's VM…");
+      case "running":
+        return setStatus("running", fabric?.me?.vcpus.length ? "VM running: the console below is node 0's serial port." : "Watching: the console below is node 0's serial port.");
+      case "stopped":
+        return setStatus("stopped", `VM stopped: ${s.reason}`);
+      case "error":
+        return setStatus("error", `VM stopped: ${s.message}`);
+    }
+  };
+
+  // node 0's own boot: fetch and check the images like the one-tab flow, then hand them to ClusterVm.
+  let promptSeen = false;
+  let tail = "";
+  const hostBoot = async () => {
+    if (!fabric || !vm || fabric.node !== 0) return;
+    bootedOnce = true;
+    opts.pane.clear();
+    promptSeen = false;
+    tail = "";
+    const urls = { wasm: ENGINE_URL, bios: FIRMWARE_URL, bzImage: opts.config.kernelUrl, initrd: opts.config.initrdUrl };
+    try {
+      const get = async (what: string, url: string, check?: (b: Uint8Array, w: string) => unknown) => {
+        setStatus("fetching", `Fetching the ${what}…`);
+        const buf = await fetchWithProgress(url, () => {}).catch((err: Error) => {
+          throw new Error(`cannot fetch the ${what} from ${url}: ${err.message}`);
+        });
+        check?.(new Uint8Array(buf), `the ${what} (${url})`);
+        return buf;
+      };
+      const images = {
+        wasm: await get("engine", urls.wasm),
+        bios: await get("firmware", urls.bios, checkBios),
+        vgaBios: new ArrayBuffer(0),
+        bzImage: await get("kernel", urls.bzImage, checkBzImage),
+        initrd: await get("initramfs", urls.initrd, checkInitramfs),
+      };
+      await vm.bootHost(images, urls, { cmdline: opts.config.cmdline, memoryMiB: opts.config.memoryMiB });
+    } catch (err) {
+      setStatus("error", `Cannot boot: ${(err as Error).message}`);
+    }
+  };
+
+  const enter = (f: FabricNode) => {
+    fabric = f;
+    opts.onEnter?.();
+    createRow.hidden = true;
+    joinRow.hidden = true;
+    linkRow.hidden = false;
+    vmRow.hidden = false;
+    boot.hidden = f.node !== 0;
+    linkBox.value = f.joinLink(location.href.split("#")[0]!);
+    vm = new ClusterVm({
+      fabric: f,
+      fetchImage: (url) => fetchWithProgress(url, () => {}),
+      onOutput: (bytes) => {
+        opts.pane.write(bytes);
+        if (!promptSeen) {
+          tail = (tail + String.fromCharCode(...bytes)).slice(-256);
+          if (tail.includes(GUEST_PROMPT)) {
+            promptSeen = true;
+            note("the guest's shell is ready");
+          }
+        }
+      },
+      onState,
+      onInvalid: (why) => note(`dropped a message ${why}`),
+    });
+    f.on((e) => {
+      if (e.type === "roster") renderRoster();
+      else if (e.type === "member-left") note(`tab ${e.member.node} left: ${e.reason}`);
+      else if (e.type === "link-down" && e.error) note(`link to tab ${e.node} failed (${e.error.code}): ${e.error.message}`);
+      else if (e.type === "ended") {
+        setStatus("error", `The cluster ended: ${e.error.message}`);
+        boot.disabled = true;
+      } else if (e.type === "signaling-lost") note(`signaling lost (${e.error.code}): nobody new can join`);
+      if (e.type === "roster" && f.node === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
+    });
+    opts.pane.onInput((bytes) => vm?.input(bytes));
+    addEventListener("pagehide", () => f.close("the tab closed"));
+    setInterval(renderRoster, 1000);
+    renderRoster();
+    if (f.node === 0 && vm.missingVcpus().length === 0) void hostBoot();
+  };
+
+  const failed = (what: string, err: unknown) => {
+    const e = err as Error;
+    setStatus("error", `${what} failed${e instanceof FabricError ? ` (${e.code})` : ""}: ${e.message}`);
+  };
+
+  create.addEventListener("click", async () => {
+    const t = Number(total.value);
+    const h = Number(here.value);
+    if (!Number.isInteger(t) || t < 1 || t > MAX_NODES) return setStatus("error", `vCPUs in all must be a whole number from 1 to ${MAX_NODES}`);
+    if (!Number.isInteger(h) || h < 1 || h > t) return setStatus("error", `vCPUs on this tab must be a whole number from 1 to ${t} (node 0 hosts at least the boot CPU)`);
+    create.disabled = true;
+    try {
+      const relay = useRelay.checked ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${RELAY_PATH}` : undefined;
+      enter(await createCluster({ totalVcpus: t, hostVcpus: h, maxNodes: MAX_NODES, protocol: PROTOCOL_VERSION, build: BUILD, ...(relay ? { relay } : {}) }));
+    } catch (err) {
+      create.disabled = false;
+      failed("Creating the cluster", err);
+    }
+  });
+
+  const doJoin = async (role: "compute" | "watcher") => {
+    const n = role === "watcher" ? 0 : Number(joinVcpus.value);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_NODES) return setStatus("error", `vCPUs on this tab must be a whole number from 0 to ${MAX_NODES}`);
+    join.disabled = watch.disabled = true;
+    setStatus("joining", "Joining…");
+    try {
+      enter(await joinCluster(location.href, { role: n === 0 ? "watcher" : "compute", vcpus: n, protocol: PROTOCOL_VERSION, build: BUILD }));
+      setStatus("member", `Joined as tab ${fabric!.node}; waiting for node 0 to boot.`);
+    } catch (err) {
+      join.disabled = watch.disabled = false;
+      failed("Joining the cluster", err);
+    }
+  };
+  join.addEventListener("click", () => void doJoin("compute"));
+  watch.addEventListener("click", () => void doJoin("watcher"));
+  copy.addEventListener("click", () => {
+    linkBox.select();
+    void navigator.clipboard?.writeText(linkBox.value).then(
+      () => note("join link copied"),
+      () => note("copy failed: select the link and copy it by hand"),
+    );
+  });
+  boot.addEventListener("click", () => void hostBoot());
+  stop.addEventListener("click", () => vm?.stop());
+
+  // Browser tests and the benchmark read the VM's link counters and the fabric's RTTs from here.
+  (globalThis as { giantwebCluster?: unknown }).giantwebCluster = {
+    get node() {
+      return fabric?.node;
+    },
+    links: () => fabric?.links() ?? [],
+    counters: () => vm?.counters ?? null,
+    ping: (node: number) => fabric!.ping(node),
+  };
+}

@@ -1,0 +1,311 @@
+// One VM over a cluster of tabs, as one tab runs it. Node 0 (the tab that created the cluster)
+// announces the images with their digests, waits until every tab hosting vCPUs has started its
+// nodes, then boots; every tab carries its nodes' link frames over the fabric, shows node 0's
+// console and sends its keys to node 0's UART. When a tab hosting vCPUs goes, the VM stops
+// everywhere (its nodes hold pages and CPUs nobody else has: going on would hang or corrupt).
+
+import type { VmBootOptions, VmEvent, VmImages } from "../../engine/vm-api.ts";
+import type { FabricEvent, FabricNode, Member } from "../../fabric/browser.ts";
+import { ClusterMachine } from "../../platform/browser/cluster-machine.ts";
+import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../platform/browser/cluster-wire.ts";
+import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
+
+/** The part of FabricNode this module uses (a fake in unit tests). */
+export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on">;
+
+export type ClusterVmState =
+  | { phase: "waiting" }
+  | { phase: "fetching"; what: string }
+  | { phase: "booting" }
+  | { phase: "running" }
+  | { phase: "stopped"; reason: string }
+  | { phase: "error"; message: string };
+
+export interface ClusterVmDeps {
+  fabric: ClusterFabric;
+  fetchImage(url: string): Promise<ArrayBuffer>;
+  onOutput(bytes: Uint8Array): void;
+  onState(state: ClusterVmState): void;
+  onStatus?(status: NodeStatus): void;
+  /** Messages from peers that failed validation (dropped); shown in the page's log. */
+  onInvalid?(why: string): void;
+}
+
+/** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
+const READY_TIMEOUT_MS = 600_000;
+
+export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const describeMember = (m: Member) => `tab ${m.node}${m.vcpus.length ? ` (vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")})` : " (watcher)"}`;
+
+export class ClusterVm {
+  private machine: ClusterMachine | null = null;
+  private state: ClusterVmState = { phase: "waiting" };
+  /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
+  private hostOf: number[] = [];
+  private readyWaiter: { missing: Set<number>; resolve(): void; reject(e: Error): void } | null = null;
+
+  constructor(private readonly deps: ClusterVmDeps) {
+    deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
+    deps.fabric.on((e) => this.onFabric(e));
+  }
+
+  get phase(): ClusterVmState["phase"] {
+    return this.state.phase;
+  }
+
+  get counters() {
+    return this.machine?.counters;
+  }
+
+  private get isHost(): boolean {
+    return this.deps.fabric.node === 0;
+  }
+
+  private set(state: ClusterVmState): void {
+    this.state = state;
+    this.deps.onState(state);
+  }
+
+  private active(): boolean {
+    return this.state.phase === "fetching" || this.state.phase === "booting" || this.state.phase === "running";
+  }
+
+  private send(node: number, m: WireMessage): void {
+    this.deps.fabric.send(node, encodeWire(m));
+  }
+
+  private freezeHosts(): void {
+    this.hostOf = [];
+    for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.node;
+  }
+
+  private newMachine(total: number, prepare?: (images: VmImages) => Promise<void>): ClusterMachine {
+    const me = this.deps.fabric.me;
+    if (!me || me.vcpus.length === 0) throw new Error("this tab hosts no vCPU");
+    return new ClusterMachine({
+      nodes: total,
+      local: me.vcpus,
+      sendRemote: (from, to, frame) => {
+        const tab = this.hostOf[to];
+        if (tab === undefined) throw new Error(`no tab hosts node ${to}`);
+        this.send(tab, { kind: "node-frame", from, to, payload: frame });
+      },
+      prepare,
+      onStatus: this.deps.onStatus,
+    });
+  }
+
+  // ------------------------------------------------------------ node 0
+
+  /**
+   * Node 0: boots the VM with these images (already fetched and checked by the caller) once every
+   * tab hosting vCPUs has them. `urls` are the paths the other tabs fetch them from.
+   */
+  async bootHost(images: VmImages, urls: { wasm: string; bios: string; bzImage: string; initrd: string }, options: VmBootOptions): Promise<void> {
+    if (!this.isHost) throw new Error("only the tab that created the cluster (node 0) boots the VM");
+    if (this.active()) throw new Error(`the VM is already ${this.state.phase}`);
+    const missing = this.missingVcpus();
+    if (missing.length) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
+    this.freezeHosts();
+    const total = this.hostOf.length;
+    this.set({ phase: "booting" });
+    try {
+      this.machine = this.newMachine(total, async () => {
+        const digests: ImageDigest[] = [];
+        for (const [what, url, bytes] of [
+          ["engine", urls.wasm, images.wasm],
+          ["firmware", urls.bios, images.bios],
+          ["kernel", urls.bzImage, images.bzImage],
+          ["initramfs", urls.initrd, images.initrd],
+        ] as const)
+          digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
+        const others = new Set(this.deps.fabric.members.filter((m) => m.node !== 0 && m.vcpus.length > 0).map((m) => m.node));
+        let resolveReady = () => {};
+        const ready = new Promise<void>((resolve, reject) => {
+          resolveReady = resolve;
+          this.readyWaiter = { missing: others, resolve, reject };
+          setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+        });
+        const config: ControlMessage = { t: "config", vcpus: total, memoryMiB: options.memoryMiB, cmdline: options.cmdline, images: digests };
+        this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
+        if (others.size === 0) resolveReady();
+        try {
+          await ready;
+        } finally {
+          this.readyWaiter = null;
+        }
+      });
+      await this.machine.boot(images, options, (e) => this.onVmEvent(e));
+    } catch (err) {
+      this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** vCPUs no tab hosts yet. */
+  missingVcpus(): number[] {
+    const hosted = new Set(this.deps.fabric.members.flatMap((m) => m.vcpus));
+    const total = (this.deps.fabric as Partial<Pick<FabricNode, "shape">>).shape?.totalVcpus ?? hosted.size;
+    return Array.from({ length: total }, (_, i) => i).filter((v) => !hosted.has(v));
+  }
+
+  private onVmEvent(e: VmEvent): void {
+    switch (e.kind) {
+      case "serial":
+        // Node 0's UART: shown here and on every other tab.
+        this.deps.onOutput(e.bytes);
+        if (this.isHost) this.deps.fabric.broadcast(encodeWire({ kind: "console-out", bytes: e.bytes }));
+        break;
+      case "started":
+        this.set({ phase: "running" });
+        break;
+      case "stopped":
+        this.set({ phase: "stopped", reason: "the VM stopped" });
+        break;
+      case "error":
+        this.stopEverywhere(e.message, true);
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------ every tab
+
+  /** Keys typed in this tab's console: to node 0's UART, wherever it is. */
+  input(bytes: Uint8Array): void {
+    if (!this.active()) return;
+    if (this.isHost) void this.machine?.serialInput(bytes);
+    else this.send(0, { kind: "console-in", bytes });
+  }
+
+  /** Stops the VM on every tab, with a reason every tab shows. */
+  stop(reason = "stopped by the user"): void {
+    this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.node})`, false);
+  }
+
+  private stopEverywhere(reason: string, isError: boolean): void {
+    const wasActive = this.active() || this.machine !== null;
+    this.halt(reason, isError);
+    if (wasActive) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "stop", reason } }));
+  }
+
+  private halt(reason: string, isError: boolean): void {
+    this.readyWaiter?.reject(new Error(reason));
+    this.machine?.terminate();
+    this.machine = null;
+    this.set(isError ? { phase: "error", message: reason } : { phase: "stopped", reason });
+  }
+
+  private onFabric(e: FabricEvent): void {
+    if (e.type === "member-left") {
+      if (e.member.vcpus.length > 0 && (this.active() || this.machine))
+        this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
+      if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.node);
+    } else if (e.type === "ended" && (this.active() || this.machine)) {
+      this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
+    }
+  }
+
+  private onFrame(from: number, bytes: Uint8Array): void {
+    let m: WireMessage;
+    try {
+      m = decodeWire(bytes);
+    } catch (err) {
+      this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
+      return;
+    }
+    const sender = this.deps.fabric.members.find((x) => x.node === from);
+    try {
+      switch (m.kind) {
+        case "node-frame":
+          if (!sender?.vcpus.includes(m.from)) throw new Error(`a frame claims node ${m.from}, which tab ${from} does not host`);
+          if (!this.machine) return; // the VM stopped here; late frames are dropped
+          this.machine.deliver(m.from, m.to, m.payload.slice());
+          break;
+        case "console-out":
+          if (from !== 0) throw new Error("console output from a tab other than node 0");
+          if (!this.isHost) this.deps.onOutput(m.bytes.slice());
+          break;
+        case "console-in":
+          if (!this.isHost) throw new Error("console input sent to a tab other than node 0");
+          if (this.state.phase === "running" || this.state.phase === "booting") void this.machine?.serialInput(m.bytes.slice());
+          break;
+        case "control":
+          this.onControl(from, m.msg);
+          break;
+      }
+    } catch (err) {
+      this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
+    }
+  }
+
+  private onControl(from: number, msg: ControlMessage): void {
+    switch (msg.t) {
+      case "config":
+        if (from !== 0 || this.isHost) throw new Error("a VM configuration from a tab other than node 0");
+        void this.join(msg);
+        break;
+      case "ready": {
+        if (!this.isHost) throw new Error("a ready message sent to a tab other than node 0");
+        const w = this.readyWaiter;
+        if (!w) return;
+        w.missing.delete(from);
+        if (w.missing.size === 0) w.resolve();
+        break;
+      }
+      case "refuse":
+        if (!this.isHost) throw new Error("a refusal sent to a tab other than node 0");
+        this.stopEverywhere(`tab ${from} cannot take part: ${msg.reason}`, true);
+        break;
+      case "stop":
+        if (this.active() || this.machine) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
+        break;
+    }
+  }
+
+  /** A tab other than node 0: fetch and check the announced images, start this tab's nodes, say ready. */
+  private async join(config: Extract<ControlMessage, { t: "config" }>): Promise<void> {
+    const me = this.deps.fabric.me;
+    if (this.active()) {
+      this.deps.onInvalid?.("node 0 announced a VM while one is already running here");
+      return;
+    }
+    this.freezeHosts();
+    if (!me || me.vcpus.length === 0) {
+      this.set({ phase: "running" }); // a watcher: it shows the console, runs nothing
+      return;
+    }
+    try {
+      const got: Record<string, ArrayBuffer> = {};
+      for (const d of config.images) {
+        this.set({ phase: "fetching", what: d.what });
+        let buf: ArrayBuffer;
+        try {
+          buf = await this.deps.fetchImage(d.url);
+        } catch (err) {
+          throw new Error(`cannot fetch the ${d.what} from ${d.url}: ${(err as Error).message}`);
+        }
+        const sha = await sha256Hex(buf);
+        if (buf.byteLength !== d.bytes || sha !== d.sha256)
+          throw new Error(
+            `the ${d.what} at ${d.url} differs from node 0's (here ${buf.byteLength} bytes, sha256 ${sha.slice(0, 12)}…; node 0 ${d.bytes} bytes, ${d.sha256.slice(0, 12)}…): every tab must load the same build`,
+          );
+        got[d.what] = buf;
+      }
+      for (const what of ["engine", "firmware", "kernel", "initramfs"])
+        if (!got[what]) throw new Error(`node 0's configuration lists no ${what} image`);
+      if (config.vcpus !== this.hostOf.length) throw new Error(`node 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
+      this.set({ phase: "booting" });
+      this.machine = this.newMachine(config.vcpus);
+      const images: VmImages = { wasm: got.engine!, bios: got.firmware!, vgaBios: new ArrayBuffer(0), bzImage: got.kernel!, initrd: got.initramfs! };
+      await this.machine.boot(images, { cmdline: config.cmdline, memoryMiB: config.memoryMiB }, (e) => this.onVmEvent(e));
+      this.send(0, { kind: "control", msg: { t: "ready", vcpus: me.vcpus } });
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.send(0, { kind: "control", msg: { t: "refuse", reason } });
+      this.halt(reason, true);
+    }
+  }
+}
