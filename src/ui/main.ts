@@ -9,6 +9,7 @@ import { fetchWithProgress, startVmWorker } from "./worker-client.ts";
 import { TabMachine } from "../platform/browser/tab-machine.ts";
 import type { BootConfig } from "./boot-config.ts";
 import { VcpuStrip } from "./vcpu-strip.ts";
+import { mountClusterPanel } from "./cluster/cluster-panel.ts";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -52,6 +53,18 @@ const session = new VmSession({
   onOutput: (bytes) => pane.write(bytes),
 });
 pane.onInput((bytes) => void session.input(bytes));
+
+// The cluster of tabs (create / join by link): the same console pane, vCPUs spread over tabs.
+if (parsed.ok)
+  mountClusterPanel($("cluster"), {
+    pane,
+    config: parsed.config,
+    onEnter: () => {
+      // In a cluster the VM is the cluster's: the one-tab Boot stays off.
+      bootButton.disabled = true;
+      bootButton.hidden = stopButton.hidden = true;
+    },
+  });
 
 if (!parsed.ok) {
   statusLine.textContent = `Error in the page's URL: ${parsed.errors.join("; ")}`;
