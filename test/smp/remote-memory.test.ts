@@ -18,7 +18,7 @@ it("Linux boots to a working shell with all of its memory supplied by another wo
     guest: { kind: "linux", bios: g.bios, vgaBios: g.vgaBios, bzImage: g.bzImage, initramfs: g.initramfs, cmdline: g.cmdline, memoryMiB: 128 },
     // node 0 owns every page and never runs its CPU; node 1 runs Linux, starts with no page, and
     // keeps the devices itself (interrupt forwarding is not part of this test)
-    nodes: [{ runCpu: false }, { runCpu: true }],
+    nodes: [{ vcpu: null }, { vcpu: 0 }],
     deviceNode: 1,
   });
   await cluster.waitFor(/giantweb:\/root# /, 400_000);

@@ -42,4 +42,6 @@ export type NodeToPage =
   | { kind: "ready"; node: number }
   | { kind: "serial"; bytes: Uint8Array }
   | { kind: "status"; status: NodeStatus }
+  /** A StatsSnapshot encoded by the protocol codec, for the live view. */
+  | { kind: "stats"; frame: Uint8Array }
   | { kind: "error"; node: number; message: string };

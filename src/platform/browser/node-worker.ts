@@ -1,5 +1,7 @@
 // Web Worker entry: one node of a many-to-one VM in this tab (a vCPU engine, its DSM node, links).
 
+import { encode } from "../../protocol/codec.ts";
+import { buildSnapshot } from "../../protocol/stats.ts";
 import { planDirectBoot } from "../firmware/direct-boot.ts";
 import { firmwareV86Options, linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
 import type { NodeInit, NodeToPage, PageToNode } from "./node-protocol.ts";
@@ -24,6 +26,33 @@ function status(): NodeToPage {
       ipisReceived: n.router?.counters.ipisReceived ?? 0,
     },
   };
+}
+
+// A statistics snapshot for the live view, encoded by the protocol codec (a few per second).
+let statsSeq = 0;
+function statsFrame(): NodeToPage {
+  const n = node!;
+  const r = n.router?.counters;
+  const snapshot = buildSnapshot({
+    node: init!.plan.self,
+    seq: statsSeq++,
+    atMs: performance.timeOrigin + performance.now(),
+    dsm: n.dsm,
+    counters: {
+      ipisSent: r?.ipisSent ?? 0,
+      ipisReceived: r?.ipisReceived ?? 0,
+      irqsForwarded: r?.irqsSent ?? 0,
+      ioForwarded: n.io.counters.reads + n.io.counters.writes,
+      bytesSent: n.agent.counters.framesOut,
+      bytesReceived: n.agent.counters.framesIn,
+    },
+    vcpus:
+      init!.vcpu === null
+        ? []
+        : [{ vcpu: init!.vcpu, state: n.cpu.runState === "wait-for-sipi" ? "waiting-sipi" : "running", instructions: n.vcpu.emulator.get_instruction_counter?.() ?? 0 }],
+  });
+  const frame = encode(snapshot);
+  return { kind: "stats", frame };
 }
 
 async function start(msg: NodeInit): Promise<VcpuNode> {
@@ -60,6 +89,10 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         node = await start(msg);
         post({ kind: "ready", node: msg.plan.self });
         setInterval(() => post(status()), 500);
+        setInterval(() => {
+          const m = statsFrame();
+          post(m, m.kind === "stats" ? [m.frame.buffer] : []);
+        }, 250);
         if (msg.vcpu === null) {
           // A node without a vCPU only serves memory (and devices): it blocks here, woken by its peers.
           const stop = new Int32Array(msg.stop);

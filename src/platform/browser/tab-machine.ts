@@ -17,6 +17,8 @@ export interface TabMachineLayout {
   /** The node that hosts the devices (default 0). */
   deviceNode?: number;
   onStatus?(status: NodeStatus): void;
+  /** Each node's statistics snapshots (encoded frames), for the live view. */
+  onStats?(frame: Uint8Array): void;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -57,6 +59,7 @@ export class TabMachine implements VmWorkerApi {
             if (m.kind === "ready") (clearTimeout(timer), resolve());
             else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
             else if (m.kind === "status") this.layout.onStatus?.(m.status);
+            else if (m.kind === "stats") this.layout.onStats?.(m.frame);
             else if (m.kind === "error") {
               clearTimeout(timer);
               reject(new Error(`node ${m.node}: ${m.message}`));
