@@ -4,6 +4,7 @@ import { join, normalize, resolve } from "node:path";
 import type { Connect, Plugin } from "vite";
 import { defineConfig } from "vite";
 import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
+import { fabricRelay } from "./src/fabric/relay/vite-plugin.ts";
 import { buildFirmware } from "./src/platform/firmware/bios-build.ts";
 
 const GUEST_DIR = resolve(import.meta.dirname, ".cache/guest");
@@ -68,7 +69,8 @@ function guestImages(): Plugin {
 }
 
 export default defineConfig({
-  plugins: [guestImages()],
+  // fabricRelay: the signaling relay at /fabric-relay for tabs on other machines (never VM traffic).
+  plugins: [guestImages(), fabricRelay()],
   server: { headers: isolationHeaders, host: "127.0.0.1", port: 5173 },
   preview: { headers: isolationHeaders, host: "127.0.0.1", port: 4173 },
   worker: { format: "es" },
