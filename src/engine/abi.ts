@@ -17,6 +17,13 @@ export const EXPORT_QUIET = "gw_quiet";
  * current instruction so it re-executes from its start (see instrument/pass.ts).
  */
 export const EXPORT_RESTART = "gw_restart";
+/**
+ * Exported mutable i32 global, non-zero while v86 walks page tables with side effects. Byte
+ * writes to RAM then are accessed/dirty updates of a PTE or PDE (v86 writes the entry's low byte).
+ */
+export const EXPORT_WALKING = "gw_walking";
+/** The accessed and dirty bits of a page-table entry's low byte. */
+export const PTE_ACCESSED_DIRTY = 0x60;
 /** Verdicts of the gw_tlb_fault import. */
 export const TLB_KEEP = 0;
 export const TLB_RETRY = 1;

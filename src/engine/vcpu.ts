@@ -7,12 +7,14 @@ import {
   EXPORT_QUIET,
   EXPORT_RESTART,
   EXPORT_SET_MAP_BASE,
+  EXPORT_WALKING,
   IMPORT_TLB_FAULT,
   MAP_BYTES,
   MEMORY_SIZE_ADDR,
   PAGE_NONE,
   PAGE_RO,
   PAGE_RW,
+  PTE_ACCESSED_DIRTY,
   TLB_FAIL,
   TLB_KEEP,
   TLB_RETRY,
@@ -111,6 +113,7 @@ export class Vcpu {
   private executing = false;
   private quiet!: WebAssembly.Global;
   private restart!: WebAssembly.Global;
+  private walking!: WebAssembly.Global;
   /** Code ranges to drop once v86's JIT no longer holds its lock (see EXPORT_QUIET). */
   private pendingDirty: [number, number][] = [];
   private readonly loaded: Promise<void>;
@@ -267,9 +270,17 @@ export class Vcpu {
     const writer = (name: string, size: number) => (addr: number, ...words: number[]) => {
       addr >>>= 0;
       if (!ram(addr)) return orig[name](addr, ...words);
-      this.ensure(addr, size, "write", "physical");
+      const fresh = this.ensure(addr, size, "write", "physical");
       const u8 = this.view();
       const a = this.mem8Base + addr;
+      if (fresh && size === 1 && this.walking.value) {
+        // A page walk read this PTE before the table came back with newer bytes: its byte was
+        // computed from the old entry. Set only the accessed/dirty bits, like the CPU's atomic
+        // update would have (the instruction restarts if the entry changed meaning).
+        u8[a] |= words[0] & PTE_ACCESSED_DIRTY;
+        this.dirtyCode(addr, addr + 1);
+        return;
+      }
       for (let i = 0; i < size; i++) u8[a + i] = words[i >> 2] >>> ((i & 3) * 8);
       this.dirtyCode(addr, addr + size);
     };
@@ -311,6 +322,9 @@ export class Vcpu {
     const restart = ex[EXPORT_RESTART] as unknown as WebAssembly.Global | undefined;
     if (!(restart instanceof WebAssembly.Global)) throw new EngineError(`the instrumented wasm lacks the ${EXPORT_RESTART} global`);
     this.restart = restart;
+    const walking = ex[EXPORT_WALKING] as unknown as WebAssembly.Global | undefined;
+    if (!(walking instanceof WebAssembly.Global)) throw new EngineError(`the instrumented wasm lacks the ${EXPORT_WALKING} global`);
+    this.walking = walking;
     // Learn where guest RAM lives when v86 allocates it.
     const allocate = ex.allocate_memory;
     return {
@@ -356,17 +370,23 @@ export class Vcpu {
     };
   }
 
-  /** Makes every page of [addr, addr+len) hold at least what `access` needs, faulting as needed. */
-  private ensure(addr: number, len: number, access: Access, cause: FaultCause): void {
+  /**
+   * Makes every page of [addr, addr+len) hold at least what `access` needs, faulting as needed.
+   * Returns true when a fault brought new bytes for one of them.
+   */
+  private ensure(addr: number, len: number, access: Access, cause: FaultCause): boolean {
     const need = access === "write" ? PAGE_RW : PAGE_RO;
     const last = Math.min(addr + len - 1, this.memorySize - 1) >>> 12;
+    let fresh = false;
     for (let p = addr >>> 12; p <= last; p++) {
       if (p >= VGA_FIRST_PAGE && p < VGA_END_PAGE) continue;
-      if (this.view()[this.mapBase + p] > need) this.fault(p, access, cause);
+      if (this.view()[this.mapBase + p] > need) fresh = this.fault(p, access, cause) || fresh;
     }
+    return fresh;
   }
 
-  private fault(page: number, access: Access, cause: FaultCause): void {
+  /** Runs the handler for one fault and applies its grant; true when it supplied bytes. */
+  private fault(page: number, access: Access, cause: FaultCause): boolean {
     this.flushPendingDirty();
     const handler = this.onFault;
     const state = BYTE_STATE[this.view()[this.mapBase + page]];
@@ -390,6 +410,7 @@ export class Vcpu {
     }
     if (grant.bytes !== undefined) this.writePage(page, grant.bytes);
     this.view()[this.mapBase + page] = STATE_BYTE[grant.state];
+    return grant.bytes !== undefined;
   }
 
   /** Drops every translation (and for no-access, compiled code) that could reach `page`. */

@@ -284,4 +284,49 @@ describe("engine page access control on the hard paths", () => {
     // The destination came back through a write fault of the restarted instruction.
     expect(remote.faults(dst, "write")).toBeGreaterThanOrEqual(1);
   });
+
+  it("an accessed/dirty update keeps a remote change made to the entry while the table was read-only here", { timeout: TIMEOUT }, async () => {
+    const ptPage = pageOf(PAGE_TABLE);
+    const slot = ((PT_VIRT >>> 12) & 1023) * 4;
+    let vcpu!: Vcpu;
+    let pteAtEnd = -1;
+    let remoteChanges = 0;
+    const remote = new SimulatedRemote(() => vcpu);
+    const run = await bootEngineTest(
+      "pt",
+      (cmd) => {
+        if (cmd === HC.PT_SWITCH) {
+          remote.take(ptPage, "none");
+          new DataView(remote.away.get(ptPage)!.buffer).setUint32(slot, PT_Y | 3, true);
+          return 0;
+        }
+        const bytes = remote.take(ptPage, "none");
+        pteAtEnd = new DataView(bytes.buffer).getUint32(slot, true);
+        return 0;
+      },
+      (f) => {
+        if (f.page === ptPage && f.access === "write" && remoteChanges === 0) {
+          // Between the walk's read of the entry (table read-only here) and its A/D write,
+          // another CPU set PWT in the same byte; the write fault brings that version.
+          const bytes = vcpu.readPage(ptPage);
+          const dv = new DataView(bytes.buffer);
+          dv.setUint32(slot, dv.getUint32(slot, true) | 0x08, true);
+          remoteChanges++;
+          remote.faultLog.push(f);
+          return { state: "rw", bytes };
+        }
+        return remote.handler(f);
+      },
+    );
+    vcpu = run.vcpu;
+    try {
+      expect(await run.done).toBe(0);
+    } finally {
+      await vcpu.destroy();
+    }
+    expect(remoteChanges).toBe(1);
+    // PWT from the remote CPU, accessed and dirty from this one, present and writable as before.
+    expect((pteAtEnd & 0xff).toString(16)).toBe((0x08 | 0x60 | 0x03).toString(16));
+    expect(pteAtEnd >>> 12).toBe(PT_Y >>> 12);
+  });
 });

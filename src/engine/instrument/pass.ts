@@ -21,6 +21,7 @@ import {
   EXPORT_QUIET,
   EXPORT_RESTART,
   EXPORT_SET_MAP_BASE,
+  EXPORT_WALKING,
   IMPORT_TLB_FAULT,
   MEMORY_SIZE_ADDR,
   TLB_IN_MAPPED_RANGE,
@@ -232,6 +233,7 @@ const TLB_FAULT_FN = "gw$tlb_fault";
 const QUIET = "gw$quiet";
 const RESTART = "gw$restart";
 const DELIVERING = "gw$delivering";
+const WALKING = "gw$walking";
 const CIV_INNER = "gw$call_interrupt_vector_inner";
 // src/rust/cpu/global_pointers.rs
 const INSTRUCTION_POINTER = 556;
@@ -365,6 +367,8 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     m.addGlobalExport(QUIET, EXPORT_QUIET);
     m.addGlobal(RESTART, i32, true, m.i32.const(0));
     m.addGlobalExport(RESTART, EXPORT_RESTART);
+    m.addGlobal(WALKING, i32, true, m.i32.const(0));
+    m.addGlobalExport(WALKING, EXPORT_WALKING);
     const jitExitReason = findJitExitReason(m);
     // Count nested call_interrupt_vector activations, so the wrapper never restarts inside one.
     m.addGlobal(DELIVERING, i32, true, m.i32.const(0));
@@ -396,7 +400,10 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
         m.global.set(WALK_WRITE, arg(1)),
         m.local.set(Q, m.global.get(QUIET, i32)),
         m.if(m.i32.eqz(arg(4)), m.global.set(QUIET, m.i32.const(1))),
+        // WALKING counts walks with side effects: their physical byte writes are A/D updates.
+        m.global.set(WALKING, m.i32.add(m.global.get(WALKING, i32), m.i32.ne(arg(4), m.i32.const(0)))),
         m.local.set(R, m.call(INNER_WALK, [arg(0), arg(1), arg(2), arg(3), arg(4)], i32)),
+        m.global.set(WALKING, m.i32.sub(m.global.get(WALKING, i32), m.i32.ne(arg(4), m.i32.const(0)))),
         m.global.set(QUIET, m.local.get(Q, i32)),
       ]);
     const wrapper = m.block(null, [
