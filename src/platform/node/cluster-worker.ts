@@ -2,7 +2,11 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
+import { buildAcpiTables } from "../firmware/acpi.ts";
 import { planDirectBoot } from "../firmware/direct-boot.ts";
+import { FW_TABLES_BASE } from "../firmware/layout.ts";
+import { buildMpTable } from "../firmware/mptable.ts";
+import { describePlatform } from "../firmware/platform.ts";
 import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options } from "./vcpu-node.ts";
 
 export type ClusterGuest =
@@ -10,7 +14,8 @@ export type ClusterGuest =
   | { kind: "linux"; bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
   /** The default guest booted directly by our firmware, with tables for every vCPU. */
   | { kind: "linux-smp"; firmware: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
-  | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number };
+  /** A multiboot guest (the self-test); `smp` adds MP and ACPI tables for every vCPU at 0xF0000. */
+  | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number; smp?: boolean };
 
 interface Data {
   plan: LocalLinksPlan;
@@ -46,6 +51,16 @@ switch (g.kind) {
     break;
   case "multiboot":
     v86 = { multiboot: { buffer: buf(g.elf) }, cmdline: g.cmdline, memory_size: g.memoryMiB << 20, vga_memory_size: 2 << 20, acpi: true, disable_keyboard: true, disable_mouse: true, disable_speaker: true } as NodeV86Options;
+    if (g.smp && d.plan.self === 0) {
+      // Without a BIOS nothing describes the CPUs; write the tables where an OS scans for them.
+      const platform = describePlatform({ cpus: d.vcpuNodes.length });
+      const mp = buildMpTable(platform, { address: FW_TABLES_BASE });
+      const acpiAt = Math.ceil((FW_TABLES_BASE + mp.length) / 16) * 16;
+      bootWrites = [
+        { address: FW_TABLES_BASE, bytes: mp },
+        { address: acpiAt, bytes: buildAcpiTables(platform, { address: acpiAt }).bytes },
+      ];
+    }
     break;
 }
 const stop = new Int32Array(d.stop);
