@@ -43,7 +43,7 @@ apt_install() {
 }
 
 # gcc/binutils build our firmware and the test guests.
-apt_install gcc binutils
+apt_install gcc binutils xz-utils
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   # Chromium for the browser tests (playwright-core drives it; it never downloads a browser),
   # QEMU as the reference the self-test guest and the benchmarks compare against,
@@ -53,6 +53,9 @@ fi
 
 # The default Linux guest (Debian's i386 kernel, busybox initramfs, SeaBIOS) in .cache/guest.
 npx tsx src/guests/images.ts
+# Kernel symbols for the live view's page map (Debian ships only a stub System.map): from the
+# kernel image's own kallsyms and export tables.
+npx tsx src/guests/symbols/extract.ts >/dev/null
 
 # The instrumented v86 engine (.cache/v86) and our firmware for N CPUs (guests/firmware/build).
 npx tsx src/engine/instrument/cli.ts >/dev/null

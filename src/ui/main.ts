@@ -10,6 +10,7 @@ import { TabMachine } from "../platform/browser/tab-machine.ts";
 import type { BootConfig } from "./boot-config.ts";
 import { VcpuStrip } from "./vcpu-strip.ts";
 import { mountClusterPanel } from "./cluster/cluster-panel.ts";
+import { loadSymbols, mountLiveView, statsInput, ViewFeed } from "./view/index.ts";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -18,6 +19,11 @@ const stopButton = $<HTMLButtonElement>("stop");
 const statusLine = $("status");
 const pane = createConsolePane($("console"));
 const strip = new VcpuStrip($("vcpus"));
+
+// The live view: fed with every node's statistics snapshots; it never sits on the fault path.
+const feed = new ViewFeed();
+const view = mountLiveView(document.querySelector("main")!, feed, { localNode: 0 });
+void loadSymbols("guest/linux/System.map").then((r) => r.ok && view.setSymbols(r.table));
 
 // One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
 // extended engine, one worker per node, joined by the DSM.
@@ -39,7 +45,16 @@ const session = new VmSession({
   fetchImage: fetchWithProgress,
   wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,
   startWorker: async () => {
-    if (parsed.ok && usesNodes(parsed.config)) return new TabMachine({ ...layoutOf(parsed.config), onStatus: (s) => strip.update(s) });
+    if (parsed.ok && usesNodes(parsed.config)) {
+      const layout = layoutOf(parsed.config);
+      const vcpuHome: number[] = [];
+      layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuHome[n.vcpu] = i));
+      feed.push({
+        kind: "config",
+        config: { type: "config", nodes: layout.nodes.length, memoryPages: parsed.config.memoryMiB * 256, vcpuHome, readTakesOwnership: true, guest: "linux" },
+      });
+      return new TabMachine({ ...layout, onStatus: (s) => strip.update(s), onStats: (frame) => feed.push(statsInput(frame, performance.now())) });
+    }
     return startVmWorker();
   },
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },

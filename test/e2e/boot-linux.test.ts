@@ -116,6 +116,9 @@ it("boots Linux with 2 vCPUs in 2 workers of one tab, kept coherent by the DSM",
   await waitForPane(page, /^cpu1=42\s*\n2\s*$/m, "the output of a job pinned to CPU 1", 300_000);
   // Both workers report: vCPU 1 was started by the guest (no longer waiting for SIPI) and took IPIs.
   await page.waitForFunction(() => /node 1 \(vCPU 1\): [\d.]+ MIPS .* IPIs \d+→ [1-9]\d*←/.test(document.getElementById("vcpus")!.textContent ?? ""));
+  // The live view, fed by the nodes' snapshots, shows both vCPUs running.
+  await page.waitForFunction(() => ["0", "1"].every((v) => document.querySelector(`.lv-vcpu[data-vcpu="${v}"]`)?.getAttribute("data-state") === "running"));
+  await page.screenshot({ path: "test-results/smp-2vcpu-page.png" });
   expect(errors).toEqual([]);
   await page.close();
 });
