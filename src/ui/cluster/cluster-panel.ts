@@ -17,6 +17,7 @@ export const ENGINE_URL = "engine/v86-giantweb.wasm";
 const RELAY_PATH = "/fabric-relay";
 const BUILD = `giantweb ${import.meta.env.MODE}`;
 const MAX_NODES = 16;
+const TRANSCRIPT_CHARS = 256 * 1024;
 
 export interface ClusterPanelOptions {
   pane: ConsolePane;
@@ -110,6 +111,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   // node 0's own boot: fetch and check the images like the one-tab flow, then hand them to ClusterVm.
   let promptSeen = false;
   let tail = "";
+  /** The console's recent output as text (the xterm pane wraps and scrolls it). */
+  let transcript = "";
   const hostBoot = async () => {
     if (!fabric || !vm || fabric.node !== 0) return;
     bootedOnce = true;
@@ -153,6 +156,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       fetchImage: (url) => fetchWithProgress(url, () => {}),
       onOutput: (bytes) => {
         opts.pane.write(bytes);
+        transcript = (transcript + String.fromCharCode(...bytes)).slice(-TRANSCRIPT_CHARS);
         if (!promptSeen) {
           tail = (tail + String.fromCharCode(...bytes)).slice(-256);
           if (tail.includes(GUEST_PROMPT)) {
@@ -233,6 +237,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     },
     links: () => fabric?.links() ?? [],
     counters: () => vm?.counters ?? null,
+    consoleText: () => transcript,
     ping: (node: number) => fabric!.ping(node),
   };
 }
