@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION } from "../../protocol/types.ts";
 import type { BootConfig } from "../boot-config.ts";
 import type { ConsolePane } from "../console-pane.ts";
 import { fetchWithProgress } from "../worker-client.ts";
+import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
 import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
 
 /** Our firmware (built by the setup): it boots Linux directly with tables for every vCPU. */
@@ -113,6 +114,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   let tail = "";
   /** The console's recent output as text (the xterm pane wraps and scrolls it). */
   let transcript = "";
+  /** The latest status each local node reported (counters, fault latency). */
+  const nodeStatus = new Map<number, NodeStatus>();
   const hostBoot = async () => {
     if (!fabric || !vm || fabric.node !== 0) return;
     bootedOnce = true;
@@ -167,6 +170,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       },
       onState,
       onInvalid: (why) => note(`dropped a message ${why}`),
+      onStatus: (st) => nodeStatus.set(st.node, st),
     });
     f.on((e) => {
       if (e.type === "roster") renderRoster();
@@ -238,6 +242,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     links: () => fabric?.links() ?? [],
     counters: () => vm?.counters ?? null,
     consoleText: () => transcript,
+    nodeStatus: () => [...nodeStatus.values()],
     ping: (node: number) => fabric!.ping(node),
   };
 }

@@ -1,0 +1,61 @@
+// The envelope tabs of one VM exchange: everything encoded decodes to the same message, and every
+// malformed or hostile envelope is refused with an error naming the problem.
+
+import fc from "fast-check";
+import { expect, it } from "vitest";
+import { type ControlMessage, decodeWire, encodeWire, type WireMessage, WireError } from "../../src/platform/browser/cluster-wire.ts";
+
+const sha = "ab".repeat(32);
+const config: ControlMessage = {
+  t: "config",
+  vcpus: 2,
+  memoryMiB: 128,
+  cmdline: "console=ttyS0 tsc=reliable",
+  images: [{ what: "kernel", url: "guest/linux/bzImage", bytes: 8_000_000, sha256: sha }],
+};
+
+it("round-trips node frames, console bytes and control messages", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 254 }), fc.integer({ min: 0, max: 254 }), fc.uint8Array({ minLength: 1, maxLength: 9000 }), (from, to, payload) => {
+      fc.pre(from !== to);
+      const m = decodeWire(encodeWire({ kind: "node-frame", from, to, payload }));
+      expect(m).toEqual({ kind: "node-frame", from, to, payload });
+    }),
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 4096 }), fc.boolean(), (bytes, out) => {
+      const m: WireMessage = { kind: out ? "console-out" : "console-in", bytes };
+      expect(decodeWire(encodeWire(m))).toEqual(m);
+    }),
+  );
+  for (const msg of [config, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
+    expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
+});
+
+it("refuses malformed envelopes, naming the problem", () => {
+  const bad = (bytes: number[] | Uint8Array, pattern: RegExp) => {
+    expect(() => decodeWire(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))).toThrow(WireError);
+    expect(() => decodeWire(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))).toThrow(pattern);
+  };
+  bad([], /empty envelope/);
+  bad([9, 1, 2], /unknown envelope kind 9/);
+  bad([1, 0, 1], /shorter than its header/);
+  bad([1, 255, 1, 0], /node 255>1/);
+  bad([1, 3, 3, 0], /from node 3 to itself/);
+  bad(new Uint8Array(5000).fill(3), /console input of 4999 bytes/);
+  const control = (v: unknown) => encodeWire({ kind: "control", msg: v as ControlMessage });
+  bad([4, 0xff, 0xfe], /not UTF-8 JSON/);
+  bad(control([1]), /not an object/);
+  bad(control({ t: "reboot" }), /unknown control message "reboot"/);
+  bad(control({ ...config, vcpus: 0 }), /config.vcpus must be a whole number from 1 to 255/);
+  bad(control({ ...config, memoryMiB: 1.5 }), /config.memoryMiB/);
+  bad(control({ ...config, cmdline: "a\nb" }), /printable ASCII/);
+  bad(control({ ...config, images: [] }), /config.images must list 1..8 images/);
+  bad(control({ ...config, images: [{ ...config.images[0], sha256: "xyz" }] }), /sha256/);
+  // A peer must not make other tabs fetch from elsewhere: image URLs are paths on the page's server.
+  bad(control({ ...config, images: [{ ...config.images[0], url: "https://evil.example/k" }] }), /must be a path on the page's server/);
+  bad(control({ ...config, images: [{ ...config.images[0], url: "//evil.example/k" }] }), /must be a path on the page's server/);
+  bad(control({ t: "ready", vcpus: [300] }), /ready.vcpus\[0\]/);
+  bad(control({ t: "stop", reason: 5 }), /stop.reason must be a string/);
+  expect(() => encodeWire({ kind: "node-frame", from: 300, to: 1, payload: new Uint8Array(1) })).toThrow(/0..254/);
+});
