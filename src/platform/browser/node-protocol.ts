@@ -36,6 +36,8 @@ export interface NodeStatus {
   revocations: number;
   ipisSent: number;
   ipisReceived: number;
+  /** How long this node's recent DSM faults blocked it (ms), over the last `count` faults. */
+  faultMs: { count: number; p50: number; p99: number } | null;
 }
 
 export type NodeToPage =

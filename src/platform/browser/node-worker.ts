@@ -10,6 +10,36 @@ const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknow
 let node: VcpuNode | null = null;
 let init: NodeInit | null = null;
 
+/** The latest faults' durations (a ring), for the remote page-fault latency the live view and bench show. */
+const faultTimes = {
+  ring: new Float64Array(4096),
+  n: 0,
+  add(ms: number) {
+    this.ring[this.n++ % this.ring.length] = ms;
+  },
+  summary(): { count: number; p50: number; p99: number } | null {
+    const count = Math.min(this.n, this.ring.length);
+    if (count === 0) return null;
+    const sorted = this.ring.slice(0, count).sort();
+    const at = (q: number) => sorted[Math.min(count - 1, Math.floor(q * count))]!;
+    return { count, p50: at(0.5), p99: at(0.99) };
+  },
+};
+
+/** Times every DSM fault of the node (the engine calls agent.fault through the object). */
+function timeFaults(n: VcpuNode): void {
+  const agent = n.agent;
+  const fault = agent.fault.bind(agent);
+  agent.fault = (page, access) => {
+    const start = performance.now();
+    try {
+      return fault(page, access);
+    } finally {
+      faultTimes.add(performance.now() - start);
+    }
+  };
+}
+
 function status(): NodeToPage {
   const n = node!;
   return {
@@ -24,6 +54,7 @@ function status(): NodeToPage {
       revocations: n.vcpu.stats.revocations,
       ipisSent: n.router?.counters.ipisSent ?? 0,
       ipisReceived: n.router?.counters.ipisReceived ?? 0,
+      faultMs: faultTimes.summary(),
     },
   };
 }
@@ -87,6 +118,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
       case "init": {
         init = msg;
         node = await start(msg);
+        timeFaults(node);
         post({ kind: "ready", node: msg.plan.self });
         setInterval(() => post(status()), 500);
         setInterval(() => {
