@@ -1,0 +1,57 @@
+// Drives the main page's cluster panel in Chromium as a user would, plus its `giantwebCluster`
+// hook (console transcript, link counters, node status); shared by the tabs tests and the bench.
+
+import type { BrowserContext, Page } from "playwright-core";
+import type { NodeStatus } from "../../../src/platform/browser/node-protocol.ts";
+
+export type ClusterPage = Page & { errors: string[] };
+
+interface Hook {
+  consoleText(): string;
+  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number } | null;
+  nodeStatus(): NodeStatus[];
+}
+
+export async function openPage(ctx: BrowserContext, url: string): Promise<ClusterPage> {
+  const page = (await ctx.newPage()) as ClusterPage;
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.goto(url);
+  return page;
+}
+
+export async function clusterStatus(page: Page): Promise<{ phase: string | null; text: string | null }> {
+  const el = page.locator("#cluster-status");
+  return { phase: await el.getAttribute("data-phase"), text: await el.textContent() };
+}
+
+/** Creates a cluster of `total` vCPUs with `here` on this page; returns the join link. */
+export async function createCluster(page: Page, total: number, here = 1): Promise<string> {
+  await page.fill("#cluster-total", String(total));
+  await page.fill("#cluster-here", String(here));
+  await page.click("#cluster-create");
+  await page.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
+  return page.locator("#cluster-link").inputValue();
+}
+
+export async function joinCluster(page: Page, vcpus: number): Promise<void> {
+  await page.fill("#cluster-join-vcpus", String(vcpus));
+  await page.click("#cluster-join");
+}
+
+export const consoleText = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.consoleText());
+export const linkCounters = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.counters());
+export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.nodeStatus());
+
+/** Waits until the page's console transcript matches; fails early with the status when the VM stopped. */
+export async function waitForConsole(page: Page, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = (await consoleText(page)).slice(from);
+    if (pattern.test(text)) return text;
+    const s = await clusterStatus(page);
+    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped")
+      throw new Error(`waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}`);
+    await page.waitForTimeout(250);
+  }
+}
