@@ -11,7 +11,7 @@ import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type Wir
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
 
 /** The part of FabricNode this module uses (a fake in unit tests). */
-export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on">;
+export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links">;
 
 export type ClusterVmState =
   | { phase: "waiting" }
@@ -33,6 +33,8 @@ export interface ClusterVmDeps {
 
 /** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
+/** How long node 0 waits for the links to the tabs hosting vCPUs (admitted tabs may still be connecting). */
+const LINKS_TIMEOUT_MS = 60_000;
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -47,6 +49,8 @@ export class ClusterVm {
   /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
   private hostOf: number[] = [];
   private readyWaiter: { missing: Set<number>; resolve(): void; reject(e: Error): void } | null = null;
+  /** Node 0: the configuration it announced, for watchers that join while the VM runs. */
+  private announced: { config: ControlMessage; to: Set<number> } | null = null;
 
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
@@ -131,7 +135,9 @@ export class ClusterVm {
           setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
         });
         const config: ControlMessage = { t: "config", vcpus: total, memoryMiB: options.memoryMiB, cmdline: options.cmdline, images: digests };
+        await this.linksUp([...others]);
         this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
+        this.announced = { config, to: new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.node)) };
         if (others.size === 0) resolveReady();
         try {
           await ready;
@@ -142,6 +148,19 @@ export class ClusterVm {
       await this.machine.boot(images, options, (e) => this.onVmEvent(e));
     } catch (err) {
       this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** Waits until the links to these tabs are open (a tab is in the roster before its link is up). */
+  private async linksUp(nodes: number[]): Promise<void> {
+    const deadline = Date.now() + LINKS_TIMEOUT_MS;
+    for (;;) {
+      const up = new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.node));
+      const waiting = nodes.filter((n) => !up.has(n));
+      if (waiting.length === 0) return;
+      if (!this.active()) throw new Error("the VM stopped while waiting for links");
+      if (Date.now() > deadline) throw new Error(`the links to tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not open within ${LINKS_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -199,7 +218,14 @@ export class ClusterVm {
   }
 
   private onFabric(e: FabricEvent): void {
-    if (e.type === "member-left") {
+    if (e.type === "link-up" && this.isHost && this.announced && this.active()) {
+      // A watcher that joined while the VM runs: tell it what runs, so it shows it (it hosts nothing).
+      for (const m of this.deps.fabric.members.filter((x) => x.node === e.node))
+        if (!this.announced.to.has(m.node) && m.vcpus.length === 0) {
+          this.announced.to.add(m.node);
+          this.send(m.node, { kind: "control", msg: this.announced.config });
+        }
+    } else if (e.type === "member-left") {
       if (e.member.vcpus.length > 0 && (this.active() || this.machine))
         this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
       if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.node);
