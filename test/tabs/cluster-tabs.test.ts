@@ -10,6 +10,9 @@ import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
 import { launchChromium } from "../support/browser.ts";
 import { startWebServer } from "../support/web-server.ts";
+import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
+
+const PROMPT = /giantweb:\/root# *$/m;
 
 let browser: Browser;
 let ctx: BrowserContext;
@@ -30,51 +33,33 @@ afterAll(async () => {
   await server?.close();
 });
 
+// What the xterm pane shows, row by row (its DOM renderer draws spaces as no-break spaces).
 const paneText = async (page: Page) =>
   (await page.evaluate(() => (document.querySelector(".xterm-rows") as HTMLElement | null)?.innerText ?? "")).replace(/\u00a0/g, " ");
 
-const clusterStatus = async (page: Page) => ({
-  phase: await page.locator("#cluster-status").getAttribute("data-phase"),
-  text: await page.locator("#cluster-status").textContent(),
-});
-
-async function waitForPane(page: Page, pattern: RegExp, what: string, timeoutMs = 900_000): Promise<string> {
+/** Waits until the xterm pane itself shows `pattern` (short lines only: the pane wraps long ones). */
+async function waitForPane(page: Page, pattern: RegExp, what: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = await paneText(page);
-    if (pattern.test(text)) return text;
+  while (!pattern.test(await paneText(page))) {
     const s = await clusterStatus(page);
-    if (Date.now() > deadline || s.phase === "error")
-      throw new Error(`waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}`);
-    await page.waitForTimeout(500);
+    if (Date.now() > deadline || s.phase === "error") throw new Error(`waiting for ${what} in the pane: status ${s.phase} "${s.text}"\n${(await paneText(page)).slice(-1500)}`);
+    await page.waitForTimeout(250);
   }
 }
 
-/** Types a command into a tab's console (xterm) and waits for a marker its output must contain. */
 async function typeInto(page: Page, command: string): Promise<void> {
   await page.locator(".xterm").click();
   await page.keyboard.type(command, { delay: 20 });
 }
 
-it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; closing B stops the VM on A", async () => {
-  const a = await ctx.newPage();
-  const errorsA: string[] = [];
-  a.on("pageerror", (e) => errorsA.push(e.message));
-  await a.goto(server.url);
+it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; a watcher comes and goes; closing B stops the VM on A", async () => {
+  const a = await openPage(ctx, server.url);
   expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
-  await a.fill("#cluster-total", "2");
-  await a.fill("#cluster-here", "1");
-  await a.click("#cluster-create");
-  await a.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
-  const link = await a.locator("#cluster-link").inputValue();
+  const link = await createCluster(a, 2, 1);
   expect((await clusterStatus(a)).text).toMatch(/Waiting for tabs to host vCPU 1/);
 
-  const b = await ctx.newPage();
-  const errorsB: string[] = [];
-  b.on("pageerror", (e) => errorsB.push(e.message));
-  await b.goto(link);
-  await b.fill("#cluster-join-vcpus", "1");
-  await b.click("#cluster-join");
+  const b = await openPage(ctx, link);
+  await joinCluster(b, 1);
 
   // Both tabs list both members with their slices.
   for (const p of [a, b]) {
@@ -85,40 +70,48 @@ it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs a
   }
 
   // The slices cover both vCPUs, so node 0 boots by itself; the console is node 0's, on both tabs.
-  await waitForPane(a, /giantweb:\/root# *$/m, "the shell prompt on tab A");
-  await waitForPane(b, /giantweb:\/root# *$/m, "the shell prompt on tab B");
-  const transcript = await a.evaluate(() => (globalThis as unknown as { giantwebCluster: { consoleText(): string } }).giantwebCluster.consoleText());
-  expect(transcript).toMatch(/giantweb guest up: Linux 6\.1\.\S+, 2 CPU\(s\) online/);
+  await waitForConsole(a, PROMPT, "the shell prompt on tab A");
+  await waitForConsole(b, PROMPT, "the shell prompt on tab B");
+  expect(await consoleText(a)).toMatch(/giantweb guest up: Linux 6\.1\.\S+, 2 CPU\(s\) online/);
+  expect(await consoleText(a)).toMatch(/smp: Brought up 1 node, 2 CPUs/);
   expect((await clusterStatus(a)).phase).toBe("running");
   expect((await clusterStatus(b)).phase).toBe("running");
 
   // Typed in tab B, run by the guest (whose UART is on tab A), shown in both. Neither answer is typed.
   await typeInto(b, "echo cpus=$(nproc) sum=$((17*23))\n");
   const want = /^cpus=2 sum=391\s*$/m;
-  await waitForPane(b, want, "the command's output on tab B", 300_000);
+  await waitForPane(b, want, "the command's output on tab B");
   await waitForPane(a, want, "the command's output on tab A", 60_000);
 
   // Both directions of the bridge carried real VM traffic over the data channels.
-  const countersA = await a.evaluate(() => (globalThis as unknown as { giantwebCluster: { counters(): { framesOut: number; framesIn: number } } }).giantwebCluster.counters());
+  const countersA = (await linkCounters(a))!;
   expect(countersA.framesOut).toBeGreaterThan(100);
   expect(countersA.framesIn).toBeGreaterThan(100);
+
+  // A watcher joins the running VM, sees the console, leaves; the VM goes on.
+  const w = await openPage(ctx, link);
+  await w.click("#cluster-watch");
+  await w.waitForSelector('#cluster-status[data-phase="running"]', { timeout: 60_000 });
+  await typeInto(a, "echo watched=$((6*7))\n");
+  await waitForConsole(w, /^watched=42\s*$/m, "the command's output on the watcher", 300_000);
+  await w.close();
+  await a.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 30_000 });
+  await typeInto(b, "echo still=$((5*5))\n");
+  await waitForPane(a, /^still=25\s*$/m, "output after the watcher left");
+  expect((await clusterStatus(a)).phase).toBe("running");
 
   // Tab B (vCPU 1) goes: tab A says so and the VM stops there, no hang.
   await b.close();
   await a.waitForFunction(() => document.querySelector("#cluster-status")?.getAttribute("data-phase") === "error", undefined, { timeout: 30_000 });
   expect((await clusterStatus(a)).text).toMatch(/tab 1 \(vCPU 1\) left the cluster.*the VM stopped/);
   await a.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 1, undefined, { timeout: 10_000 });
-  expect(errorsA).toEqual([]);
-  expect(errorsB).toEqual([]);
+  expect([...a.errors, ...b.errors, ...w.errors]).toEqual([]);
   await a.close();
 });
 
 it("a join link with a wrong token or an unknown cluster gets its error", async () => {
-  const a = await ctx.newPage();
-  await a.goto(server.url);
-  await a.click("#cluster-create");
-  await a.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
-  const link = await a.locator("#cluster-link").inputValue();
+  const a = await openPage(ctx, server.url);
+  const link = await createCluster(a, 2, 1);
   const [base, frag] = link.split("#join=") as [string, string];
   const [cluster, token] = frag.split(".") as [string, string];
 

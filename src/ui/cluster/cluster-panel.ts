@@ -216,7 +216,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     setStatus("joining", "Joining…");
     try {
       enter(await joinCluster(location.href, { role: n === 0 ? "watcher" : "compute", vcpus: n, protocol: PROTOCOL_VERSION, build: BUILD }));
-      setStatus("member", `Joined as tab ${fabric!.node}; waiting for node 0 to boot.`);
+      // The VM's configuration may already have come (a watcher joining a running VM).
+      if (vm?.phase === "waiting") setStatus("member", `Joined as tab ${fabric!.node}; waiting for node 0 to boot.`);
     } catch (err) {
       join.disabled = watch.disabled = false;
       failed("Joining the cluster", err);
