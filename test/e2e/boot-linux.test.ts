@@ -98,7 +98,7 @@ it("boots Linux on a vCPU worker whose every page comes from another worker thro
   await page.keyboard.type("echo remote=$((99*101))\n", { delay: 20 });
   await waitForPane(page, /^remote=9999\s*$/m, "the command's output");
   // The status strip shows the vCPU's node and how many pages it had to fetch.
-  await page.waitForFunction(() => /node 1 \(vCPU\): [\d.]+ MIPS · [1-9]\d* faults/.test(document.getElementById("vcpus")!.textContent ?? ""));
+  await page.waitForFunction(() => /node 1 \(vCPU 0\): [\d.]+ MIPS · [1-9]\d* faults/.test(document.getElementById("vcpus")!.textContent ?? ""));
   expect(errors).toEqual([]);
   await page.close();
 });
