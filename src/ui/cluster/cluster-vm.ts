@@ -6,12 +6,12 @@
 
 import type { VmBootOptions, VmEvent, VmImages } from "../../engine/vm-api.ts";
 import type { FabricEvent, FabricNode, Member } from "../../fabric/browser.ts";
-import { ClusterMachine } from "../../platform/browser/cluster-machine.ts";
+import { ClusterMachine, type ClusterMachineLayout } from "../../platform/browser/cluster-machine.ts";
 import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../platform/browser/cluster-wire.ts";
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
 
 /** The part of FabricNode this module uses (a fake in unit tests). */
-export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links">;
+export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
 
 export type ClusterVmState =
   | { phase: "waiting" }
@@ -29,7 +29,12 @@ export interface ClusterVmDeps {
   onStatus?(status: NodeStatus): void;
   /** Messages from peers that failed validation (dropped); shown in the page's log. */
   onInvalid?(why: string): void;
+  /** Builds this tab's machine (default: ClusterMachine with real workers; a fake in unit tests). */
+  makeMachine?(layout: ClusterMachineLayout): TabNodes;
 }
+
+/** What ClusterVm needs of this tab's nodes. */
+export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters">;
 
 /** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
@@ -44,7 +49,7 @@ export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
 const describeMember = (m: Member) => `tab ${m.node}${m.vcpus.length ? ` (vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")})` : " (watcher)"}`;
 
 export class ClusterVm {
-  private machine: ClusterMachine | null = null;
+  private machine: TabNodes | null = null;
   private state: ClusterVmState = { phase: "waiting" };
   /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
   private hostOf: number[] = [];
@@ -87,10 +92,11 @@ export class ClusterVm {
     for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.node;
   }
 
-  private newMachine(total: number, prepare?: (images: VmImages) => Promise<void>): ClusterMachine {
+  private newMachine(total: number, prepare?: (images: VmImages) => Promise<void>): TabNodes {
     const me = this.deps.fabric.me;
     if (!me || me.vcpus.length === 0) throw new Error("this tab hosts no vCPU");
-    return new ClusterMachine({
+    const make = this.deps.makeMachine ?? ((layout: ClusterMachineLayout) => new ClusterMachine(layout));
+    return make({
       nodes: total,
       local: me.vcpus,
       sendRemote: (from, to, frame) => {
@@ -167,7 +173,7 @@ export class ClusterVm {
   /** vCPUs no tab hosts yet. */
   missingVcpus(): number[] {
     const hosted = new Set(this.deps.fabric.members.flatMap((m) => m.vcpus));
-    const total = (this.deps.fabric as Partial<Pick<FabricNode, "shape">>).shape?.totalVcpus ?? hosted.size;
+    const total = this.deps.fabric.shape.totalVcpus;
     return Array.from({ length: total }, (_, i) => i).filter((v) => !hosted.has(v));
   }
 

@@ -1,0 +1,209 @@
+// ClusterVm's protocol between tabs, with an in-memory fabric and fake nodes: the boot handshake
+// (config with image digests, ready), console both ways, node frames to the right tab, refusal of
+// a differing image, forged frames dropped, and the VM stopping when a vCPU tab leaves.
+
+import { expect, it } from "vitest";
+import type { VmEvent, VmImages } from "../../src/engine/vm-api.ts";
+import type { FabricEvent, Member } from "../../src/fabric/browser.ts";
+import type { ClusterMachineLayout } from "../../src/platform/browser/cluster-machine.ts";
+import { encodeWire } from "../../src/platform/browser/cluster-wire.ts";
+import { ClusterVm, type ClusterFabric, type ClusterVmState, type TabNodes } from "../../src/ui/cluster/cluster-vm.ts";
+
+const members: Member[] = [
+  { node: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },
+  { node: 1, peer: "p1", role: "compute", vcpus: [1], build: "t" },
+  { node: 2, peer: "p2", role: "watcher", vcpus: [], build: "t" },
+];
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+class FakeNodes implements TabNodes {
+  delivered: [number, number, number[]][] = [];
+  typed: string[] = [];
+  onEvent: ((e: VmEvent) => void) | null = null;
+  terminated = false;
+  booted: { images: VmImages; cmdline: string } | null = null;
+  constructor(readonly layout: ClusterMachineLayout) {}
+  get counters() {
+    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
+  }
+  async boot(images: VmImages, options: { cmdline: string; memoryMiB: number }, onEvent: (e: VmEvent) => void) {
+    await this.layout.prepare?.(images, options);
+    this.booted = { images, cmdline: options.cmdline };
+    this.onEvent = onEvent;
+    onEvent({ kind: "started" });
+  }
+  deliver(from: number, to: number, frame: Uint8Array) {
+    this.delivered.push([from, to, [...frame]]);
+  }
+  async serialInput(bytes: Uint8Array) {
+    this.typed.push(new TextDecoder().decode(bytes));
+  }
+  terminate() {
+    this.terminated = true;
+  }
+}
+
+interface Tab {
+  vm: ClusterVm;
+  fabric: ClusterFabric;
+  machines: FakeNodes[];
+  out: string;
+  states: ClusterVmState[];
+  invalid: string[];
+  emit(e: FabricEvent): void;
+  frame(from: number, bytes: Uint8Array): void;
+}
+
+/** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
+function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
+  const tabs: Tab[] = [];
+  let roster = [...members];
+  for (const me of members) {
+    const listeners: ((e: FabricEvent) => void)[] = [];
+    const frames: ((from: number, f: Uint8Array) => void)[] = [];
+    const fabric: ClusterFabric = {
+      node: me.node,
+      shape: { totalVcpus: 2, maxNodes: 8, protocol: 1 },
+      get members() {
+        return roster;
+      },
+      get me() {
+        return roster.find((m) => m.node === me.node);
+      },
+      send: (to, bytes) => {
+        const copy = bytes.slice();
+        setTimeout(() => tabs[to]!.frame(me.node, copy), 0);
+      },
+      broadcast: (bytes) => roster.filter((m) => m.node !== me.node).forEach((m) => fabric.send(m.node, bytes)),
+      onFrame: (cb) => void frames.push(cb),
+      on: (cb) => (listeners.push(cb), () => {}),
+      links: () => roster.filter((m) => m.node !== me.node).map((m) => ({ node: m.node, state: "up" as const, queuedBytes: 0, framesSent: 0, framesReceived: 0 })),
+    };
+    const tab: Tab = {
+      fabric,
+      machines: [],
+      out: "",
+      states: [],
+      invalid: [],
+      emit: (e) => {
+        if (e.type === "member-left") roster = roster.filter((m) => m.node !== e.member.node);
+        listeners.forEach((l) => l(e));
+      },
+      frame: (from, f) => frames.forEach((cb) => cb(from, f)),
+      vm: undefined as unknown as ClusterVm,
+    };
+    tab.vm = new ClusterVm({
+      fabric,
+      fetchImage: async (url) => fetched(me.node, url),
+      onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
+      onState: (s) => tab.states.push(s),
+      onInvalid: (why) => tab.invalid.push(why),
+      makeMachine: (layout) => {
+        const m = new FakeNodes(layout);
+        tab.machines.push(m);
+        return m;
+      },
+    });
+    tabs.push(tab);
+  }
+  return tabs;
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s).buffer as ArrayBuffer;
+const IMAGES: Record<string, string> = { "engine.wasm": "wasm", "bios.bin": "firmware", "bzImage": "kernel", "initrd.gz": "initramfs" };
+const images: VmImages = { wasm: bytes("wasm"), bios: bytes("firmware"), vgaBios: new ArrayBuffer(0), bzImage: bytes("kernel"), initrd: bytes("initramfs") };
+const urls = { wasm: "engine.wasm", bios: "bios.bin", bzImage: "bzImage", initrd: "initrd.gz" };
+const options = { cmdline: "console=ttyS0", memoryMiB: 64 };
+
+it("boots across tabs: config with digests, ready, then node 0; console and node frames reach the right tabs", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(images, urls, options);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  // Tab B fetched the same images, started its node (vCPU 1 only) and said ready before node 0 booted.
+  const mb = b!.machines[0]!;
+  expect(mb.layout.local).toEqual([1]);
+  expect(mb.layout.nodes).toBe(2);
+  expect(new TextDecoder().decode(mb.booted!.images.bzImage)).toBe("kernel");
+  expect(mb.booted!.cmdline).toBe("console=ttyS0");
+  expect(b!.vm.phase).toBe("running");
+  expect(w!.vm.phase).toBe("running"); // the watcher shows the console, runs no node
+  expect(w!.machines).toEqual([]);
+
+  // Node 0's serial output appears on every tab; keys from tab B and the watcher reach node 0's UART.
+  a!.machines[0]!.onEvent!({ kind: "serial", bytes: new TextEncoder().encode("login: ") });
+  b!.vm.input(new TextEncoder().encode("ls\n"));
+  w!.vm.input(new TextEncoder().encode("id\n"));
+  await until(() => a!.machines[0]!.typed.length === 2, "input at node 0");
+  expect(a!.out).toBe("login: ");
+  expect(b!.out).toBe("login: ");
+  expect(w!.out).toBe("login: ");
+  expect(a!.machines[0]!.typed).toEqual(["ls\n", "id\n"]);
+
+  // A frame node 0 writes for node 1 goes to tab B's node 1 intact, and back.
+  a!.machines[0]!.layout.sendRemote(0, 1, new Uint8Array([1, 2, 3]));
+  b!.machines[0]!.layout.sendRemote(1, 0, new Uint8Array([9]));
+  await until(() => mb.delivered.length === 1 && a!.machines[0]!.delivered.length === 1, "node frames");
+  expect(mb.delivered).toEqual([[0, 1, [1, 2, 3]]]);
+  expect(a!.machines[0]!.delivered).toEqual([[1, 0, [9]]]);
+});
+
+it("drops forged frames: a node a tab does not host, console output not from node 0, garbage", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(images, urls, options);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  a!.frame(1, encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }));
+  a!.frame(2, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
+  a!.frame(1, encodeWire({ kind: "console-out", bytes: new Uint8Array([65]) }));
+  a!.frame(1, new Uint8Array([77, 1]));
+  b!.frame(0, encodeWire({ kind: "console-in", bytes: new Uint8Array([65]) }));
+  expect(a!.invalid).toEqual([
+    "from tab 1: a frame claims node 0, which tab 1 does not host",
+    "from tab 2: a frame claims node 1, which tab 2 does not host",
+    "from tab 1: console output from a tab other than node 0",
+    "from tab 1: unknown envelope kind 77",
+  ]);
+  expect(b!.invalid).toEqual(["from tab 0: console input sent to a tab other than node 0"]);
+  expect(a!.machines[0]!.delivered).toEqual([]);
+  expect(a!.out).toBe("");
+  expect(a!.vm.phase).toBe("running");
+});
+
+it("a tab whose image differs refuses, and node 0 stops with the reason", async () => {
+  const [a, b] = cluster((node, url) => bytes(node === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
+  await a!.vm.bootHost(images, urls, options);
+  await until(() => a!.vm.phase === "error", "node 0 stopping");
+  const err = a!.states.at(-1) as Extract<ClusterVmState, { phase: "error" }>;
+  expect(err.message).toMatch(/tab 1 cannot take part: the kernel at bzImage differs from node 0's \(here 9 bytes, .* node 0 6 bytes/);
+  expect(b!.vm.phase).toBe("error");
+  expect(a!.machines[0]!.booted).toBeNull(); // node 0 never started its CPU
+  expect(b!.machines).toEqual([]);
+});
+
+it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(images, urls, options);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  a!.emit({ type: "member-left", member: members[2]!, reason: "closed" });
+  expect(a!.vm.phase).toBe("running");
+  a!.emit({ type: "member-left", member: members[1]!, reason: "its data channel closed" });
+  expect(a!.vm.phase).toBe("error");
+  expect((a!.states.at(-1) as { message: string }).message).toBe("tab 1 (vCPU 1) left the cluster (its data channel closed); the VM stopped");
+  expect(a!.machines[0]!.terminated).toBe(true);
+  // Late frames from the gone tab's nodes are dropped, not delivered into a stopped machine.
+  a!.frame(1, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([1]) }));
+  await flush();
+  expect(a!.machines[0]!.delivered).toEqual([]);
+});
+
+it("node 0 refuses to boot while a vCPU has no tab", async () => {
+  const [a] = cluster((_, url) => bytes(IMAGES[url]!));
+  a!.emit({ type: "member-left", member: members[1]!, reason: "closed" });
+  expect(a!.vm.missingVcpus()).toEqual([1]);
+  await expect(a!.vm.bootHost(images, urls, options)).rejects.toThrow(/no tab hosts vCPU 1 yet: share the join link/);
+  expect(a!.machines).toEqual([]);
+});
