@@ -12,7 +12,8 @@ import { launchChromium } from "../support/browser.ts";
 import { startWebServer } from "../support/web-server.ts";
 import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
 
-const PROMPT = /giantweb:\/root# *$/m;
+// The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
+const PROMPT = /giantweb:\/root# /;
 
 let browser: Browser;
 let ctx: BrowserContext;
@@ -132,4 +133,30 @@ it("a join link with a wrong token or an unknown cluster gets its error", async 
   expect((await clusterStatus(a)).text).toMatch(/Waiting for tabs to host vCPU 1/);
   await a.close();
   await b.close();
+});
+
+it("tabs in two separate browsers (as on two machines) join through the page server's relay", async () => {
+  const other = await launchChromium(); // its own process: BroadcastChannel cannot reach it
+  try {
+    const a = await openPage(ctx, server.url);
+    await a.check("#cluster-relay");
+    const link = await createCluster(a, 2, 1);
+    expect(link).toMatch(/#join=[^&]+&relay=ws%3A%2F%2F127\.0\.0\.1%3A\d+%2Ffabric-relay/);
+    const b = await openPage(await other.newContext(), link);
+    await joinCluster(b, 1);
+    for (const p of [a, b]) {
+      await p.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 60_000 });
+      expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1.*compute.*vCPUs 1/);
+    }
+    // The slices cover the VM, so node 0 starts booting it with tab B (whose link is WebRTC, not the relay).
+    await a.waitForFunction(() => ["booting", "running"].includes(document.querySelector("#cluster-status")?.getAttribute("data-phase") ?? ""), undefined, { timeout: 120_000 });
+    await b.waitForFunction(() => ["booting", "running"].includes(document.querySelector("#cluster-status")?.getAttribute("data-phase") ?? ""), undefined, { timeout: 300_000 });
+    expect([...a.errors, ...b.errors]).toEqual([]);
+    await b.close();
+    await a.waitForSelector('#cluster-status[data-phase="error"]', { timeout: 30_000 });
+    expect((await clusterStatus(a)).text).toMatch(/tab 1 \(vCPU 1\) left the cluster/);
+    await a.close();
+  } finally {
+    await other.close();
+  }
 });
