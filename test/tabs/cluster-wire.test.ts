@@ -28,7 +28,7 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
+  for (const msg of [config, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
 });
 

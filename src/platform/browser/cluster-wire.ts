@@ -23,6 +23,8 @@ export interface ImageDigest {
 export type ControlMessage =
   /** node 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
   | { t: "config"; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
+  /** a tab → node 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
+  | { t: "hello" }
   /** a tab → node 0: its nodes are running (waiting for the guest's SIPI). */
   | { t: "ready"; vcpus: number[] }
   /** a tab → node 0: it cannot take part (image mismatch, worker failure...); node 0 stops. */
@@ -138,6 +140,8 @@ function parseControl(v: unknown): ControlMessage {
       if (!Array.isArray(o.vcpus) || o.vcpus.length > 255) throw new WireError("ready.vcpus must be a list of vCPU ids");
       return { t: "ready", vcpus: o.vcpus.map((x, i) => int(x, `ready.vcpus[${i}]`, 0, 254)) };
     }
+    case "hello":
+      return { t: "hello" };
     case "refuse":
       return { t: "refuse", reason: str(o.reason, "refuse.reason") };
     case "stop":

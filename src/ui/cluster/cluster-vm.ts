@@ -38,7 +38,7 @@ export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" |
 
 /** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
-/** How long node 0 waits for the links to the tabs hosting vCPUs (admitted tabs may still be connecting). */
+/** How long node 0 waits for the hello of the tabs hosting vCPUs (admitted tabs may still be connecting). */
 const LINKS_TIMEOUT_MS = 60_000;
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
@@ -54,12 +54,18 @@ export class ClusterVm {
   /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
   private hostOf: number[] = [];
   private readyWaiter: { missing: Set<number>; resolve(): void; reject(e: Error): void } | null = null;
+  /** Node 0: the tabs that said hello (they listen), and who waits for more. */
+  private readonly listening = new Set<number>();
+  private helloWaiter: (() => void) | null = null;
   /** Node 0: the configuration it announced, for watchers that join while the VM runs. */
   private announced: { config: ControlMessage; to: Set<number> } | null = null;
 
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
     deps.fabric.on((e) => this.onFabric(e));
+    // Frames that came before this tab listened are lost, so node 0 sends nothing to a tab before
+    // its hello: the VM's configuration never races the joiner's set-up.
+    if (deps.fabric.node !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
   }
 
   get phase(): ClusterVmState["phase"] {
@@ -141,9 +147,9 @@ export class ClusterVm {
           setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
         });
         const config: ControlMessage = { t: "config", vcpus: total, memoryMiB: options.memoryMiB, cmdline: options.cmdline, images: digests };
-        await this.linksUp([...others]);
+        await this.hellos([...others]);
         this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
-        this.announced = { config, to: new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.node)) };
+        this.announced = { config, to: new Set(this.listening) };
         if (others.size === 0) resolveReady();
         try {
           await ready;
@@ -157,16 +163,20 @@ export class ClusterVm {
     }
   }
 
-  /** Waits until the links to these tabs are open (a tab is in the roster before its link is up). */
-  private async linksUp(nodes: number[]): Promise<void> {
+  /** Waits until these tabs said hello (they are admitted before their links open and they listen). */
+  private async hellos(nodes: number[]): Promise<void> {
     const deadline = Date.now() + LINKS_TIMEOUT_MS;
     for (;;) {
-      const up = new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.node));
-      const waiting = nodes.filter((n) => !up.has(n));
+      const gone = nodes.filter((n) => !this.deps.fabric.members.some((m) => m.node === n));
+      if (gone.length) throw new Error(`tab${gone.length > 1 ? "s" : ""} ${gone.join(", ")} left before the VM started`);
+      const waiting = nodes.filter((n) => !this.listening.has(n));
       if (waiting.length === 0) return;
-      if (!this.active()) throw new Error("the VM stopped while waiting for links");
-      if (Date.now() > deadline) throw new Error(`the links to tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not open within ${LINKS_TIMEOUT_MS / 1000} s`);
-      await new Promise((r) => setTimeout(r, 50));
+      if (!this.active()) throw new Error("the VM stopped while waiting for the tabs");
+      if (Date.now() > deadline) throw new Error(`tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not answer within ${LINKS_TIMEOUT_MS / 1000} s (their links did not open)`);
+      await new Promise<void>((r) => {
+        this.helloWaiter = r;
+        setTimeout(r, 200);
+      });
     }
   }
 
@@ -224,17 +234,11 @@ export class ClusterVm {
   }
 
   private onFabric(e: FabricEvent): void {
-    if (e.type === "link-up" && this.isHost && this.announced && this.active()) {
-      // A watcher that joined while the VM runs: tell it what runs, so it shows it (it hosts nothing).
-      for (const m of this.deps.fabric.members.filter((x) => x.node === e.node))
-        if (!this.announced.to.has(m.node) && m.vcpus.length === 0) {
-          this.announced.to.add(m.node);
-          this.send(m.node, { kind: "control", msg: this.announced.config });
-        }
-    } else if (e.type === "member-left") {
+    if (e.type === "member-left") {
       if (e.member.vcpus.length > 0 && (this.active() || this.machine))
         this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
       if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.node);
+      this.listening.delete(e.member.node);
     } else if (e.type === "ended" && (this.active() || this.machine)) {
       this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
     }
@@ -278,6 +282,16 @@ export class ClusterVm {
       case "config":
         if (from !== 0 || this.isHost) throw new Error("a VM configuration from a tab other than node 0");
         void this.join(msg);
+        break;
+      case "hello":
+        if (!this.isHost) throw new Error("a hello sent to a tab other than node 0");
+        this.listening.add(from);
+        this.helloWaiter?.();
+        // A watcher that joined while the VM runs: tell it what runs, so it shows the console.
+        if (this.announced && this.active() && !this.announced.to.has(from) && this.deps.fabric.members.find((m) => m.node === from)?.vcpus.length === 0) {
+          this.announced.to.add(from);
+          this.send(from, { kind: "control", msg: this.announced.config });
+        }
         break;
       case "ready": {
         if (!this.isHost) throw new Error("a ready message sent to a tab other than node 0");
