@@ -40,8 +40,10 @@ for (const nodes of [2, 4]) {
     }
     expect(node0.totals).toEqual(expected);
     for (const r of results) expect(r.monotonicViolations).toBe(0);
-    // Pages really moved between the threads.
-    expect(results.reduce((s, r) => s + r.counters.faults, 0)).toBeGreaterThan(100);
-    expect(results.reduce((s, r) => s + r.revokes, 0)).toBeGreaterThan(100);
+    // Pages really moved between the threads. How often depends on scheduling; the floor does not:
+    // the 12 counters live on 12 distinct pages, and a node other than 0 starts with no page, so it
+    // faults at least once per page it touched, and node 0 gave each of those pages up at least once.
+    for (const r of results) if (r.self !== 0) expect(r.counters.faults).toBeGreaterThanOrEqual(12);
+    expect(results.find((r) => r.self === 0)!.revokes).toBeGreaterThanOrEqual(12);
   });
 }
