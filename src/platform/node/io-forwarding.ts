@@ -36,10 +36,15 @@ export class IoClient {
   ) {}
 
   read(port: number, size: IoSize): number {
+    return this.request((id) => ({ type: "port-read", id, vcpu: this.vcpu, port, size }));
+  }
+
+  /** Sends a read with a fresh id and blocks until the device node's reply to it arrives. */
+  private request(msg: (id: number) => PortRead | MmioRead): number {
     const id = this.nextId++;
     this.nextId &= 0x7fffffff;
     this.counters.reads++;
-    this.agent.send(this.deviceNode, { type: "port-read", id, vcpu: this.vcpu, port, size });
+    this.agent.send(this.deviceNode, msg(id));
     this.agent.block(() => this.replies.has(id));
     const value = this.replies.get(id)!;
     this.replies.delete(id);
@@ -52,14 +57,7 @@ export class IoClient {
   }
 
   mmioRead(addr: number, size: IoSize): number {
-    const id = this.nextId++;
-    this.nextId &= 0x7fffffff;
-    this.counters.reads++;
-    this.agent.send(this.deviceNode, { type: "mmio-read", id, vcpu: this.vcpu, addr, size });
-    this.agent.block(() => this.replies.has(id));
-    const value = this.replies.get(id)!;
-    this.replies.delete(id);
-    return value;
+    return this.request((id) => ({ type: "mmio-read", id, vcpu: this.vcpu, addr, size }));
   }
 
   mmioWrite(addr: number, size: IoSize, value: number): void {
