@@ -3,8 +3,9 @@
 // a differing image, forged frames dropped, and the VM stopping when a vCPU tab leaves.
 
 import { expect, it } from "vitest";
-import type { VmEvent, VmImages } from "../../src/engine/vm-api.ts";
+import type { VmEvent } from "../../src/engine/vm-api.ts";
 import type { FabricEvent, Member } from "../../src/fabric/browser.ts";
+import type { ClusterGuest } from "../../src/platform/browser/cluster-guest.ts";
 import type { ClusterMachineLayout } from "../../src/platform/browser/cluster-machine.ts";
 import { encodeWire } from "../../src/platform/browser/cluster-wire.ts";
 import { ClusterVm, type ClusterFabric, type ClusterVmState, type TabNodes } from "../../src/ui/cluster/cluster-vm.ts";
@@ -26,14 +27,14 @@ class FakeNodes implements TabNodes {
   typed: string[] = [];
   onEvent: ((e: VmEvent) => void) | null = null;
   terminated = false;
-  booted: { images: VmImages; cmdline: string } | null = null;
+  booted: ClusterGuest | null = null;
   constructor(readonly layout: ClusterMachineLayout) {}
   get counters() {
     return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
   }
-  async boot(images: VmImages, options: { cmdline: string; memoryMiB: number }, onEvent: (e: VmEvent) => void) {
-    await this.layout.prepare?.(images, options);
-    this.booted = { images, cmdline: options.cmdline };
+  async boot(guest: ClusterGuest, onEvent: (e: VmEvent) => void) {
+    await this.layout.prepare?.(guest);
+    this.booted = guest;
     this.onEvent = onEvent;
     onEvent({ kind: "started" });
   }
@@ -116,20 +117,23 @@ function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
 
 const bytes = (s: string) => new TextEncoder().encode(s).buffer as ArrayBuffer;
 const IMAGES: Record<string, string> = { "engine.wasm": "wasm", "bios.bin": "firmware", "bzImage": "kernel", "initrd.gz": "initramfs" };
-const images: VmImages = { wasm: bytes("wasm"), bios: bytes("firmware"), vgaBios: new ArrayBuffer(0), bzImage: bytes("kernel"), initrd: bytes("initramfs") };
-const urls = { wasm: "engine.wasm", bios: "bios.bin", bzImage: "bzImage", initrd: "initrd.gz" };
-const options = { cmdline: "console=ttyS0", memoryMiB: 64 };
+const linux: ClusterGuest = { kind: "linux", wasm: bytes("wasm"), firmware: bytes("firmware"), bzImage: bytes("kernel"), initrd: bytes("initramfs"), cmdline: "console=ttyS0", memoryMiB: 64 };
+const urls = { engine: "engine.wasm", firmware: "bios.bin", kernel: "bzImage", initramfs: "initrd.gz", elf: "selftest.elf" };
 
 it("boots across tabs: config with digests, ready, then node 0; console and node frames reach the right tabs", async () => {
   const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
-  await a!.vm.bootHost(images, urls, options);
+  await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running", "node 0 running");
   // Tab B fetched the same images, started its node (vCPU 1 only) and said ready before node 0 booted.
   const mb = b!.machines[0]!;
   expect(mb.layout.local).toEqual([1]);
   expect(mb.layout.nodes).toBe(2);
-  expect(new TextDecoder().decode(mb.booted!.images.bzImage)).toBe("kernel");
-  expect(mb.booted!.cmdline).toBe("console=ttyS0");
+  const booted = mb.booted!;
+  if (booted.kind !== "linux") throw new Error(`tab B booted a ${booted.kind} guest`);
+  expect(new TextDecoder().decode(booted.bzImage)).toBe("kernel");
+  expect(new TextDecoder().decode(booted.firmware)).toBe("firmware");
+  expect(booted.cmdline).toBe("console=ttyS0");
+  expect(booted.memoryMiB).toBe(64);
   expect(b!.vm.phase).toBe("running");
   expect(w!.vm.phase).toBe("running"); // the watcher shows the console, runs no node
   expect(w!.machines).toEqual([]);
@@ -154,7 +158,7 @@ it("boots across tabs: config with digests, ready, then node 0; console and node
 
 it("drops forged frames: a node a tab does not host, console output not from node 0, garbage", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
-  await a!.vm.bootHost(images, urls, options);
+  await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running", "node 0 running");
   a!.frame(1, encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }));
   a!.frame(2, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
@@ -175,7 +179,7 @@ it("drops forged frames: a node a tab does not host, console output not from nod
 
 it("a tab whose image differs refuses, and node 0 stops with the reason", async () => {
   const [a, b] = cluster((node, url) => bytes(node === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
-  await a!.vm.bootHost(images, urls, options);
+  await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "error", "node 0 stopping");
   const err = a!.states.at(-1) as Extract<ClusterVmState, { phase: "error" }>;
   expect(err.message).toMatch(/tab 1 cannot take part: the kernel at bzImage differs from node 0's \(here 9 bytes, .* node 0 6 bytes/);
@@ -186,7 +190,7 @@ it("a tab whose image differs refuses, and node 0 stops with the reason", async 
 
 it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
-  await a!.vm.bootHost(images, urls, options);
+  await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running", "node 0 running");
   a!.emit({ type: "member-left", member: members[2]!, reason: "closed" });
   expect(a!.vm.phase).toBe("running");
@@ -204,6 +208,37 @@ it("node 0 refuses to boot while a vCPU has no tab", async () => {
   const [a] = cluster((_, url) => bytes(IMAGES[url]!));
   a!.emit({ type: "member-left", member: members[1]!, reason: "closed" });
   expect(a!.vm.missingVcpus()).toEqual([1]);
-  await expect(a!.vm.bootHost(images, urls, options)).rejects.toThrow(/no tab hosts vCPU 1 yet: share the join link/);
+  await expect(a!.vm.bootHost(linux, urls)).rejects.toThrow(/no tab hosts vCPU 1 yet: share the join link/);
   expect(a!.machines).toEqual([]);
+});
+
+it("boots the self-test guest across tabs: tab B fetches the engine and the ELF only, and boots the same guest", async () => {
+  const files: Record<string, string> = { ...IMAGES, "selftest.elf": "elf" };
+  const fetchedBy: string[] = [];
+  const [a, b] = cluster((node, url) => (node === 1 && fetchedBy.push(url), bytes(files[url]!)));
+  const selftest: ClusterGuest = { kind: "selftest", wasm: bytes("wasm"), elf: bytes("elf"), cmdline: "scale=2", memoryMiB: 64 };
+  await a!.vm.bootHost(selftest, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  expect(fetchedBy).toEqual(["engine.wasm", "selftest.elf"]);
+  const booted = b!.machines[0]!.booted!;
+  if (booted.kind !== "selftest") throw new Error(`tab B booted a ${booted.kind} guest`);
+  expect(new TextDecoder().decode(booted.elf)).toBe("elf");
+  expect(booted.cmdline).toBe("scale=2");
+  expect(a!.machines[0]!.booted!.kind).toBe("selftest");
+});
+
+it("a configuration whose images do not fit its guest kind is dropped before any fetch", async () => {
+  const fetchedBy: string[] = [];
+  const [, b] = cluster((_, url) => (fetchedBy.push(url), bytes(IMAGES[url]!)));
+  const d = (what: string) => ({ what, url: "x", bytes: 1, sha256: "ab".repeat(32) });
+  const send = (msg: object) => b!.frame(0, new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify(msg))]));
+  send({ t: "config", guest: "selftest", vcpus: 2, memoryMiB: 64, cmdline: "", images: [d("engine"), d("kernel")] });
+  send({ t: "config", guest: "linux", vcpus: 2, memoryMiB: 64, cmdline: "", images: [d("engine"), d("firmware"), d("kernel")] });
+  await flush();
+  expect(b!.invalid).toEqual([
+    'from tab 0: config.images[1].what "kernel" is not an image of the selftest guest (engine, elf)',
+    "from tab 0: config.images lists engine, firmware, kernel, but the linux guest needs exactly engine, firmware, kernel, initramfs",
+  ]);
+  expect(fetchedBy).toEqual([]);
+  expect(b!.machines).toEqual([]);
 });

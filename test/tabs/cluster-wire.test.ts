@@ -8,10 +8,27 @@ import { type ControlMessage, decodeWire, encodeWire, type WireMessage, WireErro
 const sha = "ab".repeat(32);
 const config: ControlMessage = {
   t: "config",
+  guest: "linux",
   vcpus: 2,
   memoryMiB: 128,
   cmdline: "console=ttyS0 tsc=reliable",
-  images: [{ what: "kernel", url: "guest/linux/bzImage", bytes: 8_000_000, sha256: sha }],
+  images: [
+    { what: "engine", url: "engine/v86-giantweb.wasm", bytes: 2_000_000, sha256: sha },
+    { what: "firmware", url: "guests/firmware/build/bios.bin", bytes: 4096, sha256: sha },
+    { what: "kernel", url: "guest/linux/bzImage", bytes: 8_000_000, sha256: sha },
+    { what: "initramfs", url: "guest/linux/initramfs.cpio.gz", bytes: 900_000, sha256: sha },
+  ],
+};
+const selftest: ControlMessage = {
+  t: "config",
+  guest: "selftest",
+  vcpus: 3,
+  memoryMiB: 64,
+  cmdline: "",
+  images: [
+    { what: "engine", url: "engine/v86-giantweb.wasm", bytes: 2_000_000, sha256: sha },
+    { what: "elf", url: "guests/selftest/build/selftest.elf", bytes: 60_000, sha256: sha },
+  ],
 };
 
 it("round-trips node frames, console bytes and control messages", () => {
@@ -28,7 +45,7 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
+  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
 });
 
@@ -51,10 +68,16 @@ it("refuses malformed envelopes, naming the problem", () => {
   bad(control({ ...config, memoryMiB: 1.5 }), /config.memoryMiB/);
   bad(control({ ...config, cmdline: "a\nb" }), /printable ASCII/);
   bad(control({ ...config, images: [] }), /config.images must list 1..8 images/);
-  bad(control({ ...config, images: [{ ...config.images[0], sha256: "xyz" }] }), /sha256/);
+  bad(control({ ...config, guest: "windows" }), /config.guest must be one of linux, selftest/);
+  bad(control({ ...config, guest: undefined }), /config.guest must be one of linux, selftest/);
+  // Each kind's images exactly, each once: none missing, none doubled, none of another kind.
+  bad(control({ ...config, images: config.images.slice(1) }), /config.images lists firmware, initramfs, kernel, but the linux guest needs exactly engine, firmware, kernel, initramfs/);
+  bad(control({ ...selftest, images: [selftest.images[0], selftest.images[0]] }), /config.images lists engine, engine, but the selftest guest needs exactly engine, elf/);
+  bad(control({ ...selftest, images: [...selftest.images, { ...selftest.images[0], what: "kernel" }] }), /config.images\[2\].what "kernel" is not an image of the selftest guest \(engine, elf\)/);
+  bad(control({ ...config, images: [{ ...config.images[0]!, sha256: "xyz" }] }), /sha256/);
   // A peer must not make other tabs fetch from elsewhere: image URLs are paths on the page's server.
-  bad(control({ ...config, images: [{ ...config.images[0], url: "https://evil.example/k" }] }), /must be a path on the page's server/);
-  bad(control({ ...config, images: [{ ...config.images[0], url: "//evil.example/k" }] }), /must be a path on the page's server/);
+  bad(control({ ...config, images: [{ ...config.images[0]!, url: "https://evil.example/k" }] }), /must be a path on the page's server/);
+  bad(control({ ...config, images: [{ ...config.images[0]!, url: "//evil.example/k" }] }), /must be a path on the page's server/);
   bad(control({ t: "ready", vcpus: [300] }), /ready.vcpus\[0\]/);
   bad(control({ t: "stop", reason: 5 }), /stop.reason must be a string/);
   expect(() => encodeWire({ kind: "node-frame", from: 300, to: 1, payload: new Uint8Array(1) })).toThrow(/0..254/);

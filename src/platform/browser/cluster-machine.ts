@@ -2,11 +2,13 @@
 // (node i hosts vCPU i; node 0 also hosts the devices and owns guest RAM at start), shared-memory
 // rings between them, and a TabBridge whose far ends are the other tabs. The bridge runs on this
 // page's main thread: it forwards what local nodes write for remote ones to `sendRemote` (the
-// fabric) and takes frames the fabric delivers. It offers the same control interface as the
-// single-vCPU worker (VmWorkerApi), so node 0's page reuses its session logic.
+// fabric) and takes frames the fabric delivers. The guest is Linux (node-worker.ts) or the
+// self-test (multiboot-node-worker.ts); both workers speak the same page protocol.
 
-import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
+import type { VmEvent } from "../../engine/vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../channel/tab-bridge.ts";
+import type { ClusterGuest } from "./cluster-guest.ts";
+import type { PageToMultibootNode } from "./multiboot-node-worker.ts";
 import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
 
 export interface ClusterMachineLayout {
@@ -17,10 +19,10 @@ export interface ClusterMachineLayout {
   /** Frames local nodes send to nodes in other tabs (the network keeps them in order per pair of tabs). */
   sendRemote: RemoteSend;
   /**
-   * Called by `boot` with the images before any local node starts (node 0 announces the images and
+   * Called by `boot` with the guest before any local node starts (node 0 announces the images and
    * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
    */
-  prepare?(images: VmImages, options: VmBootOptions): Promise<void>;
+  prepare?(guest: ClusterGuest): Promise<void>;
   onStatus?(status: NodeStatus): void;
 }
 
@@ -30,7 +32,7 @@ const PUMP_FALLBACK_MS = 20;
 
 type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<string> | string };
 
-export class ClusterMachine implements VmWorkerApi {
+export class ClusterMachine {
   private readonly plan: TabPlan;
   private readonly bridge: TabBridge | null;
   private workers = new Map<number, Worker>();
@@ -57,16 +59,16 @@ export class ClusterMachine implements VmWorkerApi {
     this.bridge.deliver(from, to, frame);
   }
 
-  async ping(): Promise<"pong"> {
-    return "pong";
-  }
-
-  async boot(images: VmImages, options: VmBootOptions, onEvent: (event: VmEvent) => void): Promise<void> {
+  async boot(guest: ClusterGuest, onEvent: (event: VmEvent) => void): Promise<void> {
     this.startPump();
-    await this.layout.prepare?.(images, options);
+    await this.layout.prepare?.(guest);
     const vcpuNodes = Array.from({ length: this.layout.nodes }, (_, i) => i);
     const ready = this.layout.local.map((self) => {
-      const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
+      // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
+      const worker =
+        guest.kind === "linux"
+          ? new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` })
+          : new Worker(new URL("./multiboot-node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.set(self, worker);
       const started = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
@@ -84,16 +86,11 @@ export class ClusterMachine implements VmWorkerApi {
         });
       });
       // Every node builds its own v86 instance from its own copy of the images.
-      const init: PageToNode = {
-        kind: "init",
-        plan: nodePlan(this.plan, self),
-        wasm: images.wasm.slice(0),
-        guest: { kind: "firmware", firmware: images.bios.slice(0), bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0), cmdline: options.cmdline, memoryMiB: options.memoryMiB },
-        vcpu: self,
-        vcpuNodes,
-        deviceNode: 0,
-        stop: this.stopFlag,
-      };
+      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag } as const;
+      const init: PageToNode | PageToMultibootNode =
+        guest.kind === "linux"
+          ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
+          : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };
       worker.postMessage(init);
       return started;
     });

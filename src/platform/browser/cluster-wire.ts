@@ -7,6 +7,8 @@
 //   CONSOLE_IN   [3][bytes]                      keys typed in a tab, for node 0's UART
 //   CONTROL      [4][UTF-8 JSON]                 the cluster's VM control plane (ControlMessage)
 
+import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./cluster-guest.ts";
+
 export const WIRE_NODE_FRAME = 1;
 export const WIRE_CONSOLE_OUT = 2;
 export const WIRE_CONSOLE_IN = 3;
@@ -14,7 +16,8 @@ export const WIRE_CONTROL = 4;
 
 /** One image every tab must hold identically: node 0 announces its digest, joiners compare. */
 export interface ImageDigest {
-  what: string;
+  /** Which of the guest kind's images (GUEST_IMAGES) this is. */
+  what: ImageName;
   url: string;
   bytes: number;
   sha256: string;
@@ -22,7 +25,7 @@ export interface ImageDigest {
 
 export type ControlMessage =
   /** node 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
-  | { t: "config"; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
+  | { t: "config"; guest: GuestKind; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
   /** a tab → node 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
   | { t: "hello" }
   /** a tab → node 0: its nodes are running (waiting for the guest's SIPI). */
@@ -120,6 +123,9 @@ function parseControl(v: unknown): ControlMessage {
   const o = v as Record<string, unknown>;
   switch (o.t) {
     case "config": {
+      if (!isGuestKind(o.guest)) throw new WireError(`config.guest must be one of ${GUEST_KINDS.join(", ")}`);
+      const guest = o.guest;
+      const names: readonly string[] = GUEST_IMAGES[guest];
       if (!Array.isArray(o.images) || o.images.length < 1 || o.images.length > MAX_IMAGES)
         throw new WireError(`config.images must list 1..${MAX_IMAGES} images`);
       const images = o.images.map((x, i): ImageDigest => {
@@ -130,11 +136,17 @@ function parseControl(v: unknown): ControlMessage {
         const url = str(d.url, `config.images[${i}].url`);
         // Joiners fetch these, so only paths on this page's own server (no scheme, no //host).
         if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith("//")) throw new WireError(`config.images[${i}].url "${url}" must be a path on the page's server`);
-        return { what: str(d.what, `config.images[${i}].what`, 64), url, bytes: int(d.bytes, `config.images[${i}].bytes`, 1, 1 << 30), sha256 };
+        const what = str(d.what, `config.images[${i}].what`, 64);
+        if (!names.includes(what)) throw new WireError(`config.images[${i}].what "${what}" is not an image of the ${guest} guest (${names.join(", ")})`);
+        return { what: what as ImageName, url, bytes: int(d.bytes, `config.images[${i}].bytes`, 1, 1 << 30), sha256 };
       });
+      // Exactly the kind's images, each once: a tab must never boot with one missing or doubled.
+      const listed = images.map((d) => d.what).sort();
+      if (listed.join() !== [...names].sort().join())
+        throw new WireError(`config.images lists ${listed.join(", ")}, but the ${guest} guest needs exactly ${names.join(", ")}`);
       const cmdline = str(o.cmdline, "config.cmdline", 2047);
       if (!/^[\x20-\x7e]*$/.test(cmdline)) throw new WireError("config.cmdline must be printable ASCII");
-      return { t: "config", vcpus: int(o.vcpus, "config.vcpus", 1, 255), memoryMiB: int(o.memoryMiB, "config.memoryMiB", 32, 2048), cmdline, images };
+      return { t: "config", guest, vcpus: int(o.vcpus, "config.vcpus", 1, 255), memoryMiB: int(o.memoryMiB, "config.memoryMiB", 32, 2048), cmdline, images };
     }
     case "ready": {
       if (!Array.isArray(o.vcpus) || o.vcpus.length > 255) throw new WireError("ready.vcpus must be a list of vCPU ids");

@@ -10,11 +10,15 @@ import type { BootConfig } from "../boot-config.ts";
 import type { ConsolePane } from "../console-pane.ts";
 import { fetchWithProgress } from "../worker-client.ts";
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
+import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../platform/browser/cluster-guest.ts";
 import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
 
 /** Our firmware (built by the setup): it boots Linux directly with tables for every vCPU. */
 export const FIRMWARE_URL = "guests/firmware/build/bios.bin";
 export const ENGINE_URL = "engine/v86-giantweb.wasm";
+/** The SMP self-test guest (multiboot ELF, built by the setup from guests/selftest). */
+export const SELFTEST_URL = "guests/selftest/build/selftest.elf";
+const SELFTEST_MEMORY_MIB = 64;
 const RELAY_PATH = "/fabric-relay";
 const BUILD = `giantweb ${import.meta.env.MODE}`;
 const MAX_NODES = 16;
@@ -50,6 +54,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const total = el("input", { id: "cluster-total", type: "number", min: "1", max: "16", value: "2" });
   const here = el("input", { id: "cluster-here", type: "number", min: "1", max: "16", value: "1" });
   const useRelay = el("input", { id: "cluster-relay", type: "checkbox", checked: !isLoopback(location.hostname) });
+  const guestKind = el("select", { id: "cluster-guest" },
+    el("option", { value: "linux", selected: true }, "Linux"),
+    el("option", { value: "selftest" }, "self-test (SMP checks)"));
   const create = el("button", { id: "cluster-create" }, "Create cluster");
   const joinVcpus = el("input", { id: "cluster-join-vcpus", type: "number", min: "0", max: "16", value: "1" });
   const join = el("button", { id: "cluster-join" }, "Join");
@@ -62,7 +69,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   const joining = hasJoinFragment(location.href);
   const createRow = el("div", { className: "cluster-row" },
-    el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
+    el("label", {}, "guest ", guestKind), el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
     el("label", {}, useRelay, " other machines (relay)"), create);
   const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
   const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link ", linkBox), copy);
@@ -122,7 +129,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     opts.pane.clear();
     promptSeen = false;
     tail = "";
-    const urls = { wasm: ENGINE_URL, bios: FIRMWARE_URL, bzImage: opts.config.kernelUrl, initrd: opts.config.initrdUrl };
+    const kind: GuestKind = isGuestKind(guestKind.value) ? guestKind.value : "linux";
+    const urls = { engine: ENGINE_URL, firmware: FIRMWARE_URL, kernel: opts.config.kernelUrl, initramfs: opts.config.initrdUrl, elf: SELFTEST_URL };
     try {
       const get = async (what: string, url: string, check?: (b: Uint8Array, w: string) => unknown) => {
         setStatus("fetching", `Fetching the ${what}…`);
@@ -132,14 +140,19 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
         check?.(new Uint8Array(buf), `the ${what} (${url})`);
         return buf;
       };
-      const images = {
-        wasm: await get("engine", urls.wasm),
-        bios: await get("firmware", urls.bios, checkBios),
-        vgaBios: new ArrayBuffer(0),
-        bzImage: await get("kernel", urls.bzImage, checkBzImage),
-        initrd: await get("initramfs", urls.initrd, checkInitramfs),
-      };
-      await vm.bootHost(images, urls, { cmdline: opts.config.cmdline, memoryMiB: opts.config.memoryMiB });
+      const guest: ClusterGuest =
+        kind === "linux"
+          ? {
+              kind,
+              wasm: await get("engine", urls.engine),
+              firmware: await get("firmware", urls.firmware, checkBios),
+              bzImage: await get("kernel", urls.kernel, checkBzImage),
+              initrd: await get("initramfs", urls.initramfs, checkInitramfs),
+              cmdline: opts.config.cmdline,
+              memoryMiB: opts.config.memoryMiB,
+            }
+          : { kind, wasm: await get("engine", urls.engine), elf: await get("self-test guest", urls.elf, checkMultibootElf), cmdline: "", memoryMiB: SELFTEST_MEMORY_MIB };
+      await vm.bootHost(guest, urls);
     } catch (err) {
       setStatus("error", `Cannot boot: ${(err as Error).message}`);
     }

@@ -4,8 +4,9 @@
 // console and sends its keys to node 0's UART. When a tab hosting vCPUs goes, the VM stops
 // everywhere (its nodes hold pages and CPUs nobody else has: going on would hang or corrupt).
 
-import type { VmBootOptions, VmEvent, VmImages } from "../../engine/vm-api.ts";
+import type { VmEvent } from "../../engine/vm-api.ts";
 import type { FabricEvent, FabricNode, Member } from "../../fabric/browser.ts";
+import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../platform/browser/cluster-guest.ts";
 import { ClusterMachine, type ClusterMachineLayout } from "../../platform/browser/cluster-machine.ts";
 import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../platform/browser/cluster-wire.ts";
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
@@ -98,7 +99,7 @@ export class ClusterVm {
     for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.node;
   }
 
-  private newMachine(total: number, prepare?: (images: VmImages) => Promise<void>): TabNodes {
+  private newMachine(total: number, prepare?: (guest: ClusterGuest) => Promise<void>): TabNodes {
     const me = this.deps.fabric.me;
     if (!me || me.vcpus.length === 0) throw new Error("this tab hosts no vCPU");
     const make = this.deps.makeMachine ?? ((layout: ClusterMachineLayout) => new ClusterMachine(layout));
@@ -118,10 +119,10 @@ export class ClusterVm {
   // ------------------------------------------------------------ node 0
 
   /**
-   * Node 0: boots the VM with these images (already fetched and checked by the caller) once every
-   * tab hosting vCPUs has them. `urls` are the paths the other tabs fetch them from.
+   * Node 0: boots the VM with this guest (images already fetched and checked by the caller) once
+   * every tab hosting vCPUs has its images. `urls` are the paths the other tabs fetch them from.
    */
-  async bootHost(images: VmImages, urls: { wasm: string; bios: string; bzImage: string; initrd: string }, options: VmBootOptions): Promise<void> {
+  async bootHost(guest: ClusterGuest, urls: Partial<Record<ImageName, string>>): Promise<void> {
     if (!this.isHost) throw new Error("only the tab that created the cluster (node 0) boots the VM");
     if (this.active()) throw new Error(`the VM is already ${this.state.phase}`);
     const missing = this.missingVcpus();
@@ -132,13 +133,11 @@ export class ClusterVm {
     try {
       this.machine = this.newMachine(total, async () => {
         const digests: ImageDigest[] = [];
-        for (const [what, url, bytes] of [
-          ["engine", urls.wasm, images.wasm],
-          ["firmware", urls.bios, images.bios],
-          ["kernel", urls.bzImage, images.bzImage],
-          ["initramfs", urls.initrd, images.initrd],
-        ] as const)
+        for (const [what, bytes] of guestImages(guest)) {
+          const url = urls[what];
+          if (url === undefined) throw new Error(`no URL for the ${what} image: the other tabs could not fetch it`);
           digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
+        }
         const others = new Set(this.deps.fabric.members.filter((m) => m.node !== 0 && m.vcpus.length > 0).map((m) => m.node));
         let resolveReady = () => {};
         const ready = new Promise<void>((resolve, reject) => {
@@ -146,7 +145,7 @@ export class ClusterVm {
           this.readyWaiter = { missing: others, resolve, reject };
           setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
         });
-        const config: ControlMessage = { t: "config", vcpus: total, memoryMiB: options.memoryMiB, cmdline: options.cmdline, images: digests };
+        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests };
         await this.hellos([...others]);
         this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
         this.announced = { config, to: new Set(this.listening) };
@@ -157,7 +156,7 @@ export class ClusterVm {
           this.readyWaiter = null;
         }
       });
-      await this.machine.boot(images, options, (e) => this.onVmEvent(e));
+      await this.machine.boot(guest, (e) => this.onVmEvent(e));
     } catch (err) {
       this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
     }
@@ -324,7 +323,7 @@ export class ClusterVm {
       return;
     }
     try {
-      const got: Record<string, ArrayBuffer> = {};
+      const got: Partial<Record<ImageName, ArrayBuffer>> = {};
       for (const d of config.images) {
         this.set({ phase: "fetching", what: d.what });
         let buf: ArrayBuffer;
@@ -340,13 +339,11 @@ export class ClusterVm {
           );
         got[d.what] = buf;
       }
-      for (const what of ["engine", "firmware", "kernel", "initramfs"])
-        if (!got[what]) throw new Error(`node 0's configuration lists no ${what} image`);
+      const guest = guestFromImages(config.guest, got, config.cmdline, config.memoryMiB);
       if (config.vcpus !== this.hostOf.length) throw new Error(`node 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
       this.set({ phase: "booting" });
       this.machine = this.newMachine(config.vcpus);
-      const images: VmImages = { wasm: got.engine!, bios: got.firmware!, vgaBios: new ArrayBuffer(0), bzImage: got.kernel!, initrd: got.initramfs! };
-      await this.machine.boot(images, { cmdline: config.cmdline, memoryMiB: config.memoryMiB }, (e) => this.onVmEvent(e));
+      await this.machine.boot(guest, (e) => this.onVmEvent(e));
       this.send(0, { kind: "control", msg: { t: "ready", vcpus: me.vcpus } });
     } catch (err) {
       const reason = (err as Error).message;
