@@ -13,6 +13,7 @@ export type FabricErrorCode =
   | "channel" // the data channel failed or closed while in use
   | "relay" // the WebSocket relay refused, failed or closed
   | "host-left" // node 0 left: the cluster is over
+  | "overflow" // frames came before any listener and more than the buffer holds: the rest were dropped
   | "closed"; // used after close()
 
 export class FabricError extends Error {

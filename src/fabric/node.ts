@@ -82,6 +82,10 @@ interface Peering {
 const MAX_PENDING_PER_PEER = 64;
 const MAX_PENDING_PEERS = 32;
 
+/** Bounds of the frames kept for the first listener (see `onFrame`). */
+export const EARLY_FRAMES_MAX = 1024;
+export const EARLY_BYTES_MAX = 8 << 20;
+
 export class FabricNode {
   readonly cluster: string;
   readonly token: string;
@@ -95,6 +99,13 @@ export class FabricNode {
   private readonly pending = new Map<string, { from: string; body: Extract<SignalBody, { t: "signal" }> }[]>();
   private readonly listeners: ((e: FabricEvent) => void)[] = [];
   private readonly frameListeners: ((from: number, frame: Uint8Array) => void)[] = [];
+  /**
+   * Frames that came before anyone listened: a link can open (and a peer send) before this tab's
+   * page attached its handler. Kept in order, bounded, and handed to the first listener; null once
+   * one listens.
+   */
+  private early: { from: number; frame: Uint8Array }[] | null = [];
+  private earlyBytes = 0;
   private delayMs = 0;
   private ended: FabricError | undefined;
 
@@ -239,8 +250,28 @@ export class FabricNode {
     };
   }
 
+  /** Frames from every link, in order per sender; the first listener also gets the frames that came before it. */
   onFrame(cb: (from: number, frame: Uint8Array) => void): void {
     this.frameListeners.push(cb);
+    const early = this.early;
+    if (!early) return;
+    this.early = null;
+    this.earlyBytes = 0;
+    for (const { from, frame } of early) cb(from, frame);
+  }
+
+  private deliverFrame(from: number, frame: Uint8Array): void {
+    if (!this.early) {
+      for (const cb of this.frameListeners) cb(from, frame);
+      return;
+    }
+    if (this.early.length >= EARLY_FRAMES_MAX || this.earlyBytes + frame.length > EARLY_BYTES_MAX) {
+      // Dropping silently would break the links' promise of order without loss: say so.
+      this.emit({ type: "invalid", error: new FabricError("overflow", `a frame from node ${from} was dropped: nothing listens for frames yet and ${this.early.length} frames (${this.earlyBytes} bytes) wait already`) });
+      return;
+    }
+    this.early.push({ from, frame });
+    this.earlyBytes += frame.length;
   }
 
   /** Sends one frame to one node; frames to a node arrive in the order sent. */
@@ -410,9 +441,7 @@ export class FabricNode {
       const link = new Link(raw, this.opts.link);
       p.link = link;
       if (this.delayMs > 0) link.setDelay(this.delayMs);
-      link.onFrame((frame) => {
-        for (const cb of this.frameListeners) cb(node, frame);
-      });
+      link.onFrame((frame) => this.deliverFrame(node, frame));
       link.onClose((info) => this.onLinkClosed(p, info));
       const every = this.opts.pingIntervalMs ?? 1000;
       const silence = this.opts.silenceTimeoutMs ?? 5000;

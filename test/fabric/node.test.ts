@@ -6,7 +6,7 @@ import { WebSocket } from "ws";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
-import { type CommonOptions, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
+import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport, channelName } from "../../src/fabric/signaling/broadcast.ts";
 import { relayTransport, type WebSocketCtor } from "../../src/fabric/signaling/relay-client.ts";
@@ -150,6 +150,34 @@ describe("mesh over BroadcastChannel", () => {
       expect.stringMatching(/a roster from .* who is not node 0/),
     ]);
     expect(host.members.map((m) => m.node)).toEqual([0, joiner.node]);
+  });
+
+  it("keeps frames that come before anyone listens, in order and bounded, for the first listener", async () => {
+    const opts = common();
+    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
+    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
+    if (host.links().find((l) => l.node === 1)?.state !== "up") await waitFor(host, (e) => e.type === "link-up" && e.node === 1);
+    const events: FabricEvent[] = [];
+    joiner.on((e) => events.push(e));
+    // More than the buffer holds, sent before the joiner listens; the ping's answer comes after them on the ordered link.
+    const sent = EARLY_FRAMES_MAX + 5;
+    for (let i = 0; i < sent; i++) host.send(1, new Uint8Array([i >> 8, i & 255]));
+    await joiner.ping(0);
+    expect(events.filter((e) => e.type === "invalid").map((e) => (e as { error: FabricError }).error.code)).toEqual(["overflow", "overflow", "overflow", "overflow", "overflow"]);
+    const first: number[] = [];
+    joiner.onFrame((from, f) => {
+      expect(from).toBe(0);
+      first.push(f[0]! * 256 + f[1]!);
+    });
+    // The first listener got the earliest frames, in order, and nothing beyond the bound.
+    expect(first).toEqual(Array.from({ length: EARLY_FRAMES_MAX }, (_, i) => i));
+    // A later listener gets only what comes after it; frames now reach every listener at once.
+    const second: number[] = [];
+    joiner.onFrame((_, f) => second.push(f[0]! * 256 + f[1]!));
+    host.send(1, new Uint8Array([0xff, 0xfe]));
+    await joiner.ping(0);
+    expect(first.at(-1)).toBe(0xfffe);
+    expect(second).toEqual([0xfffe]);
   });
 
   it("keeps clusters apart on one BroadcastChannel origin", async () => {

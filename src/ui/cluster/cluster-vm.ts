@@ -64,8 +64,9 @@ export class ClusterVm {
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
     deps.fabric.on((e) => this.onFabric(e));
-    // Frames that came before this tab listened are lost, so node 0 sends nothing to a tab before
-    // its hello: the VM's configuration never races the joiner's set-up.
+    // The hello tells node 0 that this tab's link to it is open and that it listens; node 0
+    // announces the VM only to tabs that said it (a tab is in the roster before its link opens, and
+    // a broadcast reaches only open links; the fabric keeps frames that come before a listener).
     if (deps.fabric.node !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
   }
 
