@@ -1,6 +1,7 @@
 // Messages between the page and a VM node's Web Worker (control plane only: the nodes' own
 // traffic goes through the shared-memory links, never through the page).
 
+import type { IpiCount, PageMove, TraceEvent } from "../../ui/view/model/inputs.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
 
 /** What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs). */
@@ -21,6 +22,30 @@ export interface NodeInit {
   deviceNode: number;
   /** Set to non-zero by the page to stop a node that only serves memory. */
   stop: SharedArrayBuffer;
+  /**
+   * The live view's controls, set by the page and read by the node without a message (a node
+   * serving memory never returns to its event loop): Int32 [0] = added one-way link delay (ms),
+   * [1] = non-zero while a trace records. See CONTROL_DELAY_MS / CONTROL_TRACING.
+   */
+  control?: SharedArrayBuffer;
+}
+
+export const CONTROL_DELAY_MS = 0;
+export const CONTROL_TRACING = 1;
+export const CONTROL_CELLS = 2;
+
+/**
+ * What a node reports for the live view with each snapshot, beyond it: the pages it sent since the
+ * previous report (numbered by `movesSeq`), its cumulative interrupt counts by destination and
+ * kind, and, while a trace records, its events. Times are wall-clock ms (timeOrigin + now).
+ */
+export interface NodeViewReport {
+  node: number;
+  movesSeq: number;
+  moves: PageMove[];
+  ipiCounts: IpiCount[];
+  events: TraceEvent[];
+  droppedEvents: number;
 }
 
 export type PageToNode = NodeInit | { kind: "serial-input"; bytes: Uint8Array } | { kind: "stop" };
@@ -46,4 +71,6 @@ export type NodeToPage =
   | { kind: "status"; status: NodeStatus }
   /** A StatsSnapshot encoded by the protocol codec, for the live view. */
   | { kind: "stats"; frame: Uint8Array }
+  /** Sent right after each `stats` frame. */
+  | { kind: "view"; report: NodeViewReport }
   | { kind: "error"; node: number; message: string };

@@ -4,11 +4,20 @@ import { encode } from "../../protocol/codec.ts";
 import { buildSnapshot } from "../../protocol/stats.ts";
 import { planDirectBoot } from "../firmware/direct-boot.ts";
 import { firmwareV86Options, linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
-import type { NodeInit, NodeToPage, PageToNode } from "./node-protocol.ts";
+import { delayLinks } from "./link-delay.ts";
+import { RttProbe } from "./link-rtt.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
+import { NodeViewRecorder } from "./node-view.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
 let init: NodeInit | null = null;
+/** The page's live-view controls (added link delay, trace recording); zeros when it sent none. */
+let control: Int32Array<ArrayBufferLike> = new Int32Array(CONTROL_CELLS);
+let recorder: NodeViewRecorder | null = null;
+let rtt: RttProbe | null = null;
+/** Wall-clock ms: comparable with the page's clock (the page subtracts its own timeOrigin). */
+const wallMs = () => performance.timeOrigin + performance.now();
 
 /** The latest faults' durations (a ring), for the remote page-fault latency the live view and bench show. */
 const faultTimes = {
@@ -35,7 +44,9 @@ function timeFaults(n: VcpuNode): void {
     try {
       return fault(page, access);
     } finally {
-      faultTimes.add(performance.now() - start);
+      const end = performance.now();
+      faultTimes.add(end - start);
+      if (recorder && init!.vcpu !== null) recorder.fault(init!.vcpu, page, access, performance.timeOrigin + start, performance.timeOrigin + end);
     }
   };
 }
@@ -77,6 +88,7 @@ function statsFrame(): NodeToPage {
       bytesSent: n.agent.counters.framesOut,
       bytesReceived: n.agent.counters.framesIn,
     },
+    links: rtt?.links() ?? [],
     vcpus:
       init!.vcpu === null
         ? []
@@ -108,7 +120,22 @@ async function start(msg: NodeInit): Promise<VcpuNode> {
     vcpuNodes: msg.vcpuNodes,
     deviceNode: msg.deviceNode,
     onSerial: (bytes) => post({ kind: "serial", bytes }, [bytes.buffer]),
+    // Link round-trip probes (nothing else reaches here: the node's own traffic is handled inside).
+    onOther: (from, m) => void rtt?.onMessage(from, m),
   });
+}
+
+/** Hooks the live view's observers, delay and round-trip probes onto a started node. */
+function observe(n: VcpuNode, msg: NodeInit): void {
+  if (msg.control) control = new Int32Array(msg.control);
+  const self = msg.plan.self;
+  // The knob: every frame this node sends waits the added one-way delay (read at each send).
+  delayLinks(n.links, () => control[CONTROL_DELAY_MS]!);
+  recorder = new NodeViewRecorder(self, () => control[CONTROL_TRACING] !== 0, wallMs);
+  n.agent.observer = recorder;
+  if (n.router) n.router.observer = recorder.interrupt;
+  const peers = Array.from({ length: n.links.nodes }, (_, i) => i).filter((i) => i !== self);
+  rtt = new RttProbe(self, peers, (to, m) => n.agent.send(to, m));
 }
 
 self.onmessage = async (event: MessageEvent<PageToNode>) => {
@@ -119,11 +146,14 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         init = msg;
         node = await start(msg);
         timeFaults(node);
+        observe(node, msg);
         post({ kind: "ready", node: msg.plan.self });
         setInterval(() => post(status()), 500);
+        setInterval(() => rtt?.ping(), 500);
         setInterval(() => {
           const m = statsFrame();
           post(m, m.kind === "stats" ? [m.frame.buffer] : []);
+          if (recorder) post({ kind: "view", report: recorder.take() });
         }, 250);
         if (msg.vcpu === null) {
           // A node without a vCPU only serves memory (and devices): it blocks here, woken by its peers.

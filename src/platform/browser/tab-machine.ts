@@ -4,7 +4,8 @@
 
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
 import { planLocalLinks } from "../channel/local-links.ts";
-import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
+import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeStatus, type NodeToPage, type NodeViewReport, type PageToNode } from "./node-protocol.ts";
 
 export interface TabMachineLayout {
   /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
@@ -19,6 +20,8 @@ export interface TabMachineLayout {
   onStatus?(status: NodeStatus): void;
   /** Each node's statistics snapshots (encoded frames), for the live view. */
   onStats?(frame: Uint8Array): void;
+  /** Each node's live-view report (page moves, IPI counts, trace events), after its stats frame. */
+  onView?(report: NodeViewReport): void;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -26,6 +29,8 @@ const START_TIMEOUT_MS = 60_000;
 export class TabMachine implements VmWorkerApi {
   private workers: Worker[] = [];
   private stopFlag = new SharedArrayBuffer(4);
+  /** The live view's controls, read by every node (see NodeInit.control). */
+  private readonly control = new SharedArrayBuffer(4 * CONTROL_CELLS);
   /** The node whose CPU runs the console (the lowest node that runs a CPU). */
   private consoleNode = -1;
 
@@ -60,6 +65,7 @@ export class TabMachine implements VmWorkerApi {
             else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
             else if (m.kind === "status") this.layout.onStatus?.(m.status);
             else if (m.kind === "stats") this.layout.onStats?.(m.frame);
+            else if (m.kind === "view") this.layout.onView?.(m.report);
             else if (m.kind === "error") {
               clearTimeout(timer);
               reject(new Error(`node ${m.node}: ${m.message}`));
@@ -81,11 +87,23 @@ export class TabMachine implements VmWorkerApi {
         vcpuNodes,
         deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
+        control: this.control,
       };
       worker.postMessage(init);
     });
     await Promise.all(ready);
     onEvent({ kind: "started" });
+  }
+
+  /** The latency knob: added one-way delay (0..50 ms) on every frame every node sends, from now on. */
+  setLinkDelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
+    Atomics.store(new Int32Array(this.control), CONTROL_DELAY_MS, ms);
+  }
+
+  /** Nodes record DSM and interrupt events (sent in their view reports) while this is on. */
+  setTracing(on: boolean): void {
+    Atomics.store(new Int32Array(this.control), CONTROL_TRACING, on ? 1 : 0);
   }
 
   async serialInput(bytes: Uint8Array): Promise<void> {

@@ -25,6 +25,12 @@ export interface RouterCounters {
   ipisTo: number[];
 }
 
+/**
+ * Optional observer of interrupts this node sends to other vCPUs (the live view's IPI matrix and
+ * trace). `pin` is set for IOAPIC interrupts, undefined for IPIs. It must only record.
+ */
+export type InterruptObserver = (src: number | null, dest: number, delivery: Delivery, pin?: number) => void;
+
 /** The addressing every APIC has at reset: ID = its number, LDR 0, flat model. */
 export const resetAddressing = (vcpu: number): ApicAddressing => ({ id: vcpu << 24, ldr: 0, dfr: 0xffffffff });
 
@@ -66,6 +72,8 @@ export function fromWire(d: Delivery): IncomingInterrupt | null {
 export class InterruptRouter {
   readonly apics: ApicAddressing[];
   readonly counters: RouterCounters;
+  /** Null unless a viewer listens; each remote delivery then costs one check of this field. */
+  observer: InterruptObserver | null = null;
 
   constructor(
     /** The vCPU this node hosts (its APIC ID), or null (a node with devices or memory but no vCPU). */
@@ -95,9 +103,11 @@ export class InterruptRouter {
           this.counters.ipisSent++;
           this.counters.ipisTo[t]!++;
           this.send(this.vcpuNodes[t]!, { type: "ipi", src: this.self!, dest: t, delivery });
+          if (this.observer) this.observer(this.self, t, delivery);
         } else {
           this.counters.irqsSent++;
           this.send(this.vcpuNodes[t]!, { type: "irq", dest: t, pin: msg.irq, delivery });
+          if (this.observer) this.observer(this.self, t, delivery, msg.irq);
         }
       }
     }

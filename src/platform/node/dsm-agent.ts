@@ -34,11 +34,22 @@ export interface DsmAgentCounters {
 
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
+/**
+ * Optional observer of the agent's traffic (the live view's page moves and trace events). Called
+ * synchronously with the decoded message; it must only record (never send or block).
+ */
+export interface DsmObserver {
+  sent(to: NodeId, msg: Message): void;
+  received(from: NodeId, msg: Message): void;
+}
+
 export class DsmAgent {
   readonly counters: DsmAgentCounters = { faults: 0, blockedMs: 0, framesIn: 0, framesOut: 0 };
   /** Pages granted whose access has not been reported done to the DSM yet. */
   private held: number[] = [];
   private lastGrant: { page: number; access: FaultAccess } | null = null;
+  /** Null unless a viewer listens; each frame then costs one check of this field. */
+  observer: DsmObserver | null = null;
 
   constructor(
     private readonly dsm: DsmNode,
@@ -53,6 +64,7 @@ export class DsmAgent {
   send(to: NodeId, msg: Message): void {
     this.links.send(to, encode(msg));
     this.counters.framesOut++;
+    if (this.observer) this.observer.sent(to, msg);
   }
 
   /**
@@ -106,6 +118,7 @@ export class DsmAgent {
       any = true;
       this.counters.framesIn++;
       const msg = decode(d.frame);
+      if (this.observer) this.observer.received(d.from, msg);
       if (msg.type.startsWith("dsm-")) this.apply(this.dsm.onMessage(d.from, msg as DsmMessage));
       else this.onOther(d.from, msg);
     }
@@ -125,6 +138,7 @@ export class DsmAgent {
         case "send":
           this.links.send(e.to, encode(e.msg));
           this.counters.framesOut++;
+          if (this.observer) this.observer.sent(e.to, e.msg);
           break;
         case "grant":
           if (e.data.form === "bytes") this.memory.writePage(e.page, e.data.bytes);
