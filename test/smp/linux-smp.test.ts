@@ -57,6 +57,12 @@ for (const vcpus of HEAVY ? [2, 4] : [2]) {
     const par = await run(c, `${jobs} wait`);
     for (let i = 0; i < vcpus; i++) expect(par).toContain(`job${i}=${((2999 * 3000) / 2) * (i + 1)}`);
 
+    // Every CPU writes to the console at once: the UART's registers are written from several nodes
+    // (forwarded I/O) under the guest's port lock. This froze the console for good while node 0
+    // applied remote port writes late (a stale IER write turned the transmit interrupt off).
+    const chat = await run(c, `${Array.from({ length: vcpus }, (_, i) => `taskset ${1 << i} sh -c 'for k in $(seq 40); do echo out${i}-$k; done' &`).join(" ")} wait`);
+    for (let i = 0; i < vcpus; i++) for (const k of [1, 20, 40]) expect(chat).toMatch(new RegExp(`^out${i}-${k}\\r?$`, "m"));
+
     // Function-call and rescheduling IPIs reached every CPU (they cross workers as messages).
     const irqs = await run(c, "cat /proc/interrupts");
     const ipis = interruptCounts(irqs, "CAL", vcpus).map((n, i) => n + interruptCounts(irqs, "RES", vcpus)[i]!);

@@ -1,7 +1,10 @@
 // Port I/O of a vCPU whose node has no devices: every device lives on node 0 (as in GiantVM), so a
 // remote vCPU's port reads block until node 0 answers and its writes are posted, kept in order by
-// the link. Node 0 runs the requests against its own devices at instruction boundaries only (never
-// re-entrantly from inside one of its own guest instructions), in arrival order.
+// the link. Node 0 runs each request as soon as it arrives, even while its own vCPU is blocked in a
+// page fault: a remote CPU's port write must reach the device before anything that CPU did after it
+// (a spinlock release, a page handed over) is seen by node 0. Deferring writes to node 0's next run
+// slice lost the 8250's transmit interrupt for good: CPU 1 cleared IER.THRI under the port lock,
+// CPU 0 took the lock and set THRI, then CPU 1's stale write landed and turned it off again.
 
 import type { IoReply, IoSize, Message, MmioRead, MmioWrite, PortRead, PortWrite } from "../../protocol/messages.ts";
 import type { NodeId, VcpuId } from "../../protocol/types.ts";
@@ -70,9 +73,10 @@ export class IoClient {
   }
 }
 
-/** On node 0: the queue of other nodes' port accesses, run against the real devices. */
+/** On node 0: other nodes' port and MMIO accesses, run against the real devices in arrival order. */
 export class IoServer {
   private readonly queue: { from: NodeId; msg: PortRead | PortWrite | MmioRead | MmioWrite }[] = [];
+  private running = false;
   readonly counters = { reads: 0, writes: 0 };
 
   constructor(
@@ -81,12 +85,29 @@ export class IoServer {
     private readonly mmio: MmioSpace | null = null,
   ) {}
 
+  /**
+   * Runs the access now. Safe while node 0's vCPU waits inside an instruction for a page: device
+   * handlers touch no guest RAM here, and an interrupt they raise is only posted (taken at the next
+   * boundary). A request arriving while another runs (a handler that sends, and so pumps, cannot,
+   * but be safe) is queued behind it, keeping arrival order.
+   */
   onRequest(from: NodeId, msg: PortRead | PortWrite | MmioRead | MmioWrite): void {
     this.queue.push({ from, msg });
+    this.drain();
   }
 
-  /** Runs every queued access; call at an instruction boundary of node 0's vCPU. */
+  /** Runs every queued access, in order; a no-op when called from inside one of them. */
   drain(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      this.runQueue();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private runQueue(): void {
     for (let item = this.queue.shift(); item; item = this.queue.shift()) {
       const { from, msg } = item;
       switch (msg.type) {
