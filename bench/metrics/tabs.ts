@@ -2,28 +2,42 @@
 // vCPU 1 in tab B. Boot to shell against stock v86 with one CPU, and the remote page-fault
 // latency of vCPU 1 (every fault of node 1 is served by node 0, in the other tab) against the raw
 // 4 KiB data-channel round trip measured in the same run (with the fabric lab's echo).
+// Then the self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, three runs: its forwarded IPI
+// round trip between the tabs (the guest times it on CPU 0's TSC) and its parallel speedup.
 
 import { percentile } from "../../src/fabric/stats.ts";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
+import type { BrowserContext } from "playwright-core";
 import { launchChromium } from "../../test/support/browser.ts";
 import { startWebServer } from "../../test/support/web-server.ts";
 import { create, join, lab, openLab } from "../../test/fabric/support/lab-driver.ts";
 import { createCluster, joinCluster, linkCounters, nodeStatus, openPage, waitForConsole } from "../../test/tabs/support/cluster-driver.ts";
+import { buildSelftest } from "../../src/guests/selftest/build.ts";
+import { reportProblems } from "../../src/guests/selftest/expectations.ts";
+import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
+import { runSelftestOnTabs } from "../../test/tabs/support/selftest-tabs.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 const ROUND_TRIPS = 500;
+/** Self-test runs on two tabs; each figure is the median over them (one run's speedup is noisy on a shared machine). */
+const SELFTEST_RUNS = 3;
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
 
 const tabs: BenchModule = {
-  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_"],
+  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.speedup", "tabs.selftest"],
   async run(ctx) {
-    ensureGuestImages();
-    buildFirmware();
+    const linux = ["tabs.boot_ratio.2", "tabs.fault_p50", "tabs.fault_p50_ratio", "tabs.dsm_faults.2", "tabs.vm_frames.2"].some((m) => ctx.wants(m));
+    const selftest = ["tabs.ipi_p50", "tabs.ipi_rtt_p50", "tabs.speedup.2", "tabs.selftest_s"].some((m) => ctx.wants(m));
     await ensureInstrumentedWasm();
-    const stock = await ctx.stockBootSeconds();
+    if (selftest) await buildSelftest();
+    if (linux) {
+      ensureGuestImages();
+      buildFirmware();
+    }
+    const stock = linux ? await ctx.stockBootSeconds() : 0;
     const server = await startWebServer();
     const browser = await launchChromium();
     try {
@@ -40,7 +54,10 @@ const tabs: BenchModule = {
       const rtt = percentile(rtts, 50)!;
       await lb.close();
       await la.close();
-      out["tabs.fault_rtt_p50"] = { value: rtt, unit: "ms", note: `4 KiB echo between two tabs, ${ROUND_TRIPS} round trips, same run as the faults (the fabric bench's tabs.rtt_p50 is a separate run)` };
+      out["tabs.fault_rtt_p50"] = { value: rtt, unit: "ms", note: `4 KiB echo between two tabs, ${ROUND_TRIPS} round trips, same run as the faults and IPIs (the fabric bench's tabs.rtt_p50 is a separate run)` };
+
+      if (selftest) Object.assign(out, await selftestOnTwoTabs(ctx, context, server.url, rtt));
+      if (!linux) return out;
 
       ctx.log("tabs: booting Linux with vCPU 0 in tab A and vCPU 1 in tab B");
       const a = await openPage(context, server.url);
@@ -73,5 +90,41 @@ const tabs: BenchModule = {
     }
   },
 };
+
+/** The self-test guest on two tabs, SELFTEST_RUNS times; medians of its IPI round trip and speedup. */
+async function selftestOnTwoTabs(ctx: Parameters<BenchModule["run"]>[0], context: BrowserContext, url: string, rawRttMs: number): Promise<Metrics> {
+  const rtts: number[] = [];
+  const speedups: number[] = [];
+  const seconds: number[] = [];
+  for (let i = 0; i < SELFTEST_RUNS; i++) {
+    ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B (run ${i + 1} of ${SELFTEST_RUNS})`);
+    const run = await runSelftestOnTabs(context, url, [1, 1]);
+    const report = parseSelftestOutput(run.output);
+    const problems = reportProblems(report, 2, true);
+    if (problems.length) throw new Error(`the self-test on two tabs did not pass:\n${problems.join("\n")}`);
+    if (run.errors.length) throw new Error(`page errors: ${run.errors.join("; ")}`);
+    rtts.push(report.results.get("ipi.rtt.0.1")!.value / 1000);
+    speedups.push(report.results.get("speedup.2")!.value);
+    seconds.push(run.seconds);
+  }
+  const med = (xs: number[]) => percentile(xs, 50)!;
+  const list = (xs: number[], d: number) => xs.map((x) => x.toFixed(d)).join(", ");
+  const rtt = med(rtts);
+  return {
+    "tabs.ipi_p50": {
+      value: rtt / 2,
+      unit: "ms",
+      note: `one way: half the self-test's median IPI round trip CPU 0 -> CPU 1 -> CPU 0 between two tabs (guest TSC on CPU 0), median of ${SELFTEST_RUNS} runs`,
+    },
+    "tabs.ipi_rtt_p50": { value: rtt, unit: "ms", note: `the self-test's ipi.rtt.0.1 between two tabs, runs: ${list(rtts, 2)} ms; raw 4 KiB data-channel round trip ${rawRttMs.toFixed(2)} ms in the same run` },
+    "tabs.ipi_rtt_ratio": { value: rtt / rawRttMs, unit: "ratio", note: "tabs.ipi_rtt_p50 / tabs.fault_rtt_p50 (raw data-channel round trip), same run" },
+    "tabs.speedup.2": {
+      value: med(speedups),
+      unit: "ratio",
+      note: `the self-test's speedup.2 (private xorshift32 work, time on 1 vCPU / on 2 vCPUs in 2 tabs), median of runs ${list(speedups, 2)}`,
+    },
+    "tabs.selftest_s": { value: med(seconds), unit: "s", note: `2 tabs: last join to the self-test's SUMMARY line, median of ${list(seconds, 1)} s` },
+  };
+}
 
 export default tabs;

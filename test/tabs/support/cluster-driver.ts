@@ -25,8 +25,9 @@ export async function clusterStatus(page: Page): Promise<{ phase: string | null;
   return { phase: await el.getAttribute("data-phase"), text: await el.textContent() };
 }
 
-/** Creates a cluster of `total` vCPUs with `here` on this page; returns the join link. */
-export async function createCluster(page: Page, total: number, here = 1): Promise<string> {
+/** Creates a cluster of `total` vCPUs with `here` on this page, booting `guest`; returns the join link. */
+export async function createCluster(page: Page, total: number, here = 1, guest: "linux" | "selftest" = "linux"): Promise<string> {
+  await page.selectOption("#cluster-guest", guest);
   await page.fill("#cluster-total", String(total));
   await page.fill("#cluster-here", String(here));
   await page.click("#cluster-create");
@@ -54,4 +55,10 @@ export async function waitForConsole(page: Page, pattern: RegExp, what: string, 
       throw new Error(`waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}`);
     await page.waitForTimeout(250);
   }
+}
+
+/** Types into the page's xterm console as a user would. */
+export async function typeInto(page: Page, command: string): Promise<void> {
+  await page.locator(".xterm").click();
+  await page.keyboard.type(command, { delay: 20 });
 }

@@ -1,0 +1,55 @@
+// The SMP self-test guest (our kvm-unit-tests-like checks) with its vCPUs in different tabs of one
+// browser, over real WebRTC: every check that passes on QEMU -smp N must pass here too, where
+// every shared variable moves between tabs through the DSM and every IPI crosses a data channel.
+// Its report (SUMMARY line and all) is read from the console transcript of each tab.
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Browser, BrowserContext } from "playwright-core";
+import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
+import { buildSelftest } from "../../src/guests/selftest/build.ts";
+import { reportProblems } from "../../src/guests/selftest/expectations.ts";
+import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
+import { launchChromium } from "../support/browser.ts";
+import { startWebServer } from "../support/web-server.ts";
+import { runSelftestOnTabs } from "./support/selftest-tabs.ts";
+
+let browser: Browser;
+let ctx: BrowserContext;
+let server: Awaited<ReturnType<typeof startWebServer>>;
+
+beforeAll(async () => {
+  await buildSelftest();
+  await ensureInstrumentedWasm();
+  server = await startWebServer();
+  browser = await launchChromium();
+  ctx = await browser.newContext();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+it("passes every check with vCPU 0 in tab A and vCPU 1 in tab B", async () => {
+  const run = await runSelftestOnTabs(ctx, server.url, [1, 1]);
+  console.log(run.lines);
+  const report = parseSelftestOutput(run.output);
+  expect(reportProblems(report, 2, true)).toEqual([]);
+  // The joiner showed the same report (the console is node 0's UART, on every tab).
+  expect(run.outputs[1]).toContain(run.output.slice(run.output.indexOf("SELFTEST BEGIN")));
+  // The IPIs really crossed tabs: tab B's node sent and received some.
+  expect(run.status[1]!.ipisSent).toBeGreaterThan(0);
+  expect(run.status[1]!.ipisReceived).toBeGreaterThan(0);
+  expect(run.errors).toEqual([]);
+});
+
+it("passes every check with three tabs, one vCPU each (a full mesh: B and C exchange pages directly)", async () => {
+  const run = await runSelftestOnTabs(ctx, server.url, [1, 1, 1]);
+  console.log(run.lines);
+  const report = parseSelftestOutput(run.output);
+  expect(reportProblems(report, 3, true)).toEqual([]);
+  for (const other of run.outputs.slice(1)) expect(other).toContain(run.output.slice(run.output.indexOf("SELFTEST BEGIN")));
+  // Tab C's bridge carried frames: its vCPU's pages and IPIs came over its links.
+  expect(run.counters[2]!.framesIn).toBeGreaterThan(100);
+  expect(run.errors).toEqual([]);
+});
