@@ -6,3 +6,5 @@ export type { IpiCount, IpiKind, PageMove, TraceEvent, ViewEvent, ViewInput, Vie
 export { IpiCountCollector, PageMoveCollector } from "./model/collect.ts";
 export { statsInput } from "./frames.ts";
 export { loadSymbols } from "./symbols-loader.ts";
+export { connectControls, feedFromNodes, reportInputs } from "./machine-glue.ts";
+export type { ViewControls } from "./machine-glue.ts";
