@@ -1,10 +1,11 @@
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { ServerResponse } from "node:http";
-import { join, normalize, resolve } from "node:path";
+import { join, normalize, relative, resolve } from "node:path";
 import type { Connect, Plugin } from "vite";
 import { defineConfig } from "vite";
 import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
 import { fabricRelay } from "./src/fabric/relay/vite-plugin.ts";
+import { buildSelftest } from "./src/guests/selftest/build.ts";
 import { buildFirmware } from "./src/platform/firmware/bios-build.ts";
 
 const GUEST_DIR = resolve(import.meta.dirname, ".cache/guest");
@@ -16,8 +17,15 @@ const isolationHeaders = {
   "Cross-Origin-Resource-Policy": "same-origin",
 };
 
-const ENGINE_WASM_PATH = "/engine/v86-giantweb.wasm";
-const FIRMWARE_PATH = "/engine/firmware.bin";
+/** Files the page fetches that are built by the setup, not by Vite: served by the dev and preview servers, emitted by `vite build`. */
+export const BUILT_FILES = [
+  // The engine: v86's wasm with our instrumentation (.cache/v86).
+  { path: "/engine/v86-giantweb.wasm", type: "application/wasm", required: true, build: () => ensureInstrumentedWasm() },
+  // Our firmware for N CPUs (direct Linux boot), guests/firmware/build.
+  { path: "/engine/firmware.bin", type: "application/octet-stream", required: true, build: async () => buildFirmware() },
+  // The SMP self-test guest (multiboot ELF) a cluster of tabs can boot instead of Linux.
+  { path: "/engine/selftest.elf", type: "application/octet-stream", required: false, build: () => buildSelftest() },
+] as const;
 
 function send(res: ServerResponse, file: string, type: string): void {
   for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
@@ -31,23 +39,13 @@ function send(res: ServerResponse, file: string, type: string): void {
 function guestImages(): Plugin {
   const middleware: Connect.NextHandleFunction = async (req, res, next) => {
     const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname === ENGINE_WASM_PATH) {
-      // The engine: v86's wasm with our instrumentation, built (and cached) by the setup.
+    const built = BUILT_FILES.find((f) => f.path === url.pathname);
+    if (built) {
       try {
-        return send(res, await ensureInstrumentedWasm(), "application/wasm");
+        return send(res, await built.build(), built.type);
       } catch (err) {
         res.statusCode = 500;
-        res.end(`cannot build the instrumented engine: ${(err as Error).message}`);
-        return;
-      }
-    }
-    if (url.pathname === FIRMWARE_PATH) {
-      // Our firmware for N CPUs (direct Linux boot), built by the setup.
-      try {
-        return send(res, buildFirmware(), "application/octet-stream");
-      } catch (err) {
-        res.statusCode = 500;
-        res.end(`cannot build the firmware: ${(err as Error).message}`);
+        res.end(`cannot build ${built.path}: ${(err as Error).message}`);
         return;
       }
     }
@@ -65,7 +63,32 @@ function guestImages(): Plugin {
     name: "giantweb-guest-images",
     configureServer: (server) => void server.middlewares.use(middleware),
     configurePreviewServer: (server) => void server.middlewares.use(middleware),
+    // `vite build`: the same files go into dist/ at the same paths, so any static host serves the
+    // app whole (it must still send the three isolation headers above).
+    async generateBundle() {
+      for (const f of BUILT_FILES) {
+        let file: string;
+        try {
+          file = await f.build();
+        } catch (err) {
+          if (f.required) throw new Error(`cannot build ${f.path} for dist/: ${(err as Error).message}`);
+          this.warn(`${f.path} is left out of dist/: ${(err as Error).message}`);
+          continue;
+        }
+        this.emitFile({ type: "asset", fileName: f.path.slice(1), source: readFileSync(file) });
+      }
+      if (!existsSync(GUEST_DIR)) throw new Error(`${GUEST_DIR} is missing: run the setup (npm run setup) to build the guest images`);
+      for (const file of filesUnder(GUEST_DIR))
+        this.emitFile({ type: "asset", fileName: `guest/${relative(GUEST_DIR, file)}`, source: readFileSync(file) });
+    },
   };
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : e.isFile() ? [p] : [];
+  });
 }
 
 export default defineConfig({

@@ -13,11 +13,11 @@ import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
 import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../platform/browser/cluster-guest.ts";
 import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
 
-/** Our firmware (built by the setup): it boots Linux directly with tables for every vCPU. */
-export const FIRMWARE_URL = "guests/firmware/build/bios.bin";
+/** Our firmware (built by the setup, served and emitted by vite.config.ts): it boots Linux directly with tables for every vCPU. */
+export const FIRMWARE_URL = "engine/firmware.bin";
 export const ENGINE_URL = "engine/v86-giantweb.wasm";
 /** The SMP self-test guest (multiboot ELF, built by the setup from guests/selftest). */
-export const SELFTEST_URL = "guests/selftest/build/selftest.elf";
+export const SELFTEST_URL = "engine/selftest.elf";
 const SELFTEST_MEMORY_MIB = 64;
 const RELAY_PATH = "/fabric-relay";
 const BUILD = `giantweb ${import.meta.env.MODE}`;
