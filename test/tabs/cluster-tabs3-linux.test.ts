@@ -1,8 +1,10 @@
 // Three tabs of one browser, one vCPU each, boot one Linux guest over real WebRTC (a full mesh:
 // tabs B and C also talk to each other directly, for the pages they pass between them). The guest
 // sees 3 CPUs; a command typed in tab C runs and its output shows in all three tabs.
-// Slow: the 3-vCPU boot over WebRTC reached the shell 319 s after tab A opened on the 2-core machine
-// under a load average of 6-9, so the test allows 30 minutes (never a timing assertion).
+// Heavy, so it runs with GIANTWEB_HEAVY=1: alone on the 2-core machine (load average 6-9 from other
+// work) the 3-vCPU boot over WebRTC reached the shell 319 s after tab A opened, but run beside the
+// 2-tab Linux test (as the suite runs two files at once) it took far longer and pushed that test
+// past its limit. The default suite covers three tabs with the self-test guest (cluster-selftest).
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Browser, BrowserContext } from "playwright-core";
@@ -14,12 +16,14 @@ import { startWebServer } from "../support/web-server.ts";
 import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, typeInto, waitForConsole } from "./support/cluster-driver.ts";
 
 const PROMPT = /giantweb:\/root# /;
+const HEAVY = process.env.GIANTWEB_HEAVY === "1";
 
 let browser: Browser;
 let ctx: BrowserContext;
 let server: Awaited<ReturnType<typeof startWebServer>>;
 
 beforeAll(async () => {
+  if (!HEAVY) return;
   ensureGuestImages();
   buildFirmware();
   await ensureInstrumentedWasm();
@@ -33,7 +37,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-it("boots Linux with vCPUs 0, 1, 2 in tabs A, B, C; nproc is 3; tab C's command shows in every tab", async () => {
+it.skipIf(!HEAVY)("boots Linux with vCPUs 0, 1, 2 in tabs A, B, C; nproc is 3; tab C's command shows in every tab", async () => {
   const started = Date.now();
   const a = await openPage(ctx, server.url);
   const link = await createCluster(a, 3, 1);
