@@ -53,3 +53,12 @@ it("passes every check with three tabs, one vCPU each (a full mesh: B and C exch
   expect(run.counters[2]!.framesIn).toBeGreaterThan(100);
   expect(run.errors).toEqual([]);
 });
+
+it("passes every check with vCPU 0 in tab A and vCPUs 1 and 2 both in tab B (a slice of two: one pair talks through shared memory, two over WebRTC)", async () => {
+  const run = await runSelftestOnTabs(ctx, server.url, [1, 2]);
+  console.log(run.lines);
+  const report = parseSelftestOutput(run.output);
+  expect(reportProblems(report, 3, true)).toEqual([]);
+  expect(run.outputs[1]).toContain(run.output.slice(run.output.indexOf("SELFTEST BEGIN")));
+  expect(run.errors).toEqual([]);
+});

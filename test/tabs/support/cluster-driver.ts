@@ -44,12 +44,21 @@ export const consoleText = (page: Page) => page.evaluate(() => (globalThis as un
 export const linkCounters = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.counters());
 export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.nodeStatus());
 
-/** Waits until the page's console transcript matches; fails early with the status when the VM stopped. */
+/** The guest kernel's first oops or panic report in a transcript, or null (for failing fast, with the cause). */
+export function kernelCrash(text: string): string | null {
+  if (!/Kernel panic - not syncing/.test(text)) return null;
+  const first = text.search(/\[[ \d.]+\] (BUG:|Oops|general protection fault|------------\[ cut here|Kernel panic)/);
+  return text.slice(Math.max(0, first), first + 6000);
+}
+
+/** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
 export async function waitForConsole(page: Page, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = (await consoleText(page)).slice(from);
     if (pattern.test(text)) return text;
+    const crash = kernelCrash(text);
+    if (crash) throw new Error(`waiting for ${what}: the guest kernel panicked; its report:\n${crash}`);
     const s = await clusterStatus(page);
     if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped")
       throw new Error(`waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}`);
