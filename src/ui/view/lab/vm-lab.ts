@@ -71,7 +71,10 @@ export function startVmLab(params: URLSearchParams): void {
       return machine;
     },
     clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
-    onStatus: (s) => phases.push({ phase: s.phase, atMs: performance.now(), ...(s.phase === "error" ? { message: s.message } : {}) }),
+    onStatus: (s) => {
+      // Fetch progress repeats "fetching": keep only the changes of phase.
+      if (phases[phases.length - 1]?.phase !== s.phase) phases.push({ phase: s.phase, atMs: performance.now(), ...(s.phase === "error" ? { message: s.message } : {}) });
+    },
     onOutput,
   });
   // A delay given in the URL acts from the first frame (the knob shows it too).
