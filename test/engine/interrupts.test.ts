@@ -38,6 +38,19 @@ describe("APIC ID", () => {
     expect(() => (g.vi.tsc = -1n)).toThrow(/bigint in 0..2\^64-1/);
   });
 
+  it("a second TSC write lands where it says too (v86's own set_tsc adds its previous offset)", async () => {
+    const g = await boot("apicid", { apicId: 1, role: "bsp", autostart: false });
+    // 1 GHz: the counter may only have advanced by the wall time that passed between write and read.
+    for (const value of [5_000_000_000_000n, 0x10_0000_0000n, 7n, 1n << 62n]) {
+      const t0 = performance.now();
+      g.vi.tsc = value;
+      const read = g.vi.tsc;
+      const elapsed = BigInt(Math.ceil((performance.now() - t0) * 1e6)) + 1000n;
+      expect(read).toBeGreaterThanOrEqual(value);
+      expect(read - value).toBeLessThanOrEqual(elapsed);
+    }
+  });
+
   it("rejects an APIC ID outside 0..254", async () => {
     await expect(boot("apicid", { apicId: 255, role: "bsp" })).rejects.toThrow(/APIC ID must be an integer in 0..254/);
   });

@@ -22,7 +22,7 @@ async function bootSmp(vcpus: number): Promise<NodeCluster> {
     nodes: Array.from({ length: vcpus }, (_, i) => ({ vcpu: i })),
     deviceNode: 0,
   });
-  await cluster.waitFor(/giantweb:\/root# /, 1_200_000);
+  await cluster.waitFor(/giantweb:\/root# /, 900_000);
   return cluster;
 }
 
@@ -72,5 +72,5 @@ for (const vcpus of HEAVY ? [2, 4] : [2]) {
     const s = await c.stats(1);
     expect(s.router.ipisReceived).toBeGreaterThan(0);
     expect(s.dsm.readFaults + s.dsm.writeFaults).toBeGreaterThan(1000);
-  });
+  }, 1_800_000); // its own waits (boot 900 s, each command 300 s) fail first, with the console output
 }

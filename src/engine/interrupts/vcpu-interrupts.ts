@@ -67,6 +67,13 @@ export interface VcpuInterruptsOptions extends VcpuOptions {
   /** "ap": starts in wait-for-SIPI (after an INIT-like reset) and runs only after a start-up IPI. */
   role: "bsp" | "ap";
   hooks?: InterruptHooks;
+  /**
+   * The machine's one time-stamp counter, as every node can read it (e.g. from a clock all nodes
+   * share). v86 counts its TSC from its own start, so vCPUs in different workers or tabs would
+   * disagree by seconds; Linux (tsc=reliable) trusts them to agree, and a CPU whose TSC lags sees
+   * time stand still, its timers late. When given, a BSP takes it at once and an AP at its start-up IPI.
+   */
+  tscClock?: () => bigint;
 }
 
 export interface InterruptStats {
@@ -89,6 +96,10 @@ type Ex = Record<string, (...a: number[]) => number> & {
   full_clear_tlb(): void;
   update_state_flags(): void;
 };
+
+/** v86's TSC: 10^6 ticks per millisecond of its clock (1 GHz). */
+const TSC_PER_MS = 1_000_000;
+const U64 = (1n << 64n) - 1n;
 
 // Wait-for-SIPI and paused vCPUs ask v86 to come back after this many ms (any injection wakes it sooner).
 const IDLE_MS = 100;
@@ -117,6 +128,7 @@ export class VcpuInterrupts {
   private readonly route: WebAssembly.Global;
   private readonly bsp: WebAssembly.Global;
   private readonly defer: WebAssembly.Global;
+  private readonly tscClock: (() => bigint) | undefined;
 
   /** Creates the Vcpu with the interrupt imports bound to the returned object. */
   static async create(options: VcpuInterruptsOptions): Promise<VcpuInterrupts> {
@@ -145,6 +157,7 @@ export class VcpuInterrupts {
     options: VcpuInterruptsOptions,
   ) {
     this.hooks = options.hooks ?? {};
+    this.tscClock = options.tscClock;
     const ex = vcpu.wasm.exports as unknown as Ex;
     this.ex = ex;
     for (const name of [EXPORT_APIC_DELIVER, EXPORT_CALL_INTERRUPT_VECTOR, EXPORT_IOAPIC_EOI, EXPORT_PIC_READ8, EXPORT_PIC_WRITE8, "read8", "read16", "read32s", "write32", "reset_cpu", "read_tsc", "set_tsc", "get_apic_addr", "get_ioapic_addr"]) {
@@ -194,6 +207,7 @@ export class VcpuInterrupts {
     // set it, which never runs on an AP or under a direct boot). INIT leaves the MSR alone.
     this.dv().setUint8(MEM.apicEnabled, 1);
     if (options.role === "ap") this.init();
+    else if (this.tscClock) this.tsc = this.tscClock();
   }
 
   // --- identity and addressing ----------------------------------------------------------------
@@ -228,7 +242,13 @@ export class VcpuInterrupts {
 
   set tsc(value: bigint) {
     if (typeof value !== "bigint" || value < 0n || value >= 1n << 64n) throw new EngineError(`the TSC must be a bigint in 0..2^64-1, got ${String(value)}`);
-    this.ex.set_tsc(Number(value & 0xffffffffn), Number(value >> 32n));
+    // v86 reads the TSC as now * rate - offset, and its set_tsc(v) sets offset = RDTSC - v, which
+    // forgets the old offset: RDTSC then reads v + old offset. (Only the first write after a reset,
+    // with offset 0, comes out right; each INIT of an AP pushed its TSC seconds ahead.) So pass
+    // v - offset, the offset recovered from v86's own clock (performance.now(), this thread's).
+    const offset = (BigInt(Math.round(performance.now() * TSC_PER_MS)) - this.ex.read_tsc()) & U64;
+    const arg = (value - offset) & U64;
+    this.ex.set_tsc(Number(arg & 0xffffffffn), Number(arg >> 32n));
   }
 
   /**
@@ -487,6 +507,7 @@ export class VcpuInterrupts {
         case "startup":
           if (this.state !== "wait-for-sipi") break; // a running CPU ignores SIPI
           writeCpuState(this.vcpu.wasm.memory, this.ex, startupState(readCpuState(this.vcpu.wasm.memory, this.ex), msg.vector));
+          if (this.tscClock) this.tsc = this.tscClock();
           this.state = "running";
           break;
         case "init-deassert":
@@ -504,7 +525,7 @@ export class VcpuInterrupts {
   private init(): void {
     const tsc = this.ex.read_tsc();
     this.ex.reset_cpu();
-    this.ex.set_tsc(Number(tsc & 0xffffffffn), Number(tsc >> 32n));
+    this.tsc = tsc;
     const dv = this.dv();
     const a = MEM.apic;
     const id = dv.getUint32(a + APIC.id, true);

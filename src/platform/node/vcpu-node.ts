@@ -65,6 +65,12 @@ export interface VcpuNodeConfig {
   deviceNode?: number;
   /** Blocks written into guest RAM before the first instruction (the firmware's boot plan); node 0 only. */
   bootWrites?: { address: number; bytes: Uint8Array }[];
+  /**
+   * Wall-clock time (ms since 1970) that the guest's TSC counts from, the same on every node (default 0).
+   * Every vCPU reads its TSC from the wall clock, so vCPUs in different workers, tabs and (up to
+   * clock skew) machines agree.
+   */
+  tscEpochMs?: number;
   /** Device output (the device node's first UART). */
   onSerial(bytes: Uint8Array): void;
   onOther?(from: number, msg: Message): void;
@@ -85,6 +91,15 @@ export interface VcpuNode {
   destroy(): Promise<void>;
 }
 
+/** v86's TSC rate: 10^6 ticks per millisecond (1 GHz). */
+const TSC_PER_MS = 1_000_000;
+
+/** A TSC read from the wall clock (performance.timeOrigin is shared by a process' threads, and is wall time). */
+export function wallClockTsc(epochMs: number): () => bigint {
+  if (!Number.isFinite(epochMs)) throw new RangeError(`the TSC epoch must be a finite time in ms, got ${epochMs}`);
+  return () => BigInt(Math.max(0, Math.round((performance.timeOrigin - epochMs + performance.now()) * TSC_PER_MS)));
+}
+
 export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const { plan } = config;
   const deviceNode = config.deviceNode ?? 0;
@@ -97,6 +112,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     apicId: config.vcpu ?? 0,
     // vCPU 0 boots; every other vCPU waits for INIT/SIPI from the guest, like an AP on a PC.
     role: config.vcpu !== null && config.vcpu > 0 ? "ap" : "bsp",
+    tscClock: wallClockTsc(config.tscEpochMs ?? 0),
     onFault: (fault) => {
       if (!agent) throw new Error(`page fault on page ${fault.page} before the DSM started`);
       return { state: agent.fault(fault.page, fault.access) };
