@@ -29,8 +29,8 @@ async function boot(browser: Browser, url: string, limitMs: number): Promise<num
     const deadline = Date.now() + limitMs;
     for (;;) {
       const s = await page.evaluate((p) => {
-        const lab = (globalThis as { lab?: { vm: { phase(): string; text(): string; phases: { phase: string; atMs: number; message?: string }[] } } }).lab;
-        return lab ? { phase: lab.vm.phase(), prompt: lab.vm.text().includes(p), phases: lab.vm.phases, text: lab.vm.text().slice(-600) } : null;
+        const lab = (globalThis as { lab?: { vm: { phase(): string; text(): string; oops(): string | null; phases: { phase: string; atMs: number; message?: string }[] } } }).lab;
+        return lab ? { phase: lab.vm.phase(), prompt: lab.vm.text().includes(p), phases: lab.vm.phases, text: lab.vm.oops() ?? lab.vm.text().slice(-600) } : null;
       }, PROMPT);
       if (s?.prompt) {
         const booting = s.phases.find((p) => p.phase === "booting")!.atMs;

@@ -43,7 +43,10 @@ async function waitFor(page: Page, expr: string, what: string, timeoutMs: number
   while (!(await labValue<boolean>(page, expr))) {
     const phase = await labValue<string>(page, "lab.vm.phase()");
     if (Date.now() > deadline || phase === "error")
-      throw new Error(`waiting for ${what}: VM ${phase} ${JSON.stringify(await labValue(page, "lab.vm.phases"))}; console:\n${(await labValue<string>(page, "lab.vm.text()")).slice(-1500)}`);
+      throw new Error(
+        `waiting for ${what}: VM ${phase} ${JSON.stringify(await labValue(page, "lab.vm.phases"))}; ` +
+          ((await labValue<string | null>(page, "lab.vm.oops()")) ?? `console:\n${(await labValue<string>(page, "lab.vm.text()")).slice(-1500)}`),
+      );
     await page.waitForTimeout(500);
   }
 }
