@@ -21,31 +21,9 @@
 // name calls it, so every call site, export and table entry reaches the wrapper.
 
 import binaryen from "binaryen";
-import {
-  EXPORT_APIC_DELIVER,
-  EXPORT_BSP,
-  EXPORT_CALL_INTERRUPT_VECTOR,
-  EXPORT_DEFER_IRQS,
-  EXPORT_IOAPIC_EOI,
-  EXPORT_PIC_READ8,
-  EXPORT_PIC_WRITE8,
-  EXPORT_ROUTE,
-  IMPORT_APIC_WRITE,
-  IMPORT_EOI,
-  IMPORT_IOAPIC_SEND,
-  IMPORT_IRQ_CHECK,
-  IMPORT_MMIO_READ,
-  IMPORT_MMIO_WRITE,
-  IMPORT_PIO_READ8,
-  IMPORT_PIO_WRITE8,
-  IOAPIC_MMIO_BASE,
-  APIC_MMIO_BASE,
-  MEM,
-  APIC,
-  PIC_PORTS,
-  ROUTE_IOAPIC,
-  ROUTE_PIC,
-} from "../interrupts/abi.ts";
+// The wasm import/export names through the namespace, so this list is not a copy of the runtime's.
+import * as abi from "../interrupts/abi.ts";
+import { APIC, APIC_MMIO_BASE, IOAPIC_MMIO_BASE, MEM, PIC_PORTS, ROUTE_IOAPIC, ROUTE_PIC } from "../interrupts/abi.ts";
 
 export { INTERRUPTS_PASS_VERSION } from "../interrupts/abi.ts";
 
@@ -133,21 +111,21 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   }
 
   m.addGlobal("gw$route", i32, true, m.i32.const(0));
-  m.addGlobalExport("gw$route", EXPORT_ROUTE);
+  m.addGlobalExport("gw$route", abi.EXPORT_ROUTE);
   m.addGlobal("gw$bsp", i32, true, m.i32.const(0));
-  m.addGlobalExport("gw$bsp", EXPORT_BSP);
+  m.addGlobalExport("gw$bsp", abi.EXPORT_BSP);
   m.addGlobal("gw$defer_irqs", i32, true, m.i32.const(0));
-  m.addGlobalExport("gw$defer_irqs", EXPORT_DEFER_IRQS);
+  m.addGlobalExport("gw$defer_irqs", abi.EXPORT_DEFER_IRQS);
   const imp = (internal: string, name: string, params: number[], result: number) =>
     m.addFunctionImport(internal, "env", name, binaryen.createType(params), result);
-  imp("gw$apic_write", IMPORT_APIC_WRITE, [i32, i32], i32);
-  imp("gw$ioapic_send", IMPORT_IOAPIC_SEND, [i32, i32, i32], i32);
-  imp("gw$eoi", IMPORT_EOI, [i32], i32);
-  imp("gw$mmio_read", IMPORT_MMIO_READ, [i32, i32], i32);
-  imp("gw$mmio_write", IMPORT_MMIO_WRITE, [i32, i32, i32], binaryen.none);
-  imp("gw$pio_read8", IMPORT_PIO_READ8, [i32], i32);
-  imp("gw$pio_write8", IMPORT_PIO_WRITE8, [i32, i32], binaryen.none);
-  imp("gw$irq_check", IMPORT_IRQ_CHECK, [], binaryen.none);
+  imp("gw$apic_write", abi.IMPORT_APIC_WRITE, [i32, i32], i32);
+  imp("gw$ioapic_send", abi.IMPORT_IOAPIC_SEND, [i32, i32, i32], i32);
+  imp("gw$eoi", abi.IMPORT_EOI, [i32], i32);
+  imp("gw$mmio_read", abi.IMPORT_MMIO_READ, [i32, i32], i32);
+  imp("gw$mmio_write", abi.IMPORT_MMIO_WRITE, [i32, i32, i32], binaryen.none);
+  imp("gw$pio_read8", abi.IMPORT_PIO_READ8, [i32], i32);
+  imp("gw$pio_write8", abi.IMPORT_PIO_WRITE8, [i32, i32], binaryen.none);
+  imp("gw$irq_check", abi.IMPORT_IRQ_CHECK, [], binaryen.none);
 
   const get = (k: number) => m.local.get(k, i32);
   const set = (k: number, v: number) => m.local.set(k, v);
@@ -322,12 +300,12 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
     ]),
   );
 
-  m.addFunctionExport(INTERRUPT_FUNCS.deliver, EXPORT_APIC_DELIVER);
-  m.addFunctionExport(INTERRUPT_FUNCS.callInterruptVector, EXPORT_CALL_INTERRUPT_VECTOR);
+  m.addFunctionExport(INTERRUPT_FUNCS.deliver, abi.EXPORT_APIC_DELIVER);
+  m.addFunctionExport(INTERRUPT_FUNCS.callInterruptVector, abi.EXPORT_CALL_INTERRUPT_VECTOR);
   // v86's own remote_eoi (without the hook), for EOIs that other nodes forward to this IOAPIC.
-  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.remoteEoi), EXPORT_IOAPIC_EOI);
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.remoteEoi), abi.EXPORT_IOAPIC_EOI);
   // v86's own PIC port handlers, so node 0 can serve the PIC accesses other nodes forward.
-  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortRead8), EXPORT_PIC_READ8);
-  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortWrite8), EXPORT_PIC_WRITE8);
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortRead8), abi.EXPORT_PIC_READ8);
+  m.addFunctionExport(ORIG(INTERRUPT_FUNCS.ioPortWrite8), abi.EXPORT_PIC_WRITE8);
   return { wrapped, apicAddr: MEM.apic, ioapicAddr: MEM.ioapic };
 }
