@@ -1,4 +1,7 @@
-/* Multiboot entry of the engine test guest: flat GDT, a stack, then main(cmdline). */
+/* Multiboot (v1) entry shared by the small test guests (guests/enginetest, guests/interrupts):
+ * load a flat GDT (the loader's descriptors are not ours to keep), the segment registers and a
+ * 16 KiB stack, then main(magic, info). main returning halts the CPU for good.
+ * Exports stack_top for guest code that restarts on a fresh stack (interrupts' state_entry). */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0
         .section .multiboot, "a"
@@ -39,4 +42,7 @@ gdt_desc:
         .section .bss
         .align 16
         .space 16384
+        .globl stack_top
 stack_top:
+
+        .section .note.GNU-stack, "", @progbits
