@@ -105,7 +105,7 @@ export function startVmLab(params: URLSearchParams): void {
         text: () => text,
         /** The kernel's first oops or panic report with a little context before it, or null. */
         oops: () => {
-          const at = text.search(/BUG: |Oops|general protection fault|invalid opcode|Kernel panic/);
+          const at = text.search(/BUG: |Oops|general protection fault|invalid opcode|\[#1\]|Kernel panic/);
           return at < 0 ? null : text.slice(Math.max(0, at - 300), at + 3000);
         },
         input: (s: string) => session.input(new TextEncoder().encode(s)),
