@@ -5,10 +5,10 @@ import { V86 } from "v86";
 import { buildInterruptsGuest } from "../../guests/interrupts/build.ts";
 import { HC, HC_ARG_PORT, HC_CMD_PORT, IPI_BENCH } from "../../guests/interrupts/layout.ts";
 import { STOCK_WASM } from "../../src/engine/instrument/ensure.ts";
-import { ensureGuestImages } from "../../src/guests/images.ts";
+import { PROMPT_RE } from "../../src/guests/serial-console.ts";
+import { linuxV86Options } from "../../src/guests/v86-linux.ts";
 import { bootInterruptsGuest } from "../../test/engine/interrupts-support.ts";
-import { startTwoCpuMachine } from "../../test/engine/interrupts-smp-support.ts";
-import { PROMPT_RE } from "../../test/support/serial-vm.ts";
+import { startSmpMachine } from "../../test/engine/interrupts-smp-support.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 interface V86Io {
@@ -78,30 +78,11 @@ async function engineLoop(): Promise<number> {
 
 /** Seconds from creating two VcpuInterrupts (one thread, pages moved on faults) to Linux's shell. */
 async function smp2Boot(): Promise<{ seconds: number; pageMoves: number }> {
-  const paths = ensureGuestImages(() => {});
-  const ab = (p: string): ArrayBuffer => {
-    const b = fs.readFileSync(p);
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-  };
+  const options = linuxV86Options({ acpi: true, log: () => {} });
   const start = performance.now();
-  const m = await startTwoCpuMachine({
-    bios: { buffer: ab(paths.bios) },
-    vga_bios: { buffer: ab(paths.vgaBios) },
-    bzimage: { buffer: ab(paths.bzImage) },
-    initrd: { buffer: ab(paths.initramfs) },
-    cmdline: paths.cmdline,
-    acpi: true,
-    memory_size: 128 << 20,
-    vga_memory_size: 2 << 20,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
-  });
+  const m = await startSmpMachine(2, options);
   try {
-    for (let i = 0; !PROMPT_RE.test(m.output()); i++) {
-      if (i > 12000) throw new Error(`2-CPU Linux did not reach its shell in 10 minutes:\n${m.output().slice(-1500)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await m.waitFor(PROMPT_RE, 600_000);
     if (!/2 CPU\(s\) online/.test(m.output())) throw new Error("2-CPU Linux came up without its second CPU");
     return { seconds: (performance.now() - start) / 1000, pageMoves: m.stats.pageMoves };
   } finally {

@@ -4,17 +4,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HC } from "../../guests/interrupts/layout.ts";
 import { MEM } from "../../src/engine/interrupts/abi.ts";
 import { includes, toIncoming, type ApicAddressing, type CpuState, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
-import { bootInterruptsGuest, until, type GuestRun } from "./interrupts-support.ts";
+import { bootPerTest, until, type GuestRun } from "./interrupts-support.ts";
 
-const runs: GuestRun[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.vi.vcpu.destroy();
-});
-async function boot(...a: Parameters<typeof bootInterruptsGuest>): Promise<GuestRun> {
-  const r = await bootInterruptsGuest(...a);
-  runs.push(r);
-  return r;
-}
+const boot = bootPerTest(afterEach);
 
 // Real-mode code the test plants at 0x9000: reports CS, the IP it started at and IA32_APIC_BASE.
 //   call .+3 ; pop bx ; mov dx,0x524 ; mov ax,cs ; movzx eax,ax ; out dx,eax ;

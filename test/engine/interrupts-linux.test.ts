@@ -5,30 +5,11 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { includes, VcpuInterrupts, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
-import { ensureGuestImages } from "../../src/guests/images.ts";
-import { PROMPT_RE } from "../support/serial-vm.ts";
-
-const bytes = (path: string): ArrayBuffer => {
-  const b = readFileSync(path);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-};
-
-function waitFor(get: () => string, pattern: RegExp, from: number, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      const text = get().slice(from);
-      if (pattern.test(text)) return resolve(text);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} within ${timeoutMs / 1000} s; output:\n${get().slice(-1500)}`));
-      setTimeout(poll, 50);
-    };
-    poll();
-  });
-}
+import { PROMPT_RE, serial0Console } from "../../src/guests/serial-console.ts";
+import { linuxV86Options } from "../../src/guests/v86-linux.ts";
 
 describe("Linux on a VcpuInterrupts BSP", () => {
   it("boots to a shell with all interrupts passing the hooks, and uses the IOAPIC", { timeout: 900_000 }, async () => {
-    const paths = ensureGuestImages();
     const sent: Record<string, number> = {};
     const notLocal: OutgoingInterrupt[] = [];
     let vi!: VcpuInterrupts;
@@ -45,30 +26,16 @@ describe("Linux on a VcpuInterrupts BSP", () => {
           return local;
         },
       },
-      v86: {
-        bios: { buffer: bytes(paths.bios) },
-        vga_bios: { buffer: bytes(paths.vgaBios) },
-        bzimage: { buffer: bytes(paths.bzImage) },
-        initrd: { buffer: bytes(paths.initramfs) },
-        cmdline: paths.cmdline,
-        acpi: true,
-        memory_size: 128 * 1024 * 1024,
-        vga_memory_size: 2 * 1024 * 1024,
-        autostart: false,
-        disable_keyboard: true,
-        disable_mouse: true,
-        disable_speaker: true,
-      },
+      v86: linuxV86Options({ acpi: true }),
     });
-    let out = "";
-    vi.vcpu.emulator.add_listener("serial0-output-byte", (b: number) => (out += String.fromCharCode(b)));
+    const serial = serial0Console(vi.vcpu.emulator);
     try {
       await vi.vcpu.emulator.run();
-      await waitFor(() => out, PROMPT_RE, 0, 600_000);
-      const mark = out.length;
-      vi.vcpu.emulator.serial0_send("cat /proc/interrupts; grep -c processor /proc/cpuinfo\n");
-      const text = await waitFor(() => out, /\n1\r?\n/, mark, 60_000);
-      expect(text).toMatch(/IO-APIC/);
+      await serial.waitFor(PROMPT_RE, 600_000);
+      const mark = serial.output().length;
+      serial.send("cat /proc/interrupts; grep -c processor /proc/cpuinfo\n");
+      await serial.waitFor(/\n1\r?\n/, 60_000, mark);
+      expect(serial.output().slice(mark)).toMatch(/IO-APIC/);
     } finally {
       await vi.vcpu.destroy();
     }

@@ -8,6 +8,7 @@ import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { routeInterrupt, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
 import { routePorts, type IoSize } from "../../src/engine/io-routing.ts";
 import type { PageFault, PageGrant, VcpuOptions } from "../../src/engine/vcpu.ts";
+import { serial0Console, type SerialConsole } from "../../src/guests/serial-console.ts";
 
 interface V86IoPorts {
   port_read8(p: number): number;
@@ -18,15 +19,11 @@ interface V86IoPorts {
   port_write32(p: number, v: number): void;
 }
 
-export interface SmpMachine {
+/** The serial console is vCPU 0's (its devices are the machine's). */
+export interface SmpMachine extends SerialConsole {
   cpus: VcpuInterrupts[];
-  output(): string;
   stats: { pageMoves: number; ipis: number; forwardedEois: number };
   destroy(): Promise<void>;
-}
-
-export async function startTwoCpuMachine(v86: VcpuOptions["v86"]): Promise<SmpMachine> {
-  return startSmpMachine(2, v86);
 }
 
 export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promise<SmpMachine> {
@@ -114,13 +111,12 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promi
     routePorts(ap.vcpu, first, 0xffff, toBsp);
   }
 
-  let out = "";
-  bsp.vcpu.emulator.add_listener("serial0-output-byte", (b: number) => (out += String.fromCharCode(b)));
+  const serial = serial0Console(bsp.vcpu.emulator);
   for (const ap of cpus.slice(1)) await ap.vcpu.emulator.run();
   await bsp.vcpu.emulator.run();
   return {
     cpus,
-    output: () => out,
+    ...serial,
     stats,
     destroy: async () => {
       for (const c of cpus) await c.vcpu.destroy();

@@ -1,18 +1,13 @@
 // 2 and 4 vCPUs as one SMP machine (one thread, pages moved between them on faults): SeaBIOS finds the
 // AP through the forwarded INIT/SIPI, and the self-test guest boots it and runs its SMP checks
 // (IPIs both ways, shared-memory litmus tests, locked counters) through the engine's hooks.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
+import { readArrayBuffer as ab } from "../../src/guests/v86-linux.ts";
 import { startSmpMachine } from "./interrupts-smp-support.ts";
-
-const ab = (p: string): ArrayBuffer => {
-  const b = readFileSync(p);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-};
 
 describe("VcpuInterrupts as one SMP machine", () => {
   it.each([2, 4])("runs the self-test guest with %i CPUs", { timeout: 900_000 }, async (n) => {
@@ -31,10 +26,7 @@ describe("VcpuInterrupts as one SMP machine", () => {
       disable_speaker: true,
     });
     try {
-      for (let i = 0; !/SUMMARY[^\n]*\n/.test(m.output()); i++) {
-        if (i > 1200) throw new Error(`no SUMMARY after 10 minutes; output:\n${m.output()}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await m.waitFor(/SUMMARY[^\n]*\n/, 600_000);
       const report = parseSelftestOutput(m.output());
       expect(reportProblems(report, n, true), m.output()).toEqual([]);
       expect(report.summary).toMatchObject({ fail: 0, cpus: n });

@@ -78,6 +78,22 @@ export async function bootInterruptsGuest(
   return { vi, output: () => out, done };
 }
 
+/**
+ * bootInterruptsGuest for a test file: every vCPU it boots is destroyed after the test that booted
+ * it. Takes vitest's afterEach so this module stays importable outside vitest (the bench uses it).
+ */
+export function bootPerTest(afterEachTest: (fn: () => Promise<void>) => void): typeof bootInterruptsGuest {
+  const runs: GuestRun[] = [];
+  afterEachTest(async () => {
+    for (const r of runs.splice(0)) await r.vi.vcpu.destroy();
+  });
+  return async (...args) => {
+    const r = await bootInterruptsGuest(...args);
+    runs.push(r);
+    return r;
+  };
+}
+
 /** Waits (without a time limit of its own: vitest's timeout applies) until `cond` holds. */
 export async function until(cond: () => boolean, what: string, output?: () => string): Promise<void> {
   for (let i = 0; !cond(); i++) {

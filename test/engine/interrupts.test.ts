@@ -2,17 +2,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HC, IOAPIC_IRQ, V } from "../../guests/interrupts/layout.ts";
 import { includes, isInitDeassert, type ApicAddressing, type ApicRegister, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
-import { bootInterruptsGuest, until, type GuestRun } from "./interrupts-support.ts";
+import { bootPerTest, until, type GuestRun } from "./interrupts-support.ts";
 
-const runs: GuestRun[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.vi.vcpu.destroy();
-});
-async function boot(...a: Parameters<typeof bootInterruptsGuest>): Promise<GuestRun> {
-  const r = await bootInterruptsGuest(...a);
-  runs.push(r);
-  return r;
-}
+const boot = bootPerTest(afterEach);
 
 describe("APIC ID", () => {
   it.each([3, 0x2a])("the guest reads APIC ID %i from the APIC, CPUID and sees the BSP flag", async (id) => {

@@ -4,12 +4,12 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { ensureGuestImages } from "../../guests/images.ts";
-import { GUEST_PROMPT } from "../../guests/initramfs.ts";
+import { PROMPT_RE, serial0Console, type SerialConsole } from "../../guests/serial-console.ts";
 import { buildFirmware } from "./bios-build.ts";
 import type { DirectBootInput, DirectBootPlan } from "./direct-boot.ts";
 import { startDirectBootV86, type V86Emulator } from "./v86-direct.ts";
 
-export const PROMPT_RE = new RegExp(`${GUEST_PROMPT}/root# `);
+export { PROMPT_RE };
 
 export interface DirectLinuxOptions {
   cpus: number;
@@ -21,13 +21,9 @@ export interface DirectLinuxOptions {
   wasmPath?: string;
 }
 
-export interface DirectLinuxVm {
+export interface DirectLinuxVm extends SerialConsole {
   emulator: V86Emulator;
   plan: DirectBootPlan;
-  output(): string;
-  send(text: string): void;
-  /** Resolves with the whole output once `pattern` matches the output past `from`. */
-  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -36,8 +32,7 @@ const read = (path: string) => new Uint8Array(readFileSync(path));
 export async function startDirectLinux(opts: DirectLinuxOptions): Promise<DirectLinuxVm> {
   const paths = ensureGuestImages();
   const require = createRequire(import.meta.url);
-  let out = "";
-  const waiters = new Set<() => void>();
+  let serial: SerialConsole | undefined;
   const { emulator, plan } = await startDirectBootV86({
     wasm: read(opts.wasmPath ?? require.resolve("v86/build/v86.wasm")),
     firmware: read(buildFirmware()),
@@ -47,35 +42,11 @@ export async function startDirectLinux(opts: DirectLinuxOptions): Promise<Direct
     memoryMiB: opts.memoryMiB ?? 128,
     platform: { cpus: opts.cpus, ...(opts.isaWiring ? { isaWiring: opts.isaWiring } : {}) },
     ...(opts.tables ? { tables: opts.tables } : {}),
-    beforeStart: (e) =>
-      e.add_listener("serial0-output-byte", (b: number) => {
-        out += String.fromCharCode(b);
-        for (const w of waiters) w();
-      }),
+    // attached before the CPU starts, so the console holds everything the guest printed
+    beforeStart: (e) => (serial = serial0Console(e)),
   });
-  return {
-    emulator,
-    plan,
-    output: () => out,
-    send: (text) => emulator.serial0_send(text),
-    waitFor(pattern, timeoutMs, from = 0) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!pattern.test(out.slice(from))) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(out);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no ${pattern} on the serial console within ${timeoutMs / 1000} s; last output:\n${out.slice(-1500)}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-    destroy: () => emulator.destroy(),
-  };
+  if (!serial) throw new Error("startDirectBootV86 returned without calling beforeStart");
+  return { emulator, plan, ...serial, destroy: () => emulator.destroy() };
 }
 
 /** Kernel log timestamps: seconds the kernel spent between the first line matching `from` and the first matching `to`. */

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureGuestImages } from "../../guests/images.ts";
+import { createSerialConsole, type SerialConsole } from "../../guests/serial-console.ts";
 import { buildFirmware } from "./bios-build.ts";
 import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "./direct-boot.ts";
 
@@ -19,11 +20,8 @@ export interface QemuDirectOptions {
   tables?: DirectBootInput["tables"];
 }
 
-export interface QemuDirectVm {
+export interface QemuDirectVm extends SerialConsole {
   plan: DirectBootPlan;
-  output(): string;
-  send(text: string): void;
-  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<string>;
   destroy(): void;
 }
 
@@ -51,36 +49,19 @@ export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
      "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
-  let out = "";
   let err = "";
-  const waiters = new Set<() => void>();
-  child.stdout!.on("data", (c: Buffer) => {
-    out += c.toString("latin1");
-    for (const w of waiters) w();
+  const serial = createSerialConsole({
+    send: (text) => child.stdin!.write(text),
+    name: "QEMU's serial console",
+    detail: () => `stderr: ${err}`,
   });
+  child.stdout!.on("data", (c: Buffer) => serial.append(c.toString("latin1")));
   child.stderr!.on("data", (c: Buffer) => (err += c.toString("latin1")));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   child.on("exit", cleanup);
   return {
     plan,
-    output: () => out,
-    send: (text) => child.stdin!.write(text),
-    waitFor(pattern, timeoutMs, from = 0) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (!pattern.test(out.slice(from))) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(out);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`QEMU: no ${pattern} on the serial console within ${timeoutMs / 1000} s; stderr: ${err}\nlast output:\n${out.slice(-1500)}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
+    ...serial,
     destroy: () => {
       child.kill("SIGKILL");
       cleanup();

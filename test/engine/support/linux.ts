@@ -3,19 +3,11 @@
 import { readFileSync } from "node:fs";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { Vcpu, type FaultHandler } from "../../../src/engine/vcpu.ts";
-import { ensureGuestImages } from "../../../src/guests/images.ts";
-import { PROMPT_RE } from "../../support/serial-vm.ts";
+import { PROMPT_RE, serial0Console, type SerialConsole } from "../../../src/guests/serial-console.ts";
+import { linuxV86Options } from "../../../src/guests/v86-linux.ts";
 
-const bytes = (path: string): ArrayBuffer => {
-  const b = readFileSync(path);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-};
-
-export interface EngineLinux {
+export interface EngineLinux extends SerialConsole {
   vcpu: Vcpu;
-  output(): string;
-  send(text: string): void;
-  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -23,56 +15,15 @@ export interface EngineLinux {
 export async function startLinuxOnEngine(
   options: { memoryMiB?: number; onFault?: FaultHandler; setup?: (vcpu: Vcpu) => void } = {},
 ): Promise<EngineLinux> {
-  const paths = ensureGuestImages();
-  const wasm = readFileSync(await ensureInstrumentedWasm());
   const vcpu = await Vcpu.create({
-    wasm,
+    wasm: readFileSync(await ensureInstrumentedWasm()),
     onFault: options.onFault,
-    v86: {
-      bios: { buffer: bytes(paths.bios) },
-      vga_bios: { buffer: bytes(paths.vgaBios) },
-      bzimage: { buffer: bytes(paths.bzImage) },
-      initrd: { buffer: bytes(paths.initramfs) },
-      cmdline: paths.cmdline,
-      memory_size: (options.memoryMiB ?? 128) * 1024 * 1024,
-      vga_memory_size: 2 * 1024 * 1024,
-      autostart: false,
-      disable_keyboard: true,
-      disable_mouse: true,
-      disable_speaker: true,
-    },
+    v86: linuxV86Options({ memoryMiB: options.memoryMiB }),
   });
-  let out = "";
-  const waiters = new Set<() => void>();
-  vcpu.emulator.add_listener("serial0-output-byte", (b: number) => {
-    out += String.fromCharCode(b);
-    for (const w of waiters) w();
-  });
+  const serial = serial0Console(vcpu.emulator, "the engine's serial console");
   options.setup?.(vcpu);
   await vcpu.emulator.run();
-  return {
-    vcpu,
-    output: () => out,
-    send: (text) => vcpu.emulator.serial0_send(text),
-    waitFor(pattern, timeoutMs, from = 0) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (pattern.test(out.slice(from))) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            resolve(out);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no ${pattern} on the engine's serial console within ${timeoutMs / 1000} s; last output:\n${out.slice(-1500)}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-    destroy: () => vcpu.destroy(),
-  };
+  return { vcpu, ...serial, destroy: () => vcpu.destroy() };
 }
 
 /** Seconds from creating the engine vCPU to the shell prompt. */
