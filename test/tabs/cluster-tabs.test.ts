@@ -10,7 +10,7 @@ import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
 import { launchChromium } from "../support/browser.ts";
 import { startWebServer } from "../support/web-server.ts";
-import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
+import { clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
@@ -42,6 +42,8 @@ const paneText = async (page: Page) =>
 async function waitForPane(page: Page, pattern: RegExp, what: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(await paneText(page))) {
+    const crash = kernelCrash(await consoleText(page));
+    if (crash) throw new Error(`waiting for ${what} in the pane: the guest kernel panicked; its report:\n${crash}`);
     const s = await clusterStatus(page);
     if (Date.now() > deadline || s.phase === "error") throw new Error(`waiting for ${what} in the pane: status ${s.phase} "${s.text}"\n${(await paneText(page)).slice(-1500)}`);
     await page.waitForTimeout(250);
