@@ -273,6 +273,32 @@ export class VcpuInterrupts {
     return this.mainLoopDepth === 0 && !this.vcpu.inFault;
   }
 
+  /**
+   * Runs device code on another node's behalf (a forwarded port or MMIO access) at any time, also
+   * while this vCPU waits inside one of its own instructions for a page. v86's devices raise IRQs
+   * through device_raise_irq, and PIC port writes end the same way: both call handle_irqs, which
+   * enters a handler at once. Mid-instruction that pushes an interrupt frame over a half-done
+   * instruction (Linux died with "Fatal exception in interrupt" in an IRQ entry stub). So there IF
+   * is hidden from v86 meanwhile, and what became pending is taken right after the current block.
+   */
+  deviceAccess<T>(access: () => T): T {
+    if (this.atBoundary) return access();
+    const dv = this.dv();
+    const flagsByte = MEM.flags + 1; // EFLAGS.IF is bit 9
+    const ifBit = dv.getUint8(flagsByte) & 2;
+    dv.setUint8(flagsByte, dv.getUint8(flagsByte) & ~2);
+    try {
+      return access();
+    } finally {
+      const d = this.dv();
+      d.setUint8(flagsByte, d.getUint8(flagsByte) | ifBit);
+      if (ifBit) {
+        if (this.mainLoopDepth > 0) this.kick();
+        else this.irqsPending = true;
+      }
+    }
+  }
+
   // --- incoming -------------------------------------------------------------------------------
 
   /**

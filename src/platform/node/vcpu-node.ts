@@ -164,13 +164,16 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     const ports = portSpaceOf(cpuIo);
     const picPorts = new Set<number>(PIC_PORTS);
     // The 8259 PICs live inside v86's wasm, not behind cpu.io; the engine exposes them.
+    // Requests run as they arrive, possibly while this node's vCPU is inside an instruction:
+    // deviceAccess keeps v86 from entering an interrupt handler there.
+    const dev = cpu.deviceAccess.bind(cpu);
     io = new IoServer(
       {
-        read: (port, size) => (picPorts.has(port) && size === 1 ? cpu.devices.read8(port) : ports.read(port, size)),
-        write: (port, size, value) => (picPorts.has(port) && size === 1 ? cpu.devices.write8(port, value) : ports.write(port, size, value)),
+        read: (port, size) => dev(() => (picPorts.has(port) && size === 1 ? cpu.devices.read8(port) : ports.read(port, size))),
+        write: (port, size, value) => dev(() => (picPorts.has(port) && size === 1 ? cpu.devices.write8(port, value) : ports.write(port, size, value))),
       },
       (to, msg) => a.send(to, msg),
-      { read: (addr, size) => cpu.devices.read(addr, size), write: (addr, size, value) => cpu.devices.write(addr, size, value) },
+      { read: (addr, size) => dev(() => cpu.devices.read(addr, size)), write: (addr, size, value) => dev(() => cpu.devices.write(addr, size, value)) },
     );
     vcpu.emulator.add_listener("serial0-output-byte", (byte: number) => void serial.push(byte));
   } else {
