@@ -10,7 +10,7 @@ import { ensureGuestImages } from "../../src/guests/images.ts";
 import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
 import { launchChromium } from "../support/browser.ts";
 import { startWebServer } from "../support/web-server.ts";
-import { clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
@@ -57,6 +57,18 @@ async function typeInto(page: Page, command: string): Promise<void> {
 
 it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; a watcher comes and goes; closing B stops the VM on A", async () => {
   const a = await openPage(ctx, server.url);
+  try {
+    await twoTabs(a);
+  } catch (err) {
+    // Other tabs see only what came after they joined; tab A's console has the guest's whole report.
+    const crash = a.isClosed() ? null : kernelCrash(await consoleText(a));
+    if (crash) (err as Error).message += `\n--- the guest kernel's report on tab A:\n${crash}`;
+    throw err;
+  }
+  // A limit for a loaded 2-core machine (two boots side by side took over 10 minutes), not a timing check.
+}, 1_500_000);
+
+async function twoTabs(a: ClusterPage): Promise<void> {
   expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
   const link = await createCluster(a, 2, 1);
   expect((await clusterStatus(a)).text).toMatch(/Waiting for tabs to host vCPU 1/);
@@ -111,8 +123,7 @@ it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs a
   await a.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 1, undefined, { timeout: 10_000 });
   expect([...a.errors, ...b.errors, ...w.errors]).toEqual([]);
   await a.close();
-  // A limit for a loaded 2-core machine (two boots side by side took over 10 minutes), not a timing check.
-}, 1_500_000);
+}
 
 it("a join link with a wrong token or an unknown cluster gets its error", async () => {
   const a = await openPage(ctx, server.url);

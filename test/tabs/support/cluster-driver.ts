@@ -47,8 +47,11 @@ export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unk
 /** The guest kernel's first oops or panic report in a transcript, or null (for failing fast, with the cause). */
 export function kernelCrash(text: string): string | null {
   if (!/Kernel panic - not syncing/.test(text)) return null;
-  const first = text.search(/\[[ \d.]+\] (BUG:|Oops|general protection fault|------------\[ cut here|Kernel panic)/);
-  return text.slice(Math.max(0, first), first + 6000);
+  // The oops' first line ("int3: 0000 [#1] SMP", "BUG: ...", a WARNING's cut line), else the panic itself.
+  const first = [/\[[ \d.]+\] [^\n]*\[#1\]/, /\[[ \d.]+\] (BUG:|Oops|general protection fault|------------\[ cut here)/, /\[[ \d.]+\] Kernel panic/]
+    .map((re) => text.search(re))
+    .find((i) => i >= 0)!;
+  return text.slice(first, first + 6000);
 }
 
 /** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
