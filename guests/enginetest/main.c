@@ -3,20 +3,8 @@
  * checks what it sees; the host checks the other side. Output goes to COM1. */
 #include <stdint.h>
 #include "layout.h"
+#include "../common/guest.h"
 
-static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0,%1" ::"a"(v), "Nd"(p)); }
-static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(p)); }
-static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1,%0" : "=a"(v) : "Nd"(p)); return v; }
-
-static inline void outw(uint16_t p, uint16_t v) { __asm__ volatile("outw %0,%1" ::"a"(v), "Nd"(p)); }
-static inline uint8_t inb(uint16_t p) { uint8_t v; __asm__ volatile("inb %1,%0" : "=a"(v) : "Nd"(p)); return v; }
-static inline uint16_t inw(uint16_t p) { uint16_t v; __asm__ volatile("inw %1,%0" : "=a"(v) : "Nd"(p)); return v; }
-
-static uint32_t hc(uint32_t cmd, uint32_t arg) { outl(HC_ARG_PORT, arg); outl(HC_CMD_PORT, cmd); return inl(HC_CMD_PORT); }
-
-static void putc_(char c) { outb(0x3F8, (uint8_t)c); }
-static void puts_(const char *s) { while (*s) putc_(*s++); }
-static void puthex(uint32_t v) { for (int i = 28; i >= 0; i -= 4) putc_("0123456789abcdef"[(v >> i) & 15]); }
 static void report(const char *what, uint32_t got, uint32_t want) {
   puts_(what); puts_(" got="); puthex(got); puts_(" want="); puthex(want); puts_(got == want ? " ok\n" : " FAIL\n");
 }
@@ -131,8 +119,6 @@ static void scenario_io(void) {
   check("mmio read32", *P32(IO_MMIO + 0x40), 0x600DF00D);
   check("mmio read8", *(volatile uint8_t *)(IO_MMIO + 0x41), 0x5A);
 }
-
-static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 
 void main(uint32_t magic, uint32_t *info) {
   const char *cmd = (magic == 0x2BADB002 && (info[0] & 4)) ? (const char *)info[4] : "";

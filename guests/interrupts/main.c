@@ -3,23 +3,14 @@
  * what it sees on COM1 and reporting to the host (the test) through hypercall ports. */
 #include <stdint.h>
 #include "layout.h"
+#include "../common/guest.h"
 
-static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0,%1" ::"a"(v), "Nd"(p)); }
-static inline uint8_t inb(uint16_t p) { uint8_t v; __asm__ volatile("inb %1,%0" : "=a"(v) : "Nd"(p)); return v; }
-static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0,%1" ::"a"(v), "Nd"(p)); }
-static inline uint32_t inl(uint16_t p) { uint32_t v; __asm__ volatile("inl %1,%0" : "=a"(v) : "Nd"(p)); return v; }
-
-static uint32_t hc(uint32_t cmd, uint32_t arg) { outl(HC_ARG_PORT, arg); outl(HC_CMD_PORT, cmd); return inl(HC_CMD_PORT); }
-
-static void putc_(char c) { outb(0x3F8, (uint8_t)c); }
-static void puts_(const char *s) { while (*s) putc_(*s++); }
-static void puthex(uint32_t v) { puts_("0x"); for (int i = 28; i >= 0; i -= 4) putc_("0123456789abcdef"[(v >> i) & 15]); }
 static int failures;
 static void check(const char *what, uint32_t got, uint32_t want) {
-  puts_(what); puts_(" got="); puthex(got); puts_(" want="); puthex(want); puts_(got == want ? " ok\n" : " FAIL\n");
+  puts_(what); puts_(" got=0x"); puthex(got); puts_(" want=0x"); puthex(want); puts_(got == want ? " ok\n" : " FAIL\n");
   if (got != want) failures++;
 }
-static void show(const char *what, uint32_t v) { puts_(what); puts_("="); puthex(v); puts_("\n"); }
+static void show(const char *what, uint32_t v) { puts_(what); puts_("=0x"); puthex(v); puts_("\n"); }
 
 #define APIC 0xFEE00000u
 #define IOAPIC 0xFEC00000u
@@ -177,8 +168,6 @@ static void scenario_ipibench(void) {
   check("ipibench.count", count[V_SELF], IPI_BENCH);
   hc(HC_DONE, failures);
 }
-
-static int streq(const char *a, const char *b) { while (*a && *a == *b) a++, b++; return *a == *b; }
 
 struct mbi { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
 
