@@ -10,7 +10,7 @@ import { TabMachine } from "../platform/browser/tab-machine.ts";
 import type { BootConfig } from "./boot-config.ts";
 import { VcpuStrip } from "./vcpu-strip.ts";
 import { mountClusterPanel } from "./cluster/cluster-panel.ts";
-import { loadSymbols, mountLiveView, statsInput, ViewFeed } from "./view/index.ts";
+import { connectControls, feedFromNodes, loadSymbols, mountLiveView, ViewFeed } from "./view/index.ts";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -24,6 +24,9 @@ const strip = new VcpuStrip($("vcpus"));
 const feed = new ViewFeed();
 const view = mountLiveView(document.querySelector("main")!, feed, { localNode: 0 });
 void loadSymbols("guest/linux/System.map").then((r) => r.ok && view.setSymbols(r.table));
+// The view's latency knob and trace button act on the machine once it exists (applied at boot).
+let machine: TabMachine | null = null;
+const controls = connectControls(view, () => machine);
 
 // One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
 // extended engine, one worker per node, joined by the DSM.
@@ -53,7 +56,9 @@ const session = new VmSession({
         kind: "config",
         config: { type: "config", nodes: layout.nodes.length, memoryPages: parsed.config.memoryMiB * 256, vcpuHome, readTakesOwnership: true, guest: "linux" },
       });
-      return new TabMachine({ ...layout, onStatus: (s) => strip.update(s), onStats: (frame) => feed.push(statsInput(frame, performance.now())) });
+      machine = new TabMachine({ ...layout, onStatus: (s) => strip.update(s), ...feedFromNodes(feed) });
+      controls.apply(machine);
+      return machine;
     }
     return startVmWorker();
   },
