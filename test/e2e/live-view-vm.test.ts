@@ -7,30 +7,13 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
-import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import { ensureGuestImages, REPO_ROOT } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
+import { expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { REPO_ROOT } from "../../src/guests/images.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { useBrowserSession } from "../support/browser-session.ts";
 
-let browser: Browser;
-let server: Awaited<ReturnType<typeof startWebServer>>;
-
-beforeAll(async () => {
-  ensureGuestImages();
-  buildFirmware();
-  await ensureInstrumentedWasm();
-  server = await startWebServer();
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = useBrowserSession();
 
 const PROMPT = "giantweb:/root# ";
 const KNOB_MS = 20;
@@ -54,10 +37,10 @@ async function waitFor(page: Page, expr: string, what: string, timeoutMs: number
 it(
   "boots Linux with 2 vCPUs; the panel's fault plot, hot pages, IPI matrix, trace export and latency knob work on the real nodes",
   async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = await session.browser.newPage({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${server.url}view-lab.html?vm=2`);
+    await page.goto(`${session.url}view-lab.html?vm=2`);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     await waitFor(page, `lab.vm.text().includes(${JSON.stringify(PROMPT)})`, "the shell prompt", 1_200_000);
     expect(await labValue<string>(page, "lab.vm.text()")).toMatch(/giantweb guest up: Linux \S+, 2 CPU\(s\) online/);

@@ -3,35 +3,21 @@
 // every shared variable moves between tabs through the DSM and every IPI crosses a data channel.
 // Its report (SUMMARY line and all) is read from the console transcript of each tab.
 
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
+import { expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { useBrowserSession } from "../support/browser-session.ts";
 import { runSelftestOnTabs } from "./support/selftest-tabs.ts";
 
-let browser: Browser;
-let ctx: BrowserContext;
-let server: Awaited<ReturnType<typeof startWebServer>>;
-
-beforeAll(async () => {
+const session = useBrowserSession(async () => {
   await buildSelftest();
   await ensureInstrumentedWasm();
-  server = await startWebServer();
-  browser = await launchChromium();
-  ctx = await browser.newContext();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
 });
 
 it("passes every check with vCPU 0 in tab A and vCPU 1 in tab B", async () => {
-  const run = await runSelftestOnTabs(ctx, server.url, [1, 1]);
+  const run = await runSelftestOnTabs(session.context, session.url, [1, 1]);
   console.log(run.lines);
   const report = parseSelftestOutput(run.output);
   expect(reportProblems(report, 2, true)).toEqual([]);
@@ -44,7 +30,7 @@ it("passes every check with vCPU 0 in tab A and vCPU 1 in tab B", async () => {
 });
 
 it("passes every check with three tabs, one vCPU each (a full mesh: B and C exchange pages directly)", async () => {
-  const run = await runSelftestOnTabs(ctx, server.url, [1, 1, 1]);
+  const run = await runSelftestOnTabs(session.context, session.url, [1, 1, 1]);
   console.log(run.lines);
   const report = parseSelftestOutput(run.output);
   expect(reportProblems(report, 3, true)).toEqual([]);
@@ -55,7 +41,7 @@ it("passes every check with three tabs, one vCPU each (a full mesh: B and C exch
 });
 
 it("passes every check with vCPU 0 in tab A and vCPUs 1 and 2 both in tab B (a slice of two: one pair talks through shared memory, two over WebRTC)", async () => {
-  const run = await runSelftestOnTabs(ctx, server.url, [1, 2]);
+  const run = await runSelftestOnTabs(session.context, session.url, [1, 2]);
   console.log(run.lines);
   const report = parseSelftestOutput(run.output);
   expect(reportProblems(report, 3, true)).toEqual([]);

@@ -3,36 +3,16 @@
 // typed in tab B's console runs on the guest; its output shows in both tabs. Closing tab B stops
 // the VM on tab A with a clear message. A bad join link gets its error.
 
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
+import { expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { useBrowserSession } from "../support/browser-session.ts";
 import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
 
-let browser: Browser;
-let ctx: BrowserContext;
-let server: Awaited<ReturnType<typeof startWebServer>>;
-
-beforeAll(async () => {
-  ensureGuestImages();
-  buildFirmware();
-  await ensureInstrumentedWasm();
-  server = await startWebServer();
-  browser = await launchChromium();
-  // Tabs of one browser share a context (BroadcastChannel signaling works only within one).
-  ctx = await browser.newContext();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = useBrowserSession();
 
 // What the xterm pane shows, row by row (its DOM renderer draws spaces as no-break spaces).
 const paneText = async (page: Page) =>
@@ -56,7 +36,7 @@ async function typeInto(page: Page, command: string): Promise<void> {
 }
 
 it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; a watcher comes and goes; closing B stops the VM on A", async () => {
-  const a = await openPage(ctx, server.url);
+  const a = await openPage(session.context, session.url);
   try {
     await twoTabs(a);
   } catch (err) {
@@ -73,7 +53,7 @@ async function twoTabs(a: ClusterPage): Promise<void> {
   const link = await createCluster(a, 2, 1);
   expect((await clusterStatus(a)).text).toMatch(/Waiting for tabs to host vCPU 1/);
 
-  const b = await openPage(ctx, link);
+  const b = await openPage(session.context, link);
   await joinCluster(b, 1);
 
   // Both tabs list both members with their slices.
@@ -105,7 +85,7 @@ async function twoTabs(a: ClusterPage): Promise<void> {
   expect(countersA.framesIn).toBeGreaterThan(100);
 
   // A watcher joins the running VM, sees the console, leaves; the VM goes on.
-  const w = await openPage(ctx, link);
+  const w = await openPage(session.context, link);
   await w.click("#cluster-watch");
   await w.waitForSelector('#cluster-status[data-phase="running"]', { timeout: 60_000 });
   await typeInto(a, "echo watched=$((6*7))\n");
@@ -126,12 +106,12 @@ async function twoTabs(a: ClusterPage): Promise<void> {
 }
 
 it("a join link with a wrong token or an unknown cluster gets its error", async () => {
-  const a = await openPage(ctx, server.url);
+  const a = await openPage(session.context, session.url);
   const link = await createCluster(a, 2, 1);
   const [base, frag] = link.split("#join=") as [string, string];
   const [cluster, token] = frag.split(".") as [string, string];
 
-  const b = await ctx.newPage();
+  const b = await session.context.newPage();
   const badToken = `${base}#join=${cluster}.${token.slice(0, -2)}${token.endsWith("AA") ? "BB" : "AA"}`;
   await b.goto(badToken);
   await b.click("#cluster-join");
@@ -153,7 +133,7 @@ it("a join link with a wrong token or an unknown cluster gets its error", async 
 it("tabs in two separate browsers (as on two machines) join through the page server's relay", async () => {
   const other = await launchChromium(); // its own process: BroadcastChannel cannot reach it
   try {
-    const a = await openPage(ctx, server.url);
+    const a = await openPage(session.context, session.url);
     await a.check("#cluster-relay");
     const link = await createCluster(a, 2, 1);
     expect(link).toMatch(/#join=[^&]+&relay=ws%3A%2F%2F127\.0\.0\.1%3A\d+%2Ffabric-relay/);

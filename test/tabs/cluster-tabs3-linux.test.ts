@@ -6,45 +6,23 @@
 // 2-tab Linux test (as the suite runs two files at once) it took far longer and pushed that test
 // past its limit. The default suite covers three tabs with the self-test guest (cluster-selftest).
 
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
-import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { expect, it } from "vitest";
+import { useBrowserSession } from "../support/browser-session.ts";
 import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, typeInto, waitForConsole } from "./support/cluster-driver.ts";
 
 const PROMPT = /giantweb:\/root# /;
 const HEAVY = process.env.GIANTWEB_HEAVY === "1";
 
-let browser: Browser;
-let ctx: BrowserContext;
-let server: Awaited<ReturnType<typeof startWebServer>>;
-
-beforeAll(async () => {
-  if (!HEAVY) return;
-  ensureGuestImages();
-  buildFirmware();
-  await ensureInstrumentedWasm();
-  server = await startWebServer();
-  browser = await launchChromium();
-  ctx = await browser.newContext();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = useBrowserSession(undefined, { enabled: HEAVY });
 
 it.skipIf(!HEAVY)("boots Linux with vCPUs 0, 1, 2 in tabs A, B, C; nproc is 3; tab C's command shows in every tab", async () => {
   const started = Date.now();
-  const a = await openPage(ctx, server.url);
+  const a = await openPage(session.context, session.url);
   const link = await createCluster(a, 3, 1);
-  const b = await openPage(ctx, link);
+  const b = await openPage(session.context, link);
   await joinCluster(b, 1);
   await b.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2);
-  const c = await openPage(ctx, link);
+  const c = await openPage(session.context, link);
   await joinCluster(c, 1);
   for (const p of [a, b, c]) {
     await p.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 3, undefined, { timeout: 60_000 });
