@@ -98,7 +98,7 @@ type Ex = Record<string, (...a: number[]) => number> & {
 };
 
 /** v86's TSC: 10^6 ticks per millisecond of its clock (1 GHz). */
-const TSC_PER_MS = 1_000_000;
+export const TSC_PER_MS = 1_000_000;
 const U64 = (1n << 64n) - 1n;
 
 // Wait-for-SIPI and paused vCPUs ask v86 to come back after this many ms (any injection wakes it sooner).

@@ -84,8 +84,8 @@ const report = () => ({
   agent: node.agent.counters,
   dsm: node.dsm.counters,
   io: node.io.counters,
-  // The guest's time-stamp counter against this thread's clock (comparable across nodes of one process).
-  clock: { tsc: Number(node.cpu.tsc), nowMs: performance.now(), wallMs: performance.timeOrigin + performance.now() },
+  // The guest's time-stamp counter against wall time (comparable across nodes).
+  clock: { tsc: Number(node.cpu.tsc), wallMs: performance.timeOrigin + performance.now() },
 });
 if (d.vcpu === null) {
   node.serveUntil(() => Atomics.load(stop, 0) !== 0);

@@ -5,6 +5,7 @@
 
 import type { V86Options } from "v86";
 import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
+import { TSC_PER_MS } from "../../engine/interrupts/vcpu-interrupts.ts";
 import type { Vcpu } from "../../engine/vcpu.ts";
 import { DsmNode } from "../../protocol/dsm/node.ts";
 import type { IoSize, Message } from "../../protocol/messages.ts";
@@ -90,9 +91,6 @@ export interface VcpuNode {
   serveUntil(stop: () => boolean): void;
   destroy(): Promise<void>;
 }
-
-/** v86's TSC rate: 10^6 ticks per millisecond (1 GHz). */
-const TSC_PER_MS = 1_000_000;
 
 /** A TSC read from the wall clock (performance.timeOrigin is shared by a process' threads, and is wall time). */
 export function wallClockTsc(epochMs: number): () => bigint {
