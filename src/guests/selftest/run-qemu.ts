@@ -1,11 +1,12 @@
 // Boots the self-test guest on qemu-system-i386 (TCG) with N CPUs: SeaBIOS provides the MP
 // table and the MADT, QEMU's multiboot loader loads the ELF (-kernel), the guest reports on
-// COM1 (-serial stdio) and exits through isa-debug-exit when its command line says debugexit.
+// COM1 (tailed from a file, see qemu-process.ts) and exits through isa-debug-exit when its command line says debugexit.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { QEMU_BINARY, startQemu } from "../qemu-process.ts";
 import { SerialLineCollector, SelftestRunError, type SelftestRun } from "./run-common.ts";
 
-export const QEMU_BINARY = "qemu-system-i386";
+export { QEMU_BINARY };
 export const QEMU_INSTALL_HINT = "install it with: apt-get install -y qemu-system-x86 (Debian package)";
 
 export class QemuMissingError extends Error {
@@ -42,7 +43,7 @@ export async function runSelftestQemu(opts: QemuRunOptions): Promise<SelftestRun
     "-machine", "pc", "-accel", "tcg",
     "-smp", String(opts.cpus),
     "-m", String(memoryMiB),
-    "-display", "none", "-monitor", "none", "-serial", "stdio",
+    "-display", "none", "-monitor", "none",
     "-no-reboot", "-nodefaults",
     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
     "-kernel", opts.elf,
@@ -50,15 +51,13 @@ export async function runSelftestQemu(opts: QemuRunOptions): Promise<SelftestRun
   ];
   const collector = new SerialLineCollector(opts.onLine);
   const start = performance.now();
-  const child = spawn(QEMU_BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stdout.setEncoding("latin1").on("data", (s: string) => collector.pushText(s));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const qemu = startQemu({ args, onOutput: (s) => collector.pushText(s) });
+  const child = qemu.child;
   let seconds = 0;
   collector.onSummary = () => (seconds = (performance.now() - start) / 1000);
   const exitCode = await new Promise<number | null>((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill("SIGKILL");
+      qemu.destroy();
       reject(new SelftestRunError(`QEMU -smp ${opts.cpus} did not finish within ${timeoutMs} ms`, collector.text()));
     }, timeoutMs);
     child.on("error", (e) => {
@@ -73,10 +72,10 @@ export async function runSelftestQemu(opts: QemuRunOptions): Promise<SelftestRun
   // isa-debug-exit makes QEMU exit with (value << 1) | 1: 1 = no failure, 3 = failures
   if (!collector.finished)
     throw new SelftestRunError(
-      `QEMU exited (code ${exitCode}) before the guest printed SUMMARY${stderr ? `; stderr: ${stderr.trim()}` : ""}`,
+      `QEMU exited (code ${exitCode}) before the guest printed SUMMARY${qemu.stderr() ? `; stderr: ${qemu.stderr().trim()}` : ""}`,
       collector.text(),
     );
   if (exitCode !== 1 && exitCode !== 3)
-    throw new SelftestRunError(`QEMU exited with unexpected code ${exitCode}${stderr ? `; stderr: ${stderr.trim()}` : ""}`, collector.text());
+    throw new SelftestRunError(`QEMU exited with unexpected code ${exitCode}${qemu.stderr() ? `; stderr: ${qemu.stderr().trim()}` : ""}`, collector.text());
   return { output: collector.text(), seconds, exitCode };
 }

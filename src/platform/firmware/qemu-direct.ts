@@ -4,11 +4,11 @@
 // tables prove they are enough for Linux to start every AP. QEMU wires the PIT to IOAPIC pin 2,
 // so the plan must use the "pc" ISA wiring here.
 
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureGuestImages } from "../../guests/images.ts";
+import { startQemu } from "../../guests/qemu-process.ts";
 import { createSerialConsole, type SerialConsole } from "../../guests/serial-console.ts";
 import { buildFirmware } from "./bios-build.ts";
 import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "./direct-boot.ts";
@@ -43,27 +43,24 @@ export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
     writeFileSync(file, w.bytes);
     loaders.push("-device", `loader,file=${file},addr=0x${w.address.toString(16)},force-raw=on`);
   });
-  const child: ChildProcess = spawn(
-    "qemu-system-i386",
-    ["-accel", "tcg", "-machine", "pc", "-m", String(memoryMiB), "-smp", String(opts.cpus), "-bios", buildFirmware(), ...loaders,
-     "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  let err = "";
   const serial = createSerialConsole({
-    send: (text) => child.stdin!.write(text),
+    send: (text) => qemu.send(text),
     name: "QEMU's serial console",
-    detail: () => `stderr: ${err}`,
+    detail: () => `stderr: ${qemu.stderr()}`,
   });
-  child.stdout!.on("data", (c: Buffer) => serial.append(c.toString("latin1")));
-  child.stderr!.on("data", (c: Buffer) => (err += c.toString("latin1")));
+  const qemu = startQemu({
+    args: ["-accel", "tcg", "-machine", "pc", "-m", String(memoryMiB), "-smp", String(opts.cpus), "-bios", buildFirmware(), ...loaders,
+           "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults"],
+    input: true,
+    onOutput: (text) => serial.append(text),
+  });
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
-  child.on("exit", cleanup);
+  qemu.child.on("exit", cleanup);
   return {
     plan,
     ...serial,
     destroy: () => {
-      child.kill("SIGKILL");
+      qemu.destroy();
       cleanup();
     },
   };
