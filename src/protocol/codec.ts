@@ -14,11 +14,16 @@ import type {
   MessageType,
   PageData,
   PageRun,
+  ReportEvent,
   StatCounters,
+  ViewReport,
 } from "./messages.ts";
 import {
   APIC_REGISTERS,
   BYE_REASONS,
+  FORWARDED_IO_OPS,
+  INTERRUPT_KINDS,
+  REPORT_EVENT_TYPES,
   ROLES,
   STAT_COUNTERS,
   VCPU_RUN_STATES,
@@ -57,6 +62,7 @@ const TYPE_CODES: Record<MessageType, number> = {
   "vcpu-stop": 81,
   "vcpu-state": 82,
   stats: 96,
+  "view-report": 97,
 };
 const TYPE_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name as MessageType]),
@@ -66,6 +72,10 @@ const TYPE_BY_CODE = new Map<number, MessageType>(
 export const MAX_CONSOLE_BYTES = 65536;
 const MAX_TEXT_BYTES = 1024;
 const MAX_PAGE_RUNS = 1 << 20;
+/** Limits of one live-view report (a node reports 4 times a second and keeps at most this many events). */
+export const MAX_REPORT_EVENTS = 65536;
+export const MAX_REPORT_MOVES = 65536;
+export const MAX_REPORT_IPI_COUNTS = 65536;
 
 const ACCESSES: readonly FaultAccess[] = ["read", "write"];
 const TRIGGERS = ["edge", "level"] as const;
@@ -258,6 +268,9 @@ export function encode(msg: Message): Uint8Array {
       });
       writePageRuns(w, msg.pages);
       break;
+    case "view-report":
+      writeViewReport(w, msg);
+      break;
     default: {
       const never: never = msg;
       throw new CodecError("unknown-type", `message type ${String((never as Message).type)} is not known`);
@@ -325,6 +338,79 @@ function checkGrant(access: FaultAccess, owner: boolean, copysetLength: number, 
   if (access === "write" && copysetLength !== 0)
     throw new CodecError("bad-value", "dsm-grant gives write access with a non-empty copyset");
   if (!owner && copysetLength !== 0) throw new CodecError("bad-value", "dsm-grant without ownership carries a copyset");
+}
+
+// A view report: its lists as (varint count, items); events carry no node (all are the reporter's).
+function writeViewReport(w: Writer, msg: ViewReport): void {
+  const self = node(msg.node, "view-report.node");
+  w.u8(self, "view-report.node");
+  w.u32(msg.movesSeq, "view-report.movesSeq");
+  writeWideList(w, msg.moves, MAX_REPORT_MOVES, "view-report.moves", (m, f) => {
+    w.u32(m.page, `${f}.page`);
+    w.u8(node(m.to, `${f}.to`), `${f}.to`);
+    w.varint(checkInt(m.count, 1, Number.MAX_SAFE_INTEGER, `${f}.count`), `${f}.count`);
+  });
+  writeWideList(w, msg.ipiCounts, MAX_REPORT_IPI_COUNTS, "view-report.ipiCounts", (c, f) => {
+    w.u8(vcpu(c.src, `${f}.src`), `${f}.src`);
+    w.u8(vcpu(c.dest, `${f}.dest`), `${f}.dest`);
+    w.u8(enumCode(INTERRUPT_KINDS, c.kind, `${f}.kind`), `${f}.kind`);
+    w.varint(c.count, `${f}.count`);
+  });
+  writeWideList(w, msg.events, MAX_REPORT_EVENTS, "view-report.events", (e, f) => {
+    if (e?.node !== self) throw new CodecError("bad-value", `${f}.node is ${String(e?.node)}, but node ${self} reports it (a node reports only its own events)`);
+    w.u8(enumCode(REPORT_EVENT_TYPES, e.type, `${f}.type`), `${f}.type`);
+    switch (e.type) {
+      case "fault":
+        w.u8(vcpu(e.vcpu, `${f}.vcpu`), `${f}.vcpu`);
+        w.u32(e.page, `${f}.page`);
+        w.u8(enumCode(ACCESSES, e.access, `${f}.access`), `${f}.access`);
+        writeSpan(w, e.startMs, e.endMs, f);
+        break;
+      case "page-sent":
+        w.u8(node(e.to, `${f}.to`), `${f}.to`);
+        w.u32(e.page, `${f}.page`);
+        w.u8(enumCode(DATA_FORMS, e.form, `${f}.form`), `${f}.form`);
+        w.f64(e.atMs, `${f}.atMs`);
+        break;
+      case "invalidate":
+        w.u32(e.page, `${f}.page`);
+        w.u8(node(e.by, `${f}.by`), `${f}.by`);
+        w.f64(e.atMs, `${f}.atMs`);
+        break;
+      case "ipi":
+        w.u8(vcpu(e.src, `${f}.src`), `${f}.src`);
+        w.u8(vcpu(e.dest, `${f}.dest`), `${f}.dest`);
+        w.u8(enumCode(INTERRUPT_KINDS, e.kind, `${f}.kind`), `${f}.kind`);
+        // vector: 0 = none, else vector + 1 (a u16 keeps "none" apart from vector 0)
+        w.u16(e.vector === undefined ? 0 : checkInt(e.vector, 0, 0xff, `${f}.vector`) + 1, `${f}.vector`);
+        w.f64(e.atMs, `${f}.atMs`);
+        break;
+      case "io":
+        w.u8(vcpu(e.vcpu, `${f}.vcpu`), `${f}.vcpu`);
+        w.u8(enumCode(FORWARDED_IO_OPS, e.op, `${f}.op`), `${f}.op`);
+        w.u32(e.addr, `${f}.addr`);
+        writeSpan(w, e.startMs, e.endMs, f);
+        break;
+    }
+  });
+  w.varint(msg.droppedEvents, "view-report.droppedEvents");
+}
+
+function writeWideList<T>(w: Writer, items: readonly T[], max: number, field: string, each: (v: T, f: string) => void) {
+  if (!Array.isArray(items)) throw new CodecError("bad-value", `${field} is not an array`);
+  if (items.length > max) throw new CodecError("bad-length", `${field} has ${items.length} items, at most ${max}`);
+  w.varint(items.length, `${field} count`);
+  items.forEach((v, i) => each(v, `${field}[${i}]`));
+}
+
+function writeSpan(w: Writer, startMs: number, endMs: number, f: string): void {
+  w.f64(startMs, `${f}.startMs`);
+  w.f64(endMs, `${f}.endMs`);
+  checkSpan(startMs, endMs, f);
+}
+
+function checkSpan(startMs: number, endMs: number, f: string): void {
+  if (!(endMs >= startMs)) throw new CodecError("bad-value", `${f} ends (${endMs}) before it starts (${startMs})`);
 }
 
 // ---------------------------------------------------------------- decoding
@@ -524,7 +610,78 @@ function decodeBody(r: Reader, type: MessageType): Message {
       });
       return { type, node: n, seq, atMs, counters, vcpus, links, pages: readPageRuns(r) };
     }
+    case "view-report":
+      return readViewReport(r);
   }
+}
+
+function readViewReport(r: Reader): ViewReport {
+  const self = node(r.u8("view-report.node"), "view-report.node");
+  const movesSeq = r.u32("view-report.movesSeq");
+  const moves = readWideList(r, MAX_REPORT_MOVES, 6, "view-report.moves", (f) => {
+    const page = r.u32(`${f}.page`);
+    const to = node(r.u8(`${f}.to`), `${f}.to`);
+    return { page, to, count: checkInt(r.varint(`${f}.count`), 1, Number.MAX_SAFE_INTEGER, `${f}.count`) };
+  });
+  const ipiCounts = readWideList(r, MAX_REPORT_IPI_COUNTS, 4, "view-report.ipiCounts", (f) => {
+    const src = vcpu(r.u8(`${f}.src`), `${f}.src`);
+    const dest = vcpu(r.u8(`${f}.dest`), `${f}.dest`);
+    const kind = enumValue(INTERRUPT_KINDS, r.u8(`${f}.kind`), `${f}.kind`);
+    return { src, dest, kind, count: r.varint(`${f}.count`) };
+  });
+  const events = readWideList(r, MAX_REPORT_EVENTS, 13, "view-report.events", (f): ReportEvent => {
+    const type = enumValue(REPORT_EVENT_TYPES, r.u8(`${f}.type`), `${f}.type`);
+    switch (type) {
+      case "fault": {
+        const v = vcpu(r.u8(`${f}.vcpu`), `${f}.vcpu`);
+        const page = r.u32(`${f}.page`);
+        const access = enumValue(ACCESSES, r.u8(`${f}.access`), `${f}.access`);
+        const [startMs, endMs] = readSpan(r, f);
+        return { type, node: self, vcpu: v, page, access, startMs, endMs };
+      }
+      case "page-sent": {
+        const to = node(r.u8(`${f}.to`), `${f}.to`);
+        const page = r.u32(`${f}.page`);
+        const form = enumValue(DATA_FORMS, r.u8(`${f}.form`), `${f}.form`);
+        return { type, node: self, to, page, form, atMs: r.f64(`${f}.atMs`) };
+      }
+      case "invalidate": {
+        const page = r.u32(`${f}.page`);
+        const by = node(r.u8(`${f}.by`), `${f}.by`);
+        return { type, node: self, page, by, atMs: r.f64(`${f}.atMs`) };
+      }
+      case "ipi": {
+        const src = vcpu(r.u8(`${f}.src`), `${f}.src`);
+        const dest = vcpu(r.u8(`${f}.dest`), `${f}.dest`);
+        const kind = enumValue(INTERRUPT_KINDS, r.u8(`${f}.kind`), `${f}.kind`);
+        const vector = checkInt(r.u16(`${f}.vector`), 0, 0x100, `${f}.vector`);
+        const atMs = r.f64(`${f}.atMs`);
+        return vector === 0 ? { type, node: self, src, dest, kind, atMs } : { type, node: self, src, dest, kind, vector: vector - 1, atMs };
+      }
+      case "io": {
+        const v = vcpu(r.u8(`${f}.vcpu`), `${f}.vcpu`);
+        const op = enumValue(FORWARDED_IO_OPS, r.u8(`${f}.op`), `${f}.op`);
+        const addr = r.u32(`${f}.addr`);
+        const [startMs, endMs] = readSpan(r, f);
+        return { type, node: self, vcpu: v, op, addr, startMs, endMs };
+      }
+    }
+  });
+  return { type: "view-report", node: self, movesSeq, moves, ipiCounts, events, droppedEvents: r.varint("view-report.droppedEvents") };
+}
+
+function readWideList<T>(r: Reader, max: number, minItemBytes: number, field: string, each: (f: string) => T): T[] {
+  const n = r.count(`${field} count`, max, minItemBytes, true);
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(each(`${field}[${i}]`));
+  return out;
+}
+
+function readSpan(r: Reader, f: string): [number, number] {
+  const startMs = r.f64(`${f}.startMs`);
+  const endMs = r.f64(`${f}.endMs`);
+  checkSpan(startMs, endMs, f);
+  return [startMs, endMs];
 }
 
 function readPageRuns(r: Reader): PageRun[] {

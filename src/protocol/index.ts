@@ -1,8 +1,8 @@
 // Public surface of the protocol core (layer 1): message types, the codec, the DSM state machine.
 export * from "./types.ts";
 export type * from "./messages.ts";
-export { APIC_REGISTERS, BYE_REASONS, ROLES, STAT_COUNTERS, VCPU_RUN_STATES } from "./messages.ts";
-export { CodecError, decode, encode, MAX_CONSOLE_BYTES } from "./codec.ts";
+export { APIC_REGISTERS, BYE_REASONS, FORWARDED_IO_OPS, INTERRUPT_KINDS, REPORT_EVENT_TYPES, ROLES, STAT_COUNTERS, VCPU_RUN_STATES } from "./messages.ts";
+export { CodecError, decode, encode, MAX_CONSOLE_BYTES, MAX_REPORT_EVENTS } from "./codec.ts";
 export type { CodecErrorReason } from "./codec.ts";
 export { DsmNode } from "./dsm/node.ts";
 export type { DsmConfig, DsmCounters, PageInspection } from "./dsm/node.ts";

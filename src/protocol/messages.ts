@@ -302,6 +302,64 @@ export interface StatsSnapshot {
   pages: PageRun[];
 }
 
+// ---------------------------------------------------------------- live-view report
+
+/** Kinds of interrupt a node counts for the live view: the APIC delivery modes, plus IOAPIC-routed IRQs. */
+export type InterruptKind = DeliveryMode | "irq";
+export const INTERRUPT_KINDS: readonly InterruptKind[] = ["fixed", "lowest", "smi", "nmi", "init", "init-deassert", "startup", "extint", "irq"];
+
+/** `count` grants of `page` the reporting node served to node `to` since its previous report. */
+export interface ReportPageMove {
+  page: PageNumber;
+  to: NodeId;
+  count: number;
+}
+
+/** Cumulative count of interrupts vCPU `src` sent to vCPU `dest`, as counted at the sending node. */
+export interface ReportIpiCount {
+  src: VcpuId;
+  dest: VcpuId;
+  kind: InterruptKind;
+  count: number;
+}
+
+export type ForwardedIoOp = "port-read" | "port-write" | "mmio-read" | "mmio-write";
+export const FORWARDED_IO_OPS: readonly ForwardedIoOp[] = ["port-read", "port-write", "mmio-read", "mmio-write"];
+
+/**
+ * One DSM, interrupt or I/O event a node recorded while a trace records. `node` is the recording
+ * node; times are ms on a clock the receiver knows how to align (the nodes use wall-clock ms).
+ */
+export type ReportEvent =
+  /** A vCPU's page fault, from the fault to the retry. */
+  | { type: "fault"; node: NodeId; vcpu: VcpuId; page: PageNumber; access: FaultAccess; startMs: number; endMs: number }
+  /** A page's bytes (or "current"/"zero") sent by `node` to `to`. */
+  | { type: "page-sent"; node: NodeId; to: NodeId; page: PageNumber; form: PageData["form"]; atMs: number }
+  /** `node` dropped its copy of `page` because `by` is about to write it. */
+  | { type: "invalidate"; node: NodeId; page: PageNumber; by: NodeId; atMs: number }
+  /** An interrupt `src` (vCPU) sent to `dest` (vCPU), at the sending node. */
+  | { type: "ipi"; node: NodeId; src: VcpuId; dest: VcpuId; kind: InterruptKind; vector?: number; atMs: number }
+  /** A port or MMIO access forwarded to the device node (reads block: start..end; `addr` is the port or address). */
+  | { type: "io"; node: NodeId; vcpu: VcpuId; op: ForwardedIoOp; addr: number; startMs: number; endMs: number };
+export type ReportEventType = ReportEvent["type"];
+export const REPORT_EVENT_TYPES: readonly ReportEventType[] = ["fault", "page-sent", "invalidate", "ipi", "io"];
+
+/**
+ * What a node reports for the live view beyond its `stats` snapshot, right after it: the pages it
+ * sent since the previous report (numbered by `movesSeq`), its cumulative interrupt counts by
+ * destination and kind, and, while a trace records, its events (all recorded by `node`).
+ */
+export interface ViewReport {
+  type: "view-report";
+  node: NodeId;
+  movesSeq: number;
+  moves: ReportPageMove[];
+  ipiCounts: ReportIpiCount[];
+  events: ReportEvent[];
+  /** Events the node recorded but could not keep (over its per-report limit). */
+  droppedEvents: number;
+}
+
 // ---------------------------------------------------------------- the union
 
 export type DsmMessage = DsmRequest | DsmForward | DsmGrant | DsmInvalidate | DsmInvalidateAck | DsmConfirm;
@@ -327,6 +385,7 @@ export type Message =
   | VcpuStart
   | VcpuStop
   | VcpuStateMsg
-  | StatsSnapshot;
+  | StatsSnapshot
+  | ViewReport;
 
 export type MessageType = Message["type"];

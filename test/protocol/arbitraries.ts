@@ -2,10 +2,12 @@
 
 import fc from "fast-check";
 import type { Arbitrary } from "fast-check";
-import type { Delivery, Message, PageData, PageRun, StatCounters } from "../../src/protocol/messages.ts";
+import type { Delivery, Message, PageData, PageRun, ReportEvent, StatCounters, ViewReport } from "../../src/protocol/messages.ts";
 import {
   APIC_REGISTERS,
   BYE_REASONS,
+  FORWARDED_IO_OPS,
+  INTERRUPT_KINDS,
   ROLES,
   STAT_COUNTERS,
   VCPU_RUN_STATES,
@@ -100,7 +102,38 @@ const configArb = fc.integer({ min: 1, max: 255 }).chain((nodes) =>
 
 const valueFor = (size: 1 | 2 | 4) => fc.integer({ min: 0, max: 2 ** (size * 8) - 1 });
 
+/** A span: start, and an end no earlier (events that last). */
+const span = fc.tuple(finite, fc.double({ min: 0, max: 1e6, noNaN: true })).map(([startMs, d]) => ({ startMs, endMs: startMs + d })).filter((s) => Number.isFinite(s.endMs));
+
+/** Events recorded by `node` (a report carries only its node's events). */
+const reportEvent = (node: number): Arbitrary<ReportEvent> =>
+  fc.oneof(
+    fc.record({ vcpu: vcpuId, page: u32, access, s: span }).map(({ s, ...e }) => ({ type: "fault" as const, node, ...e, ...s })),
+    fc.record({ to: nodeId, page: u32, form: fc.constantFrom("bytes" as const, "zero" as const, "current" as const), atMs: finite }).map((e) => ({ type: "page-sent" as const, node, ...e })),
+    fc.record({ page: u32, by: nodeId, atMs: finite }).map((e) => ({ type: "invalidate" as const, node, ...e })),
+    fc.record({ src: vcpuId, dest: vcpuId, kind: fc.constantFrom(...INTERRUPT_KINDS), vector: fc.option(u8, { nil: undefined }), atMs: finite }).map(({ vector, ...e }) => ({
+      type: "ipi" as const,
+      node,
+      ...e,
+      ...(vector === undefined ? {} : { vector }),
+    })),
+    fc.record({ vcpu: vcpuId, op: fc.constantFrom(...FORWARDED_IO_OPS), addr: u32, s: span }).map(({ s, ...e }) => ({ type: "io" as const, node, ...e, ...s })),
+  );
+
+export const viewReport: Arbitrary<ViewReport> = nodeId.chain((node) =>
+  fc.record({
+    type: fc.constant("view-report" as const),
+    node: fc.constant(node),
+    movesSeq: u32,
+    moves: fc.array(fc.record({ page: u32, to: nodeId, count: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })) }), { maxLength: 8 }),
+    ipiCounts: fc.array(fc.record({ src: vcpuId, dest: vcpuId, kind: fc.constantFrom(...INTERRUPT_KINDS), count: safe }), { maxLength: 8 }),
+    events: fc.array(reportEvent(node), { maxLength: 12 }),
+    droppedEvents: safe,
+  }),
+);
+
 export const message: Arbitrary<Message> = fc.oneof(
+  viewReport,
   fc.record({
     type: fc.constant("hello" as const),
     node: nodeId,

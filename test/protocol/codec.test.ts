@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CodecError, decode, encode } from "../../src/protocol/codec.ts";
 import type { CodecErrorReason } from "../../src/protocol/codec.ts";
-import type { Message } from "../../src/protocol/messages.ts";
+import type { Message, ViewReport } from "../../src/protocol/messages.ts";
 import { STAT_COUNTERS } from "../../src/protocol/messages.ts";
 import { PAGE_SIZE, PROTOCOL_VERSION } from "../../src/protocol/types.ts";
 import { message } from "./arbitraries.ts";
@@ -243,5 +243,52 @@ describe("codec rejection", () => {
       const err = codecError(() => encode(msg as Message));
       expect(err.reason, JSON.stringify(msg, (_k, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v))).toBe(reason);
     }
+  });
+});
+
+describe("view report (the live view's report, sent between tabs)", () => {
+  const report: ViewReport = {
+    type: "view-report",
+    node: 1,
+    movesSeq: 7,
+    moves: [{ page: 0x1234, to: 0, count: 3 }],
+    ipiCounts: [{ src: 1, dest: 0, kind: "fixed", count: 12 }],
+    events: [
+      { type: "fault", node: 1, vcpu: 1, page: 0x1234, access: "write", startMs: 1000.5, endMs: 1002.25 },
+      { type: "ipi", node: 1, src: 1, dest: 0, kind: "fixed", vector: 0, atMs: 1003 },
+      { type: "ipi", node: 1, src: 1, dest: 0, kind: "nmi", atMs: 1004 },
+      { type: "io", node: 1, vcpu: 1, op: "port-read", addr: 0x3fd, startMs: 1005, endMs: 1006 },
+    ],
+    droppedEvents: 0,
+  };
+
+  it("round-trips, keeping an IPI's vector 0 apart from no vector", () => {
+    expect(decode(encode(report))).toEqual(report);
+  });
+
+  it("names what is wrong in a malformed report", () => {
+    const frame = encode(report);
+    // an unknown event type (the first event's type byte follows node, movesSeq and the two lists)
+    const movesEnd = 2 + 1 + 4 + 1 + 4 + 1 + 1; // header, node, seq, moves count, page, to, count
+    const eventsAt = movesEnd + 1 + 4 + 1; // ipiCounts count and one entry, events count
+    expect(frame[eventsAt]).toBe(0); // "fault"
+    const badType = frame.slice();
+    badType[eventsAt] = 9;
+    rejects(badType, "bad-value", /view-report.events\[0\].type code 9/);
+    // a fault that ends before it starts
+    const backwards = encode({ ...report, events: [{ ...report.events[0]!, startMs: 5, endMs: 5 }] });
+    new DataView(backwards.buffer).setFloat64(eventsAt + 1 + 1 + 4 + 1 + 8, 4, true);
+    rejects(backwards, "bad-value", /view-report.events\[0\] ends \(4\) before it starts \(5\)/);
+    // a moves count larger than the frame can hold
+    const longList = frame.slice();
+    longList[7] = 0x7f;
+    rejects(longList, "short", /view-report.moves count is 127/);
+  });
+
+  it("refuses to encode a report with another node's events or a bad field", () => {
+    expect(codecError(() => encode({ ...report, events: [{ ...report.events[0]!, node: 2 }] })).message).toMatch(/node 1 reports it/);
+    expect(codecError(() => encode({ ...report, moves: [{ page: 1, to: 0, count: 0 }] })).reason).toBe("out-of-range");
+    expect(codecError(() => encode({ ...report, ipiCounts: [{ src: 0, dest: 1, kind: "bogus" as "fixed", count: 1 }] })).reason).toBe("bad-value");
+    expect(codecError(() => encode({ ...report, events: [{ type: "ipi", node: 1, src: 1, dest: 0, kind: "fixed", vector: 256, atMs: 0 }] })).reason).toBe("out-of-range");
   });
 });

@@ -1,7 +1,7 @@
 // Messages between the page and a VM node's Web Worker (control plane only: the nodes' own
 // traffic goes through the shared-memory links, never through the page).
 
-import type { IpiCount, PageMove, TraceEvent } from "../../ui/view/model/inputs.ts";
+import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
 
 /** What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs). */
@@ -35,18 +35,11 @@ export const CONTROL_TRACING = 1;
 export const CONTROL_CELLS = 2;
 
 /**
- * What a node reports for the live view with each snapshot, beyond it: the pages it sent since the
- * previous report (numbered by `movesSeq`), its cumulative interrupt counts by destination and
- * kind, and, while a trace records, its events. Times are wall-clock ms (timeOrigin + now).
+ * What a node reports for the live view with each snapshot, beyond it (the protocol's ViewReport,
+ * which the cluster of tabs encodes with the codec to send it to the other tabs). Times are
+ * wall-clock ms (timeOrigin + now).
  */
-export interface NodeViewReport {
-  node: number;
-  movesSeq: number;
-  moves: PageMove[];
-  ipiCounts: IpiCount[];
-  events: TraceEvent[];
-  droppedEvents: number;
-}
+export type NodeViewReport = Omit<ViewReport, "type">;
 
 export type PageToNode = NodeInit | { kind: "serial-input"; bytes: Uint8Array } | { kind: "stop" };
 

@@ -2,45 +2,27 @@
 // `ViewSource`); the machine (or a recording, in tests and the lab page) pushes `ViewInput`s into
 // it. Everything here comes from other nodes or other threads, so `checkViewInput` validates it.
 
-import type { ClusterConfig, DeliveryMode, StatsSnapshot } from "../../../protocol/messages.ts";
-import { STAT_COUNTERS, VCPU_RUN_STATES } from "../../../protocol/messages.ts";
+import type { ClusterConfig, InterruptKind, ReportEvent, ReportIpiCount, ReportPageMove, StatsSnapshot } from "../../../protocol/messages.ts";
+import { INTERRUPT_KINDS, STAT_COUNTERS, VCPU_RUN_STATES } from "../../../protocol/messages.ts";
 import { PAGE_STATES } from "../../../protocol/types.ts";
 
 /** Kinds of interrupt in the IPI matrix: the APIC delivery modes, plus IOAPIC-routed IRQs. */
-export type IpiKind = DeliveryMode | "irq";
-export const IPI_KINDS: readonly IpiKind[] = ["fixed", "lowest", "smi", "nmi", "init", "init-deassert", "startup", "extint", "irq"];
+export type IpiKind = InterruptKind;
+export const IPI_KINDS: readonly IpiKind[] = INTERRUPT_KINDS;
 
 /** Cumulative count of interrupts `src` sent to `dest`, as counted at the sending node. */
-export interface IpiCount {
-  src: number;
-  dest: number;
-  kind: IpiKind;
-  count: number;
-}
+export type IpiCount = ReportIpiCount;
 
 /**
- * One DSM or interrupt event for the trace. Times are in the viewer's clock (ms, e.g.
+ * One DSM, interrupt or forwarded-I/O event for the trace (the protocol's ReportEvent: nodes
+ * send them in their view reports). Times are in the viewer's clock (ms, e.g.
  * `performance.now()` of this tab); whoever forwards events from another node aligns its clock
- * first (node clocks differ by the offset a ping/pong measures).
+ * first (machine-glue.ts moves the nodes' wall-clock times to this page's clock).
  */
-export type TraceEvent =
-  /** A vCPU's page fault, from the fault to the retry. */
-  | { type: "fault"; node: number; vcpu: number; page: number; access: "read" | "write"; startMs: number; endMs: number }
-  /** A page's bytes (or "current"/"zero") sent by `node` to `to`. */
-  | { type: "page-sent"; node: number; to: number; page: number; form: "bytes" | "zero" | "current"; atMs: number }
-  /** `node` dropped its copy of `page` because `by` is about to write it. */
-  | { type: "invalidate"; node: number; page: number; by: number; atMs: number }
-  /** An interrupt `src` (vCPU) sent to `dest` (vCPU), at the sending node. */
-  | { type: "ipi"; node: number; src: number; dest: number; kind: IpiKind; vector?: number; atMs: number }
-  /** A port or MMIO access a remote vCPU forwarded to node 0 (reads block: start..end). */
-  | { type: "io"; node: number; vcpu: number; op: "port-read" | "port-write" | "mmio-read" | "mmio-write"; addr: number; startMs: number; endMs: number };
+export type TraceEvent = ReportEvent;
 
 /** `count` grants of `page` a node served to node `to` (bytes, zero or "current"). */
-export interface PageMove {
-  page: number;
-  to: number;
-  count: number;
-}
+export type PageMove = ReportPageMove;
 
 export type ViewInput =
   /** The machine's shape; (re)starts the view's model. */
