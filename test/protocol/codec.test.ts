@@ -247,6 +247,7 @@ describe("codec rejection", () => {
 });
 
 describe("view report (the live view's report, sent between tabs)", () => {
+  const fault = { type: "fault", node: 1, vcpu: 1, page: 0x1234, access: "write", startMs: 1000.5, endMs: 1002.25 } as const;
   const report: ViewReport = {
     type: "view-report",
     node: 1,
@@ -254,7 +255,7 @@ describe("view report (the live view's report, sent between tabs)", () => {
     moves: [{ page: 0x1234, to: 0, count: 3 }],
     ipiCounts: [{ src: 1, dest: 0, kind: "fixed", count: 12 }],
     events: [
-      { type: "fault", node: 1, vcpu: 1, page: 0x1234, access: "write", startMs: 1000.5, endMs: 1002.25 },
+      fault,
       { type: "ipi", node: 1, src: 1, dest: 0, kind: "fixed", vector: 0, atMs: 1003 },
       { type: "ipi", node: 1, src: 1, dest: 0, kind: "nmi", atMs: 1004 },
       { type: "io", node: 1, vcpu: 1, op: "port-read", addr: 0x3fd, startMs: 1005, endMs: 1006 },
@@ -276,7 +277,7 @@ describe("view report (the live view's report, sent between tabs)", () => {
     badType[eventsAt] = 9;
     rejects(badType, "bad-value", /view-report.events\[0\].type code 9/);
     // a fault that ends before it starts
-    const backwards = encode({ ...report, events: [{ ...report.events[0]!, startMs: 5, endMs: 5 }] });
+    const backwards = encode({ ...report, events: [{ ...fault, startMs: 5, endMs: 5 }] });
     new DataView(backwards.buffer).setFloat64(eventsAt + 1 + 1 + 4 + 1 + 8, 4, true);
     rejects(backwards, "bad-value", /view-report.events\[0\] ends \(4\) before it starts \(5\)/);
     // a moves count larger than the frame can hold
@@ -286,7 +287,7 @@ describe("view report (the live view's report, sent between tabs)", () => {
   });
 
   it("refuses to encode a report with another node's events or a bad field", () => {
-    expect(codecError(() => encode({ ...report, events: [{ ...report.events[0]!, node: 2 }] })).message).toMatch(/node 1 reports it/);
+    expect(codecError(() => encode({ ...report, events: [{ ...fault, node: 2 }] })).message).toMatch(/node 1 reports it/);
     expect(codecError(() => encode({ ...report, moves: [{ page: 1, to: 0, count: 0 }] })).reason).toBe("out-of-range");
     expect(codecError(() => encode({ ...report, ipiCounts: [{ src: 0, dest: 1, kind: "bogus" as "fixed", count: 1 }] })).reason).toBe("bad-value");
     expect(codecError(() => encode({ ...report, events: [{ type: "ipi", node: 1, src: 1, dest: 0, kind: "fixed", vector: 256, atMs: 0 }] })).reason).toBe("out-of-range");
