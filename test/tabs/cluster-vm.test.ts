@@ -8,7 +8,11 @@ import type { FabricEvent, Member } from "../../src/fabric/browser.ts";
 import type { ClusterGuest } from "../../src/platform/browser/cluster-guest.ts";
 import type { ClusterMachineLayout } from "../../src/platform/browser/cluster-machine.ts";
 import { encodeWire } from "../../src/platform/browser/cluster-wire.ts";
-import { ClusterVm, type ClusterFabric, type ClusterVmState, type TabNodes } from "../../src/ui/cluster/cluster-vm.ts";
+import type { NodeViewReport } from "../../src/platform/browser/node-protocol.ts";
+import { encode } from "../../src/protocol/codec.ts";
+import type { StatsSnapshot } from "../../src/protocol/messages.ts";
+import { buildSnapshot } from "../../src/protocol/stats.ts";
+import { ClusterVm, type ClusterFabric, type ClusterViewControls, type ClusterVmState, type TabNodes } from "../../src/ui/cluster/cluster-vm.ts";
 
 const members: Member[] = [
   { node: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },
@@ -28,6 +32,8 @@ class FakeNodes implements TabNodes {
   onEvent: ((e: VmEvent) => void) | null = null;
   terminated = false;
   booted: ClusterGuest | null = null;
+  delayMs = 0;
+  tracing = false;
   constructor(readonly layout: ClusterMachineLayout) {}
   get counters() {
     return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
@@ -47,6 +53,20 @@ class FakeNodes implements TabNodes {
   terminate() {
     this.terminated = true;
   }
+  setLinkDelay(ms: number) {
+    this.delayMs = ms;
+  }
+  setTracing(on: boolean) {
+    this.tracing = on;
+  }
+}
+
+/** What a tab's live view was given. */
+interface ViewLog {
+  configs: { vcpus: number; memoryMiB: number; guest: string }[];
+  stats: StatsSnapshot[];
+  reports: NodeViewReport[];
+  controls: ClusterViewControls[];
 }
 
 interface Tab {
@@ -56,6 +76,7 @@ interface Tab {
   out: string;
   states: ClusterVmState[];
   invalid: string[];
+  view: ViewLog;
   emit(e: FabricEvent): void;
   frame(from: number, bytes: Uint8Array): void;
 }
@@ -91,6 +112,7 @@ function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
       out: "",
       states: [],
       invalid: [],
+      view: { configs: [], stats: [], reports: [], controls: [] },
       emit: (e) => {
         if (e.type === "member-left") roster = roster.filter((m) => m.node !== e.member.node);
         listeners.forEach((l) => l(e));
@@ -104,6 +126,12 @@ function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
       onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
       onState: (s) => tab.states.push(s),
       onInvalid: (why) => tab.invalid.push(why),
+      view: {
+        config: (c) => void tab.view.configs.push(c),
+        stats: (x) => void tab.view.stats.push(x),
+        report: (r) => void tab.view.reports.push(r),
+        controls: (c) => void tab.view.controls.push(c),
+      },
       makeMachine: (layout) => {
         const m = new FakeNodes(layout);
         tab.machines.push(m);
@@ -241,4 +269,93 @@ it("a configuration whose images do not fit its guest kind is dropped before any
   ]);
   expect(fetchedBy).toEqual([]);
   expect(b!.machines).toEqual([]);
+});
+
+const counters0 = buildSnapshot({ node: 0, seq: 0, atMs: 0, dsm: { counters: {}, takePageChanges: () => [] } as never }).counters;
+const snapshot = (node: number, seq: number): StatsSnapshot => ({
+  type: "stats",
+  node,
+  seq,
+  atMs: 1000 + seq,
+  counters: { ...counters0, readFaults: seq },
+  vcpus: [{ vcpu: node, state: "running", instructions: 100 * seq }],
+  links: [{ peer: 1 - node, rttUs: 1000 }],
+  pages: [{ first: 16, count: 4, state: "modified" }],
+});
+const report = (node: number): NodeViewReport => ({
+  node,
+  movesSeq: 1,
+  moves: [{ page: 16, to: 1 - node, count: 2 }],
+  ipiCounts: [{ src: node, dest: 1 - node, kind: "startup", count: 1 }],
+  events: [{ type: "fault", node, vcpu: node, page: 16, access: "write", startMs: 5, endMs: 6 }],
+  droppedEvents: 0,
+});
+
+it("every tab's view gets every node's snapshots and reports: its own nodes' directly, the others' over the wire as codec bytes", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  for (const t of [a!, b!, w!]) expect(t.view.configs).toEqual([{ vcpus: 2, memoryMiB: 64, guest: "linux" }]);
+
+  // Each tab's node reports (as the ClusterMachine passes them up: a stats frame, then a report).
+  a!.machines[0]!.layout.onStats!(encode(snapshot(0, 1)));
+  a!.machines[0]!.layout.onView!(report(0));
+  b!.machines[0]!.layout.onStats!(encode(snapshot(1, 1)));
+  b!.machines[0]!.layout.onView!(report(1));
+  await until(() => [a!, b!, w!].every((t) => t.view.stats.length === 2 && t.view.reports.length === 2), "every view fed");
+  for (const t of [a!, b!, w!]) {
+    expect(t.view.stats.map((x) => x.node).sort()).toEqual([0, 1]);
+    expect(t.view.stats.find((x) => x.node === 1)).toEqual(snapshot(1, 1));
+    expect(t.view.reports.find((r) => r.node === 0)).toEqual(report(0));
+    expect(t.view.reports.find((r) => r.node === 1)).toEqual(report(1));
+  }
+  expect([...a!.invalid, ...b!.invalid]).toEqual([]);
+});
+
+it("a live-view frame that is malformed or claims a node its tab does not host is dropped with a clear error; the tab goes on", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  const frame = encode({ type: "view-report", ...report(0) });
+  a!.frame(1, encodeWire({ kind: "view", msg: { type: "view-report", ...report(0) }, frame })); // tab 1 hosts node 1, not 0
+  a!.frame(1, new Uint8Array([5, ...frame.subarray(0, frame.length - 3)])); // cut short
+  a!.frame(1, new Uint8Array([5, ...encode({ type: "ping", seq: 1, atMs: 2 })])); // not a view message
+  await flush();
+  expect(a!.invalid).toEqual([
+    "from tab 1: a live-view view-report claims node 0, which tab 1 does not host",
+    expect.stringMatching(/^from tab 1: live-view frame: frame ends inside view-report\.events\[0\]\.endMs/),
+    "from tab 1: live-view frame holds a ping message, expected stats or view-report",
+  ]);
+  expect(a!.view.reports).toEqual([]);
+  expect(a!.vm.phase).toBe("running");
+  // A good report from tab 1 still arrives afterwards.
+  b!.machines[0]!.layout.onView!(report(1));
+  await until(() => a!.view.reports.length === 1, "the good report");
+});
+
+it("the knob and the trace button on any tab act on every tab's nodes, in node 0's order", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  const [ma, mb] = [a!.machines[0]!, b!.machines[0]!];
+  expect([ma.delayMs, mb.delayMs]).toEqual([0, 0]);
+
+  b!.vm.setLinkDelay(20); // asked on tab B: node 0 orders it, every tab applies it once
+  await until(() => ma.delayMs === 20 && mb.delayMs === 20, "the delay on both tabs");
+  w!.vm.setTracing(true); // even from the watcher
+  await until(() => ma.tracing && mb.tracing, "tracing on both tabs");
+  for (const t of [a!, b!, w!]) expect(t.view.controls.at(-1)).toEqual({ delayMs: 20, tracing: true });
+  a!.vm.setLinkDelay(0);
+  a!.vm.setTracing(false);
+  await until(() => mb.delayMs === 0 && !mb.tracing, "both off on tab B");
+  expect(ma.delayMs).toBe(0);
+  // Only node 0 sends settings; one from another tab is refused.
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
+  b!.frame(2, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
+  b!.frame(0, new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify({ t: "link-delay", ms: 51 }))]));
+  await flush();
+  expect(b!.invalid).toEqual(["from tab 2: a link-delay setting from tab 2; only node 0 sends settings to the tabs", "from tab 0: link-delay.ms must be a whole number from 0 to 50"]);
+  // Tab 1's request to node 0 is applied everywhere (it is a request, not a forgery).
+  await until(() => mb.delayMs === 50, "tab 1's request applied");
+  expect(ma.delayMs).toBe(50);
 });

@@ -3,6 +3,10 @@
 
 import fc from "fast-check";
 import { expect, it } from "vitest";
+import { encode } from "../../src/protocol/codec.ts";
+import type { StatsSnapshot } from "../../src/protocol/messages.ts";
+import { emptyCounters } from "../../src/protocol/stats.ts";
+import { viewReport } from "../protocol/arbitraries.ts";
 import { type ControlMessage, decodeWire, encodeWire, type WireMessage, WireError } from "../../src/platform/browser/cluster-wire.ts";
 
 const sha = "ab".repeat(32);
@@ -45,8 +49,32 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }] as ControlMessage[])
+  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
+});
+
+const statsOf = (node: number): StatsSnapshot => ({
+  type: "stats",
+  node,
+  seq: 2,
+  atMs: 12.5,
+  counters: emptyCounters(),
+  vcpus: [{ vcpu: node, state: "running", instructions: 9 }],
+  links: [],
+  pages: [{ first: 0, count: 3, state: "shared" }],
+});
+
+it("carries live-view frames unchanged: the codec's bytes in, the decoded message and the same bytes out", () => {
+  fc.assert(
+    fc.property(viewReport, (msg) => {
+      const frame = encode(msg);
+      const m = decodeWire(encodeWire({ kind: "view", msg, frame }));
+      expect(m).toEqual({ kind: "view", msg, frame });
+    }),
+    { numRuns: 300 },
+  );
+  const frame = encode(statsOf(1));
+  expect(decodeWire(encodeWire({ kind: "view", msg: statsOf(1), frame }))).toEqual({ kind: "view", msg: statsOf(1), frame });
 });
 
 it("refuses malformed envelopes, naming the problem", () => {
@@ -80,5 +108,13 @@ it("refuses malformed envelopes, naming the problem", () => {
   bad(control({ ...config, images: [{ ...config.images[0]!, url: "//evil.example/k" }] }), /must be a path on the page's server/);
   bad(control({ t: "ready", vcpus: [300] }), /ready.vcpus\[0\]/);
   bad(control({ t: "stop", reason: 5 }), /stop.reason must be a string/);
+  bad(control({ t: "link-delay", ms: 51 }), /link-delay.ms must be a whole number from 0 to 50/);
+  bad(control({ t: "link-delay", ms: 2.5 }), /link-delay.ms/);
+  bad(control({ t: "tracing", on: 1 }), /tracing.on must be true or false/);
+  // Live-view frames: the codec validates them, and only stats and view reports are taken.
+  bad([5], /live-view frame: .*protocol version/);
+  bad([5, ...encode({ type: "ping", seq: 1, atMs: 0 })], /live-view frame holds a ping message/);
+  const st = encode(statsOf(3));
+  bad([5, ...st, 0], /live-view frame: .*unexpected byte/);
   expect(() => encodeWire({ kind: "node-frame", from: 300, to: 1, payload: new Uint8Array(1) })).toThrow(/0..254/);
 });

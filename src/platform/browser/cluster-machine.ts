@@ -9,7 +9,8 @@ import type { VmEvent } from "../../engine/vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../channel/tab-bridge.ts";
 import type { ClusterGuest } from "./cluster-guest.ts";
 import type { PageToMultibootNode } from "./multiboot-node-worker.ts";
-import type { NodeStatus, NodeToPage, PageToNode } from "./node-protocol.ts";
+import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeStatus, type NodeToPage, type NodeViewReport, type PageToNode } from "./node-protocol.ts";
 
 export interface ClusterMachineLayout {
   /** VM nodes in the whole cluster; node i hosts vCPU i. */
@@ -24,6 +25,10 @@ export interface ClusterMachineLayout {
    */
   prepare?(guest: ClusterGuest): Promise<void>;
   onStatus?(status: NodeStatus): void;
+  /** Each local node's statistics snapshots (frames encoded by the protocol codec), for the live view. */
+  onStats?(frame: Uint8Array): void;
+  /** Each local node's live-view report, right after its stats frame. */
+  onView?(report: NodeViewReport): void;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -37,6 +42,8 @@ export class ClusterMachine {
   private readonly bridge: TabBridge | null;
   private workers = new Map<number, Worker>();
   private readonly stopFlag = new SharedArrayBuffer(4);
+  /** The live view's controls, read by every local node (see NodeInit.control). */
+  private readonly control = new SharedArrayBuffer(4 * CONTROL_CELLS);
   private pumping = false;
 
   constructor(private readonly layout: ClusterMachineLayout) {
@@ -78,6 +85,8 @@ export class ClusterMachine {
           if (m.kind === "ready") (clearTimeout(timer), resolve());
           else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
           else if (m.kind === "status") this.layout.onStatus?.(m.status);
+          else if (m.kind === "stats") this.layout.onStats?.(m.frame);
+          else if (m.kind === "view") this.layout.onView?.(m.report);
           else if (m.kind === "error") {
             clearTimeout(timer);
             reject(new Error(`node ${m.node}: ${m.message}`));
@@ -86,7 +95,7 @@ export class ClusterMachine {
         });
       });
       // Every node builds its own v86 instance from its own copy of the images.
-      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag } as const;
+      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.control } as const;
       const init: PageToNode | PageToMultibootNode =
         guest.kind === "linux"
           ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
@@ -120,6 +129,24 @@ export class ClusterMachine {
       }
     };
     void loop();
+  }
+
+  /**
+   * The latency knob for this tab's nodes: added one-way delay (0..50 ms) on every frame each local
+   * node sends, to a node in this tab or another. The delay is applied there, in the nodes
+   * (link-delay.ts), and nowhere else: the fabric's own link delay stays 0 for a VM. Why the nodes
+   * and not the fabric's send side: the nodes' delay covers links inside a tab too (a tab with two
+   * vCPUs), it is what the nodes' ping/pong round trip measures, and it leaves the console and the
+   * cluster's control messages undelayed. ClusterVm sets the same value on every tab.
+   */
+  setLinkDelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
+    Atomics.store(new Int32Array(this.control), CONTROL_DELAY_MS, ms);
+  }
+
+  /** This tab's nodes record DSM and interrupt events (sent in their view reports) while this is on. */
+  setTracing(on: boolean): void {
+    Atomics.store(new Int32Array(this.control), CONTROL_TRACING, on ? 1 : 0);
   }
 
   async serialInput(bytes: Uint8Array): Promise<void> {

@@ -6,13 +6,20 @@
 //   CONSOLE_OUT  [2][bytes]                      node 0's serial output, for every tab's console
 //   CONSOLE_IN   [3][bytes]                      keys typed in a tab, for node 0's UART
 //   CONTROL      [4][UTF-8 JSON]                 the cluster's VM control plane (ControlMessage)
+//   VIEW         [5][protocol frame]             a local node's `stats` snapshot or `view-report`
+//                                                for every tab's live view (the codec decodes and
+//                                                validates it; nothing else is accepted here)
 
+import { CodecError, decode } from "../../protocol/codec.ts";
+import type { StatsSnapshot, ViewReport } from "../../protocol/messages.ts";
+import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
 import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./cluster-guest.ts";
 
 export const WIRE_NODE_FRAME = 1;
 export const WIRE_CONSOLE_OUT = 2;
 export const WIRE_CONSOLE_IN = 3;
 export const WIRE_CONTROL = 4;
+export const WIRE_VIEW = 5;
 
 /** One image every tab must hold identically: node 0 announces its digest, joiners compare. */
 export interface ImageDigest {
@@ -33,13 +40,22 @@ export type ControlMessage =
   /** a tab → node 0: it cannot take part (image mismatch, worker failure...); node 0 stops. */
   | { t: "refuse"; reason: string }
   /** any tab → all: the VM stopped, with why. */
-  | { t: "stop"; reason: string };
+  | { t: "stop"; reason: string }
+  /**
+   * The live view's latency knob (added one-way delay on every VM node's sends, 0..50 ms) and
+   * trace recording, for the whole cluster. A tab asks node 0; node 0 applies it and sends it to
+   * every tab, so all tabs apply the settings in node 0's one order.
+   */
+  | { t: "link-delay"; ms: number }
+  | { t: "tracing"; on: boolean };
 
 export type WireMessage =
   | { kind: "node-frame"; from: number; to: number; payload: Uint8Array }
   | { kind: "console-out"; bytes: Uint8Array }
   | { kind: "console-in"; bytes: Uint8Array }
-  | { kind: "control"; msg: ControlMessage };
+  | { kind: "control"; msg: ControlMessage }
+  /** `frame` is the codec's bytes of `msg` (forwarded unchanged, decoded once on arrival). */
+  | { kind: "view"; msg: StatsSnapshot | ViewReport; frame: Uint8Array };
 
 export class WireError extends Error {
   override name = "WireError";
@@ -74,6 +90,12 @@ export function encodeWire(m: WireMessage): Uint8Array {
       out.set(json, 1);
       return out;
     }
+    case "view": {
+      const out = new Uint8Array(1 + m.frame.length);
+      out[0] = WIRE_VIEW;
+      out.set(m.frame, 1);
+      return out;
+    }
   }
 }
 
@@ -102,6 +124,18 @@ export function decodeWire(bytes: Uint8Array): WireMessage {
         throw new WireError(`control message is not UTF-8 JSON: ${(err as Error).message}`);
       }
       return { kind: "control", msg: parseControl(v) };
+    }
+    case WIRE_VIEW: {
+      const frame = bytes.subarray(1);
+      let msg;
+      try {
+        msg = decode(frame);
+      } catch (err) {
+        if (err instanceof CodecError) throw new WireError(`live-view frame: ${err.message}`);
+        throw err;
+      }
+      if (msg.type !== "stats" && msg.type !== "view-report") throw new WireError(`live-view frame holds a ${msg.type} message, expected stats or view-report`);
+      return { kind: "view", msg, frame };
     }
     default:
       throw new WireError(`unknown envelope kind ${bytes[0]}`);
@@ -158,6 +192,11 @@ function parseControl(v: unknown): ControlMessage {
       return { t: "refuse", reason: str(o.reason, "refuse.reason") };
     case "stop":
       return { t: "stop", reason: str(o.reason, "stop.reason") };
+    case "link-delay":
+      return { t: "link-delay", ms: int(o.ms, "link-delay.ms", 0, MAX_ADDED_DELAY_MS) };
+    case "tracing":
+      if (typeof o.on !== "boolean") throw new WireError("tracing.on must be true or false");
+      return { t: "tracing", on: o.on };
     default:
       throw new WireError(`unknown control message ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }

@@ -9,7 +9,9 @@ import type { FabricEvent, FabricNode, Member } from "../../fabric/browser.ts";
 import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../platform/browser/cluster-guest.ts";
 import { ClusterMachine, type ClusterMachineLayout } from "../../platform/browser/cluster-machine.ts";
 import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../platform/browser/cluster-wire.ts";
-import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
+import type { NodeStatus, NodeViewReport } from "../../platform/browser/node-protocol.ts";
+import { decode, encode } from "../../protocol/codec.ts";
+import type { StatsSnapshot } from "../../protocol/messages.ts";
 
 /** The part of FabricNode this module uses (a fake in unit tests). */
 export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
@@ -32,10 +34,30 @@ export interface ClusterVmDeps {
   onInvalid?(why: string): void;
   /** Builds this tab's machine (default: ClusterMachine with real workers; a fake in unit tests). */
   makeMachine?(layout: ClusterMachineLayout): TabNodes;
+  /** The live view of this tab: every node of the cluster (this tab's and the others') reports here. */
+  view?: ClusterViewSink;
+}
+
+/** The VM's live-view controls, the same on every tab (node 0 orders the changes). */
+export interface ClusterViewControls {
+  delayMs: number;
+  tracing: boolean;
+}
+
+/** Where ClusterVm delivers what the live view shows (the page turns these into ViewInputs). */
+export interface ClusterViewSink {
+  /** The VM's shape, when this tab learns it (node 0 at boot, the others from its announcement). */
+  config(vm: { vcpus: number; memoryMiB: number; guest: string }): void;
+  /** A node's statistics snapshot, from this tab or another (already validated). */
+  stats(snapshot: StatsSnapshot): void;
+  /** A node's view report (page moves, IPI counts, trace events; wall-clock times). */
+  report(report: NodeViewReport): void;
+  /** The cluster's knob and trace settings changed (also when another tab changed them). */
+  controls(c: ClusterViewControls): void;
 }
 
 /** What ClusterVm needs of this tab's nodes. */
-export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters">;
+export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing">;
 
 /** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
@@ -60,6 +82,8 @@ export class ClusterVm {
   private helloWaiter: (() => void) | null = null;
   /** Node 0: the configuration it announced, for watchers that join while the VM runs. */
   private announced: { config: ControlMessage; to: Set<number> } | null = null;
+  /** The live view's knob and trace settings, as node 0 last ordered them. */
+  private controls: ClusterViewControls = { delayMs: 0, tracing: false };
 
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
@@ -104,7 +128,7 @@ export class ClusterVm {
     const me = this.deps.fabric.me;
     if (!me || me.vcpus.length === 0) throw new Error("this tab hosts no vCPU");
     const make = this.deps.makeMachine ?? ((layout: ClusterMachineLayout) => new ClusterMachine(layout));
-    return make({
+    const machine = make({
       nodes: total,
       local: me.vcpus,
       sendRemote: (from, to, frame) => {
@@ -114,7 +138,69 @@ export class ClusterVm {
       },
       prepare,
       onStatus: this.deps.onStatus,
+      onStats: (frame) => this.localStats(frame),
+      onView: (report) => this.localReport(report),
     });
+    machine.setLinkDelay(this.controls.delayMs);
+    machine.setTracing(this.controls.tracing);
+    return machine;
+  }
+
+  // ------------------------------------------------------------ live view
+
+  private get othersListen(): boolean {
+    return this.deps.fabric.members.length > 1;
+  }
+
+  /** A local node's stats frame: to this tab's view, and unchanged to every other tab. */
+  private localStats(frame: Uint8Array): void {
+    let msg;
+    try {
+      msg = decode(frame);
+    } catch (err) {
+      this.deps.onInvalid?.(`from a node of this tab: ${(err as Error).message}`);
+      return;
+    }
+    if (msg.type !== "stats") return;
+    this.deps.view?.stats(msg);
+    if (this.othersListen) this.deps.fabric.broadcast(encodeWire({ kind: "view", msg, frame }));
+  }
+
+  /** A local node's view report: to this tab's view, and encoded by the codec to every other tab. */
+  private localReport(report: NodeViewReport): void {
+    this.deps.view?.report(report);
+    if (!this.othersListen) return;
+    const msg = { type: "view-report" as const, ...report };
+    try {
+      this.deps.fabric.broadcast(encodeWire({ kind: "view", msg, frame: encode(msg) }));
+    } catch (err) {
+      this.deps.onInvalid?.(`a view report of node ${report.node} could not be encoded: ${(err as Error).message}`);
+    }
+  }
+
+  /** The latency knob for the whole cluster (0..50 ms added one way on every VM node's sends). */
+  setLinkDelay(ms: number): void {
+    this.order({ t: "link-delay", ms });
+  }
+
+  /** Trace recording on every node of the cluster. */
+  setTracing(on: boolean): void {
+    this.order({ t: "tracing", on });
+  }
+
+  /** Node 0 applies a setting and sends it to every tab; the others ask node 0. */
+  private order(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
+    if (this.isHost) {
+      this.applyControl(msg);
+      this.deps.fabric.broadcast(encodeWire({ kind: "control", msg }));
+    } else this.send(0, { kind: "control", msg });
+  }
+
+  private applyControl(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
+    this.controls = msg.t === "link-delay" ? { ...this.controls, delayMs: msg.ms } : { ...this.controls, tracing: msg.on };
+    this.machine?.setLinkDelay(this.controls.delayMs);
+    this.machine?.setTracing(this.controls.tracing);
+    this.deps.view?.controls({ ...this.controls });
   }
 
   // ------------------------------------------------------------ node 0
@@ -130,6 +216,7 @@ export class ClusterVm {
     if (missing.length) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
     this.freezeHosts();
     const total = this.hostOf.length;
+    this.deps.view?.config({ vcpus: total, memoryMiB: guest.memoryMiB, guest: guest.kind });
     this.set({ phase: "booting" });
     try {
       this.machine = this.newMachine(total, async () => {
@@ -271,6 +358,15 @@ export class ClusterVm {
         case "control":
           this.onControl(from, m.msg);
           break;
+        case "view":
+          // VM node i hosts vCPU i: a tab reports only the nodes it hosts.
+          if (!sender?.vcpus.includes(m.msg.node)) throw new Error(`a live-view ${m.msg.type} claims node ${m.msg.node}, which tab ${from} does not host`);
+          if (m.msg.type === "stats") this.deps.view?.stats(m.msg);
+          else {
+            const { type: _, ...report } = m.msg;
+            this.deps.view?.report(report);
+          }
+          break;
       }
     } catch (err) {
       this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
@@ -292,6 +388,9 @@ export class ClusterVm {
           this.announced.to.add(from);
           this.send(from, { kind: "control", msg: this.announced.config });
         }
+        // The live view's settings as they are now, so its knob shows them and its nodes apply them.
+        if (this.controls.delayMs !== 0) this.send(from, { kind: "control", msg: { t: "link-delay", ms: this.controls.delayMs } });
+        if (this.controls.tracing) this.send(from, { kind: "control", msg: { t: "tracing", on: true } });
         break;
       case "ready": {
         if (!this.isHost) throw new Error("a ready message sent to a tab other than node 0");
@@ -308,6 +407,13 @@ export class ClusterVm {
       case "stop":
         if (this.active() || this.machine) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
         break;
+      case "link-delay":
+      case "tracing":
+        // Node 0 orders every change (a request from any tab); the others apply what node 0 sends.
+        if (this.isHost) this.order(msg);
+        else if (from === 0) this.applyControl(msg);
+        else throw new Error(`a ${msg.t} setting from tab ${from}; only node 0 sends settings to the tabs`);
+        break;
     }
   }
 
@@ -319,6 +425,7 @@ export class ClusterVm {
       return;
     }
     this.freezeHosts();
+    this.deps.view?.config({ vcpus: config.vcpus, memoryMiB: config.memoryMiB, guest: config.guest });
     if (!me || me.vcpus.length === 0) {
       this.set({ phase: "running" }); // a watcher: it shows the console, runs nothing
       return;
