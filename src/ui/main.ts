@@ -24,6 +24,8 @@ const strip = new VcpuStrip($("vcpus"));
 const feed = new ViewFeed();
 const view = mountLiveView(document.querySelector("main")!, feed, { localNode: 0 });
 void loadSymbols("guest/linux/System.map").then((r) => r.ok && view.setSymbols(r.table));
+// Browser tests read the view's model from here.
+(globalThis as { giantwebView?: unknown }).giantwebView = view;
 // The view's latency knob and trace button act on the machine once it exists (applied at boot).
 let machine: TabMachine | null = null;
 const controls = connectControls(view, () => machine);
@@ -79,6 +81,7 @@ if (parsed.ok)
   mountClusterPanel($("cluster"), {
     pane,
     config: parsed.config,
+    view: { feed, handle: view },
     onEnter: () => {
       // In a cluster the VM is the cluster's: the one-tab Boot stays off.
       bootButton.disabled = true;

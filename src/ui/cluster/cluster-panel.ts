@@ -11,6 +11,9 @@ import type { ConsolePane } from "../console-pane.ts";
 import { fetchWithProgress } from "../worker-client.ts";
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
 import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../platform/browser/cluster-guest.ts";
+import type { ViewFeed } from "../view/model/inputs.ts";
+import type { LiveViewHandle } from "../view/panel.ts";
+import { clusterControls, feedFromCluster } from "./cluster-view.ts";
 import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
 
 /** Our firmware (built by the setup, served and emitted by vite.config.ts): it boots Linux directly with tables for every vCPU. */
@@ -29,6 +32,8 @@ export interface ClusterPanelOptions {
   config: BootConfig;
   /** Called when this tab enters a cluster (the page hides its one-tab Boot flow). */
   onEnter?(): void;
+  /** The page's live view: fed with every node of the cluster; its knob and trace act on the whole cluster. */
+  view?: { feed: ViewFeed; handle: LiveViewHandle };
 }
 
 const isLoopback = (host: string) => host === "localhost" || host === "127.0.0.1" || host === "[::1]";
@@ -184,7 +189,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       onState,
       onInvalid: (why) => note(`dropped a message ${why}`),
       onStatus: (st) => nodeStatus.set(st.node, st),
+      ...(opts.view ? { view: feedFromCluster(opts.view.feed, opts.view.handle, () => f.me?.vcpus[0] ?? null) } : {}),
     });
+    if (opts.view) clusterControls(opts.view.handle, () => vm ?? null);
     f.on((e) => {
       if (e.type === "roster") renderRoster();
       else if (e.type === "member-left") note(`tab ${e.member.node} left: ${e.reason}`);

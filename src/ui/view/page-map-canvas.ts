@@ -27,8 +27,8 @@ export class PageMapCanvas {
   constructor(
     private readonly model: LiveModel,
     private readonly hotOutline = 16,
-    /** This tab's node, when it hosts one: the tooltip says what this tab holds. */
-    private readonly localNode: number | null = null,
+    /** This tab's node, when it hosts one: the tooltip says what this tab holds (set again when a cluster tab learns it). */
+    public localNode: number | null = null,
   ) {
     this.root = el("div", "lv-pagemap");
     const bar = el("div", "lv-row lv-pagemap-bar");

@@ -33,6 +33,13 @@ export interface LiveViewHandle {
   on(listener: (e: ViewEvent) => void): () => void;
   setSymbols(table: SymbolTable | null): void;
   setCollapsed(collapsed: boolean): void;
+  /** The node this tab hosts (null: none), when it is known only later (a tab joining a cluster). */
+  setLocalNode(node: number | null): void;
+  /**
+   * Shows a link delay set elsewhere (another tab of the cluster) on the knob, without emitting
+   * `set-link-delay` (the setting is already in force).
+   */
+  showLinkDelay(ms: number): void;
   /** Records a trace now (what the button does); resolves with the file's JSON text. */
   recordTrace(): Promise<string>;
   /** Draws now (tests; the panel also draws on its own timer). */
@@ -198,6 +205,17 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
       model.symbols = table;
     },
     setCollapsed,
+    setLocalNode(node) {
+      pageMap.localNode = node;
+      drawnConfig = -1; // the legend and the small squares change with it
+    },
+    showLinkDelay(ms) {
+      if (!Number.isInteger(ms) || ms < 0 || ms > MAX_LINK_DELAY_MS) throw new RangeError(`link delay ${String(ms)} ms is not an integer in 0..${MAX_LINK_DELAY_MS}`);
+      knobOn.checked = ms > 0;
+      knob.disabled = ms === 0;
+      if (ms > 0) knob.value = String(ms);
+      showKnob();
+    },
     recordTrace,
     renderNow,
     destroy() {
