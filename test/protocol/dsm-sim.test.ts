@@ -2,7 +2,7 @@
 // Default: SIM_SEEDS=10000 random configurations; raise it for a soak, e.g. SIM_SEEDS=100000.
 
 import { describe, expect, it } from "vitest";
-import type { DsmCounters } from "../../src/protocol/dsm/node.ts";
+import { type DsmCounters, zeroDsmCounters } from "../../src/protocol/dsm/node.ts";
 import { runSimulation, simOptionsForSeed } from "./sim.ts";
 import type { Mutation, SimOptions, SimResult } from "./sim.ts";
 
@@ -19,16 +19,7 @@ function describeFailure(r: SimResult): string {
 function runMany(count: number, first: number, overrides: Partial<SimOptions> = {}) {
   const failures: string[] = [];
   const totals: DsmCounters & { ops: number; multiPageOps: number; events: number; mutations: number; detected: number } = {
-    readFaults: 0,
-    writeFaults: 0,
-    upgrades: 0,
-    requestsSent: 0,
-    forwardsServed: 0,
-    pagesSentBytes: 0,
-    pagesSentZero: 0,
-    pagesSentCurrent: 0,
-    invalidationsSent: 0,
-    invalidationsReceived: 0,
+    ...zeroDsmCounters(),
     ops: 0,
     multiPageOps: 0,
     events: 0,

@@ -66,6 +66,21 @@ export interface DsmCounters {
   invalidationsReceived: number;
 }
 
+export function zeroDsmCounters(): DsmCounters {
+  return {
+    readFaults: 0,
+    writeFaults: 0,
+    upgrades: 0,
+    requestsSent: 0,
+    forwardsServed: 0,
+    pagesSentBytes: 0,
+    pagesSentZero: 0,
+    pagesSentCurrent: 0,
+    invalidationsSent: 0,
+    invalidationsReceived: 0,
+  };
+}
+
 /** A read-only view of one page at this node, for tests and the live view. */
 export interface PageInspection {
   access: Access;
@@ -113,18 +128,7 @@ export class DsmNode {
   readonly nodes: number;
   readonly pages: number;
   readonly readTakesOwnership: boolean;
-  readonly counters: DsmCounters = {
-    readFaults: 0,
-    writeFaults: 0,
-    upgrades: 0,
-    requestsSent: 0,
-    forwardsServed: 0,
-    pagesSentBytes: 0,
-    pagesSentZero: 0,
-    pagesSentCurrent: 0,
-    invalidationsSent: 0,
-    invalidationsReceived: 0,
-  };
+  readonly counters: DsmCounters = zeroDsmCounters();
 
   // Per-page state as typed arrays: guest RAM can be tens of thousands of pages.
   private readonly access: Uint8Array; // what the engine may do once pending revokes complete
