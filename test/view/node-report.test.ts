@@ -9,6 +9,7 @@ import { RttProbe } from "../../src/platform/browser/link-rtt.ts";
 import { NodeViewRecorder } from "../../src/platform/browser/node-view.ts";
 import { InterruptRouter } from "../../src/platform/interrupts/router.ts";
 import { DsmAgent, type FrameLinks, type PageMemory } from "../../src/platform/node/dsm-agent.ts";
+import { IoClient, IoServer } from "../../src/platform/node/io-forwarding.ts";
 import { DsmNode } from "../../src/protocol/dsm/node.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { connectControls, reportInputs, shiftEvent } from "../../src/ui/view/machine-glue.ts";
@@ -199,6 +200,48 @@ describe("NodeViewRecorder on the real DsmAgent and InterruptRouter", () => {
     const r = rec.take();
     expect(r.events.length).toBe(50_000);
     expect(r.droppedEvents).toBe(10);
+  });
+});
+
+describe("NodeViewRecorder on the real IoClient and IoServer (forwarded I/O in the trace)", () => {
+  it("records a client's forwarded read from request to reply and its writes, and the device node's served requests, only while tracing", () => {
+    let t = 100;
+    let tracing = true;
+    const client = new NodeViewRecorder(1, () => tracing, () => t);
+    const device = new NodeViewRecorder(0, () => tracing, () => t);
+    const ports = new Map<number, number>([[0x3fd, 0x60]]);
+    const toClient: Message[] = [];
+    const server = new IoServer({ read: (p) => ports.get(p) ?? 0xff, write: (p, _s, v) => void ports.set(p, v) }, (_to, m) => void toClient.push(m));
+    server.observer = device.io;
+    // The client's "network": its sends reach the server; blocking delivers the server's replies 2 ms later.
+    const io = new IoClient(
+      {
+        send: (_to, m) => server.onRequest(1, m as Parameters<IoServer["onRequest"]>[1]),
+        block: (done) => {
+          t += 2;
+          for (const m of toClient.splice(0)) if (m.type === "io-reply") io.onReply(m);
+          if (!done()) throw new Error("no reply");
+        },
+      },
+      1,
+    );
+    io.observer = client.io;
+    expect(io.read(0x3fd, 1)).toBe(0x60); // the logic is unchanged by the observer
+    io.write(0x3f8, 1, 0x41);
+    io.mmioWrite(0xfec00000, 4, 7);
+    tracing = false;
+    io.write(0x3f8, 1, 0x42); // not recorded
+    expect(ports.get(0x3f8)).toBe(0x42);
+    expect(client.take().events).toEqual([
+      { type: "io", node: 1, vcpu: 1, op: "port-read", addr: 0x3fd, startMs: 100, endMs: 102 },
+      { type: "io", node: 1, vcpu: 1, op: "port-write", addr: 0x3f8, startMs: 102, endMs: 102 },
+      { type: "io", node: 1, vcpu: 1, op: "mmio-write", addr: 0xfec00000, startMs: 102, endMs: 102 },
+    ]);
+    expect(device.take().events.map((e) => e.type === "io" && [e.node, e.vcpu, e.op, e.addr])).toEqual([
+      [0, 1, "port-read", 0x3fd],
+      [0, 1, "port-write", 0x3f8],
+      [0, 1, "mmio-write", 0xfec00000],
+    ]);
   });
 });
 

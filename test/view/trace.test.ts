@@ -88,4 +88,23 @@ describe("trace writer (Chrome trace-event JSON)", () => {
     expect(traceFileName(new Date("2026-11-25T09:30:05.123Z"))).toBe("giantweb-trace-2026-11-25T09-30-05.json");
     expect(() => new TraceRecorder().build({ nodes: 1, vcpuHome: [] })).toThrow(/no trace/);
   });
+
+  it("puts I/O the device node served for a remote vCPU on a named track of the device node", () => {
+    const rec = new TraceRecorder();
+    rec.start(0);
+    rec.add([
+      { type: "io", node: 1, vcpu: 1, op: "port-read", addr: 0x3fd, startMs: 1, endMs: 3 }, // at the client, on vCPU 1's own track
+      { type: "io", node: 0, vcpu: 1, op: "port-read", addr: 0x3fd, startMs: 2, endMs: 2 }, // served at node 0
+    ]);
+    rec.stop(10);
+    const trace = rec.build({ nodes: 2, vcpuHome: [0, 1] });
+    const threads = trace.traceEvents.flatMap((e) => (e.ph === "M" && e.name === "thread_name" ? [[e.pid, e.tid, e.args.name]] : []));
+    expect(threads).toContainEqual([pidOf(0), tidOfVcpu(1), "I/O served for vCPU 1"]);
+    expect(threads.filter((t) => t[2] === "I/O served for vCPU 1")).toHaveLength(1);
+    const slices = trace.traceEvents.filter((e) => e.ph === "X" && e.cat === "io").map((e) => e.ph === "X" && [e.pid, e.tid, e.dur]);
+    expect(slices).toEqual([
+      [pidOf(1), tidOfVcpu(1), 2000],
+      [pidOf(0), tidOfVcpu(1), 0],
+    ]);
+  });
 });

@@ -8,6 +8,7 @@ import type { FaultAccess } from "../../protocol/types.ts";
 import { IpiCountCollector, PageMoveCollector } from "../../ui/view/model/collect.ts";
 import type { TraceEvent } from "../../ui/view/model/inputs.ts";
 import type { DsmObserver } from "../node/dsm-agent.ts";
+import type { IoObserver, IoRequest } from "../node/io-forwarding.ts";
 import type { NodeViewReport } from "./node-protocol.ts";
 
 /** Events kept between two reports (a report leaves every 250 ms); more are counted as dropped. */
@@ -54,6 +55,34 @@ export class NodeViewRecorder implements DsmObserver {
     }
   };
 
+  /** Reads this node's vCPU forwarded, by request id: when each left (only while a trace records). */
+  private readonly pendingReads = new Map<number, IoRequest & { atMs: number }>();
+
+  /**
+   * The observer of the node's I/O forwarding: a client node's forwarded accesses as slices on its
+   * vCPU's track (a read lasts from its request to the reply), the device node's served ones as
+   * instants (start = end) on its own process, on a track per requesting vCPU.
+   */
+  readonly io: IoObserver = {
+    sent: (msg) => {
+      if (!this.tracing()) return;
+      const atMs = this.now();
+      if (msg.type === "port-read" || msg.type === "mmio-read") this.pendingReads.set(msg.id, { ...msg, atMs });
+      else this.push(ioEvent(this.node, msg, atMs, atMs));
+    },
+    replied: (reply) => {
+      const read = this.pendingReads.get(reply.id);
+      if (!read) return;
+      this.pendingReads.delete(reply.id);
+      this.push(ioEvent(this.node, read, read.atMs, this.now()));
+    },
+    served: (_from, msg) => {
+      if (!this.tracing()) return;
+      const atMs = this.now();
+      this.push(ioEvent(this.node, msg, atMs, atMs));
+    },
+  };
+
   /** A fault of this node's vCPU, timed by the worker (wall-clock ms). */
   fault(vcpu: number, page: number, access: FaultAccess, startMs: number, endMs: number): void {
     if (this.tracing()) this.push({ type: "fault", node: this.node, vcpu, page, access, startMs, endMs });
@@ -68,4 +97,9 @@ export class NodeViewRecorder implements DsmObserver {
     const moves = this.moves.take(this.node, this.now());
     return { node: this.node, movesSeq: moves.seq, moves: moves.moves, ipiCounts: this.ipis.report(this.node).counts, events, droppedEvents: dropped };
   }
+}
+
+function ioEvent(node: number, msg: IoRequest, startMs: number, endMs: number): TraceEvent {
+  const addr = msg.type === "port-read" || msg.type === "port-write" ? msg.port : msg.addr;
+  return { type: "io", node, vcpu: msg.vcpu, op: msg.type, addr, startMs, endMs };
 }

@@ -134,6 +134,7 @@ function observe(n: VcpuNode, msg: NodeInit): void {
   recorder = new NodeViewRecorder(self, () => control[CONTROL_TRACING] !== 0, wallMs);
   n.agent.observer = recorder;
   if (n.router) n.router.observer = recorder.interrupt;
+  n.io.observer = recorder.io;
   const peers = Array.from({ length: n.links.nodes }, (_, i) => i).filter((i) => i !== self);
   rtt = new RttProbe(self, peers, (to, m) => n.agent.send(to, m));
 }

@@ -26,11 +26,27 @@ export interface Blocker {
   send(to: NodeId, msg: Message): void;
 }
 
+export type IoRequest = PortRead | PortWrite | MmioRead | MmioWrite;
+
+/**
+ * Watches forwarded I/O for the live view's trace. Optional and null by default: an unobserved
+ * node pays one field check per access. Hooks only record; they must not send or block.
+ */
+export interface IoObserver {
+  /** IoClient: this request left for the device node (a read then blocks until its reply). */
+  sent(msg: IoRequest): void;
+  /** IoClient: the device node's reply to read `msg.id` arrived. */
+  replied(msg: IoReply): void;
+  /** IoServer: a request from node `from` was run against the devices. */
+  served(from: NodeId, msg: IoRequest): void;
+}
+
 /** On a node without devices: turns port accesses into messages to the device node. */
 export class IoClient {
   private nextId = 1;
   private readonly replies = new Map<number, number>();
   readonly counters = { reads: 0, writes: 0 };
+  observer: Pick<IoObserver, "sent" | "replied"> | null = null;
 
   constructor(
     private readonly agent: Blocker,
@@ -47,7 +63,9 @@ export class IoClient {
     const id = this.nextId++;
     this.nextId &= 0x7fffffff;
     this.counters.reads++;
-    this.agent.send(this.deviceNode, msg(id));
+    const m = msg(id);
+    this.agent.send(this.deviceNode, m);
+    if (this.observer) this.observer.sent(m);
     this.agent.block(() => this.replies.has(id));
     const value = this.replies.get(id)!;
     this.replies.delete(id);
@@ -56,7 +74,9 @@ export class IoClient {
 
   write(port: number, size: IoSize, value: number): void {
     this.counters.writes++;
-    this.agent.send(this.deviceNode, { type: "port-write", vcpu: this.vcpu, port, size, value });
+    const m: PortWrite = { type: "port-write", vcpu: this.vcpu, port, size, value };
+    this.agent.send(this.deviceNode, m);
+    if (this.observer) this.observer.sent(m);
   }
 
   mmioRead(addr: number, size: IoSize): number {
@@ -65,11 +85,14 @@ export class IoClient {
 
   mmioWrite(addr: number, size: IoSize, value: number): void {
     this.counters.writes++;
-    this.agent.send(this.deviceNode, { type: "mmio-write", vcpu: this.vcpu, addr, size, value });
+    const m: MmioWrite = { type: "mmio-write", vcpu: this.vcpu, addr, size, value };
+    this.agent.send(this.deviceNode, m);
+    if (this.observer) this.observer.sent(m);
   }
 
   onReply(msg: IoReply): void {
     this.replies.set(msg.id, msg.value);
+    if (this.observer) this.observer.replied(msg);
   }
 }
 
@@ -78,6 +101,7 @@ export class IoServer {
   private readonly queue: { from: NodeId; msg: PortRead | PortWrite | MmioRead | MmioWrite }[] = [];
   private running = false;
   readonly counters = { reads: 0, writes: 0 };
+  observer: Pick<IoObserver, "served"> | null = null;
 
   constructor(
     private readonly ports: PortSpace,
@@ -129,6 +153,7 @@ export class IoServer {
           this.mmio?.write(msg.addr, msg.size, msg.value);
           break;
       }
+      if (this.observer) this.observer.served(from, msg);
     }
   }
 }

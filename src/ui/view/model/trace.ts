@@ -95,6 +95,14 @@ export class TraceRecorder {
       out.push({ ph: "M", name: "thread_name", pid: pidOf(node), tid: tidOfVcpu(vcpu), args: { name: `vCPU ${vcpu}` } });
       out.push({ ph: "M", name: "thread_sort_index", pid: pidOf(node), tid: tidOfVcpu(vcpu), args: { sort_index: 1 + vcpu } });
     });
+    // The device node serves other nodes' forwarded I/O: one named track per requesting vCPU there.
+    const servedTracks = new Set<string>();
+    for (const e of this.events)
+      if (e.type === "io" && shape.vcpuHome[e.vcpu] !== e.node && !servedTracks.has(`${e.node}:${e.vcpu}`)) {
+        servedTracks.add(`${e.node}:${e.vcpu}`);
+        out.push({ ph: "M", name: "thread_name", pid: pidOf(e.node), tid: tidOfVcpu(e.vcpu), args: { name: `I/O served for vCPU ${e.vcpu}` } });
+        out.push({ ph: "M", name: "thread_sort_index", pid: pidOf(e.node), tid: tidOfVcpu(e.vcpu), args: { sort_index: 1000 + e.vcpu } });
+      }
     const pageArgs = (page: number): Record<string, string | number> => {
       const what = shape.describePage?.(page);
       return what ? { page: hex(page), symbols: what } : { page: hex(page) };
