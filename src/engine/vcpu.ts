@@ -240,6 +240,22 @@ export class Vcpu {
     return this.faultDepth > 0;
   }
 
+  /**
+   * Runs `fn` at an instruction boundary inside a run slice (between two of v86's instruction
+   * chunks: no instruction in progress, no JIT code on the stack). Pages it revokes then need no
+   * instruction restart, as between slices. Refused inside a fault handler (an instruction is in progress there).
+   */
+  betweenInstructions<T>(fn: () => T): T {
+    if (this.faultDepth > 0) throw new EngineError("betweenInstructions called from inside a fault handler, where an instruction is in progress");
+    const was = this.executing;
+    this.executing = false;
+    try {
+      return fn();
+    } finally {
+      this.executing = was;
+    }
+  }
+
   async destroy(): Promise<void> {
     await this.emulator.destroy();
   }

@@ -49,6 +49,15 @@ export interface InterruptHooks {
    * see it (node 0); forward it to node 0 and return false elsewhere. Default: true.
    */
   onEoi?: (vector: number) => boolean;
+  /**
+   * Called inside a run slice between two of v86's instruction chunks (about 100k instructions
+   * each; a slice runs chunks for at least 1 ms), at an instruction boundary with no JIT code on
+   * the stack, while the vCPU runs (not halted). Serve messages here (inject, revoke pages, device
+   * accesses) to answer other nodes within a chunk rather than after the slice. Fixed interrupts
+   * injected here are taken right after it; NMI/INIT/SIPI end the slice. Not called while halted
+   * or waiting for SIPI: the slice ends then, and the platform serves between slices.
+   */
+  onChunk?: () => void;
 }
 
 /** A handler for a routed device; it may block (Atomics.wait in a worker) until the answer comes. */
@@ -87,7 +96,10 @@ export interface InterruptStats {
 }
 
 interface V86Internals {
-  v86: { running: boolean; cpu: { main_loop: () => number; stop_idling: () => void } };
+  v86: {
+    running: boolean;
+    cpu: { main_loop: () => number; stop_idling: () => void; run_hardware_timers: (acpi: boolean, now: number) => number };
+  };
 }
 
 type Ex = Record<string, (...a: number[]) => number> & {
@@ -122,6 +134,10 @@ export class VcpuInterrupts {
   private irqsPending = false;
   /** A queued NMI/INIT/SIPI cut the current run slice short (see kick()); in_hlt before that. */
   private kicked: { wasHalted: boolean } | null = null;
+  /** True while hooks.onChunk runs: v86's main loop checks for interrupts right after it. */
+  private atChunkEnd = false;
+  /** EFLAGS.IF (bit 1 of the flags' second byte) hidden so a kick made at a chunk end ends the slice. */
+  private hiddenIf = 0;
   private mmio: RoutedMmio | null = null;
   private ports: RoutedPorts | null = null;
   private readonly ex: Ex;
@@ -129,6 +145,8 @@ export class VcpuInterrupts {
   private readonly bsp: WebAssembly.Global;
   private readonly defer: WebAssembly.Global;
   private readonly tscClock: (() => bigint) | undefined;
+  /** v86's own stop_idling (makes an idle run loop tick now); the wasm's calls go through a wrapper. */
+  private readonly stopIdling: () => void;
 
   /** Creates the Vcpu with the interrupt imports bound to the returned object. */
   static async create(options: VcpuInterruptsOptions): Promise<VcpuInterrupts> {
@@ -192,6 +210,12 @@ export class VcpuInterrupts {
         t = mainLoop();
       } finally {
         this.mainLoopDepth--;
+        if (this.hiddenIf) {
+          const d = this.dv();
+          d.setUint8(MEM.flags + 1, d.getUint8(MEM.flags + 1) | this.hiddenIf);
+          this.hiddenIf = 0;
+          this.irqsPending = true;
+        }
       }
       if (this.kicked) {
         // No instruction ran after the kick; the queued event (which ends a HLT anyway) runs next.
@@ -199,6 +223,24 @@ export class VcpuInterrupts {
         this.kicked = null;
         return 0;
       }
+      return t;
+    };
+    // The wasm calls stop_idling exactly when it delivers an interrupt to a CPU whose in_hlt is
+    // set, just before clearing it. Mid-slice, with a kick in effect, that delivery is what the kick
+    // was for: it is used up (else it would linger to the slice's end, hiding later kicks and
+    // undoing a HLT the guest runs meanwhile).
+    const stopIdling = cpu.stop_idling;
+    this.stopIdling = () => stopIdling.call(cpu);
+    cpu.stop_idling = () => {
+      if (this.mainLoopDepth > 0) this.kicked = null;
+      this.stopIdling();
+    };
+    // v86 calls run_hardware_timers (a JS import) in its main loop after every chunk of
+    // instructions, and from HLT (which sets in_hlt first): with in_hlt clear it is a chunk end.
+    const runTimers = cpu.run_hardware_timers;
+    cpu.run_hardware_timers = (acpi, now) => {
+      const t = runTimers.call(cpu, acpi, now);
+      if (this.mainLoopDepth > 0 && this.kicked === null && !this.vcpu.inFault && this.dv().getUint8(MEM.inHlt) === 0) this.chunkEnd();
       return t;
     };
     this.apicId = options.apicId;
@@ -292,10 +334,7 @@ export class VcpuInterrupts {
     } finally {
       const d = this.dv();
       d.setUint8(flagsByte, d.getUint8(flagsByte) | ifBit);
-      if (ifBit) {
-        if (this.mainLoopDepth > 0) this.kick();
-        else this.irqsPending = true;
-      }
+      if (ifBit) this.takeIrqsSoon();
     }
   }
 
@@ -322,8 +361,7 @@ export class VcpuInterrupts {
         this.ex[EXPORT_APIC_DELIVER](MEM.apic, msg.vector, 0, msg.trigger === "level" ? 1 : 0);
         // v86 would look at IRR only after its next run of up to 100k instructions: take it at
         // the start of the next slice, or (mid-instruction) right after the current block.
-        if (this.mainLoopDepth > 0) this.kick();
-        else this.irqsPending = true;
+        this.takeIrqsSoon();
         break;
       case "startup":
         if (!Number.isInteger(msg.vector) || msg.vector < 0 || msg.vector > 255) {
@@ -373,7 +411,7 @@ export class VcpuInterrupts {
     const v86 = (this.vcpu.emulator as unknown as V86Internals).v86;
     if (!v86.running) return;
     const stopped = this.vcpu.emulator.stop();
-    v86.cpu.stop_idling(); // an idle loop (halted, waiting for SIPI) would otherwise notice only later
+    this.stopIdling(); // an idle loop (halted, waiting for SIPI) would otherwise notice only later
     await stopped;
   }
 
@@ -485,8 +523,7 @@ export class VcpuInterrupts {
     let pending = 0;
     for (let i = 0; i < 8; i++) pending |= dv.getUint32(MEM.apic + APIC.irr + 4 * i, true);
     if (!pending) return;
-    if (this.mainLoopDepth > 0) this.kick();
-    else this.irqsPending = true; // a JS caller (devices.write): taken at the start of the next slice
+    this.takeIrqsSoon(); // from a JS caller (devices.write): taken at the start of the next slice
   }
 
   private eoi(vector: number): number {
@@ -605,6 +642,39 @@ export class VcpuInterrupts {
     else this.kick();
   }
 
+  /**
+   * Pending interrupts (IRR set, or a device IRQ raised while IF was hidden) are taken: mid-instruction
+   * right after the current block (kick), at a chunk end by v86's own check that follows it, else
+   * at the start of the next slice.
+   */
+  private takeIrqsSoon(): void {
+    if (this.mainLoopDepth > 0 && !this.atChunkEnd) this.kick();
+    else this.irqsPending = true;
+  }
+
+  /**
+   * At a chunk end: runs hooks.onChunk. A kick made there (NMI/INIT/SIPI), or events still queued
+   * because an interrupt delivery used up their kick, end the slice.
+   */
+  private chunkEnd(): void {
+    if (this.hooks.onChunk) {
+      this.atChunkEnd = true;
+      try {
+        this.vcpu.betweenInstructions(() => this.hooks.onChunk!());
+      } finally {
+        this.atChunkEnd = false;
+      }
+    }
+    if (!this.kicked && (this.pending.length > 0 || this.pendingEois.length > 0)) this.kick();
+    if (this.kicked) {
+      // main_loop checks for interrupts next: taking a pending fixed one would clear in_hlt and
+      // run on with the kick used up. With IF hidden it returns; the wrapper restores IF.
+      const d = this.dv();
+      this.hiddenIf = d.getUint8(MEM.flags + 1) & 2;
+      d.setUint8(MEM.flags + 1, d.getUint8(MEM.flags + 1) & ~2);
+    }
+  }
+
   private kick(): void {
     if (this.mainLoopDepth === 0 || this.kicked) return;
     this.kicked = { wasHalted: this.dv().getUint8(MEM.inHlt) !== 0 };
@@ -614,7 +684,7 @@ export class VcpuInterrupts {
   /** Makes an idle v86 loop (halted, waiting for SIPI) run its next slice now. */
   private wake(): void {
     const v86 = (this.vcpu.emulator as unknown as V86Internals).v86;
-    if (v86.running) v86.cpu.stop_idling();
+    if (v86.running) this.stopIdling();
   }
 
   private dv(): DataView {

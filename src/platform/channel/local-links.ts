@@ -25,6 +25,10 @@ export function planLocalLinks(nodes: number, ringBytes = 1 << 20): Omit<LocalLi
   };
 }
 
+/** Atomics.waitAsync (ES2024; not in this project's TypeScript lib), where the engine has it. */
+type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs?: number) => { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync?.bind(Atomics);
+
 export interface Delivery {
   from: number;
   frame: Uint8Array;
@@ -90,6 +94,48 @@ export class LocalLinks {
 
   private pending(): boolean {
     return this.in.some((r) => r !== null && r.used > 0);
+  }
+
+  /** How often this node's doorbell rang so far: compare two readings to learn whether a frame may have come. */
+  get rings(): number {
+    return this.bells[this.self]!.count;
+  }
+
+  /**
+   * Calls `onTraffic` from the event loop soon after this node's doorbell rings (and once at the
+   * start), without blocking: a worker whose vCPU is idle or between run slices then handles a
+   * frame at once instead of at its next timer. Needs Atomics.waitAsync (Node 16+, Chromium);
+   * check `LocalLinks.canWatch`. Returns the function that stops watching.
+   */
+  watch(onTraffic: () => void): () => void {
+    if (!LocalLinks.canWatch) throw new Error("this JavaScript engine has no Atomics.waitAsync; poll the links on a timer instead");
+    const cell = this.bells[this.self]!.cell;
+    let stopped = false;
+    const round = () => {
+      // A bell rung while onTraffic ran makes waitAsync answer at once; go round again, but
+      // yield to the event loop after a few rounds so a busy peer cannot starve this worker.
+      for (let i = 0; i < 8 && !stopped; i++) {
+        const seen = Atomics.load(cell, 0);
+        onTraffic();
+        if (stopped) return;
+        const w = waitAsync!(cell, 0, seen);
+        if (w.async) {
+          void w.value.then(round);
+          return;
+        }
+      }
+      if (!stopped) setTimeout(round, 0);
+    };
+    round();
+    return () => {
+      stopped = true;
+      // Release the pending waiter (its round sees `stopped` and ends).
+      Atomics.notify(cell, 0);
+    };
+  }
+
+  static get canWatch(): boolean {
+    return waitAsync !== undefined;
   }
 
   /**

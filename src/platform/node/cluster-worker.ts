@@ -7,7 +7,7 @@ import { planDirectBoot } from "../firmware/direct-boot.ts";
 import { FW_TABLES_BASE } from "../firmware/layout.ts";
 import { buildMpTable } from "../firmware/mptable.ts";
 import { describePlatform } from "../firmware/platform.ts";
-import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options } from "./vcpu-node.ts";
+import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options, type ServeOptions } from "./vcpu-node.ts";
 
 export type ClusterGuest =
   /** The default guest booted by SeaBIOS (one vCPU). */
@@ -22,6 +22,7 @@ interface Data {
   wasmPath: string;
   guest: ClusterGuest;
   vcpu: number | null;
+  serve?: ServeOptions;
   vcpuNodes: number[];
   deviceNode?: number;
   stop: SharedArrayBuffer;
@@ -69,6 +70,7 @@ const node = await startVcpuNode({
   wasm: new Uint8Array(readFileSync(d.wasmPath)),
   v86,
   vcpu: d.vcpu,
+  serve: d.serve,
   vcpuNodes: d.vcpuNodes,
   deviceNode: d.deviceNode,
   bootWrites,

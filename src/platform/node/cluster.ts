@@ -4,6 +4,7 @@ import type { Worker } from "node:worker_threads";
 import { planLocalLinks } from "../channel/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { ClusterGuest } from "./cluster-worker.ts";
+import type { ServeOptions } from "./vcpu-node.ts";
 
 export interface NodeCluster {
   workers: Worker[];
@@ -18,8 +19,11 @@ export interface NodeCluster {
 export interface ClusterOptions {
   wasmPath: string;
   guest: ClusterGuest;
-  /** Per node, the vCPU it hosts (null: memory only). vCPUs must be numbered 0..N-1. */
-  nodes: { vcpu: number | null }[];
+  /**
+   * Per node, the vCPU it hosts (null: memory only; vCPUs must be numbered 0..N-1) and when it
+   * notices messages (default: every way on, see ServeOptions).
+   */
+  nodes: { vcpu: number | null; serve?: ServeOptions }[];
   deviceNode: number;
 }
 
@@ -39,6 +43,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       wasmPath: opts.wasmPath,
       guest: opts.guest,
       vcpu: spec.vcpu,
+      serve: spec.serve,
       vcpuNodes,
       deviceNode: opts.deviceNode,
       stop: stopFlag,

@@ -75,6 +75,31 @@ export interface VcpuNodeConfig {
   /** Device output (the device node's first UART). */
   onSerial(bytes: Uint8Array): void;
   onOther?(from: number, msg: Message): void;
+  /** When this node notices messages from other nodes (default: every way on). */
+  serve?: ServeOptions;
+}
+
+/**
+ * How soon a node handles what other nodes send it (IPIs, page requests, I/O). A frame waits in
+ * its ring until the node polls; these are the moments it does.
+ */
+export interface ServeOptions {
+  /** Inside a run slice, between v86's instruction chunks, when the doorbell rang (default true). */
+  inSlice?: boolean;
+  /** On the event loop as soon as the doorbell rings, e.g. while the vCPU is halted (default: where Atomics.waitAsync exists). */
+  onDoorbell?: boolean;
+  /** A poll timer's interval in ms, or null for none (default 1). It also paces console output. */
+  timerMs?: number | null;
+}
+
+function checkServe(serve: ServeOptions): Required<ServeOptions> {
+  const { inSlice = true, onDoorbell = LocalLinks.canWatch, timerMs = 1 } = serve;
+  if (typeof inSlice !== "boolean") throw new TypeError(`serve.inSlice must be a boolean, got ${JSON.stringify(inSlice)}`);
+  if (typeof onDoorbell !== "boolean") throw new TypeError(`serve.onDoorbell must be a boolean, got ${JSON.stringify(onDoorbell)}`);
+  if (onDoorbell && !LocalLinks.canWatch) throw new Error("serve.onDoorbell needs Atomics.waitAsync, which this JavaScript engine lacks");
+  if (timerMs !== null && !(typeof timerMs === "number" && Number.isFinite(timerMs) && timerMs > 0))
+    throw new RangeError(`serve.timerMs must be a positive number of ms or null, got ${JSON.stringify(timerMs)}`);
+  return { inSlice, onDoorbell, timerMs };
 }
 
 export interface VcpuNode {
@@ -100,6 +125,7 @@ export function wallClockTsc(epochMs: number): () => bigint {
 
 export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const { plan } = config;
+  const serve = checkServe(config.serve ?? {});
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
@@ -196,10 +222,26 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     }
   };
   let timer: ReturnType<typeof setInterval> | undefined;
+  let unwatch: (() => void) | undefined;
   if (config.vcpu !== null) {
-    // v86 yields between slices (setImmediate in Node, postMessage in a browser); a 1 ms timer gets
-    // the peers' requests served between slices while the CPU runs (or waits for SIPI).
-    timer = setInterval(poll, 1);
+    // A running vCPU serves between v86's instruction chunks (tens of µs to 1 ms apart) when its
+    // doorbell rang; one Atomics.load per chunk otherwise. The chunk ends are instruction
+    // boundaries, so page revocations, injections and device accesses are as safe as between slices.
+    if (serve.inSlice) {
+      let seen = links.rings - 1;
+      cpu.hooks.onChunk = () => {
+        const rings = links.rings;
+        if (rings === seen) return;
+        seen = rings;
+        poll();
+      };
+    }
+    // A halted vCPU (or one waiting for SIPI) sleeps in a v86 timer of up to 100 ms: the doorbell
+    // wakes the event loop at once, and an injected interrupt then wakes v86 (stop_idling).
+    if (serve.onDoorbell) unwatch = links.watch(poll);
+    // v86 yields between slices (setImmediate in Node, postMessage in a browser); the timer is the
+    // fallback where the doorbell cannot be watched, and paces console output.
+    if (serve.timerMs !== null) timer = setInterval(poll, serve.timerMs);
     await vcpu.emulator.run();
   }
   return {
@@ -219,6 +261,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     },
     async destroy() {
       if (timer) clearInterval(timer);
+      unwatch?.();
       await vcpu.destroy();
     },
   };
