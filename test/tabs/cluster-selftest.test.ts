@@ -26,6 +26,8 @@ it("passes every check with vCPU 0 in tab A and vCPU 1 in tab B", async () => {
   // The IPIs really crossed tabs: tab B's node sent and received some.
   expect(run.status[1]!.ipisSent).toBeGreaterThan(0);
   expect(run.status[1]!.ipisReceived).toBeGreaterThan(0);
+  // The self-test's nodes feed the live view too, and each tab's view hears from both nodes.
+  expect(run.viewNodes).toEqual([[0, 1], [0, 1]]);
   expect(run.errors).toEqual([]);
 });
 

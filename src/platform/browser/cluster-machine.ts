@@ -2,13 +2,12 @@
 // (node i hosts vCPU i; node 0 also hosts the devices and owns guest RAM at start), shared-memory
 // rings between them, and a TabBridge whose far ends are the other tabs. The bridge runs on this
 // page's main thread: it forwards what local nodes write for remote ones to `sendRemote` (the
-// fabric) and takes frames the fabric delivers. The guest is Linux (node-worker.ts) or the
-// self-test (multiboot-node-worker.ts); both workers speak the same page protocol.
+// fabric) and takes frames the fabric delivers. The guest is Linux or the self-test; both run in
+// node-worker.ts.
 
 import type { VmEvent } from "../../engine/vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../channel/tab-bridge.ts";
 import type { ClusterGuest } from "./cluster-guest.ts";
-import type { PageToMultibootNode } from "./multiboot-node-worker.ts";
 import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
 import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeStatus, type NodeToPage, type NodeViewReport, type PageToNode } from "./node-protocol.ts";
 
@@ -72,10 +71,7 @@ export class ClusterMachine {
     const vcpuNodes = Array.from({ length: this.layout.nodes }, (_, i) => i);
     const ready = this.layout.local.map((self) => {
       // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
-      const worker =
-        guest.kind === "linux"
-          ? new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` })
-          : new Worker(new URL("./multiboot-node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
+      const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.set(self, worker);
       const started = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
@@ -96,7 +92,7 @@ export class ClusterMachine {
       });
       // Every node builds its own v86 instance from its own copy of the images.
       const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.control } as const;
-      const init: PageToNode | PageToMultibootNode =
+      const init: PageToNode =
         guest.kind === "linux"
           ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
           : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };

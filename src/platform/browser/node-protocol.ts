@@ -4,10 +4,14 @@
 import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
 
-/** What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs). */
+/**
+ * What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs), or a
+ * multiboot ELF (the SMP self-test; node 0 writes the CPU tables, see multiboot-guest.ts).
+ */
 export type NodeGuest =
   | { kind: "seabios"; bios: ArrayBuffer; vgaBios: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
-  | { kind: "firmware"; firmware: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number };
+  | { kind: "firmware"; firmware: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
+  | { kind: "multiboot"; elf: ArrayBuffer; cmdline: string; memoryMiB: number };
 
 export interface NodeInit {
   kind: "init";

@@ -1,10 +1,13 @@
-// Web Worker entry: one node of a many-to-one VM in this tab (a vCPU engine, its DSM node, links).
+// Web Worker entry: one node of a many-to-one VM (a vCPU engine, its DSM node, links), booting
+// Linux (by SeaBIOS or our firmware) or a multiboot guest (the SMP self-test), with the live view's
+// statistics, reports, knob and trace for every guest.
 
 import { encode } from "../../protocol/codec.ts";
 import { buildSnapshot } from "../../protocol/stats.ts";
 import { planDirectBoot } from "../firmware/direct-boot.ts";
-import { firmwareV86Options, linuxV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import { firmwareV86Options, linuxV86Options, type NodeV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
 import { delayLinks } from "./link-delay.ts";
+import { multibootTables, multibootV86Options } from "./multiboot-guest.ts";
 import { RttProbe } from "./link-rtt.ts";
 import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "./node-view.ts";
@@ -98,24 +101,29 @@ function statsFrame(): NodeToPage {
   return { kind: "stats", frame };
 }
 
-async function start(msg: NodeInit): Promise<VcpuNode> {
+/** The guest's v86 options, and what node 0 (which owns guest RAM at the start) writes into RAM first. */
+function guestSetup(msg: NodeInit): { v86: NodeV86Options; bootWrites?: { address: number; bytes: Uint8Array }[] } {
   const g = msg.guest;
-  const smp = g.kind === "firmware";
+  const first = msg.plan.self === 0;
+  switch (g.kind) {
+    case "seabios":
+      return { v86: linuxV86Options(g, g.cmdline, g.memoryMiB) };
+    case "firmware": {
+      const plan = { bzImage: new Uint8Array(g.bzImage), initrd: new Uint8Array(g.initrd), cmdline: g.cmdline, memoryBytes: g.memoryMiB << 20, platform: { cpus: msg.vcpuNodes.length } };
+      return { v86: firmwareV86Options(g.firmware, g.memoryMiB), bootWrites: first ? planDirectBoot(plan).writes : undefined };
+    }
+    case "multiboot":
+      return { v86: multibootV86Options(g), bootWrites: first ? multibootTables(msg.vcpuNodes.length) : undefined };
+  }
+}
+
+async function start(msg: NodeInit): Promise<VcpuNode> {
+  const { v86, bootWrites } = guestSetup(msg);
   return startVcpuNode({
     plan: msg.plan,
     wasm: new Uint8Array(msg.wasm),
-    v86: smp ? firmwareV86Options(g.firmware, g.memoryMiB) : linuxV86Options(g, g.cmdline, g.memoryMiB),
-    // Only node 0, which owns guest RAM at the start, writes the boot plan into it.
-    bootWrites:
-      smp && msg.plan.self === 0
-        ? planDirectBoot({
-            bzImage: new Uint8Array(g.bzImage),
-            initrd: new Uint8Array(g.initrd),
-            cmdline: g.cmdline,
-            memoryBytes: g.memoryMiB << 20,
-            platform: { cpus: msg.vcpuNodes.length },
-          }).writes
-        : undefined,
+    v86,
+    bootWrites,
     vcpu: msg.vcpu,
     vcpuNodes: msg.vcpuNodes,
     deviceNode: msg.deviceNode,

@@ -17,6 +17,8 @@ export interface SelftestTabsRun {
   /** Each tab's latest node status for its first vCPU. */
   status: NodeStatus[];
   counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number }[];
+  /** The nodes each tab's live view has snapshots from (sorted), tab A first. */
+  viewNodes: number[][];
   /** Seconds from the last join to the SUMMARY line. */
   seconds: number;
   errors: string[];
@@ -52,6 +54,11 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       status.push(s);
     }
     const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 }));
+    const viewNodes = await Promise.all(
+      pages.map((p) =>
+        p.evaluate(() => (globalThis as unknown as { giantwebView: { model: { rates: { nodes(): { node: number }[] } } } }).giantwebView.model.rates.nodes().map((r) => r.node).sort((x, y) => x - y)),
+      ),
+    );
     const output = outputs[0]!;
     return {
       output,
@@ -59,6 +66,7 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       lines: output.replace(/\r/g, "").split("\n").filter((l) => /^(RESULT|FAIL|SUMMARY)/.test(l)).join("\n"),
       status,
       counters,
+      viewNodes,
       seconds,
       errors: pages.flatMap((p) => p.errors),
     };
