@@ -2,6 +2,7 @@ import { expect, it } from "vitest";
 import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
 import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
 import { createRingBuffer, RingError, RingReader, RingWriter } from "../../src/platform/channel/sab-ring.ts";
+import { ringEcho } from "./ring-echo.ts";
 
 it("a ring keeps frames intact and in order across many wrap-arounds, and refuses when full", () => {
   const sab = createRingBuffer(256);
@@ -48,4 +49,10 @@ it("three worker threads exchange 3000 frames each way, intact and in per-link o
     expect(r.received).toBe(count * (nodes - 1));
     expect(r.perPeer.filter((_, i) => i !== r.self)).toEqual([count, count]);
   }
+});
+
+it.each(["wait", "watch"] as const)("a node echoes 500 frames in order, blocked on its doorbell or woken from its event loop (%s)", async (mode) => {
+  const report = await ringEcho({ count: 500, bytes: 4096, mode });
+  expect(report.errors).toEqual([]);
+  expect(report.rttsUs).toHaveLength(500);
 });

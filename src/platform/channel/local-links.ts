@@ -81,11 +81,13 @@ export class LocalLinks {
   receive(): Delivery | null {
     for (let i = 0; i < this.in.length; i++) {
       const from = (this.next + i) % this.in.length;
-      const frame = this.in[from]?.read();
+      const ring = this.in[from];
+      const frame = ring?.read();
       if (frame) {
         this.next = (from + 1) % this.in.length;
-        // A reader freeing space may unblock the writer's backlog; wake it.
-        this.bells[from]!.ring();
+        // Room was made: wake the writer if it keeps frames the ring could not take. (Not on
+        // every read: each ring wakes the peer's event loop.)
+        if (ring!.takeWriterWaiting()) this.bells[from]!.ring();
         return { from, frame };
       }
     }

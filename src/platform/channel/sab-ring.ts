@@ -5,13 +5,15 @@
 // message events cannot be read by a blocked worker; shared memory can. So every link between two
 // nodes in one tab is a pair of these rings, and a blocked worker polls them synchronously.
 //
-// Layout: Int32 [0] = head (bytes written, mod 2^32), [1] = tail (bytes read, mod 2^32), then the data
-// region. A frame is a 4-byte little-endian length and its bytes, wrapping around the end.
+// Layout: Int32 [0] = head (bytes written, mod 2^32), [1] = tail (bytes read, mod 2^32), [2] = 1
+// while the writer keeps frames the ring had no room for, [3] unused, then the data region. A frame
+// is a 4-byte little-endian length and its bytes, wrapping around the end.
 // The writer never blocks: a full ring makes tryWrite return false and the caller keeps the frame.
 
-const HEADER_BYTES = 8;
+const HEADER_BYTES = 16;
 const HEAD = 0;
 const TAIL = 1;
+const WRITER_WAITING = 2;
 
 export class RingError extends Error {
   override name = "RingError";
@@ -30,7 +32,7 @@ abstract class RingEnd {
   protected readonly mask: number;
 
   constructor(sab: SharedArrayBuffer) {
-    this.ctl = new Int32Array(sab, 0, 2);
+    this.ctl = new Int32Array(sab, 0, 3);
     this.data = new Uint8Array(sab, HEADER_BYTES);
     this.capacity = this.data.length;
     this.mask = this.capacity - 1;
@@ -49,11 +51,21 @@ export class RingWriter extends RingEnd {
     return this.capacity - 4;
   }
 
+  /**
+   * Writes the frame, or returns false when the ring lacks room. Then the reader's next `read`
+   * reports (`writerWaiting`) that the writer wants to hear when room was made.
+   */
   tryWrite(frame: Uint8Array): boolean {
     if (frame.length > this.maxFrame) throw new RingError(`frame of ${frame.length} bytes exceeds the ring's ${this.maxFrame}`);
     const head = Atomics.load(this.ctl, HEAD) >>> 0;
-    const tail = Atomics.load(this.ctl, TAIL) >>> 0;
-    if (this.capacity - ((head - tail) >>> 0) < frame.length + 4) return false;
+    let tail = Atomics.load(this.ctl, TAIL) >>> 0;
+    if (this.capacity - ((head - tail) >>> 0) < frame.length + 4) {
+      // Flag first, then look again: a read that made room before the flag was set is seen now,
+      // one after it sees the flag, so a waiting writer is never forgotten.
+      Atomics.store(this.ctl, WRITER_WAITING, 1);
+      tail = Atomics.load(this.ctl, TAIL) >>> 0;
+      if (this.capacity - ((head - tail) >>> 0) < frame.length + 4) return false;
+    }
     const len = frame.length;
     this.copyIn(head, Uint8Array.of(len & 0xff, (len >>> 8) & 0xff, (len >>> 16) & 0xff, len >>> 24));
     this.copyIn(head + 4, frame);
@@ -71,6 +83,11 @@ export class RingWriter extends RingEnd {
 }
 
 export class RingReader extends RingEnd {
+  /** True (once) when the writer found the ring full since the last call: wake it after reading. */
+  takeWriterWaiting(): boolean {
+    return Atomics.load(this.ctl, WRITER_WAITING) !== 0 && Atomics.exchange(this.ctl, WRITER_WAITING, 0) !== 0;
+  }
+
   /** The next frame (a copy), or null when the ring is empty. */
   read(): Uint8Array | null {
     const tail = Atomics.load(this.ctl, TAIL) >>> 0;
