@@ -7,7 +7,7 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { launchChromium } from "../support/browser.ts";
 import { useBrowserSession } from "../support/browser-session.ts";
-import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole } from "./support/cluster-driver.ts";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "./support/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
@@ -36,15 +36,7 @@ async function typeInto(page: Page, command: string): Promise<void> {
 }
 
 it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; a watcher comes and goes; closing B stops the VM on A", async () => {
-  const a = await openPage(session.context, session.url);
-  try {
-    await twoTabs(a);
-  } catch (err) {
-    // Other tabs see only what came after they joined; tab A's console has the guest's whole report.
-    const crash = a.isClosed() ? null : kernelCrash(await consoleText(a));
-    if (crash) (err as Error).message += `\n--- the guest kernel's report on tab A:\n${crash}`;
-    throw err;
-  }
+  await withKernelReport(await openPage(session.context, session.url), twoTabs);
   // A limit for a loaded 2-core machine (two boots side by side took over 10 minutes), not a timing check.
 }, 1_500_000);
 

@@ -12,8 +12,9 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { REPO_ROOT } from "../../src/guests/images.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
+import { summarizeTrace } from "../view/support.ts";
 import { useBrowserSession } from "../support/browser-session.ts";
-import { type ClusterPage, consoleText, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole } from "./support/cluster-driver.ts";
+import { type ClusterPage, consoleText, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole, withKernelReport } from "./support/cluster-driver.ts";
 
 const session = useBrowserSession();
 
@@ -40,13 +41,7 @@ const ownedBy1 = (page: Page) => page.evaluate(() => Number(/node 1: (\d+) pages
 it("both tabs' panels show both nodes: vCPUs, pages node 1 wrote, INIT/SIPI; the knob on tab B delays both tabs; a trace on tab A has both nodes' events", async () => {
   const a = await openPage(session.context, session.url);
   await a.setViewportSize({ width: 1400, height: 1000 });
-  try {
-    await clusterView(a);
-  } catch (err) {
-    const crash = a.isClosed() ? null : kernelCrash(await consoleText(a));
-    if (crash) (err as Error).message += `\n--- the guest kernel's report on tab A:\n${crash}`;
-    throw err;
-  }
+  await withKernelReport(a, clusterView);
 }, 1_500_000);
 
 async function clusterView(a: ClusterPage): Promise<void> {
@@ -99,17 +94,14 @@ async function clusterView(a: ClusterPage): Promise<void> {
   const loopFrom = (await consoleText(a)).length;
   await typeInto(a, "taskset 2 sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo loop=$i'\n");
   const [download] = await Promise.all([a.waitForEvent("download", { timeout: 120_000 }), a.click(".lv-trace")]);
-  const trace = JSON.parse(readFileSync((await download.path())!, "utf8")) as ChromeTrace;
-  const names = trace.traceEvents.flatMap((e) => (e.ph === "M" && (e.name === "process_name" || e.name === "thread_name") ? [e.args.name] : []));
-  expect(names).toEqual(expect.arrayContaining(["node 0 (devices)", "node 1", "DSM (pages sent, invalidations)", "vCPU 0", "vCPU 1"]));
-  const real = trace.traceEvents.filter((e) => e.ph === "X" || e.ph === "i");
-  const faults = real.filter((e) => e.ph === "X" && / fault$/.test(e.name));
-  const pagesSent = real.filter((e) => e.name.startsWith("page"));
-  expect(new Set(faults.map((e) => e.pid))).toEqual(new Set([1, 2])); // pid = node + 1
-  expect(new Set(pagesSent.map((e) => e.pid))).toEqual(new Set([1, 2]));
+  const trace = summarizeTrace(JSON.parse(readFileSync((await download.path())!, "utf8")) as ChromeTrace);
+  expect(trace.tracks).toEqual(expect.arrayContaining(["node 0 (devices)", "node 1", "DSM (pages sent, invalidations)", "vCPU 0", "vCPU 1"]));
+  expect(trace.faultPids).toEqual([1, 2]); // pid = node + 1
+  expect(trace.pageSentPids).toEqual([1, 2]);
   // Both tabs' clocks are this machine's wall clock: every event falls within the recording.
-  const spanUs = Number(trace.otherData.recordedMs) * 1000;
-  expect(real.filter((e) => !(e.ts >= 0 && e.ts <= spanUs + 1000))).toEqual([]);
+  expect(trace.outsideRecording).toEqual([]);
+  // Forwarded I/O shows only when the guest touched a device from CPU 1 in those 3 s: logged, not asserted.
+  console.log(`trace on tab A: ${trace.faults} faults, ${trace.pagesSent} pages sent, forwarded I/O by pid ${JSON.stringify(trace.io)}`);
   await waitForConsole(a, /^loop=3000\s*$/m, "the loop's output", 600_000, loopFrom);
 
   // The knob on tab B: node 0 orders it, both tabs' nodes delay their sends, so the round trip

@@ -54,6 +54,20 @@ export function kernelCrash(text: string): string | null {
   return text.slice(first, first + 6000);
 }
 
+/**
+ * Runs a test body on tab A; when it fails, the guest kernel's report from tab A's console is added
+ * to the error (other tabs see only what came after they joined; tab A's console has all of it).
+ */
+export async function withKernelReport(a: ClusterPage, body: (a: ClusterPage) => Promise<void>): Promise<void> {
+  try {
+    await body(a);
+  } catch (err) {
+    const crash = a.isClosed() ? null : kernelCrash(await consoleText(a));
+    if (crash) (err as Error).message += `\n--- the guest kernel's report on tab A:\n${crash}`;
+    throw err;
+  }
+}
+
 /** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
 export async function waitForConsole(page: Page, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
   const deadline = Date.now() + timeoutMs;
