@@ -33,7 +33,7 @@ export type IoRequest = PortRead | PortWrite | MmioRead | MmioWrite;
  * node pays one field check per access. Hooks only record; they must not send or block.
  */
 export interface IoObserver {
-  /** IoClient: this request left for the device node (a read then blocks until its reply). */
+  /** IoClient: this request is leaving for the device node (a read then blocks until its reply). */
   sent(msg: IoRequest): void;
   /** IoClient: the device node's reply to read `msg.id` arrived. */
   replied(msg: IoReply): void;
@@ -64,8 +64,9 @@ export class IoClient {
     this.nextId &= 0x7fffffff;
     this.counters.reads++;
     const m = msg(id);
-    this.agent.send(this.deviceNode, m);
+    // Observed before the send: sending may pump the links and take the reply already.
     if (this.observer) this.observer.sent(m);
+    this.agent.send(this.deviceNode, m);
     this.agent.block(() => this.replies.has(id));
     const value = this.replies.get(id)!;
     this.replies.delete(id);
@@ -75,8 +76,8 @@ export class IoClient {
   write(port: number, size: IoSize, value: number): void {
     this.counters.writes++;
     const m: PortWrite = { type: "port-write", vcpu: this.vcpu, port, size, value };
-    this.agent.send(this.deviceNode, m);
     if (this.observer) this.observer.sent(m);
+    this.agent.send(this.deviceNode, m);
   }
 
   mmioRead(addr: number, size: IoSize): number {
@@ -86,8 +87,8 @@ export class IoClient {
   mmioWrite(addr: number, size: IoSize, value: number): void {
     this.counters.writes++;
     const m: MmioWrite = { type: "mmio-write", vcpu: this.vcpu, addr, size, value };
-    this.agent.send(this.deviceNode, m);
     if (this.observer) this.observer.sent(m);
+    this.agent.send(this.deviceNode, m);
   }
 
   onReply(msg: IoReply): void {
