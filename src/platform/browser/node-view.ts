@@ -3,6 +3,7 @@
 // trace records, DSM and interrupt events. It observes the DSM agent and the interrupt router
 // through their optional observer fields; every hook only appends to plain maps and arrays.
 
+import { MAX_REPORT_EVENTS } from "../../protocol/codec.ts";
 import type { Delivery, Message } from "../../protocol/messages.ts";
 import type { FaultAccess } from "../../protocol/types.ts";
 import { IpiCountCollector, PageMoveCollector } from "../../ui/view/model/collect.ts";
@@ -11,8 +12,11 @@ import type { DsmObserver } from "../node/dsm-agent.ts";
 import type { IoObserver, IoRequest } from "../node/io-forwarding.ts";
 import type { NodeViewReport } from "./node-protocol.ts";
 
-/** Events kept between two reports (a report leaves every 250 ms); more are counted as dropped. */
-export const MAX_EVENTS_PER_REPORT = 50_000;
+/**
+ * Events kept between two reports (a report leaves every 250 ms); more are counted as dropped. Below
+ * the codec's limit, so a report always encodes for the other tabs.
+ */
+export const MAX_EVENTS_PER_REPORT = Math.min(50_000, MAX_REPORT_EVENTS);
 
 export class NodeViewRecorder implements DsmObserver {
   private readonly moves = new PageMoveCollector();
