@@ -2,7 +2,7 @@
 // by owner node and shaded by state; cells of the hottest pages are outlined. Drawn through
 // ImageData (tens of thousands of cells), only when the map or the zoom changed.
 
-import { cellColor, hex, nodeColor, rgba32, parseHex, BACKGROUND } from "./colors.ts";
+import { cellColor, hex, nodeColor, rgba32, parseHex, BACKGROUND, type Rgb } from "./colors.ts";
 import { cellAt, fittingZoom, layoutGrid, ZOOMS, type GridLayout } from "./page-grid.ts";
 import type { LiveModel } from "./model/live-model.ts";
 import { NO_OWNER } from "./model/page-map.ts";
@@ -23,6 +23,11 @@ export class PageMapCanvas {
   private drawnGeneration = -1;
   private drawnHot = "";
   private hover: { x: number; y: number } | null = null;
+  // Kept between draws: a new context lookup, image buffer and colour parse per frame were most of
+  // the map's cost (profiled during a boot).
+  private ctx: CanvasRenderingContext2D | null = null;
+  private image: ImageData | null = null;
+  private readonly colors = new Map<number, number>();
 
   constructor(
     private readonly model: LiveModel,
@@ -75,6 +80,7 @@ export class PageMapCanvas {
     this.canvas.style.width = `${columns * cellPx}px`;
     this.canvas.style.height = `${rows * cellPx}px`;
     this.drawnGeneration = -1;
+    this.colors.clear(); // keys depend on the node count
   }
 
   render(nowMs: number): void {
@@ -94,19 +100,19 @@ export class PageMapCanvas {
   private draw(hotPages: number[]): void {
     const g = this.layout!;
     const map = this.model.pageMap!;
-    const ctx = this.canvas.getContext("2d")!;
+    const ctx = (this.ctx ??= this.canvas.getContext("2d")!);
     const W = this.canvas.width;
     const H = this.canvas.height;
     const s = W / (g.columns * g.cellPx); // device pixels per CSS pixel
-    const img = ctx.createImageData(W, H);
+    if (this.image?.width !== W || this.image.height !== H) this.image = ctx.createImageData(W, H);
+    const img = this.image;
     const px = new Uint32Array(img.data.buffer);
-    px.fill(rgba32(parseHex(BACKGROUND)));
+    px.fill(this.color(-1, () => parseHex(BACKGROUND)));
     const cellDev = Math.round(g.cellPx * s);
     const fillDev = Math.max(1, cellDev - Math.max(1, Math.round(s))); // leave a 1 px gap
     const counts = new Uint32Array(map.nodes + 1);
     const local = this.localNode !== null ? (map.mirrors[this.localNode] ?? null) : null;
     const cells = Math.ceil(g.pages / g.pagesPerCell);
-    const colorCache = new Map<number, number>();
     for (let cell = 0; cell < cells; cell++) {
       const first = cell * g.pagesPerCell;
       const end = Math.min(g.pages, first + g.pagesPerCell);
@@ -123,8 +129,7 @@ export class PageMapCanvas {
       for (let n = 0; n <= map.nodes; n++) if (counts[n]! > counts[owner]!) owner = n;
       const share = Math.round((modified / (end - first)) * 8); // 9 shades are plenty
       const key = owner * 16 + share;
-      let color = colorCache.get(key);
-      if (color === undefined) colorCache.set(key, (color = rgba32(cellColor(owner === map.nodes ? null : owner, share / 8))));
+      const color = this.color(key, () => cellColor(owner === map.nodes ? null : owner, share / 8));
       const x0 = (cell % g.columns) * cellDev;
       const y0 = Math.floor(cell / g.columns) * cellDev;
       // Pages this tab does not hold ("invalid here") are drawn as a smaller square.
@@ -135,7 +140,7 @@ export class PageMapCanvas {
       let other = -1;
       for (let n = 0; n < map.nodes; n++) if (n !== owner && counts[n]! > 0 && (other < 0 || counts[n]! > counts[other]!)) other = n;
       if (other >= 0) {
-        const corner = rgba32(cellColor(other, 1));
+        const corner = this.color(-2 - other, () => cellColor(other, 1));
         const c = Math.max(1, Math.floor(fillDev / 2));
         for (let y = y0 + fillDev - c; y < y0 + fillDev; y++) px.fill(corner, y * W + x0 + fillDev - c, y * W + x0 + fillDev);
       }
@@ -150,6 +155,13 @@ export class PageMapCanvas {
       const y0 = Math.floor(cell / g.columns) * cellDev;
       ctx.strokeRect(x0 + 0.5, y0 + 0.5, fillDev - 1, fillDev - 1);
     }
+  }
+
+  /** A packed pixel colour, computed once per key (keys: owner * 16 + shade; -1 background; -2 - n corners). */
+  private color(key: number, make: () => Rgb): number {
+    let c = this.colors.get(key);
+    if (c === undefined) this.colors.set(key, (c = rgba32(make())));
+    return c;
   }
 
   private renderLegend(): void {

@@ -13,8 +13,10 @@ import { renderHotPages, renderIpiMatrix, renderNodes } from "./sections.ts";
 import "./view.css";
 
 export interface LiveViewOptions {
-  /** Redraw period; the model takes inputs at any rate. Default 250 ms (4 frames a second). */
+  /** Redraw period of the page map; the model takes inputs at any rate. Default 250 ms (4 a second). */
   refreshMs?: number;
+  /** Redraw period of the plots and the nodes, hot-page and IPI sections. Default 1000 ms. */
+  slowRefreshMs?: number;
   /** Length of a recorded trace. Default 3 s. */
   traceSeconds?: number;
   /** Start collapsed (the model keeps updating, nothing is drawn). */
@@ -49,6 +51,7 @@ export interface LiveViewHandle {
 
 export function mountLiveView(container: HTMLElement, source: ViewSource, options: LiveViewOptions = {}): LiveViewHandle {
   const now = options.now ?? (() => performance.now());
+  const slowMs = options.slowRefreshMs ?? 1000;
   const model = new LiveModel();
   const listeners = new Set<(e: ViewEvent) => void>();
   const emit = (e: ViewEvent) => listeners.forEach((l) => l(e));
@@ -135,14 +138,22 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
   });
 
   let drawnConfig = -1;
-  function renderNow(): void {
+  let slowDrawnAt = -Infinity;
+  /**
+   * Draws the page map; the DOM sections and the plots (rates per second, and the costly part:
+   * uPlot and DOM rebuilds were most of the panel's main-thread time) only when `all` or once per
+   * `slowMs`.
+   */
+  function draw(all: boolean): void {
     const t = now();
     if (configGen !== drawnConfig) {
       drawnConfig = configGen;
       pageMap.relayout();
     }
-    renderNodes(nodesEl, model);
     pageMap.render(t);
+    if (!all && t - slowDrawnAt < slowMs) return;
+    slowDrawnAt = t;
+    renderNodes(nodesEl, model);
     renderHotPages(hotEl, model, t);
     plots.render();
     renderIpiMatrix(ipiEl, model);
@@ -156,9 +167,13 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
     health.title = problems.join("\n");
   }
 
+  function renderNow(): void {
+    draw(true);
+  }
+
   const timer = setInterval(() => {
     model.tick(now());
-    if (!collapsed) renderNow();
+    if (!collapsed && !document.hidden) draw(false);
   }, options.refreshMs ?? 250);
 
   async function recordTrace(): Promise<string> {
