@@ -58,7 +58,7 @@ export class TabMachine implements VmWorkerApi {
       ready.push(
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-          worker.addEventListener("error", (e) => reject(new Error(`node ${self}'s worker failed: ${e.message}`)));
+          worker.addEventListener("error", (e) => reject(new Error(`node ${self}'s worker failed: ${e.message ?? "its script did not load (no message: see the browser console)"}`)));
           worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
             const m = e.data;
             if (m.kind === "ready") (clearTimeout(timer), resolve());
