@@ -1,7 +1,7 @@
 // The live view's cost and the latency knob's effect, on the real VM in the browser: Linux with
 // 2 vCPUs in 2 workers of one tab (view-lab.html?vm=2, the same TabMachine, node workers and panel
 // as the product page). Boot time is from the "booting" phase (images fetched) to the shell prompt.
-// - view.overhead_ratio: panel open and redrawing 4 times a second / panel closed (collapsed: the
+// - view.overhead_ratio: panel open and redrawing (map 2/s, plots 1/s) / panel closed (collapsed: the
 //   nodes still send their snapshots, nothing is drawn), boots alternated in the same run. A single
 //   boot varies by about ±20% on this shared machine, so this ratio alone cannot resolve a few %.
 // - view.main_thread_share: what the view itself costs, measured directly: the page's main-thread

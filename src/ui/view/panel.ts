@@ -13,7 +13,7 @@ import { renderHotPages, renderIpiMatrix, renderNodes } from "./sections.ts";
 import "./view.css";
 
 export interface LiveViewOptions {
-  /** Redraw period of the page map; the model takes inputs at any rate. Default 250 ms (4 a second). */
+  /** Redraw period of the page map; the model takes inputs at any rate. Default 500 ms. */
   refreshMs?: number;
   /** Redraw period of the plots and the nodes, hot-page and IPI sections. Default 1000 ms. */
   slowRefreshMs?: number;
@@ -174,7 +174,7 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
   const timer = setInterval(() => {
     model.tick(now());
     if (!collapsed && !document.hidden) draw(false);
-  }, options.refreshMs ?? 250);
+  }, options.refreshMs ?? 500);
 
   async function recordTrace(): Promise<string> {
     if (model.trace.recording) throw new Error("a trace is already being recorded");
