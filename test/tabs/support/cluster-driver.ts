@@ -4,7 +4,8 @@
 import type { BrowserContext, Page } from "playwright-core";
 import type { NodeStatus } from "../../../src/platform/browser/node-protocol.ts";
 
-export type ClusterPage = Page & { errors: string[] };
+/** `errors`: uncaught page errors (a test expects none); `consoleErrors`: the browser console's errors, for failure messages. */
+export type ClusterPage = Page & { errors: string[]; consoleErrors: string[] };
 
 interface Hook {
   consoleText(): string;
@@ -15,7 +16,10 @@ interface Hook {
 export async function openPage(ctx: BrowserContext, url: string): Promise<ClusterPage> {
   const page = (await ctx.newPage()) as ClusterPage;
   page.errors = [];
+  page.consoleErrors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
+  // A worker whose module fails to load says why only here.
+  page.on("console", (m) => void (m.type() === "error" && page.consoleErrors.push(m.text().slice(0, 500))));
   await page.goto(url);
   return page;
 }
@@ -69,7 +73,7 @@ export async function withKernelReport(a: ClusterPage, body: (a: ClusterPage) =>
 }
 
 /** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
-export async function waitForConsole(page: Page, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
+export async function waitForConsole(page: Page | ClusterPage, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = (await consoleText(page)).slice(from);
@@ -78,7 +82,10 @@ export async function waitForConsole(page: Page, pattern: RegExp, what: string, 
     if (crash) throw new Error(`waiting for ${what}: the guest kernel panicked; its report:\n${crash}`);
     const s = await clusterStatus(page);
     if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped")
-      throw new Error(`waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}`);
+      throw new Error(
+        `waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}` +
+          ("consoleErrors" in page && page.consoleErrors.length ? `\nthe browser console's errors:\n${page.consoleErrors.slice(-5).join("\n")}` : ""),
+      );
     await page.waitForTimeout(250);
   }
 }
