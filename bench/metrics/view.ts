@@ -93,10 +93,14 @@ const view: BenchModule = {
         const sum = (xs: BootTimes[], f: (b: BootTimes) => number) => xs.reduce((a, b) => a + f(b), 0);
         const list = (xs: BootTimes[], f: (b: BootTimes) => number) => xs.map((b) => f(b).toFixed(1)).join(", ");
         const pairs = open.map((o, i) => o.seconds / closed[i]!.seconds);
+        // The median pair, not the ratio of sums: one boot that met a burst of load elsewhere on
+        // this shared machine (seen: a pair at 2.45) must not decide the figure.
+        const sorted = [...pairs].sort((a, b) => a - b);
+        const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
         out["view.overhead_ratio"] = {
-          value: sum(open, (b) => b.seconds) / sum(closed, (b) => b.seconds),
+          value: median,
           unit: "ratio",
-          note: `2 vCPUs in one tab, boot to shell, panel open and redrawing / closed, ${ROUNDS} alternated boots each: open ${list(open, (b) => b.seconds)} s, closed ${list(closed, (b) => b.seconds)} s; per pair ${pairs.map((p) => p.toFixed(2)).join(", ")}`,
+          note: `2 vCPUs in one tab, boot to shell, panel open and redrawing / closed, median of ${ROUNDS} alternated pairs (ratio of sums ${(sum(open, (b) => b.seconds) / sum(closed, (b) => b.seconds)).toFixed(2)}): open ${list(open, (b) => b.seconds)} s, closed ${list(closed, (b) => b.seconds)} s; per pair ${pairs.map((p) => p.toFixed(2)).join(", ")}`,
         };
         const extra = sum(open, (b) => b.mainThreadSeconds) / sum(open, (b) => b.seconds) - sum(closed, (b) => b.mainThreadSeconds) / sum(closed, (b) => b.seconds);
         out["view.main_thread_share"] = {
