@@ -119,6 +119,28 @@ const smp: BenchModule = {
         await cluster.stop();
       }
     }
+    if (ctx.wants("smp.boot_s.2.timer_only") || ctx.wants("smp.serve_boot_gain.2")) {
+      // The same boot with the nodes serving each other on a 1 ms timer only (before doorbell
+      // wake-up and serving between chunks): faults then wait for the owner's slice to end.
+      ctx.log("Linux with 2 vCPUs in 2 workers, nodes serving on a 1 ms timer only");
+      const start = performance.now();
+      const cluster = startCluster({
+        wasmPath,
+        guest: { kind: "linux-smp", firmware: buildFirmware(), bzImage: g.bzImage, initramfs: g.initramfs, cmdline: g.cmdline, memoryMiB: 128 },
+        nodes: [0, 1].map((i) => ({ vcpu: i, serve: TIMER_ONLY })),
+        deviceNode: 0,
+      });
+      try {
+        await cluster.waitFor(/giantweb:\/root# /, 1_800_000);
+        const seconds = (performance.now() - start) / 1000;
+        const faults = (await Promise.all([0, 1].map((i) => cluster.stats(i)))).reduce((a, st) => a + st.agent.faults, 0);
+        metrics["smp.boot_s.2.timer_only"] = { value: seconds, unit: "s", note: `as smp.boot_s.2, nodes serving on a 1 ms timer only; ${faults} DSM faults` };
+        const now = metrics["smp.boot_s.2"];
+        if (now) metrics["smp.serve_boot_gain.2"] = { value: seconds / now.value, unit: "ratio", note: "smp.boot_s.2.timer_only / smp.boot_s.2, same run" };
+      } finally {
+        await cluster.stop();
+      }
+    }
     if (!ctx.wants("smp.remote_memory") && !ctx.wants("smp.fault_us")) return metrics;
     const stock = await ctx.stockBootSeconds();
     ctx.log("Linux on a vCPU whose RAM is owned by another worker");
