@@ -104,6 +104,14 @@ export class DsmAgent {
     return g !== null && g.page === page && (g.access === "write" || access === "read");
   }
 
+  /**
+   * True while a granted page's access has not been reported done: the manager waits for that
+   * report (sent by `poll` or the next fault) before it moves the page again.
+   */
+  get holdsGrants(): boolean {
+    return this.held.length > 0;
+  }
+
   /** Non-blocking: finishes held grants, handles every waiting frame, pushes queued frames out. */
   poll(): void {
     this.releaseHeld();

@@ -225,13 +225,15 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   let unwatch: (() => void) | undefined;
   if (config.vcpu !== null) {
     // A running vCPU serves between v86's instruction chunks (tens of µs to 1 ms apart) when its
-    // doorbell rang; one Atomics.load per chunk otherwise. The chunk ends are instruction
-    // boundaries, so page revocations, injections and device accesses are as safe as between slices.
+    // doorbell rang, or when it holds pages whose access it has not reported done (the page's
+    // manager waits for that before moving it again); one Atomics.load per chunk otherwise. The
+    // chunk ends are instruction boundaries, so page revocations, injections and device accesses
+    // are as safe as between slices.
     if (serve.inSlice) {
       let seen = links.rings - 1;
       cpu.hooks.onChunk = () => {
         const rings = links.rings;
-        if (rings === seen) return;
+        if (rings === seen && !a.holdsGrants) return;
         seen = rings;
         poll();
       };
