@@ -9,9 +9,9 @@ import type { VmEvent } from "../../engine/vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../channel/tab-bridge.ts";
 import type { ClusterGuest } from "./cluster-guest.ts";
 import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeStatus, type NodeToPage, type NodeViewReport, type PageToNode } from "./node-protocol.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
 
-export interface ClusterMachineLayout {
+export interface ClusterMachineLayout extends NodeReports {
   /** VM nodes in the whole cluster; node i hosts vCPU i. */
   nodes: number;
   /** The nodes that run in this tab. */
@@ -23,11 +23,6 @@ export interface ClusterMachineLayout {
    * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
    */
   prepare?(guest: ClusterGuest): Promise<void>;
-  onStatus?(status: NodeStatus): void;
-  /** Each local node's statistics snapshots (frames encoded by the protocol codec), for the live view. */
-  onStats?(frame: Uint8Array): void;
-  /** Each local node's live-view report, right after its stats frame. */
-  onView?(report: NodeViewReport): void;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -73,23 +68,7 @@ export class ClusterMachine {
       // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.set(self, worker);
-      const started = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-        worker.addEventListener("error", (e) => (clearTimeout(timer), reject(new Error(`node ${self}'s worker failed: ${e.message ?? "its script did not load (no message: see the browser console)"}`))));
-        worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
-          const m = e.data;
-          if (m.kind === "ready") (clearTimeout(timer), resolve());
-          else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
-          else if (m.kind === "status") this.layout.onStatus?.(m.status);
-          else if (m.kind === "stats") this.layout.onStats?.(m.frame);
-          else if (m.kind === "view") this.layout.onView?.(m.report);
-          else if (m.kind === "error") {
-            clearTimeout(timer);
-            reject(new Error(`node ${m.node}: ${m.message}`));
-            onEvent({ kind: "error", message: `node ${m.node}: ${m.message}` });
-          }
-        });
-      });
+      const started = watchNode(worker, self, START_TIMEOUT_MS, onEvent, this.layout);
       // Every node builds its own v86 instance from its own copy of the images.
       const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.control } as const;
       const init: PageToNode =

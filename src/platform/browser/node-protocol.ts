@@ -1,6 +1,7 @@
 // Messages between the page and a VM node's Web Worker (control plane only: the nodes' own
 // traffic goes through the shared-memory links, never through the page).
 
+import type { VmEvent } from "../../engine/vm-api.ts";
 import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
 
@@ -71,3 +72,37 @@ export type NodeToPage =
   /** Sent right after each `stats` frame. */
   | { kind: "view"; report: NodeViewReport }
   | { kind: "error"; node: number; message: string };
+
+/** Where a page wants a node's reports (TabMachine's and ClusterMachine's layouts have these). */
+export interface NodeReports {
+  onStatus?(status: NodeStatus): void;
+  /** Each node's statistics snapshots (frames encoded by the protocol codec), for the live view. */
+  onStats?(frame: Uint8Array): void;
+  /** Each node's live-view report, right after its stats frame. */
+  onView?(report: NodeViewReport): void;
+}
+
+/**
+ * Listens to a node's worker for the page: resolves when the node is ready, rejects when it fails
+ * or does not start within `timeoutMs`; its serial output and errors go to `onEvent`, its reports to
+ * `reports`. (The caller creates the worker: Vite bundles one only from a literal `new Worker(...)`.)
+ */
+export function watchNode(worker: Worker, self: number, timeoutMs: number, onEvent: (event: VmEvent) => void, reports: NodeReports): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    worker.addEventListener("error", (e) => (clearTimeout(timer), reject(new Error(`node ${self}'s worker failed: ${e.message ?? "its script did not load (no message: see the browser console)"}`))));
+    worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
+      const m = e.data;
+      if (m.kind === "ready") (clearTimeout(timer), resolve());
+      else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
+      else if (m.kind === "status") reports.onStatus?.(m.status);
+      else if (m.kind === "stats") reports.onStats?.(m.frame);
+      else if (m.kind === "view") reports.onView?.(m.report);
+      else if (m.kind === "error") {
+        clearTimeout(timer);
+        reject(new Error(`node ${m.node}: ${m.message}`));
+        onEvent({ kind: "error", message: `node ${m.node}: ${m.message}` });
+      }
+    });
+  });
+}

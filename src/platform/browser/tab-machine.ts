@@ -5,9 +5,9 @@
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
 import { planLocalLinks } from "../channel/local-links.ts";
 import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeStatus, type NodeToPage, type NodeViewReport, type PageToNode } from "./node-protocol.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
 
-export interface TabMachineLayout {
+export interface TabMachineLayout extends NodeReports {
   /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
   nodes: { vcpu: number | null }[];
   /**
@@ -17,11 +17,6 @@ export interface TabMachineLayout {
   firmware: boolean;
   /** The node that hosts the devices (default 0). */
   deviceNode?: number;
-  onStatus?(status: NodeStatus): void;
-  /** Each node's statistics snapshots (encoded frames), for the live view. */
-  onStats?(frame: Uint8Array): void;
-  /** Each node's live-view report (page moves, IPI counts, trace events), after its stats frame. */
-  onView?(report: NodeViewReport): void;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -55,25 +50,7 @@ export class TabMachine implements VmWorkerApi {
     this.layout.nodes.forEach((spec, self) => {
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.push(worker);
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-          worker.addEventListener("error", (e) => reject(new Error(`node ${self}'s worker failed: ${e.message ?? "its script did not load (no message: see the browser console)"}`)));
-          worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
-            const m = e.data;
-            if (m.kind === "ready") (clearTimeout(timer), resolve());
-            else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
-            else if (m.kind === "status") this.layout.onStatus?.(m.status);
-            else if (m.kind === "stats") this.layout.onStats?.(m.frame);
-            else if (m.kind === "view") this.layout.onView?.(m.report);
-            else if (m.kind === "error") {
-              clearTimeout(timer);
-              reject(new Error(`node ${m.node}: ${m.message}`));
-              onEvent({ kind: "error", message: `node ${m.node}: ${m.message}` });
-            }
-          });
-        }),
-      );
+      ready.push(watchNode(worker, self, START_TIMEOUT_MS, onEvent, this.layout));
       // Every node gets its own copy of the images: each builds its own v86 instance.
       const common = { bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0), cmdline: options.cmdline, memoryMiB: options.memoryMiB };
       const init: PageToNode = {
