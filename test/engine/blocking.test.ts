@@ -9,10 +9,19 @@ import { runSharedCounter } from "./support/shared-counter.ts";
 describe("blocking faults in workers", () => {
   it("two vCPUs in workers increment one shared counter exactly, never deadlocking", { timeout: 600_000 }, async () => {
     const iterations = 300_000;
-    const r = await runSharedCounter(2, iterations);
-    expect(r.failures).toEqual([0, 0]);
     const want = 2 * iterations;
-    expect(r.counts).toEqual({ xadd: want, cmpxchg: want, inc: want });
+    // Exactness must hold in every run. Contention is the precondition, not the result: on a
+    // loaded machine the OS may run one worker's loop mostly alone (one CI run saw 87 transfers),
+    // so a run without enough of it is repeated, up to three times.
+    let r = await runSharedCounter(2, iterations);
+    for (let attempt = 1; ; attempt++) {
+      expect(r.failures).toEqual([0, 0]);
+      expect(r.counts).toEqual({ xadd: want, cmpxchg: want, inc: want });
+      const contended = r.transfers > 100 && r.blockedRevocations > 10;
+      if (contended || attempt === 3) break;
+      console.log(`blocking: run ${attempt} had little contention (${r.transfers} transfers, ${r.blockedRevocations} blocked revocations); again`);
+      r = await runSharedCounter(2, iterations);
+    }
     expect(r.transfers).toBeGreaterThan(100);
     // Requests really reached vCPUs while they were blocked inside a fault.
     expect(r.blockedRevocations).toBeGreaterThan(10);
