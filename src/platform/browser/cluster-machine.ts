@@ -8,8 +8,7 @@
 import type { VmEvent } from "../../engine/vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../channel/tab-bridge.ts";
 import type { ClusterGuest } from "./cluster-guest.ts";
-import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
+import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
 
 export interface ClusterMachineLayout extends NodeReports {
   /** VM nodes in the whole cluster; node i hosts vCPU i. */
@@ -37,7 +36,7 @@ export class ClusterMachine {
   private workers = new Map<number, Worker>();
   private readonly stopFlag = new SharedArrayBuffer(4);
   /** The live view's controls, read by every local node (see NodeInit.control). */
-  private readonly control = new SharedArrayBuffer(4 * CONTROL_CELLS);
+  private readonly controls = new NodeControls();
   private pumping = false;
 
   constructor(private readonly layout: ClusterMachineLayout) {
@@ -70,7 +69,7 @@ export class ClusterMachine {
       this.workers.set(self, worker);
       const started = watchNode(worker, self, START_TIMEOUT_MS, onEvent, this.layout);
       // Every node builds its own v86 instance from its own copy of the images.
-      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.control } as const;
+      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.controls.cell } as const;
       const init: PageToNode =
         guest.kind === "linux"
           ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
@@ -115,13 +114,12 @@ export class ClusterMachine {
    * cluster's control messages undelayed. ClusterVm sets the same value on every tab.
    */
   setLinkDelay(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
-    Atomics.store(new Int32Array(this.control), CONTROL_DELAY_MS, ms);
+    this.controls.setLinkDelay(ms);
   }
 
   /** This tab's nodes record DSM and interrupt events (sent in their view reports) while this is on. */
   setTracing(on: boolean): void {
-    Atomics.store(new Int32Array(this.control), CONTROL_TRACING, on ? 1 : 0);
+    this.controls.setTracing(on);
   }
 
   async serialInput(bytes: Uint8Array): Promise<void> {

@@ -4,6 +4,7 @@
 import type { VmEvent } from "../../engine/vm-api.ts";
 import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
+import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
 
 /**
  * What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs), or a
@@ -38,6 +39,22 @@ export interface NodeInit {
 export const CONTROL_DELAY_MS = 0;
 export const CONTROL_TRACING = 1;
 export const CONTROL_CELLS = 2;
+
+/** The page's side of the control cell that every node of a tab reads (NodeInit.control). */
+export class NodeControls {
+  readonly cell = new SharedArrayBuffer(4 * CONTROL_CELLS);
+
+  /** Added one-way delay (0..50 ms) on every frame each of these nodes sends, from now on. */
+  setLinkDelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
+    Atomics.store(new Int32Array(this.cell), CONTROL_DELAY_MS, ms);
+  }
+
+  /** The nodes record DSM and interrupt events (sent in their view reports) while this is on. */
+  setTracing(on: boolean): void {
+    Atomics.store(new Int32Array(this.cell), CONTROL_TRACING, on ? 1 : 0);
+  }
+}
 
 /**
  * What a node reports for the live view with each snapshot, beyond it (the protocol's ViewReport,

@@ -4,8 +4,7 @@
 
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
 import { planLocalLinks } from "../channel/local-links.ts";
-import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
+import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
 
 export interface TabMachineLayout extends NodeReports {
   /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
@@ -24,8 +23,8 @@ const START_TIMEOUT_MS = 60_000;
 export class TabMachine implements VmWorkerApi {
   private workers: Worker[] = [];
   private stopFlag = new SharedArrayBuffer(4);
-  /** The live view's controls, read by every node (see NodeInit.control). */
-  private readonly control = new SharedArrayBuffer(4 * CONTROL_CELLS);
+  /** The live view's controls, read by every local node (see NodeInit.control). */
+  private readonly controls = new NodeControls();
   /** The node whose CPU runs the console (the lowest node that runs a CPU). */
   private consoleNode = -1;
 
@@ -64,7 +63,7 @@ export class TabMachine implements VmWorkerApi {
         vcpuNodes,
         deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
-        control: this.control,
+        control: this.controls.cell,
       };
       worker.postMessage(init);
     });
@@ -74,13 +73,12 @@ export class TabMachine implements VmWorkerApi {
 
   /** The latency knob: added one-way delay (0..50 ms) on every frame every node sends, from now on. */
   setLinkDelay(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
-    Atomics.store(new Int32Array(this.control), CONTROL_DELAY_MS, ms);
+    this.controls.setLinkDelay(ms);
   }
 
   /** Nodes record DSM and interrupt events (sent in their view reports) while this is on. */
   setTracing(on: boolean): void {
-    Atomics.store(new Int32Array(this.control), CONTROL_TRACING, on ? 1 : 0);
+    this.controls.setTracing(on);
   }
 
   async serialInput(bytes: Uint8Array): Promise<void> {
