@@ -1,15 +1,8 @@
 // Debian's qemu-system-i386 (TCG) booting the same Linux guest: the native reference for boot times.
 
-import { spawnSync } from "node:child_process";
 import { ensureGuestImages } from "../src/guests/images.ts";
 import { GUEST_PROMPT } from "../src/guests/initramfs.ts";
-import { QEMU_BINARY as QEMU, startQemu } from "../src/guests/qemu-process.ts";
-
-export { QEMU };
-
-export function qemuInstalled(): boolean {
-  return spawnSync(QEMU, ["--version"], { stdio: "ignore" }).status === 0;
-}
+import { startQemu } from "../src/guests/qemu-process.ts";
 
 /** Seconds from starting QEMU with -smp `cpus` to the guest's shell prompt on the serial console. */
 export function qemuBootSeconds(cpus: number, timeoutMs = 300_000): Promise<{ seconds: number; cpusOnline: number }> {

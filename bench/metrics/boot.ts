@@ -1,7 +1,8 @@
 // Boot-to-shell baselines: stock v86 with one CPU, and QEMU TCG with one and two CPUs.
 
 import type { BenchModule, Metrics } from "../types.ts";
-import { qemuBootSeconds, qemuInstalled } from "../qemu.ts";
+import { qemuVersion } from "../../src/guests/qemu-process.ts";
+import { qemuBootSeconds } from "../qemu.ts";
 
 const boot: BenchModule = {
   prefixes: ["boot."],
@@ -9,7 +10,7 @@ const boot: BenchModule = {
     const metrics: Metrics = {};
     if (ctx.wants("boot.v86.1cpu"))
       metrics["boot.v86.1cpu"] = { value: await ctx.stockBootSeconds(), unit: "s", note: "stock v86 0.5.462 in Node, start to shell prompt" };
-    if (!qemuInstalled()) {
+    if (!qemuVersion()) {
       ctx.log("qemu-system-i386 is not installed; boot.qemu.* left out (npm run setup installs it)");
       return metrics;
     }

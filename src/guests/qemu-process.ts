@@ -3,12 +3,19 @@
 // write fails with EAGAIN, the emulated 8250 keeps THRE clear, the guest's console driver times out
 // and overwrites the byte: characters vanish from the log. Writes to a regular file never fail so.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const QEMU_BINARY = "qemu-system-i386";
+
+/** The QEMU version line, or undefined when qemu-system-i386 cannot be run. */
+export function qemuVersion(): string | undefined {
+  const r = spawnSync(QEMU_BINARY, ["--version"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) return undefined;
+  return r.stdout.split("\n")[0];
+}
 
 export interface QemuProcess {
   child: ChildProcess;

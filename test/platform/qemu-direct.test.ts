@@ -2,12 +2,12 @@
 // AP from what the tables say (MADT, or the MP table with acpi=off). Skipped when QEMU is absent
 // (`npm run setup` installs it).
 
-import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { qemuVersion } from "../../src/guests/qemu-process.ts";
 import { PROMPT_RE } from "../../src/platform/firmware/node-boot.ts";
 import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/platform/firmware/qemu-direct.ts";
 
-const hasQemu = spawnSync("qemu-system-i386", ["--version"], { stdio: "ignore" }).status === 0;
+const hasQemu = qemuVersion() !== undefined;
 
 async function nproc(vm: QemuDirectVm): Promise<number> {
   const from = vm.output().length;

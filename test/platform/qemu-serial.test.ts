@@ -2,12 +2,12 @@
 // every kernel line the console showed during boot must equal the same line in the guest's dmesg.
 // (With `-serial stdio` into a pipe, a busy reader made QEMU drop bytes; see qemu-process.ts.)
 
-import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
+import { qemuVersion } from "../../src/guests/qemu-process.ts";
 import { PROMPT_RE } from "../../src/guests/serial-console.ts";
 import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/platform/firmware/qemu-direct.ts";
 
-const hasQemu = spawnSync("qemu-system-i386", ["--version"], { stdio: "ignore" }).status === 0;
+const hasQemu = qemuVersion() !== undefined;
 const KERNEL_LINE = /^\[\s*\d+\.\d{6}\] .*$/gm;
 
 describe.skipIf(!hasQemu)("QEMU serial output", () => {

@@ -2,11 +2,10 @@
 // table and the MADT, QEMU's multiboot loader loads the ELF (-kernel), the guest reports on
 // COM1 (tailed from a file, see qemu-process.ts) and exits through isa-debug-exit when its command line says debugexit.
 
-import { spawnSync } from "node:child_process";
-import { QEMU_BINARY, startQemu } from "../qemu-process.ts";
+import { QEMU_BINARY, qemuVersion, startQemu } from "../qemu-process.ts";
 import { SerialLineCollector, SelftestRunError, type SelftestRun } from "./run-common.ts";
 
-export { QEMU_BINARY };
+export { QEMU_BINARY, qemuVersion };
 export const QEMU_INSTALL_HINT = "install it with: apt-get install -y qemu-system-x86 (Debian package)";
 
 export class QemuMissingError extends Error {
@@ -14,13 +13,6 @@ export class QemuMissingError extends Error {
   constructor() {
     super(`${QEMU_BINARY} is not installed or not on PATH; ${QEMU_INSTALL_HINT}`);
   }
-}
-
-/** The QEMU version line, or undefined when qemu-system-i386 cannot be run. */
-export function qemuVersion(): string | undefined {
-  const r = spawnSync(QEMU_BINARY, ["--version"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) return undefined;
-  return r.stdout.split("\n")[0];
 }
 
 export interface QemuRunOptions {
