@@ -1,20 +1,23 @@
 // The default guest's image pipeline (Node only): Debian's i386 kernel, static busybox and SeaBIOS,
-// fetched with `apt-get download` into .cache/debs, unpacked with `dpkg -x`, and turned into the
-// files the page and the tests boot from, in .cache/guest. Idempotent: a complete, valid cache is
-// reused. Where apt cannot deliver, the error says what is missing and how to supply it by hand.
+// at the exact versions pinned in guests/linux/pinned.json, fetched with `apt-get download` into
+// .cache/debs, checked against their pinned SHA-256, unpacked with `dpkg -x`, and turned into the
+// files the page and the tests boot from, in .cache/guest. Idempotent: a complete, valid cache built
+// from the current pins is reused. Where apt cannot deliver, the error says what is missing and how
+// to supply it by hand.
 
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { fetchPinned, REPO_ROOT, sha256File, unpackDebs } from "./debs.ts";
 import { checkBios, checkBzImage, checkInitramfs, checkVgaBios, ImageError } from "./image-checks.ts";
 import { buildInitramfs, INIT_SCRIPT } from "./initramfs.ts";
+import { loadPinnedManifest, pinsDigest, type PinnedManifest } from "./pinned.ts";
+import { writeSystemMap } from "./symbols/extract.ts";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export { REPO_ROOT };
 export const GUEST_DIR = join(REPO_ROOT, ".cache/guest");
-const DEB_DIR = join(REPO_ROOT, ".cache/debs");
 /** Where a user who has no apt may put images by hand (documented in the README). */
 export const MANUAL_DIR = join(REPO_ROOT, "guest-images");
 
@@ -49,10 +52,6 @@ and run the setup again; or open the page with ?kernel=URL&initrd=URL.`;
 
 type Log = (line: string) => void;
 
-function sha256(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
-}
-
 /** Validates every file of a guest folder; throws ImageError naming the first bad one. */
 export function checkGuestDir(paths: GuestImages): void {
   const read = (p: string): Uint8Array => {
@@ -65,131 +64,78 @@ export function checkGuestDir(paths: GuestImages): void {
   checkVgaBios(read(paths.vgaBios), paths.vgaBios);
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; quiet?: boolean } = {}): string {
-  const result = spawnSync(cmd, args, {
-    cwd: opts.cwd,
-    encoding: "utf8",
-    stdio: opts.quiet ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "inherit"],
-  });
-  if (result.error) throw new ImageError(`cannot run ${cmd}: ${result.error.message}\n${HOW_TO_SUPPLY}`);
-  if (result.status !== 0)
-    throw new ImageError(`${cmd} ${args.join(" ")} failed (exit ${result.status}): ${(result.stderr ?? "").trim()}\n${HOW_TO_SUPPLY}`);
-  return result.stdout;
+/** Writes through a temporary name and renames, so a test reading the cache meanwhile never sees half a file. */
+export function writeAtomic(path: string, bytes: Uint8Array | string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp-${process.pid}`, bytes);
+  renameSync(`${path}.tmp-${process.pid}`, path);
 }
 
-function has(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+export const copyAtomic = (from: string, to: string): void => writeAtomic(to, readFileSync(from));
+
+/** What a cache built from `pinned` records, so that a changed pin or /init rebuilds it. */
+export const defaultGuestDigest = (pinned: PinnedManifest): string => pinsDigest([pinned.kernel, pinned.busybox, pinned.bios], INIT_SCRIPT);
+
+/** The kernel image inside an unpacked kernel package. */
+export function vmlinuzIn(kernelRoot: string, deb: string): string {
+  const bootDir = join(kernelRoot, "boot");
+  const vmlinuz = existsSync(bootDir) ? readdirSync(bootDir).find((f) => f.startsWith("vmlinuz-")) : undefined;
+  if (!vmlinuz) throw new ImageError(`${deb} holds no /boot/vmlinuz-*`);
+  return join(bootDir, vmlinuz);
 }
 
-/** The newest linux-image-6.1.0-N-686-unsigned apt knows of, or null. */
-function newestKernelPackage(): string | null {
-  const out = run("apt-cache", ["search", "--names-only", "^linux-image-6\\.1\\.0-[0-9]+-686-unsigned$"], { quiet: true });
-  const names = out
-    .split("\n")
-    .map((l) => l.split(" ")[0]!)
-    .filter((n) => /^linux-image-6\.1\.0-\d+-686-unsigned$/.test(n));
-  names.sort((a, b) => Number(a.split("-")[4]) - Number(b.split("-")[4]));
-  return names.at(-1) ?? null;
+/** The default initramfs (busybox + /init), gzip-compressed, for the busybox in an unpacked busybox-static. */
+export function defaultInitramfsGz(busyboxRoot: string): Uint8Array {
+  return gzipSync(buildInitramfs(new Uint8Array(readFileSync(join(busyboxRoot, "bin/busybox")))), { level: 9 });
 }
 
-function ensureI386(log: Log): void {
-  const foreign = run("dpkg", ["--print-foreign-architectures"], { quiet: true });
-  if (!foreign.split("\n").includes("i386")) {
-    log("adding the i386 architecture to dpkg (needed for the guest's kernel and busybox)");
-    run("dpkg", ["--add-architecture", "i386"]);
-  }
-}
-
-function aptUpdate(log: Log): void {
-  log("apt-get update");
-  // A mirror mid-sync can make one index fail; apt then keeps the others, which is enough here.
-  spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
-}
-
-function fetchDebs(log: Log): { kernelPkg: string; debs: string[] } {
-  if (!has("apt-get") || !has("dpkg"))
-    throw new ImageError(`apt-get and dpkg are needed to fetch the default guest and are not installed.\n${HOW_TO_SUPPLY}`);
-  ensureI386(log);
-  let kernelPkg = newestKernelPackage();
-  if (!kernelPkg || run("apt-cache", ["policy", "busybox-static:i386"], { quiet: true }).includes("Candidate: (none)")) {
-    aptUpdate(log);
-    kernelPkg = newestKernelPackage();
-  }
-  if (!kernelPkg)
-    throw new ImageError(`apt knows no package linux-image-6.1.0-*-686-unsigned (is Debian bookworm's i386 archive reachable?)\n${HOW_TO_SUPPLY}`);
-  mkdirSync(DEB_DIR, { recursive: true });
-  const cached = readdirSync(DEB_DIR).filter((f) => f.endsWith(".deb"));
-  const prefixes = [`${kernelPkg}_`, "busybox-static_", "seabios_"];
-  if (prefixes.every((p) => cached.some((f) => f.startsWith(p)))) {
-    log(`reusing the packages already downloaded in ${DEB_DIR}`);
-    return { kernelPkg, debs: cached };
-  }
-  const wanted = [`${kernelPkg}:i386`, "busybox-static:i386", "seabios"];
-  log(`downloading ${wanted.join(", ")} (about 55 MB) into ${DEB_DIR}`);
-  // apt-get prints its own progress; _apt cannot write into a root-owned cache, hence the sandbox off.
-  const result = spawnSync("apt-get", ["download", "-o", "APT::Sandbox::User=root", ...wanted], { cwd: DEB_DIR, stdio: "inherit" });
-  if (result.status !== 0)
-    throw new ImageError(`apt-get download ${wanted.join(" ")} failed (exit ${result.status}).\n${HOW_TO_SUPPLY}`);
-  const debs = readdirSync(DEB_DIR).filter((f) => f.endsWith(".deb"));
-  return { kernelPkg, debs };
-}
-
-function pick(debs: string[], prefix: string): string {
-  const matches = debs.filter((d) => d.startsWith(prefix)).sort();
-  const deb = matches.at(-1);
-  if (!deb) throw new ImageError(`no ${prefix}*.deb in ${DEB_DIR} after apt-get download.\n${HOW_TO_SUPPLY}`);
-  return join(DEB_DIR, deb);
-}
-
-function unpack(deb: string, into: string): void {
-  rmSync(into, { recursive: true, force: true });
-  mkdirSync(into, { recursive: true });
-  run("dpkg", ["-x", deb, into]);
-}
-
-/** Builds .cache/guest from Debian's packages. */
+/** Builds .cache/guest from the pinned Debian packages. */
 function buildFromDebian(log: Log): void {
-  const { kernelPkg, debs } = fetchDebs(log);
-  const kernelDeb = pick(debs, `${kernelPkg}_`);
-  const root = join(DEB_DIR, "root");
-  unpack(kernelDeb, join(root, "kernel"));
-  unpack(pick(debs, "busybox-static_"), join(root, "busybox"));
-  unpack(pick(debs, "seabios_"), join(root, "seabios"));
-
-  const bootDir = join(root, "kernel/boot");
-  const vmlinuz = readdirSync(bootDir).find((f) => f.startsWith("vmlinuz-"));
-  const systemMap = readdirSync(bootDir).find((f) => f.startsWith("System.map-"));
-  if (!vmlinuz) throw new ImageError(`${kernelDeb} holds no /boot/vmlinuz-*`);
-
-  const out = guestPaths();
-  mkdirSync(dirname(out.bzImage), { recursive: true });
-  mkdirSync(dirname(out.bios), { recursive: true });
-  copyFileSync(join(bootDir, vmlinuz), out.bzImage);
-  // Debian's /boot/System.map is a stub pointing at the -dbg package, which the main archive lacks;
-  // keep it only when it holds real symbols.
-  if (systemMap && readFileSync(join(bootDir, systemMap), "utf8").split("\n").length > 1000)
-    copyFileSync(join(bootDir, systemMap), out.systemMap);
-  else rmSync(out.systemMap, { force: true });
-  copyFileSync(join(root, "seabios/usr/share/seabios/bios.bin"), out.bios);
-  copyFileSync(join(root, "seabios/usr/share/seabios/vgabios-stdvga.bin"), out.vgaBios);
-
-  log("building the initramfs (busybox + /init)");
-  const busybox = new Uint8Array(readFileSync(join(root, "busybox/bin/busybox")));
-  writeFileSync(out.initramfs, gzipSync(buildInitramfs(busybox), { level: 9 }));
-
-  checkGuestDir(out);
-  const manifest = {
-    kernelPackage: kernelPkg,
-    debs: [kernelDeb, pick(debs, "busybox-static_"), pick(debs, "seabios_")].map((d) => d.slice(DEB_DIR.length + 1)),
-    initSha256: createHash("sha256").update(INIT_SCRIPT).digest("hex"),
-    files: Object.fromEntries(
-      Object.entries(out)
-        .filter(([k]) => k !== "cmdline")
-        .filter(([, p]) => existsSync(p as string))
-        .map(([k, p]) => [k, { path: (p as string).slice(GUEST_DIR.length + 1), sha256: sha256(p as string) }]),
-    ),
-  };
-  writeFileSync(join(GUEST_DIR, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  const pinned = loadPinnedManifest();
+  let debs: string[];
+  try {
+    debs = fetchPinned([pinned.kernel, pinned.busybox, pinned.bios], log);
+  } catch (err) {
+    if (err instanceof ImageError) throw new ImageError(`${err.message}\n${HOW_TO_SUPPLY}`);
+    throw err;
+  }
+  const [kernelDeb, busyboxDeb, biosDeb] = debs as [string, string, string];
+  const unpacked = unpackDebs({ kernel: kernelDeb, busybox: busyboxDeb, seabios: biosDeb });
+  try {
+    const out = guestPaths();
+    copyAtomic(vmlinuzIn(unpacked.root("kernel"), kernelDeb), out.bzImage);
+    copyAtomic(join(unpacked.root("seabios"), "usr/share/seabios/bios.bin"), out.bios);
+    copyAtomic(join(unpacked.root("seabios"), "usr/share/seabios/vgabios-stdvga.bin"), out.vgaBios);
+    log(`building the initramfs (busybox + /init) for ${pinned.kernel.package} ${pinned.kernel.version}`);
+    writeAtomic(out.initramfs, defaultInitramfsGz(unpacked.root("busybox")));
+    checkGuestDir(out);
+    // Debian's /boot/System.map is a stub pointing at the -dbg package; the live view's symbols come
+    // from the kernel image itself (the setup runs the same extraction; this keeps a rebuild whole).
+    try {
+      const own = `${out.systemMap}.${process.pid}`; // concurrent rebuilds must not share a temporary name
+      writeSystemMap(out.bzImage, own);
+      renameSync(own, out.systemMap);
+    } catch (err) {
+      rmSync(out.systemMap, { force: true });
+      log(`no System.map: ${(err as Error).message}`);
+    }
+    const manifest = {
+      pinned: defaultGuestDigest(pinned),
+      kernelPackage: pinned.kernel.package,
+      kernelVersion: pinned.kernel.version,
+      debs: debs.map((d) => basename(d)),
+      initSha256: createHash("sha256").update(INIT_SCRIPT).digest("hex"),
+      files: Object.fromEntries(
+        Object.entries(out)
+          .filter(([k]) => k !== "cmdline")
+          .filter(([, p]) => existsSync(p as string))
+          .map(([k, p]) => [k, { path: (p as string).slice(GUEST_DIR.length + 1), sha256: sha256File(p as string) }]),
+      ),
+    };
+    writeAtomic(join(GUEST_DIR, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  } finally {
+    unpacked.remove();
+  }
 }
 
 /** Copies a hand-supplied guest from guest-images/ into the cache, checking every file. */
@@ -205,11 +151,9 @@ function importManual(log: Log): void {
     cmdline: DEFAULT_CMDLINE,
   };
   checkGuestDir(manual);
-  mkdirSync(dirname(out.bzImage), { recursive: true });
-  mkdirSync(dirname(out.bios), { recursive: true });
   for (const key of ["bzImage", "initramfs", "bios", "vgaBios", "systemMap"] as const)
-    if (existsSync(manual[key])) copyFileSync(manual[key], out[key]);
-  writeFileSync(join(GUEST_DIR, "manifest.json"), JSON.stringify({ source: MANUAL_DIR }, null, 2) + "\n");
+    if (existsSync(manual[key])) copyAtomic(manual[key], out[key]);
+  writeAtomic(join(GUEST_DIR, "manifest.json"), JSON.stringify({ source: MANUAL_DIR }, null, 2) + "\n");
 }
 
 function cacheIsCurrent(): boolean {
@@ -217,8 +161,9 @@ function cacheIsCurrent(): boolean {
   if (!existsSync(manifestPath)) return false;
   try {
     const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
-    // A changed /init means the initramfs must be rebuilt.
-    if (manifest.initSha256 && manifest.initSha256 !== createHash("sha256").update(INIT_SCRIPT).digest("hex")) return false;
+    // A hand-supplied guest stays until the cache is removed; one built from Debian must match the
+    // current pins and /init (a cache from before the pins has no digest and is rebuilt once).
+    if (manifest.source !== MANUAL_DIR && manifest.pinned !== defaultGuestDigest(loadPinnedManifest())) return false;
     checkGuestDir(guestPaths());
     return true;
   } catch {
