@@ -75,6 +75,7 @@ const node = await startVcpuNode({
   deviceNode: d.deviceNode,
   bootWrites,
   onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
+  onFailure: (failure) => parentPort!.postMessage({ kind: "failed", failure }),
 });
 parentPort!.postMessage({ kind: "ready" });
 const report = () => ({

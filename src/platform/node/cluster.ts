@@ -4,12 +4,16 @@ import type { Worker } from "node:worker_threads";
 import { planLocalLinks } from "../channel/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { ClusterGuest } from "./cluster-worker.ts";
+import { errorText, makeFailure, type NodeFailure, NodeFailureError } from "./node-failure.ts";
 import type { ServeOptions } from "./vcpu-node.ts";
 
 export interface NodeCluster {
   workers: Worker[];
   output(): string;
+  /** Resolves when the output matches; rejects at once when a node fails (a NodeFailureError naming it). */
   waitFor(re: RegExp, ms: number, from?: number): Promise<string>;
+  /** The nodes that failed so far, first first. */
+  failures(): NodeFailure[];
   send(node: number, text: string): void;
   stats(node: number): Promise<Record<string, any>>;
   /** Stops the serving nodes and returns their final stats; terminates every worker. */
@@ -34,7 +38,8 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   if (vcpuNodes.length === 0 || vcpuNodes.some((n) => n === undefined)) throw new Error("the nodes' vCPUs must be numbered 0..N-1 without gaps");
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
-  const errors: Error[] = [];
+  const errors: NodeFailureError[] = [];
+  const failed = (f: NodeFailure) => (errors.push(new NodeFailureError(f)), listeners.forEach((l) => l()));
   const listeners = new Set<() => void>();
   const finals: Promise<Record<string, any>>[] = [];
   const workers = opts.nodes.map((spec, self) => {
@@ -48,9 +53,13 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       deviceNode: opts.deviceNode,
       stop: stopFlag,
     });
-    w.on("error", (e) => (errors.push(e), listeners.forEach((l) => l())));
+    let ready = false;
+    // An uncaught error ends the worker: before "ready" the node did not start, after it the node died.
+    w.on("error", (e) => failed(makeFailure(self, spec.vcpu, ready ? "worker" : "start", errorText(e))));
     w.on("message", (m) => {
-      if (m.kind === "serial") {
+      if (m.kind === "ready") ready = true;
+      else if (m.kind === "failed") failed(m.failure as NodeFailure);
+      else if (m.kind === "serial") {
         out += Buffer.from(m.bytes).toString("latin1");
         listeners.forEach((l) => l());
       }
@@ -61,6 +70,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   return {
     workers,
     output: () => out,
+    failures: () => errors.map((e) => e.failure),
     waitFor(re, ms, from = 0) {
       return new Promise((resolve, reject) => {
         const done = (f: () => void) => (clearTimeout(t), listeners.delete(check), f());

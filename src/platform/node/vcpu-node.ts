@@ -13,6 +13,7 @@ import { LocalLinks, type LocalLinksPlan } from "../channel/local-links.ts";
 import { InterruptRouter } from "../interrupts/router.ts";
 import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf, type V86Io } from "./io-forwarding.ts";
+import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "./node-failure.ts";
 
 export interface NodeImages {
   bios: ArrayBuffer;
@@ -77,6 +78,11 @@ export interface VcpuNodeConfig {
   onOther?(from: number, msg: Message): void;
   /** When this node notices messages from other nodes (default: every way on). */
   serve?: ServeOptions;
+  /**
+   * The node stopped working: its engine threw out of v86's main loop (a Rust panic, with the text
+   * v86 printed for it), or serving its links threw on the timer or the doorbell. Called once.
+   */
+  onFailure?(failure: NodeFailure): void;
 }
 
 /**
@@ -130,6 +136,16 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
   let router: InterruptRouter | null = null;
+  // v86 prints a Rust panic's message through this import just before the panic traps, and the
+  // trap itself says only "unreachable": keep the last lines so a failure can quote the panic.
+  let memory: WebAssembly.Memory | undefined;
+  const wasmLog: string[] = [];
+  const consoleLog = (ptr: number, len: number) => {
+    const text = memory ? new TextDecoder().decode(new Uint8Array(memory.buffer).slice(ptr >>> 0, (ptr >>> 0) + (len >>> 0))) : `(${len} bytes logged before the engine started)`;
+    wasmLog.push(text);
+    if (wasmLog.length > 4) wasmLog.shift();
+    console.error(text); // what v86's own import does
+  };
   const cpu = await VcpuInterrupts.create({
     wasm: config.wasm,
     v86: { ...config.v86, autostart: false },
@@ -137,6 +153,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     // vCPU 0 boots; every other vCPU waits for INIT/SIPI from the guest, like an AP on a PC.
     role: config.vcpu !== null && config.vcpu > 0 ? "ap" : "bsp",
     tscClock: wallClockTsc(config.tscEpochMs ?? 0),
+    imports: { console_log_from_wasm: consoleLog },
     onFault: (fault) => {
       if (!agent) throw new Error(`page fault on page ${fault.page} before the DSM started`);
       return { state: agent.fault(fault.page, fault.access) };
@@ -148,6 +165,20 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     },
   });
   const vcpu = cpu.vcpu;
+  memory = vcpu.wasm.memory;
+  let failed = false;
+  const fail = (cause: NodeFailureCause, error: unknown) => {
+    if (failed) return;
+    failed = true;
+    let message = errorText(error);
+    if (cause === "engine") {
+      const panic = [...wasmLog].reverse().find((l) => l.includes("panicked at"));
+      message = panic ? `the engine ${panic.trim().replace(/\s*\n\s*/g, " ")} (${message})` : `the engine stopped: ${message}`;
+    }
+    config.onFailure?.(makeFailure(plan.self, config.vcpu, cause, message));
+  };
+  // The engine stops itself on a throw out of main_loop (vcpu.ts) and reports it here.
+  vcpu.onError = (error) => fail("engine", error);
   const dsm = new DsmNode({ self: plan.self, nodes: plan.nodes, pages: vcpu.pageCount });
   const links = new LocalLinks(plan);
   const cpuIo = (vcpu.emulator as unknown as { v86: { cpu: { io: V86Io } } }).v86.cpu.io;
@@ -240,10 +271,21 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     }
     // A halted vCPU (or one waiting for SIPI) sleeps in a v86 timer of up to 100 ms: the doorbell
     // wakes the event loop at once, and an injected interrupt then wakes v86 (stop_idling).
-    if (serve.onDoorbell) unwatch = links.watch(poll);
+    // A throw here would otherwise be an uncaught error of the worker that nobody reads: report it
+    // and stop serving (the VM cannot go on without this node).
+    const served = () => {
+      try {
+        poll();
+      } catch (error) {
+        if (timer) clearInterval(timer);
+        unwatch?.();
+        fail("serve", error);
+      }
+    };
+    if (serve.onDoorbell) unwatch = links.watch(served);
     // v86 yields between slices (setImmediate in Node, postMessage in a browser); the timer is the
     // fallback where the doorbell cannot be watched, and paces console output.
-    if (serve.timerMs !== null) timer = setInterval(poll, serve.timerMs);
+    if (serve.timerMs !== null) timer = setInterval(served, serve.timerMs);
     await vcpu.emulator.run();
   }
   return {
