@@ -1,7 +1,8 @@
 // The default guest's initramfs: Debian's static busybox plus our /init, as newc cpio entries.
-// Pure (bytes in, bytes out); gzip is applied by the caller so this runs anywhere.
+// Pure (bytes in, bytes out); gzip is applied by the caller so this runs anywhere. Also the larger
+// initramfs of the kernel matrix (the same plus Debian libraries), which moves where things land.
 
-import { writeCpio, type CpioEntry } from "./cpio.ts";
+import { CpioError, writeCpio, type CpioEntry } from "./cpio.ts";
 import { checkI386Elf } from "./image-checks.ts";
 
 /** The shell prompt the guest prints; tests and the page wait for it. */
@@ -42,4 +43,31 @@ export function initramfsEntries(busybox: Uint8Array): CpioEntry[] {
 
 export function buildInitramfs(busybox: Uint8Array): Uint8Array {
   return writeCpio(initramfsEntries(busybox));
+}
+
+/** Documentation and translations are left out of the larger initramfs: only what a program could load. */
+export const LARGE_INITRAMFS_EXCLUDES = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/locale"];
+
+/**
+ * The matrix's larger initramfs: the default entries plus other files (Debian packages' contents),
+ * with the same /init. A directory both have is kept once; any other path twice, or an entry whose
+ * parent directory comes nowhere before it (the kernel's unpacker would drop it), is refused.
+ */
+export function largeInitramfsEntries(busybox: Uint8Array, extra: readonly CpioEntry[]): CpioEntry[] {
+  const entries = initramfsEntries(busybox);
+  const kinds = new Map(entries.map((e) => [e.path, e.kind]));
+  for (const e of extra) {
+    const had = kinds.get(e.path);
+    if (had === "dir" && e.kind === "dir") continue;
+    if (had) throw new CpioError(`larger initramfs: ${e.path} (${e.kind}) clashes with the default initramfs's ${had}`);
+    const parent = e.path.includes("/") ? e.path.slice(0, e.path.lastIndexOf("/")) : null;
+    if (parent !== null && kinds.get(parent) !== "dir") throw new CpioError(`larger initramfs: ${e.path} comes before its directory ${parent}`);
+    kinds.set(e.path, e.kind);
+    entries.push(e);
+  }
+  return entries;
+}
+
+export function buildLargeInitramfs(busybox: Uint8Array, extra: readonly CpioEntry[]): Uint8Array {
+  return writeCpio(largeInitramfsEntries(busybox, extra));
 }

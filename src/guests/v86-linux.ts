@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import type { V86Options } from "v86";
-import { ensureGuestImages } from "./images.ts";
+import { ensureGuestImages, type GuestImages } from "./images.ts";
 
 /** A file's bytes as a standalone ArrayBuffer (v86 keeps the buffers it is given). */
 export function readArrayBuffer(path: string): ArrayBuffer {
@@ -21,13 +21,15 @@ export interface LinuxV86Options {
   autostart?: boolean;
   /** Where image building reports progress (default: stderr, see ensureGuestImages). */
   log?: (line: string) => void;
+  /** Another guest's files (the kernel matrix's); default: the default guest in .cache/guest. */
+  images?: GuestImages;
 }
 
 /** Everything but the wasm: the caller (stock v86 or the engine) owns `wasm_fn`. */
 export function linuxV86Options(options: LinuxV86Options = {}): Omit<V86Options, "wasm_fn" | "wasm_path"> {
   const memoryMiB = options.memoryMiB ?? 128;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16) throw new Error(`memoryMiB must be an integer >= 16, got ${memoryMiB}`);
-  const paths = options.log ? ensureGuestImages(options.log) : ensureGuestImages();
+  const paths = options.images ?? (options.log ? ensureGuestImages(options.log) : ensureGuestImages());
   return {
     bios: { buffer: readArrayBuffer(paths.bios) },
     vga_bios: { buffer: readArrayBuffer(paths.vgaBios) },
