@@ -66,6 +66,9 @@ const session = new VmSession({
   },
   clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
   onStatus: (status) => {
+    // A VM that stops with an error while it boots or runs says so in the console too, where the output stopped.
+    if (status.phase === "error" && (statusLine.dataset.phase === "booting" || statusLine.dataset.phase === "running"))
+      pane.write(new TextEncoder().encode(`\r\n[${statusText(status)}]\r\n`));
     statusLine.textContent = statusText(status);
     statusLine.dataset.phase = status.phase;
     const busy = status.phase === "fetching" || status.phase === "booting" || status.phase === "running";

@@ -18,6 +18,7 @@ export function statusText(status: VmStatus): string {
     case "stopped":
       return "Stopped.";
     case "error":
-      return `Error: ${status.message}`;
+      // A node failure already says what happened to the VM ("VM stopped: node 1 (vCPU 1) failed: ...").
+      return status.message.startsWith("VM stopped: ") ? status.message : `Error: ${status.message}`;
   }
 }

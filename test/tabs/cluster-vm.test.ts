@@ -359,3 +359,43 @@ it("the knob and the trace button on any tab act on every tab's nodes, in node 0
   await until(() => mb.delayMs === 50, "tab 1's request applied");
   expect(ma.delayMs).toBe(50);
 });
+
+const apFailure = { node: 1, vcpu: 1, cause: "engine" as const, message: "the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)", atMs: 1000 };
+
+it("a node that fails on tab B stops the VM on every tab, each saying which node, vCPU and tab, and why", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => b!.vm.phase === "running" && w!.vm.phase === "running", "every tab running");
+  b!.machines[0]!.layout.onFailure!({ ...apFailure, tab: null });
+  await until(() => [a, b, w].every((t) => t!.vm.phase === "error"), "every tab stopped");
+  const said = "node 1 (vCPU 1, tab 1) failed: the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)";
+  for (const t of [a, b, w]) expect(t!.states.at(-1)).toEqual({ phase: "error", message: said, failure: { ...apFailure, tab: 1 } });
+  expect(a!.machines[0]!.terminated).toBe(true);
+  expect(b!.machines[0]!.terminated).toBe(true);
+  // Each tab stopped once: node 0's relay reached tabs that had already stopped, and nothing echoed.
+  await flush();
+  for (const t of [a, b, w]) expect(t!.states.filter((s) => s.phase === "error")).toHaveLength(1);
+  // (The watcher may also have dropped node 0's second announcement, a race of the boot handshake.)
+  expect([a, b, w].flatMap((t) => t!.invalid).filter((why) => /fail/.test(why))).toEqual([]);
+});
+
+it("node 0 relays a failure to a tab that did not hear it from the failed node's tab", async () => {
+  const [a, , w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => w!.vm.phase === "running", "the watcher running");
+  // Only node 0 hears tab B (as if the link B-watcher were down): node 0 tells the watcher.
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, tab: 1 } } }));
+  await until(() => w!.vm.phase === "error", "the watcher stopped");
+  expect((w!.states.at(-1) as { message: string }).message).toMatch(/^node 1 \(vCPU 1, tab 1\) failed: the engine panicked/);
+});
+
+it("a failure report about a node the sender does not host, or from a third tab, is dropped; the VM runs on", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => b!.vm.phase === "running", "tab B running");
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, node: 0, vcpu: 0, tab: 1 } } }));
+  a!.frame(2, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, tab: 1 } } }));
+  expect(a!.invalid).toEqual(["from tab 1: a failure of node 0, which tab 1 does not host", "from tab 2: tab 2 reports a failure of tab 1's node 1"]);
+  expect(a!.vm.phase).toBe("running");
+  expect(w!.vm.phase).toBe("running");
+});

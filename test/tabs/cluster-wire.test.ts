@@ -35,6 +35,31 @@ const selftest: ControlMessage = {
   ],
 };
 
+const nodeFailed: ControlMessage = {
+  t: "node-failed",
+  failure: { node: 1, vcpu: 1, tab: 1, cause: "engine", message: "the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0)", atMs: 1_700_000_000_000.5 },
+};
+
+it("refuses a node-failed message with a field out of its type", () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ cause: "meteor" }, /cause must be one of engine, serve, worker, start/],
+    [{ node: 255 }, /failure.node must be a whole number from 0 to 254/],
+    [{ vcpu: "1" }, /failure.vcpu must be a whole number/],
+    [{ tab: null }, /failure.tab must be a whole number/],
+    [{ message: "x".repeat(1501) }, /failure.message must be a string of at most 1500/],
+    [{ atMs: -1 }, /failure.atMs must be a time in ms/],
+  ];
+  for (const [change, why] of bad) {
+    const msg = { t: "node-failed", failure: { ...(nodeFailed as { failure: object }).failure, ...change } };
+    const bytes = new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify(msg))]);
+    expect(() => decodeWire(bytes)).toThrow(why);
+  }
+  expect(() => decodeWire(new Uint8Array([4, ...new TextEncoder().encode('{"t":"node-failed","failure":[]}')]))).toThrow(/failure is not an object/);
+  // A memory-only node has no vCPU.
+  const noCpu = { t: "node-failed", failure: { ...(nodeFailed as { failure: object }).failure, vcpu: null } };
+  expect(decodeWire(encodeWire({ kind: "control", msg: noCpu as ControlMessage }))).toEqual({ kind: "control", msg: noCpu });
+});
+
 it("round-trips node frames, console bytes and control messages", () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 254 }), fc.integer({ min: 0, max: 254 }), fc.uint8Array({ minLength: 1, maxLength: 9000 }), (from, to, payload) => {
@@ -49,7 +74,7 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }] as ControlMessage[])
+  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }, nodeFailed] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
 });
 

@@ -67,7 +67,7 @@ export class ClusterMachine {
       // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.set(self, worker);
-      const started = watchNode(worker, self, START_TIMEOUT_MS, onEvent, this.layout);
+      const started = watchNode(worker, { self, vcpu: self }, START_TIMEOUT_MS, onEvent, this.layout);
       // Every node builds its own v86 instance from its own copy of the images.
       const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.controls.cell } as const;
       const init: PageToNode =

@@ -13,6 +13,7 @@
 import { CodecError, decode } from "../../protocol/codec.ts";
 import type { StatsSnapshot, ViewReport } from "../../protocol/messages.ts";
 import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
+import { MAX_FAILURE_MESSAGE, NODE_FAILURE_CAUSES, type NodeFailure } from "../node/node-failure.ts";
 import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./cluster-guest.ts";
 
 export const WIRE_NODE_FRAME = 1;
@@ -41,6 +42,11 @@ export type ControlMessage =
   | { t: "refuse"; reason: string }
   /** any tab → all: the VM stopped, with why. */
   | { t: "stop"; reason: string }
+  /**
+   * the tab hosting a failed node → all, and node 0 → all again (for a tab whose link to the
+   * failed node's tab is down): the VM stops everywhere, each tab saying which node failed and why.
+   */
+  | { t: "node-failed"; failure: NodeFailure & { tab: number } }
   /**
    * The live view's latency knob (added one-way delay on every VM node's sends, 0..50 ms) and
    * trace recording, for the whole cluster. A tab asks node 0; node 0 applies it and sends it to
@@ -192,6 +198,24 @@ function parseControl(v: unknown): ControlMessage {
       return { t: "refuse", reason: str(o.reason, "refuse.reason") };
     case "stop":
       return { t: "stop", reason: str(o.reason, "stop.reason") };
+    case "node-failed": {
+      if (typeof o.failure !== "object" || o.failure === null || Array.isArray(o.failure)) throw new WireError("node-failed.failure is not an object");
+      const f = o.failure as Record<string, unknown>;
+      if (typeof f.cause !== "string" || !(NODE_FAILURE_CAUSES as readonly string[]).includes(f.cause))
+        throw new WireError(`node-failed.failure.cause must be one of ${NODE_FAILURE_CAUSES.join(", ")}`);
+      if (typeof f.atMs !== "number" || !Number.isFinite(f.atMs) || f.atMs < 0) throw new WireError("node-failed.failure.atMs must be a time in ms");
+      return {
+        t: "node-failed",
+        failure: {
+          node: int(f.node, "node-failed.failure.node", 0, 254),
+          vcpu: f.vcpu === null ? null : int(f.vcpu, "node-failed.failure.vcpu", 0, 254),
+          tab: int(f.tab, "node-failed.failure.tab", 0, 254),
+          cause: f.cause as NodeFailure["cause"],
+          message: str(f.message, "node-failed.failure.message", MAX_FAILURE_MESSAGE),
+          atMs: f.atMs,
+        },
+      };
+    }
     case "link-delay":
       return { t: "link-delay", ms: int(o.ms, "link-delay.ms", 0, MAX_ADDED_DELAY_MS) };
     case "tracing":

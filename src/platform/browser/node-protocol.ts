@@ -4,6 +4,7 @@
 import type { VmEvent } from "../../engine/vm-api.ts";
 import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
+import { describeFailure, makeFailure, type NodeFailure } from "../node/node-failure.ts";
 import { MAX_ADDED_DELAY_MS } from "./link-delay.ts";
 
 /**
@@ -88,7 +89,8 @@ export type NodeToPage =
   | { kind: "stats"; frame: Uint8Array }
   /** Sent right after each `stats` frame. */
   | { kind: "view"; report: NodeViewReport }
-  | { kind: "error"; node: number; message: string };
+  /** The node stopped working (before or after it started); see NodeFailure. */
+  | { kind: "failed"; failure: NodeFailure };
 
 /** Where a page wants a node's reports (TabMachine's and ClusterMachine's layouts have these). */
 export interface NodeReports {
@@ -97,29 +99,47 @@ export interface NodeReports {
   onStats?(frame: Uint8Array): void;
   /** Each node's live-view report, right after its stats frame. */
   onView?(report: NodeViewReport): void;
+  /**
+   * A node failed after it started (its engine, its serving, its worker). Without this, the
+   * failure goes to `onEvent` as an error event.
+   */
+  onFailure?(failure: NodeFailure): void;
 }
 
 /**
  * Listens to a node's worker for the page: resolves when the node is ready, rejects when it fails
- * or does not start within `timeoutMs`; its serial output and errors go to `onEvent`, its reports to
- * `reports`. (The caller creates the worker: Vite bundles one only from a literal `new Worker(...)`.)
+ * or does not start within `timeoutMs`; its serial output goes to `onEvent`, its reports and a
+ * failure after the start to `reports` (else to `onEvent` as an error). (The caller creates the
+ * worker: Vite bundles one only from a literal `new Worker(...)`.)
  */
-export function watchNode(worker: Worker, self: number, timeoutMs: number, onEvent: (event: VmEvent) => void, reports: NodeReports): Promise<void> {
+export function watchNode(worker: Worker, node: { self: number; vcpu: number | null }, timeoutMs: number, onEvent: (event: VmEvent) => void, reports: NodeReports): Promise<void> {
+  const { self } = node;
   return new Promise<void>((resolve, reject) => {
+    let started = false;
+    let failed = false;
     const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
-    worker.addEventListener("error", (e) => (clearTimeout(timer), reject(new Error(`node ${self}'s worker failed: ${e.message ?? "its script did not load (no message: see the browser console)"}`))));
+    const failure = (f: NodeFailure) => {
+      if (failed) return;
+      failed = true;
+      clearTimeout(timer);
+      if (!started) reject(new Error(describeFailure(f)));
+      else if (reports.onFailure) reports.onFailure(f);
+      else onEvent({ kind: "error", message: describeFailure(f) });
+    };
+    // An uncaught error the worker did not report itself (its script did not load, it died).
+    worker.addEventListener("error", (e) => {
+      const why = e.message ?? "its script did not load (no message: see the browser console)";
+      failure(makeFailure(self, node.vcpu, started ? "worker" : "start", started ? why : `its worker failed: ${why}`));
+    });
     worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
       const m = e.data;
-      if (m.kind === "ready") (clearTimeout(timer), resolve());
+      if (m.kind === "ready") (clearTimeout(timer), (started = true), resolve());
       else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
       else if (m.kind === "status") reports.onStatus?.(m.status);
       else if (m.kind === "stats") reports.onStats?.(m.frame);
       else if (m.kind === "view") reports.onView?.(m.report);
-      else if (m.kind === "error") {
-        clearTimeout(timer);
-        reject(new Error(`node ${m.node}: ${m.message}`));
-        onEvent({ kind: "error", message: `node ${m.node}: ${m.message}` });
-      }
+      else if (m.kind === "failed") failure(m.failure);
     });
   });
 }
+

@@ -6,6 +6,7 @@ import { encode } from "../../protocol/codec.ts";
 import { buildSnapshot } from "../../protocol/stats.ts";
 import { planDirectBoot } from "../firmware/direct-boot.ts";
 import { firmwareV86Options, linuxV86Options, type NodeV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import { errorText, makeFailure, type NodeFailureCause } from "../node/node-failure.ts";
 import { delayLinks } from "./link-delay.ts";
 import { multibootTables, multibootV86Options } from "./multiboot-guest.ts";
 import { RttProbe } from "./link-rtt.ts";
@@ -19,6 +20,16 @@ let init: NodeInit | null = null;
 let control: Int32Array<ArrayBufferLike> = new Int32Array(CONTROL_CELLS);
 let recorder: NodeViewRecorder | null = null;
 let rtt: RttProbe | null = null;
+let failed = false;
+/** Reports this node's first failure to the page (which stops the VM); later ones follow from it. */
+function fail(cause: NodeFailureCause, message: string): void {
+  if (failed) return;
+  failed = true;
+  post({ kind: "failed", failure: makeFailure(init?.plan.self ?? -1, init?.vcpu ?? null, cause, message) });
+}
+// Anything thrown outside the engine and the node's own serving (a report timer, a message handler).
+self.addEventListener("error", (e) => (e.preventDefault(), fail(node ? "worker" : "start", errorText(e.error ?? e.message))));
+self.addEventListener("unhandledrejection", (e) => (e.preventDefault(), fail(node ? "worker" : "start", errorText(e.reason))));
 /** Wall-clock ms: comparable with the page's clock (the page subtracts its own timeOrigin). */
 const wallMs = () => performance.timeOrigin + performance.now();
 
@@ -128,6 +139,11 @@ async function start(msg: NodeInit): Promise<VcpuNode> {
     vcpuNodes: msg.vcpuNodes,
     deviceNode: msg.deviceNode,
     onSerial: (bytes) => post({ kind: "serial", bytes }, [bytes.buffer]),
+    onFailure: (failure) => {
+      if (failed) return;
+      failed = true;
+      post({ kind: "failed", failure });
+    },
     // Link round-trip probes (nothing else reaches here: the node's own traffic is handled inside).
     onOther: (from, m) => void rtt?.onMessage(from, m),
   });
@@ -180,6 +196,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         break;
     }
   } catch (err) {
-    post({ kind: "error", node: init?.plan.self ?? -1, message: (err as Error).message });
+    // Before "ready" the node did not start; after it (a memory-only node's serving loop) it died.
+    fail(node ? "serve" : "start", (err as Error).message);
   }
 };

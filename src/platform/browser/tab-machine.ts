@@ -4,6 +4,7 @@
 
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "../../engine/vm-api.ts";
 import { planLocalLinks } from "../channel/local-links.ts";
+import { describeFailure, type NodeFailure } from "../node/node-failure.ts";
 import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
 
 export interface TabMachineLayout extends NodeReports {
@@ -49,7 +50,9 @@ export class TabMachine implements VmWorkerApi {
     this.layout.nodes.forEach((spec, self) => {
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers.push(worker);
-      ready.push(watchNode(worker, self, START_TIMEOUT_MS, onEvent, this.layout));
+      // A node failing stops this VM: the session hears it as an error and ends every worker.
+      const onFailure = (f: NodeFailure) => onEvent({ kind: "error", message: `VM stopped: ${describeFailure(f)}` });
+      ready.push(watchNode(worker, { self, vcpu: spec.vcpu }, START_TIMEOUT_MS, onEvent, { ...this.layout, onFailure }));
       // Every node gets its own copy of the images: each builds its own v86 instance.
       const common = { bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0), cmdline: options.cmdline, memoryMiB: options.memoryMiB };
       const init: PageToNode = {

@@ -10,6 +10,7 @@ import type { BootConfig } from "../boot-config.ts";
 import type { ConsolePane } from "../console-pane.ts";
 import { fetchWithProgress } from "../worker-client.ts";
 import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
+import type { NodeFailure } from "../../platform/node/node-failure.ts";
 import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../platform/browser/cluster-guest.ts";
 import type { ViewFeed } from "../view/model/inputs.ts";
 import type { LiveViewHandle } from "../view/panel.ts";
@@ -49,6 +50,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const setStatus = (phase: string, text: string) => {
     status.dataset.phase = phase;
     status.textContent = text;
+    // When this line last changed (wall-clock ms, comparable across tabs): tests and the bench time a stop with it.
+    status.dataset.sinceMs = String(performance.timeOrigin + performance.now());
   };
   const log = el("ul", { id: "cluster-log" });
   const note = (text: string) => {
@@ -103,7 +106,14 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     boot.disabled = fabric.node !== 0 || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
   };
 
+  /** The failure that stopped the VM, when a node failed (any tab's). */
+  let failure: NodeFailure | null = null;
   const onState = (s: ClusterVmState) => {
+    if (s.phase === "stopped" || s.phase === "error") {
+      // The console says it too: it is where the user looks when the output stops.
+      consoleLine(`VM stopped: ${s.phase === "error" ? s.message : s.reason}`);
+      if (s.phase === "error" && s.failure) failure = s.failure;
+    }
     stop.disabled = !(s.phase === "booting" || s.phase === "running" || s.phase === "fetching");
     switch (s.phase) {
       case "waiting":
@@ -128,6 +138,11 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   let transcript = "";
   /** The latest status each local node reported (counters, fault latency). */
   const nodeStatus = new Map<number, NodeStatus>();
+  const consoleLine = (text: string) => {
+    const bytes = new TextEncoder().encode(`\r\n[${text}]\r\n`);
+    opts.pane.write(bytes);
+    transcript = (transcript + String.fromCharCode(...bytes)).slice(-TRANSCRIPT_CHARS);
+  };
   const hostBoot = async () => {
     if (!fabric || !vm || fabric.node !== 0) return;
     bootedOnce = true;
@@ -264,6 +279,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     counters: () => vm?.counters ?? null,
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
+    failure: () => failure,
     ping: (node: number) => fabric!.ping(node),
   };
 }

@@ -10,6 +10,7 @@ import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from 
 import { ClusterMachine, type ClusterMachineLayout } from "../../platform/browser/cluster-machine.ts";
 import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../platform/browser/cluster-wire.ts";
 import type { NodeStatus, NodeViewReport } from "../../platform/browser/node-protocol.ts";
+import { describeFailure, type NodeFailure } from "../../platform/node/node-failure.ts";
 import { decode, encode } from "../../protocol/codec.ts";
 import type { StatsSnapshot } from "../../protocol/messages.ts";
 
@@ -22,7 +23,8 @@ export type ClusterVmState =
   | { phase: "booting" }
   | { phase: "running" }
   | { phase: "stopped"; reason: string }
-  | { phase: "error"; message: string };
+  /** `failure`: set when the VM stopped because a node failed (on any tab). */
+  | { phase: "error"; message: string; failure?: NodeFailure & { tab: number } };
 
 export interface ClusterVmDeps {
   fabric: ClusterFabric;
@@ -140,6 +142,7 @@ export class ClusterVm {
       onStatus: this.deps.onStatus,
       onStats: (frame) => this.localStats(frame),
       onView: (report) => this.localReport(report),
+      onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.node }, true),
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
@@ -313,11 +316,22 @@ export class ClusterVm {
     if (wasActive) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "stop", reason } }));
   }
 
-  private halt(reason: string, isError: boolean): void {
+  /**
+   * A node failed: stop here and tell every tab. The failed node's tab tells all directly (the
+   * mesh is full); node 0 tells all again, for a tab whose link to that tab is down. A tab that
+   * already stopped ignores it, so nothing echoes.
+   */
+  private nodeFailed(failure: NodeFailure & { tab: number }, local: boolean): void {
+    if (!(this.active() || this.machine)) return;
+    this.halt(describeFailure(failure), true, failure);
+    if (local || this.isHost) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "node-failed", failure } }));
+  }
+
+  private halt(reason: string, isError: boolean, failure?: NodeFailure & { tab: number }): void {
     this.readyWaiter?.reject(new Error(reason));
     this.machine?.terminate();
     this.machine = null;
-    this.set(isError ? { phase: "error", message: reason } : { phase: "stopped", reason });
+    this.set(isError ? { phase: "error", message: reason, ...(failure ? { failure } : {}) } : { phase: "stopped", reason });
   }
 
   private onFabric(e: FabricEvent): void {
@@ -407,6 +421,16 @@ export class ClusterVm {
       case "stop":
         if (this.active() || this.machine) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
         break;
+      case "node-failed": {
+        const f = msg.failure;
+        // From the failed node's own tab, or relayed by node 0; VM node i hosts vCPU i.
+        const host = this.deps.fabric.members.find((m) => m.node === f.tab);
+        if (from !== f.tab && from !== 0) throw new Error(`tab ${from} reports a failure of tab ${f.tab}'s node ${f.node}`);
+        if (host && !host.vcpus.includes(f.node)) throw new Error(`a failure of node ${f.node}, which tab ${f.tab} does not host`);
+        if (f.vcpu !== null && f.vcpu !== f.node) throw new Error(`a failure of node ${f.node} names vCPU ${f.vcpu}; node ${f.node} hosts vCPU ${f.node}`);
+        this.nodeFailed(f, false);
+        break;
+      }
       case "link-delay":
       case "tracing":
         // Node 0 orders every change (a request from any tab); the others apply what node 0 sends.
