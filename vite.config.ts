@@ -1,6 +1,6 @@
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { ServerResponse } from "node:http";
-import { join, normalize, relative, resolve } from "node:path";
+import { dirname, join, normalize, relative, resolve } from "node:path";
 import type { Connect, Plugin } from "vite";
 import { defineConfig } from "vite";
 import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
@@ -84,6 +84,21 @@ function guestImages(): Plugin {
   };
 }
 
+/**
+ * Every Web Worker entry under src/, found by the literal `new Worker(new URL("…", import.meta.url))`
+ * shape (the only one Vite bundles as a worker). Vite's dependency scan crawls the pages but not
+ * into workers, so a package only workers import (v86) was first met while a VM booted: Vite then
+ * re-optimized and reloaded every page under the running VM (issue 11, a fresh clone's first run).
+ */
+export function workerEntries(): string[] {
+  const src = resolve(import.meta.dirname, "src");
+  const shape = /new Worker\(\s*new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g;
+  const found = new Set<string>();
+  for (const file of filesUnder(src).filter((f) => /\.ts$/.test(f)))
+    for (const m of readFileSync(file, "utf8").matchAll(shape)) found.add(relative(import.meta.dirname, resolve(dirname(file), m[1]!)));
+  return [...found].sort();
+}
+
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
@@ -97,5 +112,8 @@ export default defineConfig({
   server: { headers: isolationHeaders, host: "127.0.0.1", port: 5173 },
   preview: { headers: isolationHeaders, host: "127.0.0.1", port: 4173 },
   worker: { format: "es" },
+  // Scan the pages and every worker before the first page loads, so no dependency is discovered
+  // (and no page reloaded) while a VM boots.
+  optimizeDeps: { entries: ["*.html", ...workerEntries()] },
   build: { target: "es2022", chunkSizeWarningLimit: 2048 },
 });
