@@ -13,6 +13,7 @@
 #define HC_BENCH_START 9   /* faultbench: host starts its clock */
 #define HC_BENCH_STOP 10   /* faultbench: arg: iterations */
 #define HC_RESTART_ARM 11  /* restart: host revokes the source; its fault will take the destination */
+#define HC_DESC_TAKE 12    /* arg: 1 read-only, 2 no access; host takes the GDT page away that far */
 
 #define PAGE_DIR 0x200000
 #define PAGE_TABLE 0x201000   /* maps 0-4 MiB, identity except PT_VIRT */
@@ -28,5 +29,8 @@
 #define STOS_VALUE 0x5A5A5A5Au
 #define LOCK_ITERATIONS 20000
 #define BENCH_ITERATIONS 50000
+#define DESC_GDT 0x270000   /* a GDT alone on its page */
+#define DESC_BASE_HI 0x288000 /* a data segment base with bit 15 set */
+#define DESC_BASE_LO 0x290000 /* and one with bit 15 clear */
 #define IO_PORT 0x510          /* 0x510..0x517: routed ports */
 #define IO_MMIO 0xD0000000u    /* 128 KiB routed MMIO window */

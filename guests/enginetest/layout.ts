@@ -14,6 +14,7 @@ export const HC = {
   BENCH_START: 9,
   BENCH_STOP: 10,
   RESTART_ARM: 11,
+  DESC_TAKE: 12,
 } as const;
 
 export const PAGE_DIR = 0x200000;
@@ -33,5 +34,8 @@ export const BENCH_ITERATIONS = 50000;
 /** What the host writes over pagefn's first bytes: mov eax, 0x600DC0DE; ret. */
 export const PAGEFN_REWRITE = [0xb8, 0xde, 0xc0, 0x0d, 0x60, 0xc3];
 export const PAGEFN_REWRITE_RESULT = 0x600dc0de;
+export const DESC_GDT = 0x270000;
+export const DESC_BASE_HI = 0x288000;
+export const DESC_BASE_LO = 0x290000;
 export const IO_PORT = 0x510;
 export const IO_MMIO = 0xd0000000;

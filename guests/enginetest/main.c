@@ -98,6 +98,40 @@ static void scenario_restart(void) {
   check("restart dst sum", sum, hc(HC_REP_CHECK, sum));
 }
 
+/* Segment descriptors read from a GDT page the node holds read-only, then not at all: v86 reads
+ * them by physical address (read64s), which the map turns into its MMIO path. Selector 0x20 has a
+ * base with bit 15 set (bit 31 of the descriptor's low dword), 0x28 one without. */
+static uint32_t desc_word(uint32_t base) { return (base << 16) | 0xFFFF; }
+static uint32_t desc_high(uint32_t base) { return (base & 0xFF000000u) | 0x00CF9300u | ((base >> 16) & 0xFF); /* accessed already: no write */ }
+static uint32_t fs_read(uint16_t sel) {
+  uint32_t v;
+  __asm__ volatile("mov %1,%%fs; movl %%fs:0,%0" : "=r"(v) : "r"(sel) : "memory");
+  return v;
+}
+static void scenario_desc(void) {
+  struct __attribute__((packed)) { uint16_t limit; uint32_t base; } gdtr;
+  __asm__ volatile("sgdt %0" : "=m"(gdtr));
+  volatile uint32_t *gdt = P32(DESC_GDT);
+  for (int i = 0; i < 1024; i++) gdt[i] = 0;
+  /* Copy the boot GDT (null, code 0x08, data 0x10), so CS and the data selectors stay valid. */
+  for (int i = 0; i < 6; i++) gdt[i] = ((volatile uint32_t *)gdtr.base)[i];
+  gdt[8] = desc_word(DESC_BASE_HI); gdt[9] = desc_high(DESC_BASE_HI);
+  gdt[10] = desc_word(DESC_BASE_LO); gdt[11] = desc_high(DESC_BASE_LO);
+  *P32(DESC_BASE_HI) = 0x48494748u; *P32(DESC_BASE_LO) = 0x4C4F4C4Fu;
+  gdtr.base = DESC_GDT; gdtr.limit = 12 * 8 - 1;
+  __asm__ volatile("lgdt %0" : : "m"(gdtr));
+  check("desc rw hi", fs_read(0x20), 0x48494748u);
+  check("desc rw lo", fs_read(0x28), 0x4C4F4C4Fu);
+  hc(HC_DESC_TAKE, 1);
+  check("desc ro hi", fs_read(0x20), 0x48494748u);
+  check("desc ro lo", fs_read(0x28), 0x4C4F4C4Fu);
+  hc(HC_DESC_TAKE, 2);
+  check("desc none hi", fs_read(0x20), 0x48494748u);
+  hc(HC_DESC_TAKE, 2);
+  check("desc none lo", fs_read(0x28), 0x4C4F4C4Fu);
+  __asm__ volatile("mov %0,%%fs" : : "r"(0x10) : "memory");
+}
+
 /* Two pages written alternately; the host may take the other one away on each fault. */
 static void scenario_faultbench(void) {
   hc(HC_BENCH_START, 0);
@@ -137,6 +171,7 @@ void main(uint32_t magic, uint32_t *info) {
   else if (streq(cmd, "faultbench")) scenario_faultbench();
   else if (streq(cmd, "lockshared")) scenario_lockshared();
   else if (streq(cmd, "restart")) scenario_restart();
+  else if (streq(cmd, "desc")) scenario_desc();
   else { puts_("unknown scenario\n"); failures++; }
   puts_(failures ? "RESULT FAIL\n" : "RESULT OK\n");
   hc(HC_DONE, failures);

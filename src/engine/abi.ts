@@ -46,3 +46,10 @@ export const MAP_BYTES = 1 << 20;
 export const TLB_VALID = 1 << 0;
 export const TLB_READONLY = 1 << 1;
 export const TLB_IN_MAPPED_RANGE = 1 << 3;
+/**
+ * The coherence audit (instrument/audit-pass.ts, debug builds only): the import each forbidden
+ * guest-RAM access calls, (guest-physical address, bytes | write << 8, site) -> (), and the export
+ * that arms it with the linear address of guest RAM (0 disarms).
+ */
+export const IMPORT_AUDIT = "gw_audit";
+export const EXPORT_AUDIT_SET_RAM = "gw_audit_set_ram";

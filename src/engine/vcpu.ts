@@ -3,7 +3,9 @@
 
 import { V86, type V86Options } from "v86";
 import {
+  EXPORT_AUDIT_SET_RAM,
   EXPORT_GET_MAP_BASE,
+  IMPORT_AUDIT,
   EXPORT_QUIET,
   EXPORT_RESTART,
   EXPORT_SET_MAP_BASE,
@@ -19,7 +21,8 @@ import {
   TLB_KEEP,
   TLB_RETRY,
 } from "./abi.ts";
-import { INTERRUPT_IMPORT_DEFAULTS, type WasmImport } from "./interrupts/abi.ts";
+import { INTERRUPT_IMPORT_DEFAULTS, MEM, type WasmImport } from "./interrupts/abi.ts";
+import { auditSiteFunction, type AuditReport } from "./instrument/audit-pass.ts";
 
 export const PAGE_SIZE = 4096;
 
@@ -69,6 +72,43 @@ export interface VcpuOptions {
   onFault?: FaultHandler;
   /** Extra `env` imports for other parts of the instrumentation (interrupts/: VcpuInterrupts.create). */
   imports?: Record<string, WasmImport>;
+  /**
+   * The coherence audit (debug): `wasm` must be the audit build (ensureInstrumentedWasm({ audit:
+   * true })) and `report` its site table (readAuditReport). Every guest-RAM access the wasm makes
+   * that the page map forbids goes to `onViolation` (default: throw, which stops the vCPU with the
+   * violation as its error). v86's JIT is turned off: compiled guest code is not audited.
+   */
+  audit?: { report: AuditReport; onViolation?: (violation: AuditViolation) => void };
+}
+
+/** A guest-RAM access the page map did not allow, caught by the audit build at the access itself. */
+export interface AuditViolation {
+  page: number;
+  /** Guest-physical address of the access (of the page, for a bulk copy or fill). */
+  address: number;
+  /** Bytes accessed (0: a bulk copy or fill touching this page). */
+  bytes: number;
+  access: Access;
+  /** The page's local state at the access. */
+  state: PageState;
+  /** The v86 function that made the access (from the wasm's name section). */
+  fn: string;
+  site: number;
+  /** Linear address (CS base + EIP) of the guest instruction being executed (v86's previous_ip). */
+  eip: number;
+  /** A page was taken away inside this instruction and its restart is still pending. */
+  restartPending: boolean;
+}
+
+export class AuditError extends Error {
+  constructor(readonly violation: AuditViolation) {
+    const v = violation;
+    super(
+      `coherence audit: ${v.access} of ${v.bytes || "a span of"} byte(s) at guest-physical 0x${v.address.toString(16)} (page 0x${v.page.toString(16)}, held "${v.state}") ` +
+        `by ${v.fn}, guest eip 0x${(v.eip >>> 0).toString(16)}${v.restartPending ? ", restart pending" : ""}`,
+    );
+    this.name = "AuditError";
+  }
 }
 
 const STATE_BYTE: Record<PageState, number> = { rw: PAGE_RW, ro: PAGE_RO, none: PAGE_NONE };
@@ -118,9 +158,11 @@ export class Vcpu {
   private pendingDirty: [number, number][] = [];
   private readonly loaded: Promise<void>;
   private readonly extraImports: Record<string, WasmImport>;
+  private readonly audit: VcpuOptions["audit"];
 
   private constructor(options: VcpuOptions) {
     this.onFault = options.onFault;
+    this.audit = options.audit;
     this.extraImports = { ...INTERRUPT_IMPORT_DEFAULTS, ...options.imports };
     const wasm = options.wasm;
     let loadedResolve!: () => void;
@@ -128,6 +170,7 @@ export class Vcpu {
     this.loaded = new Promise((res, rej) => ((loadedResolve = res), (loadedReject = rej)));
     this.emulator = new V86({
       ...options.v86,
+      ...(options.audit ? { disable_jit: true } : {}),
       // v86 does not handle a rejection here, so report it through create() and stay pending.
       wasm_fn: (imports: WebAssembly.Imports) =>
         this.instantiate(wasm, imports).catch((err: unknown) => {
@@ -319,6 +362,8 @@ export class Vcpu {
       return TLB_RETRY;
     };
 
+    env[IMPORT_AUDIT] = (address: number, info: number, site: number) => this.auditViolation(address >>> 0, info, site);
+
     const module = await WebAssembly.compile(wasm as BufferSource);
     const instance = await WebAssembly.instantiate(module, imports);
     const ex = instance.exports as WebAssembly.Exports & Record<string, (...a: number[]) => number>;
@@ -343,11 +388,16 @@ export class Vcpu {
     this.walking = walking;
     // Learn where guest RAM lives when v86 allocates it.
     const allocate = ex.allocate_memory;
+    const armAudit = ex[EXPORT_AUDIT_SET_RAM];
+    if (this.audit && typeof armAudit !== "function") {
+      throw new EngineError(`the audit was asked for but the wasm is not the audit build (no ${EXPORT_AUDIT_SET_RAM} export); use ensureInstrumentedWasm({ audit: true })`);
+    }
     return {
       ...ex,
       allocate_memory: (size: number) => {
         const p = allocate(size);
         this.mem8Base = p >>> 0;
+        if (this.audit) armAudit(this.mem8Base);
         return p;
       },
     };
@@ -427,6 +477,23 @@ export class Vcpu {
     if (grant.bytes !== undefined) this.writePage(page, grant.bytes);
     this.view()[this.mapBase + page] = STATE_BYTE[grant.state];
     return grant.bytes !== undefined;
+  }
+
+  private auditViolation(address: number, info: number, site: number): void {
+    const page = address >>> 12;
+    const violation: AuditViolation = {
+      page,
+      address,
+      bytes: info & 0xff,
+      access: info & 0x100 ? "write" : "read",
+      state: BYTE_STATE[this.view()[this.mapBase + page]],
+      fn: this.audit ? auditSiteFunction(this.audit.report, site) : `site ${site}`,
+      site,
+      eip: new DataView(this.view().buffer).getInt32(MEM.previousIp, true),
+      restartPending: this.restart.value !== 0,
+    };
+    if (this.audit?.onViolation) this.audit.onViolation(violation);
+    else throw new AuditError(violation);
   }
 
   /** Drops every translation (and for no-access, compiled code) that could reach `page`. */

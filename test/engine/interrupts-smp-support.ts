@@ -4,10 +4,10 @@
 // One thread means one vCPU executes at a time, so a fault handler can always take a page from
 // another vCPU, which is then between two instructions.
 import { readFileSync } from "node:fs";
-import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
+import { ensureInstrumentedWasm, readAuditReport } from "../../src/engine/instrument/ensure.ts";
 import { routeInterrupt, VcpuInterrupts, PIC_PORTS, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
 import { routePorts, type IoSize } from "../../src/engine/io-routing.ts";
-import type { PageFault, PageGrant, VcpuOptions } from "../../src/engine/vcpu.ts";
+import type { AuditViolation, PageFault, PageGrant, VcpuOptions } from "../../src/engine/vcpu.ts";
 import { serial0Console, type SerialConsole } from "../../src/guests/serial-console.ts";
 
 interface V86IoPorts {
@@ -23,12 +23,30 @@ interface V86IoPorts {
 export interface SmpMachine extends SerialConsole {
   cpus: VcpuInterrupts[];
   stats: { pageMoves: number; ipis: number; forwardedEois: number };
+  /** Which vCPUs hold a copy of the page, and which holds it writable (-1: none). */
+  holders(page: number): { copies: number[]; writer: number };
   destroy(): Promise<void>;
 }
 
-export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promise<SmpMachine> {
+export interface SmpMachineOptions {
+  /**
+   * Run the coherence audit (the debug build that checks every guest-RAM access against the page
+   * map; JIT off): each forbidden access goes here with the vCPU's index. Without a handler a
+   * violation stops that vCPU with an AuditError.
+   */
+  audit?: true | ((cpu: number, violation: AuditViolation) => void);
+  /** The vCPUs that run the audit build (default: all); the others run the normal build, JIT on. */
+  auditCpus?: number[];
+}
+
+export async function startSmpMachine(n: number, v86: VcpuOptions["v86"], options: SmpMachineOptions = {}): Promise<SmpMachine> {
   if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`CPU count must be 1..8, got ${n}`);
   const wasm = readFileSync(await ensureInstrumentedWasm());
+  const auditPath = options.audit ? await ensureInstrumentedWasm({ audit: true }) : undefined;
+  const auditWasm = auditPath ? readFileSync(auditPath) : undefined;
+  const auditReport = auditPath ? await readAuditReport(auditPath) : undefined;
+  const audited = (i: number) => auditReport !== undefined && (options.auditCpus ?? [i]).includes(i);
+  const onViolation = typeof options.audit === "function" ? options.audit : undefined;
   const cpus: VcpuInterrupts[] = [];
   const stats = { pageMoves: 0, ipis: 0, forwardedEois: 0 };
   // Per page: which CPUs hold a copy, and the one holding it writable (-1: none).
@@ -76,7 +94,7 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promi
   for (let i = 0; i < n; i++) {
     const role = i === 0 ? "bsp" : "ap";
     cpus[i] = await VcpuInterrupts.create({
-      wasm,
+      wasm: audited(i) ? auditWasm! : wasm,
       apicId: i,
       role,
       onFault: fault(i),
@@ -86,6 +104,7 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promi
         onEoi: i === 0 ? () => true : (vector) => (stats.forwardedEois++, cpus[0].ioapicEoi(vector), false),
       },
       v86: { ...v86, autostart: false },
+      ...(audited(i) ? { audit: { report: auditReport!, ...(onViolation ? { onViolation: (v: AuditViolation) => onViolation(i, v) } : {}) } } : {}),
     });
   }
   const bsp = cpus[0];
@@ -118,6 +137,7 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"]): Promi
     cpus,
     ...serial,
     stats,
+    holders: (page) => ({ copies: [...holdersOf(page)], writer: writerOf(page) }),
     destroy: async () => {
       for (const c of cpus) await c.vcpu.destroy();
     },

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import {
   COUNTER_PAGE,
+  DESC_GDT,
   HC,
   LOCK_ITERATIONS,
   NOISE_PAGE,
@@ -17,16 +18,17 @@ import {
   REP_STOS,
   STOS_VALUE,
 } from "../../guests/enginetest/layout.ts";
+import type { EnsureOptions } from "../../src/engine/instrument/ensure.ts";
 import type { Vcpu } from "../../src/engine/vcpu.ts";
 import { bootEngineTest, SimulatedRemote } from "./support/guest.ts";
 
 const TIMEOUT = 300_000;
 const pageOf = (a: number) => a >>> 12;
 
-async function runScenario(scenario: string, hypercall: (cmd: number, arg: number, remote: SimulatedRemote, vcpu: Vcpu) => number) {
+async function runScenario(scenario: string, hypercall: (cmd: number, arg: number, remote: SimulatedRemote, vcpu: Vcpu) => number, wasm: EnsureOptions = {}) {
   let vcpu!: Vcpu;
   const remote = new SimulatedRemote(() => vcpu);
-  const run = await bootEngineTest(scenario, (cmd, arg) => hypercall(cmd, arg, remote, vcpu), remote.handler);
+  const run = await bootEngineTest(scenario, (cmd, arg) => hypercall(cmd, arg, remote, vcpu), remote.handler, undefined, wasm);
   vcpu = run.vcpu;
   try {
     const failures = await run.done;
@@ -283,6 +285,48 @@ describe("engine page access control on the hard paths", () => {
     for (let i = 0; i < 1024; i++) if (dv.getUint32(i * 4, true) !== pattern(i)) throw new Error(`dst dword ${i} lost the copy`);
     // The destination came back through a write fault of the restarted instruction.
     expect(remote.faults(dst, "write")).toBeGreaterThanOrEqual(1);
+  });
+
+  it("segment descriptors read from a GDT page held read-only or not at all load with their own base (v86's read64s sign bug)", { timeout: TIMEOUT }, async () => {
+    const gdtPage = pageOf(DESC_GDT);
+    const desc = async (wasm: EnsureOptions) => {
+      const taken: string[] = [];
+      let vcpu!: Vcpu;
+      const remote = new SimulatedRemote(() => vcpu);
+      const run = await bootEngineTest(
+        "desc",
+        (cmd, arg) => {
+          expect(cmd).toBe(HC.DESC_TAKE);
+          remote.take(gdtPage, arg === 1 ? "ro" : "none");
+          taken.push(vcpu.pageState(gdtPage));
+          return 0;
+        },
+        remote.handler,
+        undefined,
+        wasm,
+      );
+      vcpu = run.vcpu;
+      try {
+        const outcome = await run.done.then((failures) => ({ failures, error: undefined }), (error: Error) => ({ failures: -1, error }));
+        return { ...outcome, output: run.output(), remote, taken };
+      } finally {
+        await vcpu.destroy();
+      }
+    };
+    const r = await desc({});
+    for (const what of ["rw hi", "rw lo", "ro hi", "ro lo", "none hi", "none lo"]) expect(r.output).toMatch(new RegExp(`desc ${what} got=\\w+ want=\\w+ ok`));
+    expect(r.failures).toBe(0);
+    expect(r.taken).toEqual(["ro", "none", "none"]);
+    // The descriptor loads after each "none" went through a physical-read fault of the GDT page.
+    expect(r.remote.faults(gdtPage, "read")).toBeGreaterThanOrEqual(2);
+    // Without the fix the same guest breaks exactly where the GDT page stops being read-write here:
+    // FS loads base 0xffff8000 (and access byte 0xff), and its read faults (#GP; the guest has no
+    // IDT, so v86 stops). The scenario sees the bug this test is for.
+    const broken = await desc({ withoutFixes: true });
+    expect(broken.output).toMatch(/desc rw hi got=48494748 want=48494748 ok/);
+    expect(broken.output).toMatch(/desc rw lo got=4c4f4c4f want=4c4f4c4f ok/);
+    expect(broken.output).not.toMatch(/desc ro hi got=48494748/);
+    expect(broken.error ?? broken.failures).toBeTruthy();
   });
 
   it("an accessed/dirty update keeps a remote change made to the entry while the table was read-only here", { timeout: TIMEOUT }, async () => {

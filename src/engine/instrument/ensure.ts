@@ -4,10 +4,11 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PASS_VERSION } from "./expected.ts";
+import { AUDIT_PASS_VERSION, PASS_VERSION } from "./expected.ts";
 import { INTERRUPTS_PASS_VERSION } from "../interrupts/abi.ts";
 import { sha256 } from "./hash.ts";
 import type { InstrumentReport } from "./pass.ts";
+import type { AuditReport } from "./audit-pass.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const STOCK_WASM = path.join(REPO_ROOT, "node_modules/v86/build/v86.wasm");
@@ -18,6 +19,10 @@ export interface EnsureOptions {
   input?: string;
   cacheDir?: string;
   log?: (message: string) => void;
+  /** The coherence-audit build (debug: every guest-RAM access checked; see audit-pass.ts). */
+  audit?: boolean;
+  /** A build that keeps v86's bugs (fixes-pass.ts), for the tests that show what the fixes prevent. */
+  withoutFixes?: boolean;
 }
 
 /** Returns the path of the instrumented wasm, building it when missing or stale. */
@@ -31,7 +36,7 @@ export async function ensureInstrumentedWasm(options: EnsureOptions = {}): Promi
     throw new Error(`cannot read v86 wasm at ${input} (is v86 installed? run npm ci): ${(err as Error).message}`);
   }
   const hash = sha256(bytes);
-  const out = path.join(cacheDir, `v86-giantweb-${hash.slice(0, 16)}-p${PASS_VERSION}i${INTERRUPTS_PASS_VERSION}.wasm`);
+  const out = path.join(cacheDir, `v86-giantweb-${hash.slice(0, 16)}-p${PASS_VERSION}i${INTERRUPTS_PASS_VERSION}${options.audit ? `a${AUDIT_PASS_VERSION}` : ""}${options.withoutFixes ? "-nofix" : ""}.wasm`);
   try {
     const cached = await fs.readFile(out);
     const meta = JSON.parse(await fs.readFile(out + ".json", "utf8")) as { outputSha256?: string };
@@ -43,7 +48,7 @@ export async function ensureInstrumentedWasm(options: EnsureOptions = {}): Promi
   options.log?.(`instrumenting ${input} -> ${out}`);
   // binaryen is large; load it only when a build is needed.
   const { instrumentV86Wasm } = await import("./pass.ts");
-  const { output, report } = instrumentV86Wasm(bytes);
+  const { output, report } = instrumentV86Wasm(bytes, { audit: options.audit, withoutFixes: options.withoutFixes });
   await fs.mkdir(cacheDir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   await fs.writeFile(tmp, output);
@@ -55,4 +60,11 @@ export async function ensureInstrumentedWasm(options: EnsureOptions = {}): Promi
   await fs.writeFile(out + ".json", JSON.stringify(meta, null, 2) + "\n");
   await fs.rename(tmp, out); // atomic, so a concurrent reader never sees a partial file
   return out;
+}
+
+/** The audit build's site table (audit-pass.ts), read from the record beside the wasm. */
+export async function readAuditReport(wasmPath: string): Promise<AuditReport> {
+  const meta = JSON.parse(await fs.readFile(wasmPath + ".json", "utf8")) as { audit?: AuditReport };
+  if (!meta.audit) throw new Error(`${wasmPath} is not an audit build (no audit record beside it)`);
+  return meta.audit;
 }

@@ -28,6 +28,8 @@ import {
 } from "../abi.ts";
 import { EXPECTED } from "./expected.ts";
 import { instrumentInterrupts, type InterruptsReport } from "./interrupts-pass.ts";
+import { instrumentAudit, type AuditReport } from "./audit-pass.ts";
+import { fixV86Bugs, type FixesReport } from "./fixes-pass.ts";
 
 export { PASS_VERSION } from "./expected.ts";
 
@@ -53,6 +55,17 @@ export interface InstrumentReport {
   inverseSites: Record<string, number>;
   /** The interrupt hooks (interrupts-pass.ts). */
   interrupts: InterruptsReport;
+  /** Fixes of v86 bugs that only the map's MMIO detours expose (fixes-pass.ts). */
+  fixes: FixesReport;
+  /** The coherence audit (audit-pass.ts), in audit builds only. */
+  audit?: AuditReport;
+}
+
+export interface InstrumentOptions {
+  /** Also add the coherence audit (a debug build: every guest-RAM access checked against the map). */
+  audit?: boolean;
+  /** Leave v86's bugs in (fixes-pass.ts): only for the tests that show what each fix prevents. */
+  withoutFixes?: boolean;
 }
 
 const B = binaryen as unknown as BinaryenRuntime;
@@ -69,7 +82,7 @@ interface BinaryenRuntime {
 type Info = binaryen.ExpressionInfo & Record<string, unknown>;
 
 /** Child expressions of `expr`, for the expression kinds that occur in v86.wasm. */
-function children(expr: number): number[] {
+export function children(expr: number): number[] {
   const id = binaryen.getExpressionId(expr);
   // getExpressionInfo has no case for these two and throws.
   if (id === binaryen.UnreachableId || id === binaryen.NopId) return [];
@@ -259,7 +272,7 @@ function findJitExitReason(m: binaryen.Module): number {
   return addr;
 }
 
-export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; report: InstrumentReport } {
+export function instrumentV86Wasm(input: Uint8Array, options: InstrumentOptions = {}): { output: Uint8Array; report: InstrumentReport } {
   const inputSha256 = sha256(input);
   if (inputSha256 !== EXPECTED.inputSha256) {
     throw new InstrumentShapeError(`sha256 is ${inputSha256}, expected ${EXPECTED.inputSha256}`);
@@ -469,10 +482,12 @@ export function instrumentV86Wasm(input: Uint8Array): { output: Uint8Array; repo
     m.addFunctionExport("gw$get_map_base", EXPORT_GET_MAP_BASE);
 
     const interrupts = instrumentInterrupts(m);
+    const fixes = options.withoutFixes ? { read64sLowDword: 0 } : fixV86Bugs(m, children);
+    const audit = options.audit ? instrumentAudit(m) : undefined;
 
     if (!m.validate()) throw new InstrumentShapeError("the rewritten module does not validate");
     const output = m.emitBinary();
-    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites, interrupts } };
+    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites, interrupts, fixes, ...(audit ? { audit } : {}) } };
   } finally {
     m.dispose();
     binaryen.setDebugInfo(hadDebugInfo);

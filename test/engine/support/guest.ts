@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import { buildEngineTestGuest } from "../../../guests/enginetest/build.ts";
 import { HC, HC_ARG_PORT, HC_CMD_PORT } from "../../../guests/enginetest/layout.ts";
-import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
+import { ensureInstrumentedWasm, type EnsureOptions } from "../../../src/engine/instrument/ensure.ts";
 import { Vcpu, type FaultHandler } from "../../../src/engine/vcpu.ts";
 
 export type Hypercall = (cmd: number, arg: number) => number;
@@ -25,9 +25,10 @@ export async function bootEngineTest(
   onFault?: FaultHandler,
   /** Runs after the Vcpu exists and before the guest starts. */
   setup?: (vcpu: Vcpu) => void,
+  wasmOptions: EnsureOptions = {},
 ): Promise<GuestRun> {
   const elf = fs.readFileSync(buildEngineTestGuest());
-  const wasm = fs.readFileSync(await ensureInstrumentedWasm());
+  const wasm = fs.readFileSync(await ensureInstrumentedWasm(wasmOptions));
   let out = "";
   let resolveDone!: (n: number) => void;
   let rejectDone!: (e: unknown) => void;
