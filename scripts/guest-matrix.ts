@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { archiveKernels, kernelAbi } from "../src/guests/debs.ts";
 import { ensureGuestImages, REPO_ROOT } from "../src/guests/images.ts";
-import { ensureLargeInitramfs, ensureMatrixGuest, MATRIX_DIR } from "../src/guests/matrix-guests.ts";
+import { ensureLargeInitramfs, ensureMatrixGuest, MATRIX_DIR, matrixKernelVersion } from "../src/guests/matrix-guests.ts";
 
 export const MACHINES = ["smp1", "cluster"] as const;
 export const INITRDS = ["default", "large"] as const;
@@ -44,6 +44,8 @@ export interface CellResult extends Cell {
   /** N of the banner "giantweb guest up: Linux …, N CPU(s) online" (nproc). */
   cpusOnline: number | null;
   kernelRelease: string | null;
+  /** The kernel package's Debian version. */
+  kernelVersion: string | null;
   /** Booted with every CPU online. */
   ok: boolean;
   /** The first panic / oops / do_boot_cpu failure on the console, else the engine's panic or error. */
@@ -160,6 +162,7 @@ export function analyse(cell: Cell, r: { console: string; stderr: string; booted
     cpusUp,
     cpusOnline,
     kernelRelease: banner?.[1] ?? null,
+    kernelVersion: null,
     ok: r.booted && cpusUp === cell.vcpus && cpusOnline === cell.vcpus,
     firstError,
     enginePanic,
@@ -250,7 +253,7 @@ export async function runMatrix(o: MatrixOptions, say: (line: string) => void = 
   const started = new Date().toISOString();
   for (const [i, cell] of cells.entries()) {
     say(`${i + 1}/${cells.length} ${cellName(cell)} ...`);
-    const r = await runCell(cell, o);
+    const r = { ...(await runCell(cell, o)), kernelVersion: matrixKernelVersion(cell.kernelPackage) };
     results.push(r);
     say(`${i + 1}/${cells.length} ${cellName(cell)}: ${r.ok ? "ok" : r.booted ? "booted without every CPU" : "did not boot"}, CPUs ${r.cpusUp ?? "-"}/${r.cpusOnline ?? "-"}, ${r.seconds} s${r.firstError ? `, ${r.firstError}` : ""}`);
     writeFileSync(o.out, JSON.stringify({ started, finished: results.length === cells.length ? new Date().toISOString() : null, options: o, cells: results }, null, 2) + "\n");

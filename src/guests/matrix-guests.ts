@@ -37,7 +37,8 @@ export function kernelPin(pkg: string, log: Log = defaultLog): DebPin {
 
 /**
  * A guest folder for one kernel package: its bzImage plus the default guest's initramfs and BIOS.
- * Rebuilt when the kernel's .deb or the default guest changes.
+ * Reused while the default guest is unchanged (Debian gives every kernel upload a new ABI number N,
+ * so one package name is one kernel).
  */
 export function ensureMatrixGuest(kernelPackage: string, log: Log = defaultLog): GuestImages {
   const dir = join(MATRIX_DIR, String(kernelAbi(kernelPackage)));
@@ -66,6 +67,11 @@ export function ensureMatrixGuest(kernelPackage: string, log: Log = defaultLog):
 }
 
 /** The larger initramfs (gzip), built from the pinned busybox and largeInitramfs packages; its path. */
+/** The Debian version of the kernel in a matrix guest folder (from its stamp), or null. */
+export function matrixKernelVersion(kernelPackage: string): string | null {
+  return (readJson(join(MATRIX_DIR, String(kernelAbi(kernelPackage)), "manifest.json"))?.kernelVersion as string | undefined) ?? null;
+}
+
 export function ensureLargeInitramfs(log: Log = defaultLog): string {
   const pinned = loadPinnedManifest();
   const pins = [pinned.busybox, ...pinned.largeInitramfs];
