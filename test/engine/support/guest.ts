@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import { buildEngineTestGuest } from "../../../guests/enginetest/build.ts";
 import { HC, HC_ARG_PORT, HC_CMD_PORT } from "../../../guests/enginetest/layout.ts";
-import { ensureInstrumentedWasm, type EnsureOptions } from "../../../src/engine/instrument/ensure.ts";
-import { Vcpu, type FaultHandler } from "../../../src/engine/vcpu.ts";
+import { ensureInstrumentedWasm, readAuditReport, type EnsureOptions } from "../../../src/engine/instrument/ensure.ts";
+import { Vcpu, type AuditViolation, type FaultHandler } from "../../../src/engine/vcpu.ts";
 
 export type Hypercall = (cmd: number, arg: number) => number;
 
@@ -26,9 +26,13 @@ export async function bootEngineTest(
   /** Runs after the Vcpu exists and before the guest starts. */
   setup?: (vcpu: Vcpu) => void,
   wasmOptions: EnsureOptions = {},
+  /** With `wasmOptions.audit`: where the coherence audit reports (default: the vCPU stops with an AuditError). */
+  onViolation?: (v: AuditViolation) => void,
 ): Promise<GuestRun> {
   const elf = fs.readFileSync(buildEngineTestGuest());
-  const wasm = fs.readFileSync(await ensureInstrumentedWasm(wasmOptions));
+  const wasmPath = await ensureInstrumentedWasm(wasmOptions);
+  const wasm = fs.readFileSync(wasmPath);
+  const audit = wasmOptions.audit ? { report: await readAuditReport(wasmPath), ...(onViolation ? { onViolation } : {}) } : undefined;
   let out = "";
   let resolveDone!: (n: number) => void;
   let rejectDone!: (e: unknown) => void;
@@ -36,6 +40,7 @@ export async function bootEngineTest(
   const vcpu = await Vcpu.create({
     wasm,
     onFault,
+    ...(audit ? { audit } : {}),
     v86: {
       multiboot: { buffer: elf.buffer.slice(elf.byteOffset, elf.byteOffset + elf.length) as ArrayBuffer },
       cmdline: scenario,
