@@ -93,14 +93,15 @@ export function defaultInitramfsGz(busyboxRoot: string): Uint8Array {
 function buildFromDebian(log: Log): void {
   const pinned = loadPinnedManifest();
   let debs: string[];
+  let unpacked: ReturnType<typeof unpackDebs>;
   try {
     debs = fetchPinned([pinned.kernel, pinned.busybox, pinned.bios], log);
+    unpacked = unpackDebs({ kernel: debs[0]!, busybox: debs[1]!, seabios: debs[2]! });
   } catch (err) {
     if (err instanceof ImageError) throw new ImageError(`${err.message}\n${HOW_TO_SUPPLY}`);
     throw err;
   }
-  const [kernelDeb, busyboxDeb, biosDeb] = debs as [string, string, string];
-  const unpacked = unpackDebs({ kernel: kernelDeb, busybox: busyboxDeb, seabios: biosDeb });
+  const kernelDeb = debs[0]!;
   try {
     const out = guestPaths();
     copyAtomic(vmlinuzIn(unpacked.root("kernel"), kernelDeb), out.bzImage);
