@@ -175,6 +175,8 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
       const panic = [...wasmLog].reverse().find((l) => l.includes("panicked at"));
       message = panic ? `the engine ${panic.trim().replace(/\s*\n\s*/g, " ")} (${message})` : `the engine stopped: ${message}`;
     }
+    // What the guest wrote to the UART up to the failure is what the user reads next to the stop.
+    if (serial.length > 0) config.onSerial(Uint8Array.from(serial.splice(0)));
     config.onFailure?.(makeFailure(plan.self, config.vcpu, cause, message));
   };
   // The engine stops itself on a throw out of main_loop (vcpu.ts) and reports it here.
