@@ -22,7 +22,7 @@ import {
   TLB_RETRY,
 } from "./abi.ts";
 import { INTERRUPT_IMPORT_DEFAULTS, MEM, type WasmImport } from "./interrupts/abi.ts";
-import { auditSiteFunction, type AuditReport } from "./instrument/audit-pass.ts";
+import { auditSiteFunction, type AuditReport } from "./audit-sites.ts";
 
 export const PAGE_SIZE = 4096;
 

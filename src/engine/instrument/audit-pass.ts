@@ -17,20 +17,16 @@
 
 import binaryen from "binaryen";
 import { EXPORT_AUDIT_SET_RAM, IMPORT_AUDIT, MEMORY_SIZE_ADDR } from "../abi.ts";
+import type { AuditReport } from "../audit-sites.ts";
 import { children } from "./pass.ts";
+
+export type { AuditReport } from "../audit-sites.ts";
 
 export class AuditShapeError extends Error {
   constructor(message: string) {
     super(`the audit pass cannot instrument this module: ${message}`);
     this.name = "AuditShapeError";
   }
-}
-
-export interface AuditReport {
-  /** Memory accesses instrumented (loads, stores, SIMD lanes, bulk copies and fills). */
-  sites: number;
-  /** [first site number, v86 function name] in increasing order: site s belongs to the last entry with first <= s. */
-  functions: [number, string][];
 }
 
 const CHECK = "gw$audit_check";
@@ -228,17 +224,4 @@ export function instrumentAudit(m: binaryen.Module): AuditReport {
     if (site > first) functions.push([first, info.name]);
   }
   return { sites: site, functions };
-}
-
-/** The v86 function a site number belongs to. */
-export function auditSiteFunction(report: AuditReport, site: number): string {
-  let lo = 0;
-  let hi = report.functions.length - 1;
-  if (hi < 0 || site < report.functions[0][0]) return `site ${site}`;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (report.functions[mid][0] <= site) lo = mid;
-    else hi = mid - 1;
-  }
-  return report.functions[lo][1];
 }

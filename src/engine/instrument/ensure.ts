@@ -8,7 +8,7 @@ import { AUDIT_PASS_VERSION, PASS_VERSION } from "./expected.ts";
 import { INTERRUPTS_PASS_VERSION } from "../interrupts/abi.ts";
 import { sha256 } from "./hash.ts";
 import type { InstrumentReport } from "./pass.ts";
-import type { AuditReport } from "./audit-pass.ts";
+import type { AuditReport } from "../audit-sites.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const STOCK_WASM = path.join(REPO_ROOT, "node_modules/v86/build/v86.wasm");
