@@ -14,7 +14,7 @@
 // spoil the next cell, and a cell that does not end is killed). The console of each cell goes to
 // .cache/matrix/logs/. Exit status 1 when any cell did not boot with every CPU online.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -238,6 +238,14 @@ function runCell(cell: Cell, o: MatrixOptions): Promise<CellResult> {
   });
 }
 
+/** The commit the cells ran, and the files changed in the work tree (they run too). */
+function sourceState(): { commit: string | null; modified: string[] } {
+  const git = (args: string[]) => spawnSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" });
+  const head = git(["rev-parse", "HEAD"]);
+  const status = git(["status", "--porcelain", "--untracked-files=no"]);
+  return { commit: head.status === 0 ? head.stdout.trim() : null, modified: status.status === 0 ? status.stdout.split("\n").filter(Boolean).map((l) => l.slice(3)) : [] };
+}
+
 /** Prepares every guest the cells need, then runs them one by one; writes results after each. */
 export async function runMatrix(o: MatrixOptions, say: (line: string) => void = (l) => console.error(`[matrix] ${l}`)): Promise<CellResult[]> {
   ensureGuestImages(say);
@@ -251,12 +259,13 @@ export async function runMatrix(o: MatrixOptions, say: (line: string) => void = 
   mkdirSync(LOG_DIR, { recursive: true });
   const results: CellResult[] = [];
   const started = new Date().toISOString();
+  const source = sourceState();
   for (const [i, cell] of cells.entries()) {
     say(`${i + 1}/${cells.length} ${cellName(cell)} ...`);
     const r = { ...(await runCell(cell, o)), kernelVersion: matrixKernelVersion(cell.kernelPackage) };
     results.push(r);
     say(`${i + 1}/${cells.length} ${cellName(cell)}: ${r.ok ? "ok" : r.booted ? "booted without every CPU" : "did not boot"}, CPUs ${r.cpusUp ?? "-"}/${r.cpusOnline ?? "-"}, ${r.seconds} s${r.firstError ? `, ${r.firstError}` : ""}`);
-    writeFileSync(o.out, JSON.stringify({ started, finished: results.length === cells.length ? new Date().toISOString() : null, options: o, cells: results }, null, 2) + "\n");
+    writeFileSync(o.out, JSON.stringify({ started, finished: results.length === cells.length ? new Date().toISOString() : null, options: o, source, cells: results }, null, 2) + "\n");
   }
   return results;
 }
