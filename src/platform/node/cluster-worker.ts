@@ -7,6 +7,7 @@ import { planDirectBoot } from "../firmware/direct-boot.ts";
 import { FW_TABLES_BASE } from "../firmware/layout.ts";
 import { buildMpTable } from "../firmware/mptable.ts";
 import { describePlatform } from "../firmware/platform.ts";
+import { delayLinks } from "../browser/link-delay.ts";
 import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options, type ServeOptions } from "./vcpu-node.ts";
 
 export type ClusterGuest =
@@ -26,6 +27,8 @@ interface Data {
   vcpuNodes: number[];
   deviceNode?: number;
   stop: SharedArrayBuffer;
+  linkDelayMs?: number;
+  watchPages?: number[];
 }
 const d = workerData.data as Data;
 const buf = (p: string) => {
@@ -77,6 +80,22 @@ const node = await startVcpuNode({
   onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
   onFailure: (failure) => parentPort!.postMessage({ kind: "failed", failure }),
 });
+// The latency knob (fixed for the cluster's life): every frame this node sends waits this long.
+if (d.linkDelayMs) delayLinks(node.links, () => d.linkDelayMs!);
+// First faults on watched pages (and the node's first fault of all), with the fault count and the
+// time blocked in DSM faults so far: the AP's progress through its bring-up, timed from inside.
+interface Mark { wallMs: number; faults: number; blockedMs: number }
+const watch: { first: Mark | null; pages: Record<number, Mark> } = { first: null, pages: {} };
+if (d.watchPages?.length) {
+  const pages = new Set(d.watchPages);
+  const handler = node.vcpu.onFault!;
+  node.vcpu.onFault = (fault) => {
+    const mark = (): Mark => ({ wallMs: performance.timeOrigin + performance.now(), faults: node.vcpu.stats.faults, blockedMs: node.agent.counters.blockedMs });
+    watch.first ??= mark();
+    if (pages.has(fault.page) && !watch.pages[fault.page]) watch.pages[fault.page] = mark();
+    return handler(fault);
+  };
+}
 parentPort!.postMessage({ kind: "ready" });
 const report = () => ({
   kind: "stats",
@@ -89,6 +108,7 @@ const report = () => ({
   io: node.io.counters,
   // The guest's time-stamp counter against wall time (comparable across nodes).
   clock: { tsc: Number(node.cpu.tsc), wallMs: performance.timeOrigin + performance.now() },
+  watch,
 });
 if (d.vcpu === null) {
   node.serveUntil(() => Atomics.load(stop, 0) !== 0);

@@ -1,6 +1,7 @@
 // A many-to-one VM in Node: its nodes in worker_threads joined by shared-memory links, the console
 // output of the device node, and per-node statistics. Used by the integration tests and the benchmarks.
 import type { Worker } from "node:worker_threads";
+import { MAX_ADDED_DELAY_MS } from "../browser/link-delay.ts";
 import { planLocalLinks } from "../channel/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { ClusterGuest } from "./cluster-worker.ts";
@@ -29,6 +30,15 @@ export interface ClusterOptions {
    */
   nodes: { vcpu: number | null; serve?: ServeOptions }[];
   deviceNode: number;
+  /** Added one-way delay (0..50 ms) on every frame every node sends (the live view's latency knob, link-delay.ts). */
+  linkDelayMs?: number;
+  /**
+   * Guest-physical pages (page numbers) whose first fault each vCPU node records: the wall time
+   * (ms since 1970), the node's fault count and DSM blocked time then; reported in `stats(n).watch`
+   * with the node's first fault of all. How the AP wake-up margin is measured (README-interrupts.md,
+   * "Guest time").
+   */
+  watchPages?: number[];
 }
 
 export function startCluster(opts: ClusterOptions): NodeCluster {
@@ -36,6 +46,8 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   const vcpuNodes: number[] = [];
   opts.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
   if (vcpuNodes.length === 0 || vcpuNodes.some((n) => n === undefined)) throw new Error("the nodes' vCPUs must be numbered 0..N-1 without gaps");
+  const delay = opts.linkDelayMs ?? 0;
+  if (!Number.isInteger(delay) || delay < 0 || delay > MAX_ADDED_DELAY_MS) throw new RangeError(`linkDelayMs must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${String(opts.linkDelayMs)}`);
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
   const errors: NodeFailureError[] = [];
@@ -52,6 +64,8 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       vcpuNodes,
       deviceNode: opts.deviceNode,
       stop: stopFlag,
+      linkDelayMs: delay,
+      watchPages: opts.watchPages,
     });
     let ready = false;
     // An uncaught error ends the worker: before "ready" the node did not start, after it the node died.
