@@ -278,6 +278,11 @@ export class Vcpu {
     return { exports: this.exports, memory: this.memory };
   }
 
+  /** True when this vCPU runs the coherence audit (the audit build, armed at v86's RAM). */
+  get auditArmed(): boolean {
+    return this.audit !== undefined && this.mem8Base >= 0;
+  }
+
   /** True while a fault handler of this vCPU is running (inside a guest instruction). */
   get inFault(): boolean {
     return this.faultDepth > 0;

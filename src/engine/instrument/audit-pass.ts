@@ -18,7 +18,7 @@
 import binaryen from "binaryen";
 import { EXPORT_AUDIT_SET_RAM, IMPORT_AUDIT, MEMORY_SIZE_ADDR } from "../abi.ts";
 import type { AuditReport } from "../audit-sites.ts";
-import { children } from "./pass.ts";
+import { children, MAP_BASE } from "./pass.ts";
 
 export type { AuditReport } from "../audit-sites.ts";
 
@@ -98,7 +98,7 @@ export function instrumentAudit(m: binaryen.Module): AuditReport {
   m.addGlobal(LAST_DEST, i32, true, m.i32.const(0));
   m.addGlobal(LAST_SRC, i32, true, m.i32.const(0));
   m.addFunctionImport(IMPORT_FN, "env", IMPORT_AUDIT, binaryen.createType([i32, i32, i32]), binaryen.none);
-  const mapBase = "gw$map_base";
+  const mapBase = MAP_BASE;
   if (!m.getGlobal(mapBase)) throw new AuditShapeError(`the page-map global ${mapBase} is missing (run the main pass first)`);
 
   const get = (k: number) => m.local.get(k, i32);

@@ -239,7 +239,7 @@ function sortKeys(o: Record<string, number>): [string, number][] {
 }
 
 
-const MAP_BASE = "gw$map_base";
+export const MAP_BASE = "gw$map_base";
 const WALK_WRITE = "gw$walk_write";
 const INNER_WALK = "gw$do_page_walk_inner";
 const TLB_FAULT_FN = "gw$tlb_fault";

@@ -1,4 +1,5 @@
 // Worker entry of one node of a NodeCluster (worker_threads).
+import { readAuditReport } from "../../engine/instrument/ensure.ts";
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { LocalLinksPlan } from "../channel/local-links.ts";
@@ -21,6 +22,8 @@ export type ClusterGuest =
 interface Data {
   plan: LocalLinksPlan;
   wasmPath: string;
+  /** This node runs the coherence-audit build (its path); see ClusterOptions.audit. */
+  auditWasmPath?: string;
   guest: ClusterGuest;
   vcpu: number | null;
   serve?: ServeOptions;
@@ -70,7 +73,8 @@ switch (g.kind) {
 const stop = new Int32Array(d.stop);
 const node = await startVcpuNode({
   plan: d.plan,
-  wasm: new Uint8Array(readFileSync(d.wasmPath)),
+  wasm: new Uint8Array(readFileSync(d.auditWasmPath ?? d.wasmPath)),
+  ...(d.auditWasmPath ? { audit: await readAuditReport(d.auditWasmPath) } : {}),
   v86,
   vcpu: d.vcpu,
   serve: d.serve,
@@ -101,6 +105,7 @@ const report = () => ({
   kind: "stats",
   self: d.plan.self,
   engine: node.vcpu.stats,
+  auditArmed: node.vcpu.auditArmed,
   interrupts: { ...node.cpu.stats, runState: node.cpu.runState },
   router: node.router?.counters ?? null,
   agent: node.agent.counters,

@@ -39,6 +39,12 @@ export interface ClusterOptions {
    * "Guest time").
    */
   watchPages?: number[];
+  /**
+   * The coherence audit on some vCPUs: their nodes run `wasmPath` (the audit build,
+   * ensureInstrumentedWasm({ audit: true })) with the JIT off, and an access around the page map
+   * fails the node with an AuditError naming it (src/engine/README.md, "The coherence audit").
+   */
+  audit?: { wasmPath: string; vcpus: number[] };
 }
 
 export function startCluster(opts: ClusterOptions): NodeCluster {
@@ -58,6 +64,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
     const w = startTsWorker(new URL("./cluster-worker.ts", import.meta.url), {
       plan: { ...plan, self },
       wasmPath: opts.wasmPath,
+      ...(spec.vcpu !== null && opts.audit?.vcpus.includes(spec.vcpu) ? { auditWasmPath: opts.audit.wasmPath } : {}),
       guest: opts.guest,
       vcpu: spec.vcpu,
       serve: spec.serve,

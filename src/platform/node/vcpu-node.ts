@@ -3,6 +3,7 @@
 // Environment-neutral: the worker entries (worker_threads in Node, Web Workers in a tab) read the
 // images, build the links and call `startVcpuNode`.
 
+import type { AuditReport } from "../../engine/audit-sites.ts";
 import type { V86Options } from "v86";
 import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
 import { TSC_PER_MS } from "../../engine/interrupts/vcpu-interrupts.ts";
@@ -57,6 +58,11 @@ export function firmwareV86Options(firmware: ArrayBuffer, memoryMiB: number): No
 export interface VcpuNodeConfig {
   plan: LocalLinksPlan;
   wasm: Uint8Array;
+  /**
+   * The coherence audit (debug): `wasm` is then the audit build and this its site table; an access
+   * around the page map stops the node with the AuditError (src/engine/README.md, "The coherence audit").
+   */
+  audit?: AuditReport;
   /** Every node builds the same v86 machine (firmware, memory size). */
   v86: NodeV86Options;
   /** The vCPU this node hosts (its APIC ID), or null for a node that only holds memory. */
@@ -154,6 +160,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     role: config.vcpu !== null && config.vcpu > 0 ? "ap" : "bsp",
     tscClock: wallClockTsc(config.tscEpochMs ?? 0),
     imports: { console_log_from_wasm: consoleLog },
+    ...(config.audit ? { audit: { report: config.audit } } : {}),
     onFault: (fault) => {
       if (!agent) throw new Error(`page fault on page ${fault.page} before the DSM started`);
       return { state: agent.fault(fault.page, fault.access) };
