@@ -18,7 +18,6 @@
 import binaryen from "binaryen";
 import { EXPORT_AUDIT_SET_RAM, IMPORT_AUDIT, MEMORY_SIZE_ADDR } from "../abi.ts";
 import type { AuditReport } from "../audit-sites.ts";
-import { children, MAP_BASE } from "./pass.ts";
 
 export type { AuditReport } from "../audit-sites.ts";
 
@@ -74,7 +73,7 @@ function simdLaneBytes(op: number): number {
 }
 
 /** Every expression below `body`, each yielded before its children are read (so it may be rewritten). */
-function* walk(body: number): Generator<number> {
+function* walk(body: number, children: (e: number) => number[]): Generator<number> {
   const stack = [body];
   while (stack.length) {
     const e = stack.pop()!;
@@ -91,14 +90,15 @@ function isConst(e: number): boolean {
 /**
  * Adds the audit to a module the caller owns. Call it last: it instruments every function but
  * those named `gw$…` (the instrumentation's own, which touch only the page map and v86's statics).
+ * `ir` comes from pass.ts (its expression walker and the page map global), which calls this.
  */
-export function instrumentAudit(m: binaryen.Module): AuditReport {
+export function instrumentAudit(m: binaryen.Module, ir: { children: (e: number) => number[]; mapBase: string }): AuditReport {
   const i32 = binaryen.i32;
   m.addGlobal(RAM_BASE, i32, true, m.i32.const(0));
   m.addGlobal(LAST_DEST, i32, true, m.i32.const(0));
   m.addGlobal(LAST_SRC, i32, true, m.i32.const(0));
   m.addFunctionImport(IMPORT_FN, "env", IMPORT_AUDIT, binaryen.createType([i32, i32, i32]), binaryen.none);
-  const mapBase = MAP_BASE;
+  const mapBase = ir.mapBase;
   if (!m.getGlobal(mapBase)) throw new AuditShapeError(`the page-map global ${mapBase} is missing (run the main pass first)`);
 
   const get = (k: number) => m.local.get(k, i32);
@@ -197,7 +197,7 @@ export function instrumentAudit(m: binaryen.Module): AuditReport {
     const info = binaryen.getFunctionInfo(f);
     if (!info.body || info.name.startsWith("gw$")) continue;
     const first = site;
-    for (const e of walk(info.body)) {
+    for (const e of walk(info.body, ir.children)) {
       const id = binaryen.getExpressionId(e);
       if (id === binaryen.LoadId) {
         const ptr = X.Load.getPtr(e);

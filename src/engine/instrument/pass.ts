@@ -239,7 +239,7 @@ function sortKeys(o: Record<string, number>): [string, number][] {
 }
 
 
-export const MAP_BASE = "gw$map_base";
+const MAP_BASE = "gw$map_base";
 const WALK_WRITE = "gw$walk_write";
 const INNER_WALK = "gw$do_page_walk_inner";
 const TLB_FAULT_FN = "gw$tlb_fault";
@@ -483,7 +483,7 @@ export function instrumentV86Wasm(input: Uint8Array, options: InstrumentOptions 
 
     const interrupts = instrumentInterrupts(m);
     const fixes = options.withoutFixes ? { read64sLowDword: 0 } : fixV86Bugs(m, children);
-    const audit = options.audit ? instrumentAudit(m) : undefined;
+    const audit = options.audit ? instrumentAudit(m, { children, mapBase: MAP_BASE }) : undefined;
 
     if (!m.validate()) throw new InstrumentShapeError("the rewritten module does not validate");
     const output = m.emitBinary();
