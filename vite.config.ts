@@ -6,7 +6,7 @@ import { defineConfig } from "vite";
 import { ensureInstrumentedWasm } from "./src/engine/instrument/ensure.ts";
 import { fabricRelay } from "./src/fabric/relay/vite-plugin.ts";
 import { buildSelftest } from "./src/guests/selftest/build.ts";
-import { buildFirmware } from "./src/platform/firmware/bios-build.ts";
+import { buildFirmware } from "./src/runtime/nodejs/firmware-build.ts";
 
 const GUEST_DIR = resolve(import.meta.dirname, ".cache/guest");
 

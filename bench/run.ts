@@ -6,7 +6,7 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../src/guests/images.ts";
-import { measureBootSeconds } from "../test/support/serial-vm.ts";
+import { measureBootSeconds } from "../harness/nodejs/serial-vm.ts";
 import type { BenchContext, BenchModule, Metrics } from "./types.ts";
 
 function parseArgs(argv: string[]): { only: string[] } {

@@ -283,14 +283,14 @@ async function cellMain(spec: { cell: Cell; timeoutS: number; log: string }): Pr
   const t0 = performance.now();
   let machine: { output(): string; waitFor(re: RegExp, ms: number): Promise<string>; stop(): Promise<unknown> };
   if (cell.machine === "smp1") {
-    const { startSmpMachine } = await import("../test/engine/interrupts-smp-support.ts");
+    const { startSmpMachine } = await import("../harness/nodejs/smp-machine.ts");
     const { linuxV86Options } = await import("../src/guests/v86-linux.ts");
     const m = await startSmpMachine(cell.vcpus, linuxV86Options({ acpi: true, memoryMiB: cell.memoryMiB, images: { ...images, initramfs } }));
     machine = { output: () => m.output(), waitFor: (re, ms) => m.waitFor(re, ms), stop: () => m.destroy() };
   } else {
     const { ensureInstrumentedWasm } = await import("../src/engine/instrument/ensure.ts");
-    const { buildFirmware } = await import("../src/platform/firmware/bios-build.ts");
-    const { startCluster } = await import("../src/platform/node/cluster.ts");
+    const { buildFirmware } = await import("../src/runtime/nodejs/firmware-build.ts");
+    const { startCluster } = await import("../src/runtime/nodejs/cluster.ts");
     const c = startCluster({
       wasmPath: await ensureInstrumentedWasm(),
       guest: { kind: "linux-smp", firmware: buildFirmware(), bzImage: images.bzImage, initramfs, cmdline: images.cmdline, memoryMiB: cell.memoryMiB },

@@ -1,10 +1,10 @@
 // The extended vCPU engine against stock v86 (same run), and the cost of a locally handled fault.
 import { BENCH_ITERATIONS, HC, NOISE_PAGE } from "../../guests/enginetest/layout.ts";
 import type { Vcpu } from "../../src/engine/vcpu.ts";
-import { bootEngineTest } from "../../test/engine/support/guest.ts";
-import { measureEngineBootSeconds } from "../../test/engine/support/linux.ts";
-import { measureBootSeconds } from "../../test/support/serial-vm.ts";
-import { runSharedCounter } from "../../test/engine/support/shared-counter.ts";
+import { bootEngineTest } from "../../harness/nodejs/engine-guest.ts";
+import { measureEngineBootSeconds } from "../../harness/nodejs/engine-linux.ts";
+import { measureBootSeconds } from "../../harness/nodejs/serial-vm.ts";
+import { runSharedCounter } from "../../harness/nodejs/shared-counter.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 /** Seconds the guest's faultbench loop took, and the faults taken in it. */

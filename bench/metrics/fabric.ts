@@ -2,9 +2,9 @@
 // of a 4 KiB message (one DSM page) p50/p99, pipelined 4 KiB throughput, bulk 1 MiB throughput,
 // and the round trip with the latency knob at 10 ms per side (to check the knob adds what it says).
 
-import { launchChromium } from "../../test/support/browser.ts";
-import { startWebServer } from "../../test/support/web-server.ts";
-import { create, join, lab, openLab } from "../../test/fabric/support/lab-driver.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
+import { create, join, lab, openLab } from "../../harness/browser/fabric-lab-driver.ts";
 import { percentile } from "../../src/fabric/stats.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 

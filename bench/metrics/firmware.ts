@@ -2,7 +2,7 @@
 // wall-clock start-to-prompt with tables for 1 CPU, the ratio to the SeaBIOS boot, and what each
 // CPU the tables announce but v86 cannot start costs (Linux's AP wake-up timeout, kernel clock).
 
-import { kernelSecondsBetween, PROMPT_RE, startDirectLinux } from "../../src/platform/firmware/node-boot.ts";
+import { kernelSecondsBetween, PROMPT_RE, startDirectLinux } from "../../src/runtime/nodejs/linux-boot.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 async function directBoot(cpus: number): Promise<{ seconds: number; log: string }> {

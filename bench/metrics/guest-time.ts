@@ -9,8 +9,8 @@
 import { readFileSync } from "node:fs";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
-import { startCluster } from "../../src/platform/node/cluster.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
+import { startCluster } from "../../src/runtime/nodejs/cluster.ts";
 import type { BenchContext, BenchModule, Metrics } from "../types.ts";
 
 const PAGE_OFFSET = 0xc0000000; // Debian's 686 kernels: VMSPLIT_3G, lowmem mapped at phys + 3 GiB

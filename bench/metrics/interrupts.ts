@@ -7,8 +7,8 @@ import { HC, HC_ARG_PORT, HC_CMD_PORT, IPI_BENCH } from "../../guests/interrupts
 import { STOCK_WASM } from "../../src/engine/instrument/ensure.ts";
 import { PROMPT_RE } from "../../src/guests/serial-console.ts";
 import { linuxV86Options } from "../../src/guests/v86-linux.ts";
-import { bootInterruptsGuest } from "../../test/engine/interrupts-support.ts";
-import { startSmpMachine } from "../../test/engine/interrupts-smp-support.ts";
+import { bootInterruptsGuest } from "../../harness/nodejs/interrupts-guest.ts";
+import { startSmpMachine } from "../../harness/nodejs/smp-machine.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 interface V86Io {

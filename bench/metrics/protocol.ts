@@ -6,7 +6,7 @@ import type { DsmEffect } from "../../src/protocol/dsm/effects.ts";
 import { DsmNode } from "../../src/protocol/dsm/node.ts";
 import type { DsmMessage } from "../../src/protocol/messages.ts";
 import { PAGE_SIZE } from "../../src/protocol/types.ts";
-import { runSimulation, simOptionsForSeed } from "../../test/protocol/sim.ts";
+import { runSimulation, simOptionsForSeed } from "../../harness/protocol/dsm-sim.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 /** Two nodes taking one page from each other by write faults, every message encoded and decoded. */

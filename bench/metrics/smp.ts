@@ -5,12 +5,12 @@
 
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { describeFailures, parseSelftestOutput, type SelftestReport } from "../../src/guests/selftest/report.ts";
-import { startCluster } from "../../src/platform/node/cluster.ts";
-import type { ServeOptions } from "../../src/platform/node/vcpu-node.ts";
-import { ringEcho } from "../../test/platform-channel/ring-echo.ts";
+import { startCluster } from "../../src/runtime/nodejs/cluster.ts";
+import type { ServeOptions } from "../../src/runtime/node/vcpu-node.ts";
+import { ringEcho } from "../../harness/nodejs/ring-echo.ts";
 import type { BenchContext, BenchModule, Metrics } from "../types.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

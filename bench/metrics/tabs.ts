@@ -8,16 +8,16 @@
 import { percentile } from "../../src/fabric/stats.ts";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
 import type { BrowserContext } from "playwright-core";
-import { launchChromium } from "../../test/support/browser.ts";
-import { startWebServer } from "../../test/support/web-server.ts";
-import { create, join, lab, openLab } from "../../test/fabric/support/lab-driver.ts";
-import { createCluster, joinCluster, linkCounters, nodeStatus, openPage, waitForConsole } from "../../test/tabs/support/cluster-driver.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
+import { create, join, lab, openLab } from "../../harness/browser/fabric-lab-driver.ts";
+import { createCluster, joinCluster, linkCounters, nodeStatus, openPage, waitForConsole } from "../../harness/browser/cluster-driver.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { runSelftestOnTabs } from "../../test/tabs/support/selftest-tabs.ts";
+import { runSelftestOnTabs } from "../../harness/browser/selftest-tabs.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 
 const ROUND_TRIPS = 500;

@@ -7,9 +7,9 @@
 
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
-import { launchChromium } from "../../test/support/browser.ts";
-import { startWebServer } from "../../test/support/web-server.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
 import type { BenchModule, Metrics } from "../types.ts";
 import { boot } from "./view.ts";
 

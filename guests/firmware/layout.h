@@ -1,5 +1,5 @@
 /* Fixed addresses shared by the firmware image and the host that fills it in.
- * src/platform/firmware/layout.ts holds the same numbers; a unit test checks they agree. */
+ * src/machine/firmware/layout.ts holds the same numbers; a unit test checks they agree. */
 #define FW_IMAGE_BASE     0x000E0000  /* 128 KiB image: mapped at the top of the first MiB */
 #define FW_IMAGE_SIZE     0x00020000
 #define FW_TABLES_BASE    0x000F0000  /* MP and ACPI tables, written by the host */

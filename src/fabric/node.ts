@@ -12,7 +12,7 @@ import { formatJoinLink, type JoinLink, parseJoinLink } from "./join-link.ts";
 import { Link, type LinkCloseInfo, type LinkOptions } from "./link.ts";
 import { FABRIC_VERSION, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
 import { admit, applyRoster, freeVcpus, hostRoster, removeMember, type RosterState } from "./roster.ts";
-import type { SignalTransport, TransportFactory } from "./signaling/transport.ts";
+import type { SignalTransport, TransportFactory } from "./signaling.ts";
 
 export type FabricEvent =
   | { type: "roster"; members: readonly Member[] }

@@ -15,9 +15,9 @@ import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { ensureGuestImages, GUEST_DIR, REPO_ROOT } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
-import { launchChromium } from "../support/browser.ts";
-import { runSelftestOnTabs } from "../tabs/support/selftest-tabs.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { runSelftestOnTabs } from "../../harness/browser/selftest-tabs.ts";
 
 let out: string;
 let browser: Browser | undefined;

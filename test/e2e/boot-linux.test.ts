@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
 
 let browser: Browser;
 let server: Awaited<ReturnType<typeof startWebServer>>;

@@ -14,9 +14,9 @@ import { createLogger, createServer, type ViteDevServer } from "vite";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { REPO_ROOT } from "../../src/guests/images.ts";
-import { launchChromium } from "../support/browser.ts";
-import { prepareLinuxVm } from "../support/browser-session.ts";
-import { clusterStatus, consoleText, createCluster, openPage } from "../tabs/support/cluster-driver.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { prepareLinuxVm } from "../../harness/browser/browser-session.ts";
+import { clusterStatus, consoleText, createCluster, openPage } from "../../harness/browser/cluster-driver.ts";
 
 let browser: Browser;
 let server: ViteDevServer;

@@ -11,7 +11,7 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { REPO_ROOT } from "../../src/guests/images.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
 import { summarizeTrace } from "../view/support.ts";
 
 const session = useBrowserSession();
@@ -19,7 +19,7 @@ const session = useBrowserSession();
 const PROMPT = "giantweb:/root# ";
 const KNOB_MS = 20;
 
-/** Evaluates an expression over the page's `lab` object (see src/ui/view/lab/vm-lab.ts). */
+/** Evaluates an expression over the page's `lab` object (see src/ui/labs/view/vm-lab.ts). */
 const labValue = <T>(page: Page, expr: string) => page.evaluate(expr) as Promise<T>;
 
 async function waitFor(page: Page, expr: string, what: string, timeoutMs: number): Promise<void> {

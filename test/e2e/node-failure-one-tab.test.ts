@@ -7,8 +7,8 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { buildLtrKernel } from "../../guests/apfault/build.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
-import { openPage } from "../tabs/support/cluster-driver.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
+import { openPage } from "../../harness/browser/cluster-driver.ts";
 
 const session = useBrowserSession();
 const STOPPED = /^VM stopped: node 0 \(vCPU 0\) failed: the engine panicked at src\/rust\/cpu\/cpu\.rs:\d+:\d+: #GP \| ltr: invalid type \(type = 0x0\)/;

@@ -11,7 +11,7 @@ import { MEM } from "../../src/engine/interrupts/abi.ts";
 import { STOCK_WASM } from "../../src/engine/instrument/ensure.ts";
 import { instrumentV86Wasm } from "../../src/engine/instrument/pass.ts";
 import { AuditError, type AuditViolation, type Vcpu } from "../../src/engine/vcpu.ts";
-import { bootEngineTest, SimulatedRemote } from "./support/guest.ts";
+import { bootEngineTest, SimulatedRemote } from "../../harness/nodejs/engine-guest.ts";
 
 const TIMEOUT = 300_000;
 const PAGE = DESC_BASE_HI >>> 12;

@@ -4,7 +4,7 @@
 // Final counts must be exact, and the run must not deadlock (a pager that does not serve
 // revocations while blocked hangs here).
 import { describe, expect, it } from "vitest";
-import { runSharedCounter } from "./support/shared-counter.ts";
+import { runSharedCounter } from "../../harness/nodejs/shared-counter.ts";
 
 describe("blocking faults in workers", () => {
   it("two vCPUs in workers increment one shared counter exactly, never deadlocking", { timeout: 600_000 }, async () => {

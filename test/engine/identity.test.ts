@@ -1,8 +1,8 @@
 // Identity: with every page read-write and no hooks active, the extended engine boots the Linux
 // guest to a shell with the same console output as stock v86.
 import { describe, expect, it } from "vitest";
-import { PROMPT_RE, startLinuxVm } from "../support/serial-vm.ts";
-import { normalizeConsole, startLinuxOnEngine } from "./support/linux.ts";
+import { PROMPT_RE, startLinuxVm } from "../../harness/nodejs/serial-vm.ts";
+import { normalizeConsole, startLinuxOnEngine } from "../../harness/nodejs/engine-linux.ts";
 
 const BOOT_TIMEOUT = 600_000;
 

@@ -3,7 +3,7 @@
 import { afterEach, expect, it } from "vitest";
 import { V } from "../../guests/interrupts/layout.ts";
 import { APIC, MEM } from "../../src/engine/interrupts/abi.ts";
-import { bootPerTest, type GuestRun } from "./interrupts-support.ts";
+import { bootPerTest, type GuestRun } from "../../harness/nodejs/interrupts-guest.ts";
 
 const boot = bootPerTest(afterEach);
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HC } from "../../guests/interrupts/layout.ts";
 import { MEM } from "../../src/engine/interrupts/abi.ts";
 import { includes, toIncoming, type ApicAddressing, type CpuState, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
-import { bootPerTest, until, type GuestRun } from "./interrupts-support.ts";
+import { bootPerTest, until, type GuestRun } from "../../harness/nodejs/interrupts-guest.ts";
 
 const boot = bootPerTest(afterEach);
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { PROMPT_RE } from "../../src/guests/serial-console.ts";
 import { linuxV86Options } from "../../src/guests/v86-linux.ts";
 import type { AuditViolation } from "../../src/engine/vcpu.ts";
-import { startSmpMachine } from "./interrupts-smp-support.ts";
+import { startSmpMachine } from "../../harness/nodejs/smp-machine.ts";
 
 const HEAVY = process.env.GIANTWEB_HEAVY === "1";
 

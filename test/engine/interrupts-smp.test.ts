@@ -7,7 +7,7 @@ import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
 import { readArrayBuffer as ab } from "../../src/guests/v86-linux.ts";
-import { startSmpMachine } from "./interrupts-smp-support.ts";
+import { startSmpMachine } from "../../harness/nodejs/smp-machine.ts";
 
 describe("VcpuInterrupts as one SMP machine", () => {
   it.each([2, 4])("runs the self-test guest with %i CPUs", { timeout: 900_000 }, async (n) => {

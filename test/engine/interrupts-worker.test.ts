@@ -2,8 +2,8 @@
 // main thread) through handlers that block until the answer comes.
 import { describe, expect, it } from "vitest";
 import { MEM } from "../../src/engine/interrupts/abi.ts";
-import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
-import { bootInterruptsGuest } from "./interrupts-support.ts";
+import { startTsWorker } from "../../src/runtime/nodejs/ts-worker.ts";
+import { bootInterruptsGuest } from "../../harness/nodejs/interrupts-guest.ts";
 
 type Msg =
   | { type: "read"; kind: "mmio" | "pio"; address: number; size: number }

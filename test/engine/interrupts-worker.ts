@@ -2,7 +2,7 @@
 // thread). Routed reads block on a SharedArrayBuffer until the main thread answers; writes are
 // posted (kept in order by the port), as GiantVM does.
 import { parentPort, workerData } from "node:worker_threads";
-import { bootInterruptsGuest } from "./interrupts-support.ts";
+import { bootInterruptsGuest } from "../../harness/nodejs/interrupts-guest.ts";
 
 const { sab } = workerData.data as { sab: SharedArrayBuffer };
 const cell = new Int32Array(sab); // [0] 0 = idle, 1 = read requested, 2 = answered; [1] the value

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HC, IOAPIC_IRQ, V } from "../../guests/interrupts/layout.ts";
 import { includes, isInitDeassert, type ApicAddressing, type ApicRegister, type OutgoingInterrupt } from "../../src/engine/interrupts/index.ts";
-import { bootPerTest, until, type GuestRun } from "./interrupts-support.ts";
+import { bootPerTest, until, type GuestRun } from "../../harness/nodejs/interrupts-guest.ts";
 
 const boot = bootPerTest(afterEach);
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { HC_CMD_PORT, IO_MMIO, IO_PORT } from "../../guests/enginetest/layout.ts";
 import { routeMmio, routePorts, type IoSize } from "../../src/engine/io-routing.ts";
 import type { Vcpu } from "../../src/engine/vcpu.ts";
-import { bootEngineTest } from "./support/guest.ts";
+import { bootEngineTest } from "../../harness/nodejs/engine-guest.ts";
 
 describe("engine I/O routing", () => {
   it("sends routed port and MMIO accesses, with their sizes, to the handler and returns its answers", { timeout: 120_000 }, async () => {

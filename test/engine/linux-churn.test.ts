@@ -3,9 +3,9 @@
 // used a page without faulting it in would read the zeros the test leaves behind, or write into
 // a page the node no longer holds; the boot must reach a working shell regardless.
 import { describe, expect, it } from "vitest";
-import { PROMPT_RE } from "../support/serial-vm.ts";
+import { PROMPT_RE } from "../../harness/nodejs/serial-vm.ts";
 import type { Vcpu } from "../../src/engine/vcpu.ts";
-import { startLinuxOnEngine } from "./support/linux.ts";
+import { startLinuxOnEngine } from "../../harness/nodejs/engine-linux.ts";
 
 describe("engine under page churn", () => {
   it("boots Linux to a working shell while pages are revoked at random points", { timeout: 900_000 }, async () => {

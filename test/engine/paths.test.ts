@@ -20,7 +20,7 @@ import {
 } from "../../guests/enginetest/layout.ts";
 import type { EnsureOptions } from "../../src/engine/instrument/ensure.ts";
 import type { Vcpu } from "../../src/engine/vcpu.ts";
-import { bootEngineTest, SimulatedRemote } from "./support/guest.ts";
+import { bootEngineTest, SimulatedRemote } from "../../harness/nodejs/engine-guest.ts";
 
 const TIMEOUT = 300_000;
 const pageOf = (a: number) => a >>> 12;

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { HC, NOISE_PAGE } from "../../guests/enginetest/layout.ts";
 import { BlockingPager, createMailbox } from "../../src/engine/blocking.ts";
 import { Vcpu } from "../../src/engine/vcpu.ts";
-import { bootEngineTest } from "./support/guest.ts";
+import { bootEngineTest } from "../../harness/nodejs/engine-guest.ts";
 
 describe("engine input validation", () => {
   it("rejects bad pages, states, grants and mailboxes with clear errors", { timeout: 120_000 }, async () => {

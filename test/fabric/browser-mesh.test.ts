@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
-import { create, join, lab, type LabPage, openLab as openLabAt, type Received, status, waitPhase, waitRoster } from "./support/lab-driver.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
+import { create, join, lab, type LabPage, openLab as openLabAt, type Received, status, waitPhase, waitRoster } from "../../harness/browser/fabric-lab-driver.ts";
 
 let server: Awaited<ReturnType<typeof startWebServer>>;
 let browser: Browser;

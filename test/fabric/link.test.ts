@@ -4,7 +4,7 @@ import { FabricError } from "../../src/fabric/errors.ts";
 import { decodeLinkMessage, encodeLinkMessage, Reassembler, splitFrame } from "../../src/fabric/link-codec.ts";
 import { Link } from "../../src/fabric/link.ts";
 import { percentile } from "../../src/fabric/stats.ts";
-import { channelPair, ManualClock } from "./support/memory.ts";
+import { channelPair, ManualClock } from "../../src/fabric/adapters/memory.ts";
 
 const frameOf = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7) & 0xff);
 const flush = () => new Promise((r) => setTimeout(r, 0));

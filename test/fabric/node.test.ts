@@ -8,9 +8,9 @@ import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
-import { broadcastTransport, channelName } from "../../src/fabric/signaling/broadcast.ts";
-import { relayTransport, type WebSocketCtor } from "../../src/fabric/signaling/relay-client.ts";
-import { memoryConnectors } from "./support/memory.ts";
+import { broadcastTransport, channelName } from "../../src/fabric/adapters/broadcast.ts";
+import { relayTransport, type WebSocketCtor } from "../../src/fabric/adapters/relay-client.ts";
+import { memoryConnectors } from "../../src/fabric/adapters/memory.ts";
 
 const open: FabricNode[] = [];
 afterEach(() => {

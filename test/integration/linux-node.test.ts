@@ -1,7 +1,7 @@
 // Stock v86 in Node boots the default guest to a shell, and the shell really computes.
 
 import { afterAll, expect, it } from "vitest";
-import { PROMPT_RE, startLinuxVm, type SerialVm } from "../support/serial-vm.ts";
+import { PROMPT_RE, startLinuxVm, type SerialVm } from "../../harness/nodejs/serial-vm.ts";
 
 let vm: SerialVm | undefined;
 afterAll(async () => vm?.destroy());

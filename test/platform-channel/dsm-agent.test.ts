@@ -2,8 +2,8 @@
 // increment counts (exact totals) and no read goes back in time, with 2 and 4 nodes.
 
 import { expect, it } from "vitest";
-import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
-import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
+import { planLocalLinks } from "../../src/runtime/links/local-links.ts";
+import { startTsWorker } from "../../src/runtime/nodejs/ts-worker.ts";
 
 type Result = { self: number; totals: number[]; monotonicViolations: number; revokes: number; counters: { faults: number } };
 

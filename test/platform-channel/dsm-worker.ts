@@ -5,8 +5,8 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { DsmNode } from "../../src/protocol/dsm/node.ts";
-import { LocalLinks, type LocalLinksPlan } from "../../src/platform/channel/local-links.ts";
-import { DsmAgent, type PageMemory } from "../../src/platform/node/dsm-agent.ts";
+import { LocalLinks, type LocalLinksPlan } from "../../src/runtime/links/local-links.ts";
+import { DsmAgent, type PageMemory } from "../../src/runtime/node/dsm-agent.ts";
 
 interface Data {
   plan: LocalLinksPlan;

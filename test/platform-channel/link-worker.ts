@@ -1,7 +1,7 @@
 // Runs in a worker_thread: node `self` sends `count` seeded frames to every other node and checks
 // that every frame from every peer arrives intact and in order, blocking on its doorbell when idle.
 import { parentPort, workerData } from "node:worker_threads";
-import { LocalLinks, type LocalLinksPlan } from "../../src/platform/channel/local-links.ts";
+import { LocalLinks, type LocalLinksPlan } from "../../src/runtime/links/local-links.ts";
 
 const { plan, count } = workerData.data as { plan: LocalLinksPlan; count: number };
 const links = new LocalLinks(plan);

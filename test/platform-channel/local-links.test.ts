@@ -1,8 +1,8 @@
 import { expect, it } from "vitest";
-import { planLocalLinks } from "../../src/platform/channel/local-links.ts";
-import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
-import { createRingBuffer, RingError, RingReader, RingWriter } from "../../src/platform/channel/sab-ring.ts";
-import { ringEcho } from "./ring-echo.ts";
+import { planLocalLinks } from "../../src/runtime/links/local-links.ts";
+import { startTsWorker } from "../../src/runtime/nodejs/ts-worker.ts";
+import { createRingBuffer, RingError, RingReader, RingWriter } from "../../src/runtime/links/sab-ring.ts";
+import { ringEcho } from "../../harness/nodejs/ring-echo.ts";
 
 it("a ring keeps frames intact and in order across many wrap-arounds, and refuses when full", () => {
   const sab = createRingBuffer(256);

@@ -3,8 +3,8 @@
 // WebRTC between real tabs.
 
 import { afterEach, expect, it } from "vitest";
-import { nodePlan, planTab, TabBridge } from "../../src/platform/channel/tab-bridge.ts";
-import { startTsWorker } from "../../src/platform/node/ts-worker.ts";
+import { nodePlan, planTab, TabBridge } from "../../src/runtime/links/tab-bridge.ts";
+import { startTsWorker } from "../../src/runtime/nodejs/ts-worker.ts";
 
 type Result = { self: number; totals: number[]; monotonicViolations: number; revokes: number; counters: { faults: number } };
 const timers: ReturnType<typeof setInterval>[] = [];

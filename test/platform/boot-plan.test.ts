@@ -4,11 +4,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { buildBootParams, parseSetupHeader } from "../../src/platform/firmware/bootparams.ts";
-import { planDirectBoot, type DirectBootInput } from "../../src/platform/firmware/direct-boot.ts";
-import { buildE820, checkE820, E820 } from "../../src/platform/firmware/e820.ts";
-import { FirmwareError } from "../../src/platform/firmware/errors.ts";
-import * as L from "../../src/platform/firmware/layout.ts";
+import { buildBootParams, parseSetupHeader } from "../../src/machine/firmware/bootparams.ts";
+import { planDirectBoot, type DirectBootInput } from "../../src/machine/firmware/direct-boot.ts";
+import { buildE820, checkE820, E820 } from "../../src/machine/firmware/e820.ts";
+import { FirmwareError } from "../../src/machine/firmware/errors.ts";
+import * as L from "../../src/machine/firmware/layout.ts";
 import { guestPaths } from "../../src/guests/images.ts";
 import { decodeAcpi, decodeBootParams, decodeMadt, decodeMp, Memory, scanMp, scanRsdp } from "./decode.ts";
 import { fakeBzImage } from "./fake-kernel.ts";

@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import { expect, it } from "vitest";
 import { workerEntries } from "../../vite.config.ts";
 
-const INDEX = resolve(import.meta.dirname, "../../src/platform/firmware/index.ts");
+const INDEX = resolve(import.meta.dirname, "../../src/machine/firmware/index.ts");
 
 /** What a module imports at run time (`import type` is erased, so it does not count). */
 function imports(file: string): string[] {
@@ -42,7 +42,7 @@ it("index.ts and everything it reaches import no node: or other Node-only module
 });
 
 it("the page's entry and every Web Worker entry reach no Node-only module", () => {
-  const entries = ["src/ui/main.ts", ...workerEntries()];
-  expect(entries).toContain("src/platform/browser/node-worker.ts");
+  const entries = ["src/ui/page/main.ts", ...workerEntries()];
+  expect(entries).toContain("src/runtime/web/node-worker.ts");
   for (const entry of entries) expect(walk(resolve(ROOT, entry)).bad, entry).toEqual([]);
 });

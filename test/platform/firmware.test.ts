@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { V86 } from "v86";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildFirmware, checkFirmwareImage, FIRMWARE_SRC_DIR } from "../../src/platform/firmware/bios-build.ts";
-import * as L from "../../src/platform/firmware/layout.ts";
-import { startDirectBootV86, type V86Emulator } from "../../src/platform/firmware/v86-direct.ts";
+import { buildFirmware, checkFirmwareImage, FIRMWARE_SRC_DIR } from "../../src/runtime/nodejs/firmware-build.ts";
+import * as L from "../../src/machine/firmware/layout.ts";
+import { startDirectBootV86, type V86Emulator } from "../../src/machine/firmware/v86-direct.ts";
 import { fakeBzImage } from "./fake-kernel.ts";
 
 const require = createRequire(import.meta.url);

@@ -4,7 +4,7 @@
 
 import { expect, it } from "vitest";
 import type { Message } from "../../src/protocol/messages.ts";
-import { IoServer, type PortSpace } from "../../src/platform/node/io-forwarding.ts";
+import { IoServer, type PortSpace } from "../../src/machine/devices/io-forwarding.ts";
 
 function recorder() {
   const log: string[] = [];

@@ -4,7 +4,7 @@
 // wake-up timeout and goes on with one CPU; that is expected until APs run in other workers.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { PROMPT_RE, startDirectLinux, type DirectLinuxVm } from "../../src/platform/firmware/node-boot.ts";
+import { PROMPT_RE, startDirectLinux, type DirectLinuxVm } from "../../src/runtime/nodejs/linux-boot.ts";
 
 const BOOT_MS = 540_000;
 

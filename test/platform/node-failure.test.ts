@@ -3,10 +3,10 @@
 // layout without one, to the VM's events as an error; the status line words it "VM stopped: ...".
 
 import { expect, it } from "vitest";
-import type { VmEvent } from "../../src/engine/vm-api.ts";
-import { type NodeToPage, watchNode } from "../../src/platform/browser/node-protocol.ts";
-import { describeFailure, MAX_FAILURE_MESSAGE, makeFailure, type NodeFailure } from "../../src/platform/node/node-failure.ts";
-import { statusText } from "../../src/ui/status-text.ts";
+import type { VmEvent } from "../../src/runtime/web/vm-api.ts";
+import { type NodeToPage, watchNode } from "../../src/runtime/web/node-protocol.ts";
+import { describeFailure, MAX_FAILURE_MESSAGE, makeFailure, type NodeFailure } from "../../src/protocol/tab/node-failure.ts";
+import { statusText } from "../../src/ui/page/status-text.ts";
 
 const panic = "the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)";
 

@@ -4,8 +4,8 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { qemuVersion } from "../../src/guests/qemu-process.ts";
-import { PROMPT_RE } from "../../src/platform/firmware/node-boot.ts";
-import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/platform/firmware/qemu-direct.ts";
+import { PROMPT_RE } from "../../src/runtime/nodejs/linux-boot.ts";
+import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/runtime/nodejs/qemu-direct.ts";
 
 const hasQemu = qemuVersion() !== undefined;
 

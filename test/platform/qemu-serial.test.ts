@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { qemuVersion } from "../../src/guests/qemu-process.ts";
 import { PROMPT_RE } from "../../src/guests/serial-console.ts";
-import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/platform/firmware/qemu-direct.ts";
+import { startDirectLinuxQemu, type QemuDirectVm } from "../../src/runtime/nodejs/qemu-direct.ts";
 
 const hasQemu = qemuVersion() !== undefined;
 const KERNEL_LINE = /^\[\s*\d+\.\d{6}\] .*$/gm;

@@ -3,10 +3,10 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { buildAcpiTables, V86_PM } from "../../src/platform/firmware/acpi.ts";
-import { FirmwareError } from "../../src/platform/firmware/errors.ts";
-import { buildMpTable } from "../../src/platform/firmware/mptable.ts";
-import { describePlatform, MAX_CPUS, type IsaWiring } from "../../src/platform/firmware/platform.ts";
+import { buildAcpiTables, V86_PM } from "../../src/machine/firmware/acpi.ts";
+import { FirmwareError } from "../../src/machine/firmware/errors.ts";
+import { buildMpTable } from "../../src/machine/firmware/mptable.ts";
+import { describePlatform, MAX_CPUS, type IsaWiring } from "../../src/machine/firmware/platform.ts";
 import { decodeAcpi, decodeFadt, decodeMadt, decodeMp, decodeSdt, Memory, scanMp, scanRsdp } from "./decode.ts";
 
 const BASE = 0xf0000;

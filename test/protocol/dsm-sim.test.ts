@@ -3,8 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import { type DsmCounters, zeroDsmCounters } from "../../src/protocol/dsm/node.ts";
-import { runSimulation, simOptionsForSeed } from "./sim.ts";
-import type { Mutation, SimOptions, SimResult } from "./sim.ts";
+import { runSimulation, simOptionsForSeed } from "../../harness/protocol/dsm-sim.ts";
+import type { Mutation, SimOptions, SimResult } from "../../harness/protocol/dsm-sim.ts";
 
 const SEEDS = Number(process.env.SIM_SEEDS ?? 10000);
 if (!Number.isInteger(SEEDS) || SEEDS < 1) throw new Error(`SIM_SEEDS must be a positive integer, got ${process.env.SIM_SEEDS}`);

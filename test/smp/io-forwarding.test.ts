@@ -7,7 +7,7 @@ import { afterAll, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { checksWithStatus, describeFailures, parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { startCluster, type NodeCluster } from "../../src/platform/node/cluster.ts";
+import { startCluster, type NodeCluster } from "../../src/runtime/nodejs/cluster.ts";
 
 let cluster: NodeCluster | undefined;
 afterAll(async () => void (await cluster?.stop()));

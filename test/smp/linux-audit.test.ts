@@ -5,8 +5,8 @@
 import { afterEach, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { buildFirmware } from "../../src/platform/firmware/bios-build.ts";
-import { startCluster, type NodeCluster } from "../../src/platform/node/cluster.ts";
+import { buildFirmware } from "../../src/runtime/nodejs/firmware-build.ts";
+import { startCluster, type NodeCluster } from "../../src/runtime/nodejs/cluster.ts";
 
 let cluster: NodeCluster | undefined;
 afterEach(async () => {

@@ -6,8 +6,8 @@
 import { afterEach, expect, it, vi } from "vitest";
 import { buildApFaultGuest } from "../../guests/apfault/build.ts";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import { startCluster, type NodeCluster } from "../../src/platform/node/cluster.ts";
-import { NodeFailureError } from "../../src/platform/node/node-failure.ts";
+import { startCluster, type NodeCluster } from "../../src/runtime/nodejs/cluster.ts";
+import { NodeFailureError } from "../../src/protocol/tab/node-failure.ts";
 
 let cluster: NodeCluster | undefined;
 afterEach(async () => {

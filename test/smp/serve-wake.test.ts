@@ -8,8 +8,8 @@ import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { startCluster, type NodeCluster } from "../../src/platform/node/cluster.ts";
-import type { ServeOptions } from "../../src/platform/node/vcpu-node.ts";
+import { startCluster, type NodeCluster } from "../../src/runtime/nodejs/cluster.ts";
+import type { ServeOptions } from "../../src/runtime/node/vcpu-node.ts";
 
 let cluster: NodeCluster | undefined;
 afterEach(async () => {

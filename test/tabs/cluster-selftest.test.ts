@@ -8,8 +8,8 @@ import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
-import { runSelftestOnTabs } from "./support/selftest-tabs.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
+import { runSelftestOnTabs } from "../../harness/browser/selftest-tabs.ts";
 
 const session = useBrowserSession(async () => {
   await buildSelftest();

@@ -5,9 +5,9 @@
 
 import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { launchChromium } from "../support/browser.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
-import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "./support/cluster-driver.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "../../harness/browser/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;

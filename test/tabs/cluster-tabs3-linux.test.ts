@@ -7,8 +7,8 @@
 // past its limit. The default suite covers three tabs with the self-test guest (cluster-selftest).
 
 import { expect, it } from "vitest";
-import { useBrowserSession } from "../support/browser-session.ts";
-import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, typeInto, waitForConsole } from "./support/cluster-driver.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
+import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, typeInto, waitForConsole } from "../../harness/browser/cluster-driver.ts";
 
 const PROMPT = /giantweb:\/root# /;
 const HEAVY = process.env.GIANTWEB_HEAVY === "1";

@@ -7,7 +7,7 @@ import { decode, encode } from "../../src/protocol/codec.ts";
 import { emptyCounters } from "../../src/protocol/stats.ts";
 import { clusterControls, clusterViewConfig, feedFromCluster } from "../../src/ui/cluster/cluster-view.ts";
 import { LiveModel } from "../../src/ui/view/model/live-model.ts";
-import { type ViewEvent, ViewFeed } from "../../src/ui/view/model/inputs.ts";
+import { type ViewEvent, ViewFeed } from "../../src/protocol/telemetry/inputs.ts";
 
 it("feeds the model every node's snapshots and reports, with the VM's shape and this tab's node", () => {
   const feed = new ViewFeed();

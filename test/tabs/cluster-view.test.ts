@@ -13,15 +13,15 @@ import type { Page } from "playwright-core";
 import { REPO_ROOT } from "../../src/guests/images.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
 import { summarizeTrace } from "../view/support.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
-import { type ClusterPage, consoleText, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole, withKernelReport } from "./support/cluster-driver.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
+import { type ClusterPage, consoleText, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole, withKernelReport } from "../../harness/browser/cluster-driver.ts";
 
 const session = useBrowserSession();
 
 const PROMPT = /giantweb:\/root# /;
 const KNOB_MS = 20;
 
-/** Evaluates an expression over the page's `giantwebView` (the live view's handle, see src/ui/main.ts). */
+/** Evaluates an expression over the page's `giantwebView` (the live view's handle, see src/ui/page/main.ts). */
 const viewValue = <T>(page: Page, expr: string) => page.evaluate(`(() => { const view = globalThis.giantwebView; return ${expr}; })()`) as Promise<T>;
 
 /** Waits until `expr` (over `view`) is true on `page`; fails early when the guest panicked. */

@@ -3,16 +3,16 @@
 // a differing image, forged frames dropped, and the VM stopping when a vCPU tab leaves.
 
 import { expect, it } from "vitest";
-import type { VmEvent } from "../../src/engine/vm-api.ts";
-import type { FabricEvent, Member } from "../../src/fabric/browser.ts";
-import type { ClusterGuest } from "../../src/platform/browser/cluster-guest.ts";
-import type { ClusterMachineLayout } from "../../src/platform/browser/cluster-machine.ts";
-import { encodeWire } from "../../src/platform/browser/cluster-wire.ts";
-import type { NodeViewReport } from "../../src/platform/browser/node-protocol.ts";
+import type { VmEvent } from "../../src/runtime/web/vm-api.ts";
+import type { FabricEvent, Member } from "../../src/fabric/adapters/browser.ts";
+import type { ClusterGuest } from "../../src/protocol/tab/guest.ts";
+import type { ClusterMachineLayout } from "../../src/runtime/web/cluster-machine.ts";
+import { encodeWire } from "../../src/protocol/tab/envelope.ts";
+import type { NodeViewReport } from "../../src/runtime/web/node-protocol.ts";
 import { encode } from "../../src/protocol/codec.ts";
 import type { StatsSnapshot } from "../../src/protocol/messages.ts";
 import { buildSnapshot } from "../../src/protocol/stats.ts";
-import { ClusterVm, type ClusterFabric, type ClusterViewControls, type ClusterVmState, type TabNodes } from "../../src/ui/cluster/cluster-vm.ts";
+import { ClusterVm, type ClusterFabric, type ClusterViewControls, type ClusterVmState, type TabNodes } from "../../src/runtime/web/cluster-vm.ts";
 
 const members: Member[] = [
   { node: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },

@@ -7,7 +7,7 @@ import { encode } from "../../src/protocol/codec.ts";
 import type { StatsSnapshot } from "../../src/protocol/messages.ts";
 import { emptyCounters } from "../../src/protocol/stats.ts";
 import { viewReport } from "../protocol/arbitraries.ts";
-import { type ControlMessage, decodeWire, encodeWire, type WireMessage, WireError } from "../../src/platform/browser/cluster-wire.ts";
+import { type ControlMessage, decodeWire, encodeWire, type WireMessage, WireError } from "../../src/protocol/tab/envelope.ts";
 
 const sha = "ab".repeat(32);
 const config: ControlMessage = {

@@ -7,10 +7,10 @@ import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { buildApFaultGuest } from "../../guests/apfault/build.ts";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
-import type { NodeFailure } from "../../src/platform/node/node-failure.ts";
-import { useBrowserSession } from "../support/browser-session.ts";
+import type { NodeFailure } from "../../src/protocol/tab/node-failure.ts";
+import { useBrowserSession } from "../../harness/browser/browser-session.ts";
 import { SELFTEST_URL } from "../../src/ui/cluster/cluster-panel.ts";
-import { clusterStatus, consoleText, createCluster, joinCluster, openPage } from "./support/cluster-driver.ts";
+import { clusterStatus, consoleText, createCluster, joinCluster, openPage } from "../../harness/browser/cluster-driver.ts";
 
 const session = useBrowserSession(async () => {
   buildApFaultGuest();

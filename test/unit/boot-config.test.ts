@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { DEFAULT_BOOT_CONFIG, MAX_VCPUS, parseBootConfig } from "../../src/ui/boot-config.ts";
+import { DEFAULT_BOOT_CONFIG, MAX_VCPUS, parseBootConfig } from "../../src/ui/page/boot-config.ts";
 
 it("uses the default guest when the URL has no parameters", () => {
   expect(parseBootConfig("")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });

@@ -3,10 +3,10 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { VmEvent, VmWorkerApi } from "../../src/engine/vm-api.ts";
+import type { VmEvent, VmWorkerApi } from "../../src/runtime/web/vm-api.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
-import { DEFAULT_BOOT_CONFIG } from "../../src/ui/boot-config.ts";
-import { VmSession, type VmStatus } from "../../src/ui/vm-session.ts";
+import { DEFAULT_BOOT_CONFIG } from "../../src/ui/page/boot-config.ts";
+import { VmSession, type VmStatus } from "../../src/ui/page/vm-session.ts";
 import { createRequire } from "node:module";
 
 const paths = ensureGuestImages();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IpiCountCollector, PageMoveCollector } from "../../src/ui/view/model/collect.ts";
+import { IpiCountCollector, PageMoveCollector } from "../../src/protocol/telemetry/collect.ts";
 import { LiveModel } from "../../src/ui/view/model/live-model.ts";
 import { encode } from "../../src/protocol/codec.ts";
 import { statsInput } from "../../src/ui/view/frames.ts";

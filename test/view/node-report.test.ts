@@ -4,17 +4,17 @@
 // a node's report into view inputs (machine-glue) that the view's model accepts.
 
 import { describe, expect, it } from "vitest";
-import { delayLinks, SendDelay, type DelayableLinks } from "../../src/platform/browser/link-delay.ts";
-import { RttProbe } from "../../src/platform/browser/link-rtt.ts";
-import { NodeViewRecorder } from "../../src/platform/browser/node-view.ts";
-import { InterruptRouter } from "../../src/platform/interrupts/router.ts";
-import { DsmAgent, type FrameLinks, type PageMemory } from "../../src/platform/node/dsm-agent.ts";
-import { IoClient, IoServer } from "../../src/platform/node/io-forwarding.ts";
+import { delayLinks, SendDelay, type DelayableLinks } from "../../src/runtime/links/link-delay.ts";
+import { RttProbe } from "../../src/runtime/links/link-rtt.ts";
+import { NodeViewRecorder } from "../../src/runtime/node/view-recorder.ts";
+import { InterruptRouter } from "../../src/machine/interrupts/router.ts";
+import { DsmAgent, type FrameLinks, type PageMemory } from "../../src/runtime/node/dsm-agent.ts";
+import { IoClient, IoServer } from "../../src/machine/devices/io-forwarding.ts";
 import { DsmNode } from "../../src/protocol/dsm/node.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { connectControls, reportInputs, shiftEvent } from "../../src/ui/view/machine-glue.ts";
 import { LiveModel } from "../../src/ui/view/model/live-model.ts";
-import type { ViewEvent } from "../../src/ui/view/model/inputs.ts";
+import type { ViewEvent } from "../../src/protocol/telemetry/inputs.ts";
 
 /** Links that record what reaches them. */
 function recordingLinks() {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decode, encode } from "../../src/protocol/codec.ts";
-import { DemoCluster } from "../../src/ui/view/lab/demo-cluster.ts";
+import { DemoCluster } from "../../src/ui/labs/view/demo-cluster.ts";
 import { HotPages } from "../../src/ui/view/model/hot-pages.ts";
 import { PageMapModel, type PageArrival } from "../../src/ui/view/model/page-map.ts";
 

@@ -3,7 +3,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DemoCluster } from "../../src/ui/view/lab/demo-cluster.ts";
+import { DemoCluster } from "../../src/ui/labs/view/demo-cluster.ts";
 import { PageMapModel } from "../../src/ui/view/model/page-map.ts";
 import { DERIVED_RATES, RateTracker } from "../../src/ui/view/model/rates.ts";
 import { snap } from "./support.ts";

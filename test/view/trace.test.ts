@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DemoCluster } from "../../src/ui/view/lab/demo-cluster.ts";
+import { DemoCluster } from "../../src/ui/labs/view/demo-cluster.ts";
 import { DSM_TID, pidOf, tidOfVcpu, TraceRecorder, traceFileName, type ChromeTrace } from "../../src/ui/view/model/trace.ts";
 
 describe("trace writer (Chrome trace-event JSON)", () => {

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { REPO_ROOT } from "../../src/guests/images.ts";
 import { BACKGROUND, cellColor, parseHex } from "../../src/ui/view/colors.ts";
-import { LAB_PAGES } from "../../src/ui/view/lab/scenario.ts";
+import { LAB_PAGES } from "../../src/ui/labs/view/scenario.ts";
 import type { ChromeTrace } from "../../src/ui/view/model/trace.ts";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer } from "../support/web-server.ts";
+import { launchChromium } from "../../harness/browser/browser.ts";
+import { startWebServer } from "../../harness/browser/web-server.ts";
 
 let browser: Browser;
 let server: Awaited<ReturnType<typeof startWebServer>>;

@@ -4,18 +4,18 @@
 
 import { checkBios, checkBzImage, checkInitramfs } from "../../guests/image-checks.ts";
 import { GUEST_PROMPT } from "../../guests/initramfs.ts";
-import { createCluster, FabricError, type FabricNode, hasJoinFragment, joinCluster, type Member } from "../../fabric/browser.ts";
+import { createCluster, FabricError, type FabricNode, hasJoinFragment, joinCluster, type Member } from "../../fabric/adapters/browser.ts";
 import { PROTOCOL_VERSION } from "../../protocol/types.ts";
-import type { BootConfig } from "../boot-config.ts";
-import type { ConsolePane } from "../console-pane.ts";
-import { fetchWithProgress } from "../worker-client.ts";
-import type { NodeStatus } from "../../platform/browser/node-protocol.ts";
-import type { NodeFailure } from "../../platform/node/node-failure.ts";
-import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../platform/browser/cluster-guest.ts";
-import type { ViewFeed } from "../view/model/inputs.ts";
+import type { BootConfig } from "../page/boot-config.ts";
+import type { ConsolePane } from "../console/console-pane.ts";
+import { fetchWithProgress } from "../page/worker-client.ts";
+import type { NodeStatus } from "../../runtime/web/node-protocol.ts";
+import type { NodeFailure } from "../../protocol/tab/node-failure.ts";
+import { checkMultibootElf, type ClusterGuest, type GuestKind, isGuestKind } from "../../protocol/tab/guest.ts";
+import type { ViewFeed } from "../../protocol/telemetry/inputs.ts";
 import type { LiveViewHandle } from "../view/panel.ts";
 import { clusterControls, feedFromCluster } from "./cluster-view.ts";
-import { ClusterVm, type ClusterVmState } from "./cluster-vm.ts";
+import { ClusterVm, type ClusterVmState } from "../../runtime/web/cluster-vm.ts";
 
 /** Our firmware (built by the setup, served and emitted by vite.config.ts): it boots Linux directly with tables for every vCPU. */
 export const FIRMWARE_URL = "engine/firmware.bin";

@@ -5,9 +5,9 @@
 
 import type { ClusterConfig } from "../../protocol/messages.ts";
 import { reportInputs } from "../view/machine-glue.ts";
-import type { ViewFeed } from "../view/model/inputs.ts";
+import type { ViewFeed } from "../../protocol/telemetry/inputs.ts";
 import type { LiveViewHandle } from "../view/panel.ts";
-import type { ClusterViewSink } from "./cluster-vm.ts";
+import type { ClusterViewSink } from "../../runtime/web/cluster-vm.ts";
 
 /** The view's shape of a cluster VM: node i hosts vCPU i, node 0 the devices. */
 export function clusterViewConfig(vm: { vcpus: number; memoryMiB: number; guest: string }): ClusterConfig {

@@ -1,7 +1,7 @@
 // From the wire to the view: a node's encoded `stats` frame (protocol codec) as a ViewInput.
 
 import { decode } from "../../protocol/codec.ts";
-import { ViewInputError, type ViewInput } from "./model/inputs.ts";
+import { ViewInputError, type ViewInput } from "../../protocol/telemetry/inputs.ts";
 
 /** Decodes one frame; throws CodecError for a bad frame, ViewInputError for another message type. */
 export function statsInput(frame: Uint8Array, receivedMs: number): Extract<ViewInput, { kind: "stats" }> {

@@ -2,9 +2,9 @@
 // become ViewInputs (with the nodes' wall-clock times moved to this page's clock), and the view's
 // knob and trace events become the machine's controls.
 
-import type { NodeViewReport } from "../../platform/browser/node-protocol.ts";
+import type { NodeViewReport } from "../../runtime/web/node-protocol.ts";
 import { statsInput } from "./frames.ts";
-import type { TraceEvent, ViewFeed, ViewInput } from "./model/inputs.ts";
+import type { TraceEvent, ViewFeed, ViewInput } from "../../protocol/telemetry/inputs.ts";
 import type { LiveViewHandle } from "./panel.ts";
 
 /** What the view drives on the machine (TabMachine has both). */

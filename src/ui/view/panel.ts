@@ -4,8 +4,8 @@
 
 import type { SymbolTable } from "../../guests/symbols/system-map.ts";
 import { LiveModel } from "./model/live-model.ts";
-import type { ViewEvent, ViewSource } from "./model/inputs.ts";
-import { MAX_LINK_DELAY_MS } from "./model/inputs.ts";
+import type { ViewEvent, ViewSource } from "../../protocol/telemetry/inputs.ts";
+import { MAX_LINK_DELAY_MS } from "../../protocol/telemetry/inputs.ts";
 import { traceFileName } from "./model/trace.ts";
 import { PageMapCanvas } from "./page-map-canvas.ts";
 import { Plots } from "./plots.ts";

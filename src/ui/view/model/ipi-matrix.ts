@@ -3,7 +3,7 @@
 // them, so duplicated or repeated reports never double-count. A report whose counts went down
 // (the node restarted) simply replaces the old one.
 
-import type { IpiCount, IpiKind } from "./inputs.ts";
+import type { IpiCount, IpiKind } from "../../../protocol/telemetry/inputs.ts";
 
 export interface MatrixCell {
   src: number;

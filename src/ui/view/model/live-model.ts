@@ -4,8 +4,8 @@
 import type { ClusterConfig } from "../../../protocol/messages.ts";
 import type { SymbolTable } from "../../../guests/symbols/system-map.ts";
 import { HotPages } from "./hot-pages.ts";
-import type { ViewInput } from "./inputs.ts";
-import { checkViewInput } from "./inputs.ts";
+import type { ViewInput } from "../../../protocol/telemetry/inputs.ts";
+import { checkViewInput } from "../../../protocol/telemetry/inputs.ts";
 import { IpiMatrix } from "./ipi-matrix.ts";
 import { PageMapModel } from "./page-map.ts";
 import { RateTracker, type DerivedRates } from "./rates.ts";

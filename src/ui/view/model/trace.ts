@@ -4,7 +4,7 @@
 // IPIs sent); metadata events name and order them. A page sent to answer a fault is drawn as an
 // arrow from the sender's DSM track to the faulting vCPU's fault slice.
 
-import type { TraceEvent } from "./inputs.ts";
+import type { TraceEvent } from "../../../protocol/telemetry/inputs.ts";
 
 /** One Chrome trace event (the subset this writer produces). */
 export type ChromeTraceEvent =

@@ -1,0 +1,97 @@
+// Drives the main page's cluster panel in Chromium as a user would, plus its `giantwebCluster`
+// hook (console transcript, link counters, node status); shared by the tabs tests and the bench.
+
+import type { BrowserContext, Page } from "playwright-core";
+import type { NodeStatus } from "../../src/runtime/web/node-protocol.ts";
+
+/** `errors`: uncaught page errors (a test expects none); `consoleErrors`: the browser console's errors, for failure messages. */
+export type ClusterPage = Page & { errors: string[]; consoleErrors: string[] };
+
+interface Hook {
+  consoleText(): string;
+  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number } | null;
+  nodeStatus(): NodeStatus[];
+}
+
+export async function openPage(ctx: BrowserContext, url: string): Promise<ClusterPage> {
+  const page = (await ctx.newPage()) as ClusterPage;
+  page.errors = [];
+  page.consoleErrors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  // A worker whose module fails to load says why only here.
+  page.on("console", (m) => void (m.type() === "error" && page.consoleErrors.push(m.text().slice(0, 500))));
+  await page.goto(url);
+  return page;
+}
+
+export async function clusterStatus(page: Page): Promise<{ phase: string | null; text: string | null }> {
+  const el = page.locator("#cluster-status");
+  return { phase: await el.getAttribute("data-phase"), text: await el.textContent() };
+}
+
+/** Creates a cluster of `total` vCPUs with `here` on this page, booting `guest`; returns the join link. */
+export async function createCluster(page: Page, total: number, here = 1, guest: "linux" | "selftest" = "linux"): Promise<string> {
+  await page.selectOption("#cluster-guest", guest);
+  await page.fill("#cluster-total", String(total));
+  await page.fill("#cluster-here", String(here));
+  await page.click("#cluster-create");
+  await page.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
+  return page.locator("#cluster-link").inputValue();
+}
+
+export async function joinCluster(page: Page, vcpus: number): Promise<void> {
+  await page.fill("#cluster-join-vcpus", String(vcpus));
+  await page.click("#cluster-join");
+}
+
+export const consoleText = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.consoleText());
+export const linkCounters = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.counters());
+export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.nodeStatus());
+
+/** The guest kernel's first oops or panic report in a transcript, or null (for failing fast, with the cause). */
+export function kernelCrash(text: string): string | null {
+  if (!/Kernel panic - not syncing/.test(text)) return null;
+  // The oops' first line ("int3: 0000 [#1] SMP", "BUG: ...", a WARNING's cut line), else the panic itself.
+  const first = [/\[[ \d.]+\] [^\n]*\[#1\]/, /\[[ \d.]+\] (BUG:|Oops|general protection fault|------------\[ cut here)/, /\[[ \d.]+\] Kernel panic/]
+    .map((re) => text.search(re))
+    .find((i) => i >= 0)!;
+  return text.slice(first, first + 6000);
+}
+
+/**
+ * Runs a test body on tab A; when it fails, the guest kernel's report from tab A's console is added
+ * to the error (other tabs see only what came after they joined; tab A's console has all of it).
+ */
+export async function withKernelReport(a: ClusterPage, body: (a: ClusterPage) => Promise<void>): Promise<void> {
+  try {
+    await body(a);
+  } catch (err) {
+    const crash = a.isClosed() ? null : kernelCrash(await consoleText(a));
+    if (crash) (err as Error).message += `\n--- the guest kernel's report on tab A:\n${crash}`;
+    throw err;
+  }
+}
+
+/** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
+export async function waitForConsole(page: Page | ClusterPage, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = (await consoleText(page)).slice(from);
+    if (pattern.test(text)) return text;
+    const crash = kernelCrash(text);
+    if (crash) throw new Error(`waiting for ${what}: the guest kernel panicked; its report:\n${crash}`);
+    const s = await clusterStatus(page);
+    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped")
+      throw new Error(
+        `waiting for ${what}: cluster status ${s.phase} "${s.text}"; console shows:\n${text.slice(-2000)}` +
+          ("consoleErrors" in page && page.consoleErrors.length ? `\nthe browser console's errors:\n${page.consoleErrors.slice(-5).join("\n")}` : ""),
+      );
+    await page.waitForTimeout(250);
+  }
+}
+
+/** Types into the page's xterm console as a user would. */
+export async function typeInto(page: Page, command: string): Promise<void> {
+  await page.locator(".xterm").click();
+  await page.keyboard.type(command, { delay: 20 });
+}

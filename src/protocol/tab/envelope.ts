@@ -1,0 +1,227 @@
+// What tabs of one VM send each other over the fabric (which carries opaque frames): one binary
+// envelope whose first byte says its kind. Every envelope from a peer is decoded and checked here
+// before it touches the VM; a bad one is an error naming what is wrong, never a guess.
+//
+//   NODE_FRAME   [1][from u8][to u8][payload]   a link frame between two VM nodes (vCPU i = node i)
+//   CONSOLE_OUT  [2][bytes]                      node 0's serial output, for every tab's console
+//   CONSOLE_IN   [3][bytes]                      keys typed in a tab, for node 0's UART
+//   CONTROL      [4][UTF-8 JSON]                 the cluster's VM control plane (ControlMessage)
+//   VIEW         [5][protocol frame]             a local node's `stats` snapshot or `view-report`
+//                                                for every tab's live view (the codec decodes and
+//                                                validates it; nothing else is accepted here)
+
+import { CodecError, decode } from "../codec.ts";
+import type { StatsSnapshot, ViewReport } from "../messages.ts";
+import { MAX_ADDED_DELAY_MS } from "../../runtime/links/link-delay.ts";
+import { MAX_FAILURE_MESSAGE, NODE_FAILURE_CAUSES, type NodeFailure } from "./node-failure.ts";
+import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./guest.ts";
+
+export const WIRE_NODE_FRAME = 1;
+export const WIRE_CONSOLE_OUT = 2;
+export const WIRE_CONSOLE_IN = 3;
+export const WIRE_CONTROL = 4;
+export const WIRE_VIEW = 5;
+
+/** One image every tab must hold identically: node 0 announces its digest, joiners compare. */
+export interface ImageDigest {
+  /** Which of the guest kind's images (GUEST_IMAGES) this is. */
+  what: ImageName;
+  url: string;
+  bytes: number;
+  sha256: string;
+}
+
+export type ControlMessage =
+  /** node 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
+  | { t: "config"; guest: GuestKind; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
+  /** a tab → node 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
+  | { t: "hello" }
+  /** a tab → node 0: its nodes are running (waiting for the guest's SIPI). */
+  | { t: "ready"; vcpus: number[] }
+  /** a tab → node 0: it cannot take part (image mismatch, worker failure...); node 0 stops. */
+  | { t: "refuse"; reason: string }
+  /** any tab → all: the VM stopped, with why. */
+  | { t: "stop"; reason: string }
+  /**
+   * the tab hosting a failed node → all, and node 0 → all again (for a tab whose link to the
+   * failed node's tab is down): the VM stops everywhere, each tab saying which node failed and why.
+   */
+  | { t: "node-failed"; failure: NodeFailure & { tab: number } }
+  /**
+   * The live view's latency knob (added one-way delay on every VM node's sends, 0..50 ms) and
+   * trace recording, for the whole cluster. A tab asks node 0; node 0 applies it and sends it to
+   * every tab, so all tabs apply the settings in node 0's one order.
+   */
+  | { t: "link-delay"; ms: number }
+  | { t: "tracing"; on: boolean };
+
+export type WireMessage =
+  | { kind: "node-frame"; from: number; to: number; payload: Uint8Array }
+  | { kind: "console-out"; bytes: Uint8Array }
+  | { kind: "console-in"; bytes: Uint8Array }
+  | { kind: "control"; msg: ControlMessage }
+  /** `frame` is the codec's bytes of `msg` (forwarded unchanged, decoded once on arrival). */
+  | { kind: "view"; msg: StatsSnapshot | ViewReport; frame: Uint8Array };
+
+export class WireError extends Error {
+  override name = "WireError";
+}
+
+const MAX_TEXT = 4096;
+const MAX_IMAGES = 8;
+const MAX_CONTROL_BYTES = 64 * 1024;
+
+export function encodeWire(m: WireMessage): Uint8Array {
+  switch (m.kind) {
+    case "node-frame": {
+      if (!isNodeId(m.from) || !isNodeId(m.to)) throw new WireError(`node ids ${m.from}>${m.to} must be 0..254`);
+      const out = new Uint8Array(3 + m.payload.length);
+      out[0] = WIRE_NODE_FRAME;
+      out[1] = m.from;
+      out[2] = m.to;
+      out.set(m.payload, 3);
+      return out;
+    }
+    case "console-out":
+    case "console-in": {
+      const out = new Uint8Array(1 + m.bytes.length);
+      out[0] = m.kind === "console-out" ? WIRE_CONSOLE_OUT : WIRE_CONSOLE_IN;
+      out.set(m.bytes, 1);
+      return out;
+    }
+    case "control": {
+      const json = new TextEncoder().encode(JSON.stringify(m.msg));
+      const out = new Uint8Array(1 + json.length);
+      out[0] = WIRE_CONTROL;
+      out.set(json, 1);
+      return out;
+    }
+    case "view": {
+      const out = new Uint8Array(1 + m.frame.length);
+      out[0] = WIRE_VIEW;
+      out.set(m.frame, 1);
+      return out;
+    }
+  }
+}
+
+const isNodeId = (n: number) => Number.isInteger(n) && n >= 0 && n <= 254;
+
+/** Decodes and validates one envelope; throws a WireError naming the problem. */
+export function decodeWire(bytes: Uint8Array): WireMessage {
+  if (bytes.length < 1) throw new WireError("empty envelope");
+  switch (bytes[0]) {
+    case WIRE_NODE_FRAME:
+      if (bytes.length < 4) throw new WireError(`node frame of ${bytes.length} bytes is shorter than its header and one byte`);
+      if (bytes[1]! > 254 || bytes[2]! > 254) throw new WireError(`node frame names node ${bytes[1]}>${bytes[2]} (0..254)`);
+      if (bytes[1] === bytes[2]) throw new WireError(`node frame from node ${bytes[1]} to itself`);
+      return { kind: "node-frame", from: bytes[1]!, to: bytes[2]!, payload: bytes.subarray(3) };
+    case WIRE_CONSOLE_OUT:
+      return { kind: "console-out", bytes: bytes.subarray(1) };
+    case WIRE_CONSOLE_IN:
+      if (bytes.length > 1 + MAX_TEXT) throw new WireError(`console input of ${bytes.length - 1} bytes is longer than ${MAX_TEXT}`);
+      return { kind: "console-in", bytes: bytes.subarray(1) };
+    case WIRE_CONTROL: {
+      if (bytes.length > 1 + MAX_CONTROL_BYTES) throw new WireError(`control message of ${bytes.length} bytes is too long`);
+      let v: unknown;
+      try {
+        v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(1)));
+      } catch (err) {
+        throw new WireError(`control message is not UTF-8 JSON: ${(err as Error).message}`);
+      }
+      return { kind: "control", msg: parseControl(v) };
+    }
+    case WIRE_VIEW: {
+      const frame = bytes.subarray(1);
+      let msg;
+      try {
+        msg = decode(frame);
+      } catch (err) {
+        if (err instanceof CodecError) throw new WireError(`live-view frame: ${err.message}`);
+        throw err;
+      }
+      if (msg.type !== "stats" && msg.type !== "view-report") throw new WireError(`live-view frame holds a ${msg.type} message, expected stats or view-report`);
+      return { kind: "view", msg, frame };
+    }
+    default:
+      throw new WireError(`unknown envelope kind ${bytes[0]}`);
+  }
+}
+
+function str(v: unknown, what: string, max = MAX_TEXT): string {
+  if (typeof v !== "string" || v.length > max) throw new WireError(`${what} must be a string of at most ${max} characters`);
+  return v;
+}
+
+function int(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new WireError(`${what} must be a whole number from ${min} to ${max}`);
+  return v;
+}
+
+function parseControl(v: unknown): ControlMessage {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WireError("control message is not an object");
+  const o = v as Record<string, unknown>;
+  switch (o.t) {
+    case "config": {
+      if (!isGuestKind(o.guest)) throw new WireError(`config.guest must be one of ${GUEST_KINDS.join(", ")}`);
+      const guest = o.guest;
+      const names: readonly string[] = GUEST_IMAGES[guest];
+      if (!Array.isArray(o.images) || o.images.length < 1 || o.images.length > MAX_IMAGES)
+        throw new WireError(`config.images must list 1..${MAX_IMAGES} images`);
+      const images = o.images.map((x, i): ImageDigest => {
+        if (typeof x !== "object" || x === null) throw new WireError(`config.images[${i}] is not an object`);
+        const d = x as Record<string, unknown>;
+        const sha256 = str(d.sha256, `config.images[${i}].sha256`, 64);
+        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new WireError(`config.images[${i}].sha256 is not 64 hex digits`);
+        const url = str(d.url, `config.images[${i}].url`);
+        // Joiners fetch these, so only paths on this page's own server (no scheme, no //host).
+        if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith("//")) throw new WireError(`config.images[${i}].url "${url}" must be a path on the page's server`);
+        const what = str(d.what, `config.images[${i}].what`, 64);
+        if (!names.includes(what)) throw new WireError(`config.images[${i}].what "${what}" is not an image of the ${guest} guest (${names.join(", ")})`);
+        return { what: what as ImageName, url, bytes: int(d.bytes, `config.images[${i}].bytes`, 1, 1 << 30), sha256 };
+      });
+      // Exactly the kind's images, each once: a tab must never boot with one missing or doubled.
+      const listed = images.map((d) => d.what).sort();
+      if (listed.join() !== [...names].sort().join())
+        throw new WireError(`config.images lists ${listed.join(", ")}, but the ${guest} guest needs exactly ${names.join(", ")}`);
+      const cmdline = str(o.cmdline, "config.cmdline", 2047);
+      if (!/^[\x20-\x7e]*$/.test(cmdline)) throw new WireError("config.cmdline must be printable ASCII");
+      return { t: "config", guest, vcpus: int(o.vcpus, "config.vcpus", 1, 255), memoryMiB: int(o.memoryMiB, "config.memoryMiB", 32, 2048), cmdline, images };
+    }
+    case "ready": {
+      if (!Array.isArray(o.vcpus) || o.vcpus.length > 255) throw new WireError("ready.vcpus must be a list of vCPU ids");
+      return { t: "ready", vcpus: o.vcpus.map((x, i) => int(x, `ready.vcpus[${i}]`, 0, 254)) };
+    }
+    case "hello":
+      return { t: "hello" };
+    case "refuse":
+      return { t: "refuse", reason: str(o.reason, "refuse.reason") };
+    case "stop":
+      return { t: "stop", reason: str(o.reason, "stop.reason") };
+    case "node-failed": {
+      if (typeof o.failure !== "object" || o.failure === null || Array.isArray(o.failure)) throw new WireError("node-failed.failure is not an object");
+      const f = o.failure as Record<string, unknown>;
+      if (typeof f.cause !== "string" || !(NODE_FAILURE_CAUSES as readonly string[]).includes(f.cause))
+        throw new WireError(`node-failed.failure.cause must be one of ${NODE_FAILURE_CAUSES.join(", ")}`);
+      if (typeof f.atMs !== "number" || !Number.isFinite(f.atMs) || f.atMs < 0) throw new WireError("node-failed.failure.atMs must be a time in ms");
+      return {
+        t: "node-failed",
+        failure: {
+          node: int(f.node, "node-failed.failure.node", 0, 254),
+          vcpu: f.vcpu === null ? null : int(f.vcpu, "node-failed.failure.vcpu", 0, 254),
+          tab: int(f.tab, "node-failed.failure.tab", 0, 254),
+          cause: f.cause as NodeFailure["cause"],
+          message: str(f.message, "node-failed.failure.message", MAX_FAILURE_MESSAGE),
+          atMs: f.atMs,
+        },
+      };
+    }
+    case "link-delay":
+      return { t: "link-delay", ms: int(o.ms, "link-delay.ms", 0, MAX_ADDED_DELAY_MS) };
+    case "tracing":
+      if (typeof o.on !== "boolean") throw new WireError("tracing.on must be true or false");
+      return { t: "tracing", on: o.on };
+    default:
+      throw new WireError(`unknown control message ${JSON.stringify(String(o.t)).slice(0, 40)}`);
+  }
+}

@@ -1,0 +1,143 @@
+// This tab's share of a VM whose nodes are spread over several tabs: one Web Worker per local node
+// (node i hosts vCPU i; node 0 also hosts the devices and owns guest RAM at start), shared-memory
+// rings between them, and a TabBridge whose far ends are the other tabs. The bridge runs on this
+// page's main thread: it forwards what local nodes write for remote ones to `sendRemote` (the
+// fabric) and takes frames the fabric delivers. The guest is Linux or the self-test; both run in
+// node-worker.ts.
+
+import type { VmEvent } from "./vm-api.ts";
+import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../links/tab-bridge.ts";
+import type { ClusterGuest } from "../../protocol/tab/guest.ts";
+import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
+
+export interface ClusterMachineLayout extends NodeReports {
+  /** VM nodes in the whole cluster; node i hosts vCPU i. */
+  nodes: number;
+  /** The nodes that run in this tab. */
+  local: number[];
+  /** Frames local nodes send to nodes in other tabs (the network keeps them in order per pair of tabs). */
+  sendRemote: RemoteSend;
+  /**
+   * Called by `boot` with the guest before any local node starts (node 0 announces the images and
+   * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
+   */
+  prepare?(guest: ClusterGuest): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 120_000;
+/** The bridge also pumps at this period (ms) even without a bell, so a lost wake-up cannot stall a link. */
+const PUMP_FALLBACK_MS = 20;
+
+type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<string> | string };
+
+export class ClusterMachine {
+  private readonly plan: TabPlan;
+  private readonly bridge: TabBridge | null;
+  private workers = new Map<number, Worker>();
+  private readonly stopFlag = new SharedArrayBuffer(4);
+  /** The live view's controls, read by every local node (see NodeInit.control). */
+  private readonly controls = new NodeControls();
+  private pumping = false;
+
+  constructor(private readonly layout: ClusterMachineLayout) {
+    const { nodes, local } = layout;
+    if (local.length < 1) throw new Error("a tab of the VM runs at least one node");
+    if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
+      throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
+    this.plan = planTab(nodes, local);
+    this.bridge = local.length < nodes ? new TabBridge(this.plan, layout.sendRemote) : null;
+  }
+
+  get counters() {
+    return this.bridge?.counters ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 };
+  }
+
+  /** A frame from a node in another tab. Allowed before `boot`: it waits in the ring. */
+  deliver(from: number, to: number, frame: Uint8Array): void {
+    if (!this.bridge) throw new RangeError(`this tab runs every node; no frame can come from node ${from}`);
+    if (this.plan.local.includes(from)) throw new RangeError(`a frame from node ${from} came over the network, but node ${from} runs in this tab`);
+    this.bridge.deliver(from, to, frame);
+  }
+
+  async boot(guest: ClusterGuest, onEvent: (event: VmEvent) => void): Promise<void> {
+    this.startPump();
+    await this.layout.prepare?.(guest);
+    const vcpuNodes = Array.from({ length: this.layout.nodes }, (_, i) => i);
+    const ready = this.layout.local.map((self) => {
+      // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
+      const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
+      this.workers.set(self, worker);
+      const started = watchNode(worker, { self, vcpu: self }, START_TIMEOUT_MS, onEvent, this.layout);
+      // Every node builds its own v86 instance from its own copy of the images.
+      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.controls.cell } as const;
+      const init: PageToNode =
+        guest.kind === "linux"
+          ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
+          : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };
+      worker.postMessage(init);
+      return started;
+    });
+    await Promise.all(ready);
+    onEvent({ kind: "started" });
+  }
+
+  /**
+   * Moves frames between the rings and the network. The workers ring the bridge's bell when they
+   * write for a remote node or free room in a ring the bridge fills; the main thread cannot block,
+   * so it waits for the bell with Atomics.waitAsync.
+   */
+  private startPump(): void {
+    const bridge = this.bridge;
+    if (!bridge || this.pumping) return;
+    this.pumping = true;
+    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    const cell = bridge.bell!.cell;
+    const loop = async () => {
+      while (this.pumping) {
+        const seen = Atomics.load(cell, 0);
+        bridge.pump();
+        if (waitAsync) {
+          const r = waitAsync(cell, 0, seen, PUMP_FALLBACK_MS);
+          if (r.async) await r.value;
+        } else await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    void loop();
+  }
+
+  /**
+   * The latency knob for this tab's nodes: added one-way delay (0..50 ms) on every frame each local
+   * node sends, to a node in this tab or another. The delay is applied there, in the nodes
+   * (link-delay.ts), and nowhere else: the fabric's own link delay stays 0 for a VM. Why the nodes
+   * and not the fabric's send side: the nodes' delay covers links inside a tab too (a tab with two
+   * vCPUs), it is what the nodes' ping/pong round trip measures, and it leaves the console and the
+   * cluster's control messages undelayed. ClusterVm sets the same value on every tab.
+   */
+  setLinkDelay(ms: number): void {
+    this.controls.setLinkDelay(ms);
+  }
+
+  /** This tab's nodes record DSM and interrupt events (sent in their view reports) while this is on. */
+  setTracing(on: boolean): void {
+    this.controls.setTracing(on);
+  }
+
+  async serialInput(bytes: Uint8Array): Promise<void> {
+    const w = this.workers.get(0);
+    if (!w) throw new Error("node 0 (the UART) does not run in this tab");
+    w.postMessage({ kind: "serial-input", bytes } satisfies PageToNode);
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(new Int32Array(this.stopFlag), 0, 1);
+    for (const w of this.workers.values()) w.postMessage({ kind: "stop" } satisfies PageToNode);
+  }
+
+  /** Ends every local node at once (also when a peer tab vanished and a node is blocked on it). */
+  terminate(): void {
+    this.pumping = false;
+    Atomics.store(new Int32Array(this.stopFlag), 0, 1);
+    for (const w of this.workers.values()) w.terminate();
+    this.workers.clear();
+  }
+}

@@ -1,0 +1,486 @@
+// One VM over a cluster of tabs, as one tab runs it. Node 0 (the tab that created the cluster)
+// announces the images with their digests, waits until every tab hosting vCPUs has started its
+// nodes, then boots; every tab carries its nodes' link frames over the fabric, shows node 0's
+// console and sends its keys to node 0's UART. When a tab hosting vCPUs goes, the VM stops
+// everywhere (its nodes hold pages and CPUs nobody else has: going on would hang or corrupt).
+
+import type { VmEvent } from "./vm-api.ts";
+import type { FabricEvent, FabricNode, Member } from "../../fabric/adapters/browser.ts";
+import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../protocol/tab/guest.ts";
+import { ClusterMachine, type ClusterMachineLayout } from "./cluster-machine.ts";
+import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../protocol/tab/envelope.ts";
+import type { NodeStatus, NodeViewReport } from "./node-protocol.ts";
+import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
+import { decode, encode } from "../../protocol/codec.ts";
+import type { StatsSnapshot } from "../../protocol/messages.ts";
+
+/** The part of FabricNode this module uses (a fake in unit tests). */
+export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
+
+export type ClusterVmState =
+  | { phase: "waiting" }
+  | { phase: "fetching"; what: string }
+  | { phase: "booting" }
+  | { phase: "running" }
+  | { phase: "stopped"; reason: string }
+  /** `failure`: set when the VM stopped because a node failed (on any tab). */
+  | { phase: "error"; message: string; failure?: NodeFailure & { tab: number } };
+
+export interface ClusterVmDeps {
+  fabric: ClusterFabric;
+  fetchImage(url: string): Promise<ArrayBuffer>;
+  onOutput(bytes: Uint8Array): void;
+  onState(state: ClusterVmState): void;
+  onStatus?(status: NodeStatus): void;
+  /** Messages from peers that failed validation (dropped); shown in the page's log. */
+  onInvalid?(why: string): void;
+  /** Builds this tab's machine (default: ClusterMachine with real workers; a fake in unit tests). */
+  makeMachine?(layout: ClusterMachineLayout): TabNodes;
+  /** The live view of this tab: every node of the cluster (this tab's and the others') reports here. */
+  view?: ClusterViewSink;
+}
+
+/** The VM's live-view controls, the same on every tab (node 0 orders the changes). */
+export interface ClusterViewControls {
+  delayMs: number;
+  tracing: boolean;
+}
+
+/** Where ClusterVm delivers what the live view shows (the page turns these into ViewInputs). */
+export interface ClusterViewSink {
+  /** The VM's shape, when this tab learns it (node 0 at boot, the others from its announcement). */
+  config(vm: { vcpus: number; memoryMiB: number; guest: string }): void;
+  /** A node's statistics snapshot, from this tab or another (already validated). */
+  stats(snapshot: StatsSnapshot): void;
+  /** A node's view report (page moves, IPI counts, trace events; wall-clock times). */
+  report(report: NodeViewReport): void;
+  /** The cluster's knob and trace settings changed (also when another tab changed them). */
+  controls(c: ClusterViewControls): void;
+}
+
+/** What ClusterVm needs of this tab's nodes. */
+export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing">;
+
+/** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
+const READY_TIMEOUT_MS = 600_000;
+/** How long node 0 waits for the hello of the tabs hosting vCPUs (admitted tabs may still be connecting). */
+const LINKS_TIMEOUT_MS = 60_000;
+
+export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const describeMember = (m: Member) => `tab ${m.node}${m.vcpus.length ? ` (vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")})` : " (watcher)"}`;
+
+export class ClusterVm {
+  private machine: TabNodes | null = null;
+  private state: ClusterVmState = { phase: "waiting" };
+  /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
+  private hostOf: number[] = [];
+  private readyWaiter: { missing: Set<number>; resolve(): void; reject(e: Error): void } | null = null;
+  /** Node 0: the tabs that said hello (they listen), and who waits for more. */
+  private readonly listening = new Set<number>();
+  private helloWaiter: (() => void) | null = null;
+  /** Node 0: the configuration it announced, for watchers that join while the VM runs. */
+  private announced: { config: ControlMessage; to: Set<number> } | null = null;
+  /** The live view's knob and trace settings, as node 0 last ordered them. */
+  private controls: ClusterViewControls = { delayMs: 0, tracing: false };
+
+  constructor(private readonly deps: ClusterVmDeps) {
+    deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
+    deps.fabric.on((e) => this.onFabric(e));
+    // The hello tells node 0 that this tab's link to it is open and that it listens; node 0
+    // announces the VM only to tabs that said it (a tab is in the roster before its link opens, and
+    // a broadcast reaches only open links; the fabric keeps frames that come before a listener).
+    if (deps.fabric.node !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
+  }
+
+  get phase(): ClusterVmState["phase"] {
+    return this.state.phase;
+  }
+
+  get counters() {
+    return this.machine?.counters;
+  }
+
+  private get isHost(): boolean {
+    return this.deps.fabric.node === 0;
+  }
+
+  private set(state: ClusterVmState): void {
+    this.state = state;
+    this.deps.onState(state);
+  }
+
+  private active(): boolean {
+    return this.state.phase === "fetching" || this.state.phase === "booting" || this.state.phase === "running";
+  }
+
+  private send(node: number, m: WireMessage): void {
+    this.deps.fabric.send(node, encodeWire(m));
+  }
+
+  private freezeHosts(): void {
+    this.hostOf = [];
+    for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.node;
+  }
+
+  private newMachine(total: number, prepare?: (guest: ClusterGuest) => Promise<void>): TabNodes {
+    const me = this.deps.fabric.me;
+    if (!me || me.vcpus.length === 0) throw new Error("this tab hosts no vCPU");
+    const make = this.deps.makeMachine ?? ((layout: ClusterMachineLayout) => new ClusterMachine(layout));
+    const machine = make({
+      nodes: total,
+      local: me.vcpus,
+      sendRemote: (from, to, frame) => {
+        const tab = this.hostOf[to];
+        if (tab === undefined) throw new Error(`no tab hosts node ${to}`);
+        this.send(tab, { kind: "node-frame", from, to, payload: frame });
+      },
+      prepare,
+      onStatus: this.deps.onStatus,
+      onStats: (frame) => this.localStats(frame),
+      onView: (report) => this.localReport(report),
+      onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.node }, true),
+    });
+    machine.setLinkDelay(this.controls.delayMs);
+    machine.setTracing(this.controls.tracing);
+    return machine;
+  }
+
+  // ------------------------------------------------------------ live view
+
+  private get othersListen(): boolean {
+    return this.deps.fabric.members.length > 1;
+  }
+
+  /** A local node's stats frame: to this tab's view, and unchanged to every other tab. */
+  private localStats(frame: Uint8Array): void {
+    let msg;
+    try {
+      msg = decode(frame);
+    } catch (err) {
+      this.deps.onInvalid?.(`from a node of this tab: ${(err as Error).message}`);
+      return;
+    }
+    if (msg.type !== "stats") return;
+    this.deps.view?.stats(msg);
+    if (this.othersListen) this.deps.fabric.broadcast(encodeWire({ kind: "view", msg, frame }));
+  }
+
+  /** A local node's view report: to this tab's view, and encoded by the codec to every other tab. */
+  private localReport(report: NodeViewReport): void {
+    this.deps.view?.report(report);
+    if (!this.othersListen) return;
+    const msg = { type: "view-report" as const, ...report };
+    try {
+      this.deps.fabric.broadcast(encodeWire({ kind: "view", msg, frame: encode(msg) }));
+    } catch (err) {
+      this.deps.onInvalid?.(`a view report of node ${report.node} could not be encoded: ${(err as Error).message}`);
+    }
+  }
+
+  /** The latency knob for the whole cluster (0..50 ms added one way on every VM node's sends). */
+  setLinkDelay(ms: number): void {
+    this.order({ t: "link-delay", ms });
+  }
+
+  /** Trace recording on every node of the cluster. */
+  setTracing(on: boolean): void {
+    this.order({ t: "tracing", on });
+  }
+
+  /** Node 0 applies a setting and sends it to every tab; the others ask node 0. */
+  private order(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
+    if (this.isHost) {
+      this.applyControl(msg);
+      this.deps.fabric.broadcast(encodeWire({ kind: "control", msg }));
+    } else this.send(0, { kind: "control", msg });
+  }
+
+  private applyControl(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
+    this.controls = msg.t === "link-delay" ? { ...this.controls, delayMs: msg.ms } : { ...this.controls, tracing: msg.on };
+    this.machine?.setLinkDelay(this.controls.delayMs);
+    this.machine?.setTracing(this.controls.tracing);
+    this.deps.view?.controls({ ...this.controls });
+  }
+
+  // ------------------------------------------------------------ node 0
+
+  /**
+   * Node 0: boots the VM with this guest (images already fetched and checked by the caller) once
+   * every tab hosting vCPUs has its images. `urls` are the paths the other tabs fetch them from.
+   */
+  async bootHost(guest: ClusterGuest, urls: Partial<Record<ImageName, string>>): Promise<void> {
+    if (!this.isHost) throw new Error("only the tab that created the cluster (node 0) boots the VM");
+    if (this.active()) throw new Error(`the VM is already ${this.state.phase}`);
+    const missing = this.missingVcpus();
+    if (missing.length) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
+    this.freezeHosts();
+    const total = this.hostOf.length;
+    this.deps.view?.config({ vcpus: total, memoryMiB: guest.memoryMiB, guest: guest.kind });
+    this.set({ phase: "booting" });
+    try {
+      this.machine = this.newMachine(total, async () => {
+        const digests: ImageDigest[] = [];
+        for (const [what, bytes] of guestImages(guest)) {
+          const url = urls[what];
+          if (url === undefined) throw new Error(`no URL for the ${what} image: the other tabs could not fetch it`);
+          digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
+        }
+        const others = new Set(this.deps.fabric.members.filter((m) => m.node !== 0 && m.vcpus.length > 0).map((m) => m.node));
+        let resolveReady = () => {};
+        const ready = new Promise<void>((resolve, reject) => {
+          resolveReady = resolve;
+          this.readyWaiter = { missing: others, resolve, reject };
+          setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+        });
+        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests };
+        await this.hellos([...others]);
+        this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
+        this.announced = { config, to: new Set(this.listening) };
+        if (others.size === 0) resolveReady();
+        try {
+          await ready;
+        } finally {
+          this.readyWaiter = null;
+        }
+      });
+      await this.machine.boot(guest, (e) => this.onVmEvent(e));
+    } catch (err) {
+      this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** Waits until these tabs said hello (they are admitted before their links open and they listen). */
+  private async hellos(nodes: number[]): Promise<void> {
+    const deadline = Date.now() + LINKS_TIMEOUT_MS;
+    for (;;) {
+      const gone = nodes.filter((n) => !this.deps.fabric.members.some((m) => m.node === n));
+      if (gone.length) throw new Error(`tab${gone.length > 1 ? "s" : ""} ${gone.join(", ")} left before the VM started`);
+      const waiting = nodes.filter((n) => !this.listening.has(n));
+      if (waiting.length === 0) return;
+      if (!this.active()) throw new Error("the VM stopped while waiting for the tabs");
+      if (Date.now() > deadline) throw new Error(`tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not answer within ${LINKS_TIMEOUT_MS / 1000} s (their links did not open)`);
+      await new Promise<void>((r) => {
+        this.helloWaiter = r;
+        setTimeout(r, 200);
+      });
+    }
+  }
+
+  /** vCPUs no tab hosts yet. */
+  missingVcpus(): number[] {
+    const hosted = new Set(this.deps.fabric.members.flatMap((m) => m.vcpus));
+    const total = this.deps.fabric.shape.totalVcpus;
+    return Array.from({ length: total }, (_, i) => i).filter((v) => !hosted.has(v));
+  }
+
+  private onVmEvent(e: VmEvent): void {
+    switch (e.kind) {
+      case "serial":
+        // Node 0's UART: shown here and on every other tab.
+        this.deps.onOutput(e.bytes);
+        if (this.isHost) this.deps.fabric.broadcast(encodeWire({ kind: "console-out", bytes: e.bytes }));
+        break;
+      case "started":
+        this.set({ phase: "running" });
+        break;
+      case "stopped":
+        this.set({ phase: "stopped", reason: "the VM stopped" });
+        break;
+      case "error":
+        this.stopEverywhere(e.message, true);
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------ every tab
+
+  /** Keys typed in this tab's console: to node 0's UART, wherever it is. */
+  input(bytes: Uint8Array): void {
+    if (!this.active()) return;
+    if (this.isHost) void this.machine?.serialInput(bytes);
+    else this.send(0, { kind: "console-in", bytes });
+  }
+
+  /** Stops the VM on every tab, with a reason every tab shows. */
+  stop(reason = "stopped by the user"): void {
+    this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.node})`, false);
+  }
+
+  private stopEverywhere(reason: string, isError: boolean): void {
+    const wasActive = this.active() || this.machine !== null;
+    this.halt(reason, isError);
+    if (wasActive) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "stop", reason } }));
+  }
+
+  /**
+   * A node failed: stop here and tell every tab. The failed node's tab tells all directly (the
+   * mesh is full); node 0 tells all again, for a tab whose link to that tab is down. A tab that
+   * already stopped ignores it, so nothing echoes.
+   */
+  private nodeFailed(failure: NodeFailure & { tab: number }, local: boolean): void {
+    if (!(this.active() || this.machine)) return;
+    this.halt(describeFailure(failure), true, failure);
+    if (local || this.isHost) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "node-failed", failure } }));
+  }
+
+  private halt(reason: string, isError: boolean, failure?: NodeFailure & { tab: number }): void {
+    this.readyWaiter?.reject(new Error(reason));
+    this.machine?.terminate();
+    this.machine = null;
+    this.set(isError ? { phase: "error", message: reason, ...(failure ? { failure } : {}) } : { phase: "stopped", reason });
+  }
+
+  private onFabric(e: FabricEvent): void {
+    if (e.type === "member-left") {
+      if (e.member.vcpus.length > 0 && (this.active() || this.machine))
+        this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
+      if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.node);
+      this.listening.delete(e.member.node);
+    } else if (e.type === "ended" && (this.active() || this.machine)) {
+      this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
+    }
+  }
+
+  private onFrame(from: number, bytes: Uint8Array): void {
+    let m: WireMessage;
+    try {
+      m = decodeWire(bytes);
+    } catch (err) {
+      this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
+      return;
+    }
+    const sender = this.deps.fabric.members.find((x) => x.node === from);
+    try {
+      switch (m.kind) {
+        case "node-frame":
+          if (!sender?.vcpus.includes(m.from)) throw new Error(`a frame claims node ${m.from}, which tab ${from} does not host`);
+          if (!this.machine) return; // the VM stopped here; late frames are dropped
+          this.machine.deliver(m.from, m.to, m.payload.slice());
+          break;
+        case "console-out":
+          if (from !== 0) throw new Error("console output from a tab other than node 0");
+          if (!this.isHost) this.deps.onOutput(m.bytes.slice());
+          break;
+        case "console-in":
+          if (!this.isHost) throw new Error("console input sent to a tab other than node 0");
+          if (this.state.phase === "running" || this.state.phase === "booting") void this.machine?.serialInput(m.bytes.slice());
+          break;
+        case "control":
+          this.onControl(from, m.msg);
+          break;
+        case "view":
+          // VM node i hosts vCPU i: a tab reports only the nodes it hosts.
+          if (!sender?.vcpus.includes(m.msg.node)) throw new Error(`a live-view ${m.msg.type} claims node ${m.msg.node}, which tab ${from} does not host`);
+          if (m.msg.type === "stats") this.deps.view?.stats(m.msg);
+          else {
+            const { type: _, ...report } = m.msg;
+            this.deps.view?.report(report);
+          }
+          break;
+      }
+    } catch (err) {
+      this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
+    }
+  }
+
+  private onControl(from: number, msg: ControlMessage): void {
+    switch (msg.t) {
+      case "config":
+        if (from !== 0 || this.isHost) throw new Error("a VM configuration from a tab other than node 0");
+        void this.join(msg);
+        break;
+      case "hello":
+        if (!this.isHost) throw new Error("a hello sent to a tab other than node 0");
+        this.listening.add(from);
+        this.helloWaiter?.();
+        // A watcher that joined while the VM runs: tell it what runs, so it shows the console.
+        if (this.announced && this.active() && !this.announced.to.has(from) && this.deps.fabric.members.find((m) => m.node === from)?.vcpus.length === 0) {
+          this.announced.to.add(from);
+          this.send(from, { kind: "control", msg: this.announced.config });
+        }
+        // The live view's settings as they are now, so its knob shows them and its nodes apply them.
+        if (this.controls.delayMs !== 0) this.send(from, { kind: "control", msg: { t: "link-delay", ms: this.controls.delayMs } });
+        if (this.controls.tracing) this.send(from, { kind: "control", msg: { t: "tracing", on: true } });
+        break;
+      case "ready": {
+        if (!this.isHost) throw new Error("a ready message sent to a tab other than node 0");
+        const w = this.readyWaiter;
+        if (!w) return;
+        w.missing.delete(from);
+        if (w.missing.size === 0) w.resolve();
+        break;
+      }
+      case "refuse":
+        if (!this.isHost) throw new Error("a refusal sent to a tab other than node 0");
+        this.stopEverywhere(`tab ${from} cannot take part: ${msg.reason}`, true);
+        break;
+      case "stop":
+        if (this.active() || this.machine) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
+        break;
+      case "node-failed": {
+        const f = msg.failure;
+        // From the failed node's own tab, or relayed by node 0; VM node i hosts vCPU i.
+        const host = this.deps.fabric.members.find((m) => m.node === f.tab);
+        if (from !== f.tab && from !== 0) throw new Error(`tab ${from} reports a failure of tab ${f.tab}'s node ${f.node}`);
+        if (host && !host.vcpus.includes(f.node)) throw new Error(`a failure of node ${f.node}, which tab ${f.tab} does not host`);
+        if (f.vcpu !== null && f.vcpu !== f.node) throw new Error(`a failure of node ${f.node} names vCPU ${f.vcpu}; node ${f.node} hosts vCPU ${f.node}`);
+        this.nodeFailed(f, false);
+        break;
+      }
+      case "link-delay":
+      case "tracing":
+        // Node 0 orders every change (a request from any tab); the others apply what node 0 sends.
+        if (this.isHost) this.order(msg);
+        else if (from === 0) this.applyControl(msg);
+        else throw new Error(`a ${msg.t} setting from tab ${from}; only node 0 sends settings to the tabs`);
+        break;
+    }
+  }
+
+  /** A tab other than node 0: fetch and check the announced images, start this tab's nodes, say ready. */
+  private async join(config: Extract<ControlMessage, { t: "config" }>): Promise<void> {
+    const me = this.deps.fabric.me;
+    if (this.active()) {
+      this.deps.onInvalid?.("node 0 announced a VM while one is already running here");
+      return;
+    }
+    this.freezeHosts();
+    this.deps.view?.config({ vcpus: config.vcpus, memoryMiB: config.memoryMiB, guest: config.guest });
+    if (!me || me.vcpus.length === 0) {
+      this.set({ phase: "running" }); // a watcher: it shows the console, runs nothing
+      return;
+    }
+    try {
+      const got: Partial<Record<ImageName, ArrayBuffer>> = {};
+      for (const d of config.images) {
+        this.set({ phase: "fetching", what: d.what });
+        let buf: ArrayBuffer;
+        try {
+          buf = await this.deps.fetchImage(d.url);
+        } catch (err) {
+          throw new Error(`cannot fetch the ${d.what} from ${d.url}: ${(err as Error).message}`);
+        }
+        const sha = await sha256Hex(buf);
+        if (buf.byteLength !== d.bytes || sha !== d.sha256)
+          throw new Error(
+            `the ${d.what} at ${d.url} differs from node 0's (here ${buf.byteLength} bytes, sha256 ${sha.slice(0, 12)}…; node 0 ${d.bytes} bytes, ${d.sha256.slice(0, 12)}…): every tab must load the same build`,
+          );
+        got[d.what] = buf;
+      }
+      const guest = guestFromImages(config.guest, got, config.cmdline, config.memoryMiB);
+      if (config.vcpus !== this.hostOf.length) throw new Error(`node 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
+      this.set({ phase: "booting" });
+      this.machine = this.newMachine(config.vcpus);
+      await this.machine.boot(guest, (e) => this.onVmEvent(e));
+      this.send(0, { kind: "control", msg: { t: "ready", vcpus: me.vcpus } });
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.send(0, { kind: "control", msg: { t: "refuse", reason } });
+      this.halt(reason, true);
+    }
+  }
+}

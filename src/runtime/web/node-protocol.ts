@@ -1,0 +1,145 @@
+// Messages between the page and a VM node's Web Worker (control plane only: the nodes' own
+// traffic goes through the shared-memory links, never through the page).
+
+import type { VmEvent } from "./vm-api.ts";
+import type { ViewReport } from "../../protocol/messages.ts";
+import type { LocalLinksPlan } from "../links/local-links.ts";
+import { describeFailure, makeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
+import { MAX_ADDED_DELAY_MS } from "../links/link-delay.ts";
+
+/**
+ * What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs), or a
+ * multiboot ELF (the SMP self-test; node 0 writes the CPU tables, see multiboot-guest.ts).
+ */
+export type NodeGuest =
+  | { kind: "seabios"; bios: ArrayBuffer; vgaBios: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
+  | { kind: "firmware"; firmware: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
+  | { kind: "multiboot"; elf: ArrayBuffer; cmdline: string; memoryMiB: number };
+
+export interface NodeInit {
+  kind: "init";
+  plan: LocalLinksPlan;
+  wasm: ArrayBuffer;
+  guest: NodeGuest;
+  /** The vCPU this node hosts, or null for a node that only holds memory. */
+  vcpu: number | null;
+  /** The node hosting each vCPU. */
+  vcpuNodes: number[];
+  /** The node that hosts the devices; the others forward their I/O to it. */
+  deviceNode: number;
+  /** Set to non-zero by the page to stop a node that only serves memory. */
+  stop: SharedArrayBuffer;
+  /**
+   * The live view's controls, set by the page and read by the node without a message (a node
+   * serving memory never returns to its event loop): Int32 [0] = added one-way link delay (ms),
+   * [1] = non-zero while a trace records. See CONTROL_DELAY_MS / CONTROL_TRACING.
+   */
+  control?: SharedArrayBuffer;
+}
+
+export const CONTROL_DELAY_MS = 0;
+export const CONTROL_TRACING = 1;
+export const CONTROL_CELLS = 2;
+
+/** The page's side of the control cell that every node of a tab reads (NodeInit.control). */
+export class NodeControls {
+  readonly cell = new SharedArrayBuffer(4 * CONTROL_CELLS);
+
+  /** Added one-way delay (0..50 ms) on every frame each of these nodes sends, from now on. */
+  setLinkDelay(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`added link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
+    Atomics.store(new Int32Array(this.cell), CONTROL_DELAY_MS, ms);
+  }
+
+  /** The nodes record DSM and interrupt events (sent in their view reports) while this is on. */
+  setTracing(on: boolean): void {
+    Atomics.store(new Int32Array(this.cell), CONTROL_TRACING, on ? 1 : 0);
+  }
+}
+
+/**
+ * What a node reports for the live view with each snapshot, beyond it (the protocol's ViewReport,
+ * which the cluster of tabs encodes with the codec to send it to the other tabs). Times are
+ * wall-clock ms (timeOrigin + now).
+ */
+export type NodeViewReport = Omit<ViewReport, "type">;
+
+export type PageToNode = NodeInit | { kind: "serial-input"; bytes: Uint8Array } | { kind: "stop" };
+
+export interface NodeStatus {
+  node: number;
+  vcpu: number | null;
+  /** "wait-for-sipi" until the guest starts this application processor. */
+  runState: string;
+  instructions: number;
+  faults: number;
+  blockedMs: number;
+  revocations: number;
+  ipisSent: number;
+  ipisReceived: number;
+  /** How long this node's recent DSM faults blocked it (ms), over the last `count` faults. */
+  faultMs: { count: number; p50: number; p99: number } | null;
+}
+
+export type NodeToPage =
+  | { kind: "ready"; node: number }
+  | { kind: "serial"; bytes: Uint8Array }
+  | { kind: "status"; status: NodeStatus }
+  /** A StatsSnapshot encoded by the protocol codec, for the live view. */
+  | { kind: "stats"; frame: Uint8Array }
+  /** Sent right after each `stats` frame. */
+  | { kind: "view"; report: NodeViewReport }
+  /** The node stopped working (before or after it started); see NodeFailure. */
+  | { kind: "failed"; failure: NodeFailure };
+
+/** Where a page wants a node's reports (TabMachine's and ClusterMachine's layouts have these). */
+export interface NodeReports {
+  onStatus?(status: NodeStatus): void;
+  /** Each node's statistics snapshots (frames encoded by the protocol codec), for the live view. */
+  onStats?(frame: Uint8Array): void;
+  /** Each node's live-view report, right after its stats frame. */
+  onView?(report: NodeViewReport): void;
+  /**
+   * A node failed after it started (its engine, its serving, its worker). Without this, the
+   * failure goes to `onEvent` as an error event.
+   */
+  onFailure?(failure: NodeFailure): void;
+}
+
+/**
+ * Listens to a node's worker for the page: resolves when the node is ready, rejects when it fails
+ * or does not start within `timeoutMs`; its serial output goes to `onEvent`, its reports and a
+ * failure after the start to `reports` (else to `onEvent` as an error). (The caller creates the
+ * worker: Vite bundles one only from a literal `new Worker(...)`.)
+ */
+export function watchNode(worker: Worker, node: { self: number; vcpu: number | null }, timeoutMs: number, onEvent: (event: VmEvent) => void, reports: NodeReports): Promise<void> {
+  const { self } = node;
+  return new Promise<void>((resolve, reject) => {
+    let started = false;
+    let failed = false;
+    const timer = setTimeout(() => reject(new Error(`node ${self} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    const failure = (f: NodeFailure) => {
+      if (failed) return;
+      failed = true;
+      clearTimeout(timer);
+      if (!started) reject(new Error(describeFailure(f)));
+      else if (reports.onFailure) reports.onFailure(f);
+      else onEvent({ kind: "error", message: describeFailure(f) });
+    };
+    // An uncaught error the worker did not report itself (its script did not load, it died).
+    worker.addEventListener("error", (e) => {
+      const why = e.message ?? "its script did not load (no message: see the browser console)";
+      failure(makeFailure(self, node.vcpu, started ? "worker" : "start", started ? why : `its worker failed: ${why}`));
+    });
+    worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
+      const m = e.data;
+      if (m.kind === "ready") (clearTimeout(timer), (started = true), resolve());
+      else if (m.kind === "serial") onEvent({ kind: "serial", bytes: m.bytes });
+      else if (m.kind === "status") reports.onStatus?.(m.status);
+      else if (m.kind === "stats") reports.onStats?.(m.frame);
+      else if (m.kind === "view") reports.onView?.(m.report);
+      else if (m.kind === "failed") failure(m.failure);
+    });
+  });
+}
+

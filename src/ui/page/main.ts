@@ -1,0 +1,111 @@
+// The page: a Boot button, a status line and the serial console of a one-vCPU VM.
+
+import wasmUrl from "v86/build/v86.wasm?url";
+import { parseBootConfig } from "./boot-config.ts";
+import { createConsolePane } from "../console/console-pane.ts";
+import { statusText } from "./status-text.ts";
+import { VmSession } from "./vm-session.ts";
+import { fetchWithProgress, startVmWorker } from "./worker-client.ts";
+import { TabMachine } from "../../runtime/web/tab-machine.ts";
+import type { BootConfig } from "./boot-config.ts";
+import { VcpuStrip } from "./vcpu-strip.ts";
+import { mountClusterPanel } from "../cluster/cluster-panel.ts";
+import { connectControls, feedFromNodes, loadSymbols, mountLiveView, ViewFeed } from "../view/index.ts";
+import "./style.css";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const bootButton = $<HTMLButtonElement>("boot");
+const stopButton = $<HTMLButtonElement>("stop");
+const statusLine = $("status");
+const pane = createConsolePane($("console"));
+const strip = new VcpuStrip($("vcpus"));
+
+// The live view: fed with every node's statistics snapshots; it never sits on the fault path.
+const feed = new ViewFeed();
+const view = mountLiveView(document.querySelector("main")!, feed, { localNode: 0 });
+void loadSymbols("guest/linux/System.map").then((r) => r.ok && view.setSymbols(r.table));
+// Browser tests read the view's model from here.
+(globalThis as { giantwebView?: unknown }).giantwebView = view;
+// The view's latency knob and trace button act on the machine once it exists (applied at boot).
+let machine: TabMachine | null = null;
+const controls = connectControls(view, () => machine);
+
+// One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
+// extended engine, one worker per node, joined by the DSM.
+const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote";
+// Remote memory: node 0 only holds RAM and the boot vCPU's node (1) keeps the devices, SeaBIOS boots.
+// N vCPUs: node i hosts vCPU i, node 0 the devices; our firmware boots Linux with tables for all N.
+const layoutOf = (c: BootConfig) =>
+  c.memory === "remote"
+    ? { nodes: [{ vcpu: null }, ...Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i }))], deviceNode: 1, firmware: false }
+    : { nodes: Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i })), deviceNode: 0, firmware: true };
+
+const parsed0 = parseBootConfig(location.search, location.href);
+// With several vCPUs our firmware replaces SeaBIOS (unless the URL names a BIOS).
+const parsed =
+  parsed0.ok && parsed0.config.vcpus > 1 && parsed0.config.memory === "local" && !new URLSearchParams(location.search).has("bios")
+    ? { ok: true as const, config: { ...parsed0.config, biosUrl: "engine/firmware.bin" } }
+    : parsed0;
+const session = new VmSession({
+  fetchImage: fetchWithProgress,
+  wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,
+  startWorker: async () => {
+    if (parsed.ok && usesNodes(parsed.config)) {
+      const layout = layoutOf(parsed.config);
+      const vcpuHome: number[] = [];
+      layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuHome[n.vcpu] = i));
+      feed.push({
+        kind: "config",
+        config: { type: "config", nodes: layout.nodes.length, memoryPages: parsed.config.memoryMiB * 256, vcpuHome, readTakesOwnership: true, guest: "linux" },
+      });
+      machine = new TabMachine({ ...layout, onStatus: (s) => strip.update(s), ...feedFromNodes(feed) });
+      controls.apply(machine);
+      return machine;
+    }
+    return startVmWorker();
+  },
+  clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as number) },
+  onStatus: (status) => {
+    // A VM that stops with an error while it boots or runs says so in the console too, where the output stopped.
+    if (status.phase === "error" && (statusLine.dataset.phase === "booting" || statusLine.dataset.phase === "running"))
+      pane.write(new TextEncoder().encode(`\r\n[${statusText(status)}]\r\n`));
+    statusLine.textContent = statusText(status);
+    statusLine.dataset.phase = status.phase;
+    const busy = status.phase === "fetching" || status.phase === "booting" || status.phase === "running";
+    bootButton.disabled = busy;
+    stopButton.disabled = !busy;
+  },
+  onOutput: (bytes) => pane.write(bytes),
+});
+pane.onInput((bytes) => void session.input(bytes));
+
+// The cluster of tabs (create / join by link): the same console pane, vCPUs spread over tabs.
+if (parsed.ok)
+  mountClusterPanel($("cluster"), {
+    pane,
+    config: parsed.config,
+    view: { feed, handle: view },
+    onEnter: () => {
+      // In a cluster the VM is the cluster's: the one-tab Boot stays off.
+      bootButton.disabled = true;
+      bootButton.hidden = stopButton.hidden = true;
+    },
+  });
+
+if (!parsed.ok) {
+  statusLine.textContent = `Error in the page's URL: ${parsed.errors.join("; ")}`;
+  statusLine.dataset.phase = "error";
+  bootButton.disabled = true;
+} else {
+  statusLine.textContent = statusText({ phase: "idle" });
+  statusLine.dataset.phase = "idle";
+  if (!crossOriginIsolated)
+    statusLine.textContent += " (warning: the page is not cross-origin isolated; SharedArrayBuffer is unavailable)";
+  bootButton.addEventListener("click", () => {
+    pane.clear();
+    strip.clear();
+    pane.focus();
+    void session.boot(parsed.config);
+  });
+  stopButton.addEventListener("click", () => void session.stop());
+}

@@ -1,5 +1,0 @@
-// Worker bootstrap: lets a worker_threads worker load the TypeScript entry through tsx.
-import { register } from "tsx/esm/api";
-
-register();
-await import("./dsm-worker.ts");
