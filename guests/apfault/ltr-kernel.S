@@ -1,7 +1,7 @@
 /* The protected-mode part of a stand-in "bzImage" (build.ts adds the setup header): what our
  * firmware enters at 0x100000 on vCPU 0. It prints a line, then loads the task register from a
  * zero GDT entry, which panics v86 ("ltr: invalid type"): an engine failure on node 0 of the
- * one-tab multi-worker page (test/e2e/node-failure-one-tab.test.ts). */
+ * one-tab multi-worker page (test/ui/page/node-failure-one-tab.e2e.test.ts). */
         .code32
         .text
         .globl _start

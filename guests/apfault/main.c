@@ -1,7 +1,7 @@
 /* A two-CPU multiboot guest whose AP makes the engine fail: the BSP starts the AP with
  * INIT/SIPI/SIPI (as an OS does), the AP prints a line and loads its task register from a zero
  * GDT entry (ap.S). Tests use it to check that an engine panic on any node stops the VM with a
- * message naming that node (test/smp/node-failure.test.ts, test/tabs/node-failure.test.ts). */
+ * message naming that node (test/runtime/nodejs/node-failure.test.ts, test/runtime/web/node-failure.e2e.test.ts). */
 #include <stdint.h>
 
 #define TRAMPOLINE 0x8000u /* SIPI vector 0x08 */

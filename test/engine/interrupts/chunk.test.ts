@@ -1,0 +1,73 @@
+// hooks.onChunk: the engine's call between v86's instruction chunks inside a run slice, where a
+// platform serves other nodes' messages without waiting for the slice (>= 1 ms) to end.
+import { afterEach, expect, it } from "vitest";
+import { V } from "../../../guests/interrupts/layout.ts";
+import { APIC, MEM } from "../../../src/engine/interrupts/abi.ts";
+import { bootPerTest, type GuestRun } from "../../../harness/nodejs/interrupts-guest.ts";
+
+const boot = bootPerTest(afterEach);
+
+interface V86Cpu {
+  main_loop(): number;
+}
+
+it("runs at instruction boundaries inside a slice: an injected fixed interrupt is taken before the slice ends, a revocation needs no restart", async () => {
+  let slice = 0;
+  let inSlice = false;
+  const calls: { slice: number; inFault: boolean; halted: boolean }[] = [];
+  let injectedIn = -1;
+  let takenIn = -1;
+  let revoked = false;
+  // A page the guest never touches (16 MiB of RAM; the guest lives in the first 2).
+  const untouched = 0xf00;
+  let g!: GuestRun;
+  const inService = (dv: DataView) => [0, 1, 2, 3, 4, 5, 6, 7].some((i) => dv.getUint32(MEM.apic + APIC.isr + 4 * i, true) !== 0);
+  const irrHas = (vector: number) => (new DataView(g.vi.vcpu.wasm.memory.buffer).getUint32(MEM.apic + APIC.irr + 4 * (vector >> 5), true) >>> (vector & 31)) & 1;
+  g = await boot("ipi", {
+    apicId: 0,
+    role: "bsp",
+    autostart: false,
+    hooks: {
+      onChunk() {
+        const dv = new DataView(g.vi.vcpu.wasm.memory.buffer);
+        calls.push({ slice, inFault: g.vi.vcpu.inFault, halted: dv.getUint8(MEM.inHlt) !== 0 });
+        if (!inSlice) throw new Error("onChunk called outside a run slice");
+        // The guest spins with IF set between its self IPIs (the ipi scenario's delay loops): inject once where it can
+        // be taken (IF set, nothing in service), then see v86 take it (IRR bit cleared) before
+        // the slice ends, not at the next one.
+        if (injectedIn < 0 && dv.getUint8(MEM.flags + 1) & 2 && !inService(dv)) {
+          g.vi.inject({ kind: "fixed", vector: V.INJECT, trigger: "edge" });
+          expect(irrHas(V.INJECT)).toBe(1);
+          injectedIn = slice;
+        }
+        if (!revoked) {
+          g.vi.vcpu.setPageState(untouched, "ro");
+          revoked = true;
+        }
+      },
+    },
+  });
+  const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
+  const mainLoop = cpu.main_loop;
+  cpu.main_loop = () => {
+    slice++;
+    inSlice = true;
+    try {
+      return mainLoop();
+    } finally {
+      inSlice = false;
+      if (injectedIn === slice && !irrHas(V.INJECT)) takenIn = slice;
+    }
+  };
+  await g.vi.vcpu.emulator.run();
+  expect(await g.done, g.output()).toBe(0);
+  expect(calls.length).toBeGreaterThan(1);
+  expect(calls.every((c) => !c.inFault && !c.halted)).toBe(true);
+  expect(injectedIn).toBeGreaterThan(0);
+  expect(takenIn).toBe(injectedIn);
+  expect(g.vi.stats.injected.fixed).toBe(1);
+  // Downgraded between instructions: no instruction was in progress, so nothing restarts.
+  expect(revoked).toBe(true);
+  expect(g.vi.vcpu.pageState(untouched)).toBe("ro");
+  expect(g.vi.vcpu.stats.restartRequests).toBe(0);
+});

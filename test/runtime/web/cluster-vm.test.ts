@@ -1,0 +1,401 @@
+// ClusterVm's protocol between tabs, with an in-memory fabric and fake nodes: the boot handshake
+// (config with image digests, ready), console both ways, node frames to the right tab, refusal of
+// a differing image, forged frames dropped, and the VM stopping when a vCPU tab leaves.
+
+import { expect, it } from "vitest";
+import type { VmEvent } from "../../../src/runtime/web/vm-api.ts";
+import type { FabricEvent, Member } from "../../../src/fabric/adapters/browser.ts";
+import type { ClusterGuest } from "../../../src/protocol/tab/guest.ts";
+import type { ClusterMachineLayout } from "../../../src/runtime/web/cluster-machine.ts";
+import { encodeWire } from "../../../src/protocol/tab/envelope.ts";
+import type { NodeViewReport } from "../../../src/runtime/web/node-protocol.ts";
+import { encode } from "../../../src/protocol/codec.ts";
+import type { StatsSnapshot } from "../../../src/protocol/messages.ts";
+import { buildSnapshot } from "../../../src/protocol/stats.ts";
+import { ClusterVm, type ClusterFabric, type ClusterViewControls, type ClusterVmState, type TabNodes } from "../../../src/runtime/web/cluster-vm.ts";
+
+const members: Member[] = [
+  { node: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },
+  { node: 1, peer: "p1", role: "compute", vcpus: [1], build: "t" },
+  { node: 2, peer: "p2", role: "watcher", vcpus: [], build: "t" },
+];
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+class FakeNodes implements TabNodes {
+  delivered: [number, number, number[]][] = [];
+  typed: string[] = [];
+  onEvent: ((e: VmEvent) => void) | null = null;
+  terminated = false;
+  booted: ClusterGuest | null = null;
+  delayMs = 0;
+  tracing = false;
+  constructor(readonly layout: ClusterMachineLayout) {}
+  get counters() {
+    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
+  }
+  async boot(guest: ClusterGuest, onEvent: (e: VmEvent) => void) {
+    await this.layout.prepare?.(guest);
+    this.booted = guest;
+    this.onEvent = onEvent;
+    onEvent({ kind: "started" });
+  }
+  deliver(from: number, to: number, frame: Uint8Array) {
+    this.delivered.push([from, to, [...frame]]);
+  }
+  async serialInput(bytes: Uint8Array) {
+    this.typed.push(new TextDecoder().decode(bytes));
+  }
+  terminate() {
+    this.terminated = true;
+  }
+  setLinkDelay(ms: number) {
+    this.delayMs = ms;
+  }
+  setTracing(on: boolean) {
+    this.tracing = on;
+  }
+}
+
+/** What a tab's live view was given. */
+interface ViewLog {
+  configs: { vcpus: number; memoryMiB: number; guest: string }[];
+  stats: StatsSnapshot[];
+  reports: NodeViewReport[];
+  controls: ClusterViewControls[];
+}
+
+interface Tab {
+  vm: ClusterVm;
+  fabric: ClusterFabric;
+  machines: FakeNodes[];
+  out: string;
+  states: ClusterVmState[];
+  invalid: string[];
+  view: ViewLog;
+  emit(e: FabricEvent): void;
+  frame(from: number, bytes: Uint8Array): void;
+}
+
+/** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
+function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
+  const tabs: Tab[] = [];
+  let roster = [...members];
+  for (const me of members) {
+    const listeners: ((e: FabricEvent) => void)[] = [];
+    const frames: ((from: number, f: Uint8Array) => void)[] = [];
+    const fabric: ClusterFabric = {
+      node: me.node,
+      shape: { totalVcpus: 2, maxNodes: 8, protocol: 1 },
+      get members() {
+        return roster;
+      },
+      get me() {
+        return roster.find((m) => m.node === me.node);
+      },
+      send: (to, bytes) => {
+        const copy = bytes.slice();
+        setTimeout(() => tabs[to]!.frame(me.node, copy), 0);
+      },
+      broadcast: (bytes) => roster.filter((m) => m.node !== me.node).forEach((m) => fabric.send(m.node, bytes)),
+      onFrame: (cb) => void frames.push(cb),
+      on: (cb) => (listeners.push(cb), () => {}),
+      links: () => roster.filter((m) => m.node !== me.node).map((m) => ({ node: m.node, state: "up" as const, queuedBytes: 0, framesSent: 0, framesReceived: 0 })),
+    };
+    const tab: Tab = {
+      fabric,
+      machines: [],
+      out: "",
+      states: [],
+      invalid: [],
+      view: { configs: [], stats: [], reports: [], controls: [] },
+      emit: (e) => {
+        if (e.type === "member-left") roster = roster.filter((m) => m.node !== e.member.node);
+        listeners.forEach((l) => l(e));
+      },
+      frame: (from, f) => frames.forEach((cb) => cb(from, f)),
+      vm: undefined as unknown as ClusterVm,
+    };
+    tab.vm = new ClusterVm({
+      fabric,
+      fetchImage: async (url) => fetched(me.node, url),
+      onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
+      onState: (s) => tab.states.push(s),
+      onInvalid: (why) => tab.invalid.push(why),
+      view: {
+        config: (c) => void tab.view.configs.push(c),
+        stats: (x) => void tab.view.stats.push(x),
+        report: (r) => void tab.view.reports.push(r),
+        controls: (c) => void tab.view.controls.push(c),
+      },
+      makeMachine: (layout) => {
+        const m = new FakeNodes(layout);
+        tab.machines.push(m);
+        return m;
+      },
+    });
+    tabs.push(tab);
+  }
+  return tabs;
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s).buffer as ArrayBuffer;
+const IMAGES: Record<string, string> = { "engine.wasm": "wasm", "bios.bin": "firmware", "bzImage": "kernel", "initrd.gz": "initramfs" };
+const linux: ClusterGuest = { kind: "linux", wasm: bytes("wasm"), firmware: bytes("firmware"), bzImage: bytes("kernel"), initrd: bytes("initramfs"), cmdline: "console=ttyS0", memoryMiB: 64 };
+const urls = { engine: "engine.wasm", firmware: "bios.bin", kernel: "bzImage", initramfs: "initrd.gz", elf: "selftest.elf" };
+
+it("boots across tabs: config with digests, ready, then node 0; console and node frames reach the right tabs", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  // Tab B fetched the same images, started its node (vCPU 1 only) and said ready before node 0 booted.
+  const mb = b!.machines[0]!;
+  expect(mb.layout.local).toEqual([1]);
+  expect(mb.layout.nodes).toBe(2);
+  const booted = mb.booted!;
+  if (booted.kind !== "linux") throw new Error(`tab B booted a ${booted.kind} guest`);
+  expect(new TextDecoder().decode(booted.bzImage)).toBe("kernel");
+  expect(new TextDecoder().decode(booted.firmware)).toBe("firmware");
+  expect(booted.cmdline).toBe("console=ttyS0");
+  expect(booted.memoryMiB).toBe(64);
+  expect(b!.vm.phase).toBe("running");
+  expect(w!.vm.phase).toBe("running"); // the watcher shows the console, runs no node
+  expect(w!.machines).toEqual([]);
+
+  // Node 0's serial output appears on every tab; keys from tab B and the watcher reach node 0's UART.
+  a!.machines[0]!.onEvent!({ kind: "serial", bytes: new TextEncoder().encode("login: ") });
+  b!.vm.input(new TextEncoder().encode("ls\n"));
+  w!.vm.input(new TextEncoder().encode("id\n"));
+  await until(() => a!.machines[0]!.typed.length === 2, "input at node 0");
+  expect(a!.out).toBe("login: ");
+  expect(b!.out).toBe("login: ");
+  expect(w!.out).toBe("login: ");
+  expect(a!.machines[0]!.typed).toEqual(["ls\n", "id\n"]);
+
+  // A frame node 0 writes for node 1 goes to tab B's node 1 intact, and back.
+  a!.machines[0]!.layout.sendRemote(0, 1, new Uint8Array([1, 2, 3]));
+  b!.machines[0]!.layout.sendRemote(1, 0, new Uint8Array([9]));
+  await until(() => mb.delivered.length === 1 && a!.machines[0]!.delivered.length === 1, "node frames");
+  expect(mb.delivered).toEqual([[0, 1, [1, 2, 3]]]);
+  expect(a!.machines[0]!.delivered).toEqual([[1, 0, [9]]]);
+});
+
+it("drops forged frames: a node a tab does not host, console output not from node 0, garbage", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  a!.frame(1, encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }));
+  a!.frame(2, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
+  a!.frame(1, encodeWire({ kind: "console-out", bytes: new Uint8Array([65]) }));
+  a!.frame(1, new Uint8Array([77, 1]));
+  b!.frame(0, encodeWire({ kind: "console-in", bytes: new Uint8Array([65]) }));
+  expect(a!.invalid).toEqual([
+    "from tab 1: a frame claims node 0, which tab 1 does not host",
+    "from tab 2: a frame claims node 1, which tab 2 does not host",
+    "from tab 1: console output from a tab other than node 0",
+    "from tab 1: unknown envelope kind 77",
+  ]);
+  expect(b!.invalid).toEqual(["from tab 0: console input sent to a tab other than node 0"]);
+  expect(a!.machines[0]!.delivered).toEqual([]);
+  expect(a!.out).toBe("");
+  expect(a!.vm.phase).toBe("running");
+});
+
+it("a tab whose image differs refuses, and node 0 stops with the reason", async () => {
+  const [a, b] = cluster((node, url) => bytes(node === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "error", "node 0 stopping");
+  const err = a!.states.at(-1) as Extract<ClusterVmState, { phase: "error" }>;
+  expect(err.message).toMatch(/tab 1 cannot take part: the kernel at bzImage differs from node 0's \(here 9 bytes, .* node 0 6 bytes/);
+  expect(b!.vm.phase).toBe("error");
+  expect(a!.machines[0]!.booted).toBeNull(); // node 0 never started its CPU
+  expect(b!.machines).toEqual([]);
+});
+
+it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  a!.emit({ type: "member-left", member: members[2]!, reason: "closed" });
+  expect(a!.vm.phase).toBe("running");
+  a!.emit({ type: "member-left", member: members[1]!, reason: "its data channel closed" });
+  expect(a!.vm.phase).toBe("error");
+  expect((a!.states.at(-1) as { message: string }).message).toBe("tab 1 (vCPU 1) left the cluster (its data channel closed); the VM stopped");
+  expect(a!.machines[0]!.terminated).toBe(true);
+  // Late frames from the gone tab's nodes are dropped, not delivered into a stopped machine.
+  a!.frame(1, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([1]) }));
+  await flush();
+  expect(a!.machines[0]!.delivered).toEqual([]);
+});
+
+it("node 0 refuses to boot while a vCPU has no tab", async () => {
+  const [a] = cluster((_, url) => bytes(IMAGES[url]!));
+  a!.emit({ type: "member-left", member: members[1]!, reason: "closed" });
+  expect(a!.vm.missingVcpus()).toEqual([1]);
+  await expect(a!.vm.bootHost(linux, urls)).rejects.toThrow(/no tab hosts vCPU 1 yet: share the join link/);
+  expect(a!.machines).toEqual([]);
+});
+
+it("boots the self-test guest across tabs: tab B fetches the engine and the ELF only, and boots the same guest", async () => {
+  const files: Record<string, string> = { ...IMAGES, "selftest.elf": "elf" };
+  const fetchedBy: string[] = [];
+  const [a, b] = cluster((node, url) => (node === 1 && fetchedBy.push(url), bytes(files[url]!)));
+  const selftest: ClusterGuest = { kind: "selftest", wasm: bytes("wasm"), elf: bytes("elf"), cmdline: "scale=2", memoryMiB: 64 };
+  await a!.vm.bootHost(selftest, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  expect(fetchedBy).toEqual(["engine.wasm", "selftest.elf"]);
+  const booted = b!.machines[0]!.booted!;
+  if (booted.kind !== "selftest") throw new Error(`tab B booted a ${booted.kind} guest`);
+  expect(new TextDecoder().decode(booted.elf)).toBe("elf");
+  expect(booted.cmdline).toBe("scale=2");
+  expect(a!.machines[0]!.booted!.kind).toBe("selftest");
+});
+
+it("a configuration whose images do not fit its guest kind is dropped before any fetch", async () => {
+  const fetchedBy: string[] = [];
+  const [, b] = cluster((_, url) => (fetchedBy.push(url), bytes(IMAGES[url]!)));
+  const d = (what: string) => ({ what, url: "x", bytes: 1, sha256: "ab".repeat(32) });
+  const send = (msg: object) => b!.frame(0, new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify(msg))]));
+  send({ t: "config", guest: "selftest", vcpus: 2, memoryMiB: 64, cmdline: "", images: [d("engine"), d("kernel")] });
+  send({ t: "config", guest: "linux", vcpus: 2, memoryMiB: 64, cmdline: "", images: [d("engine"), d("firmware"), d("kernel")] });
+  await flush();
+  expect(b!.invalid).toEqual([
+    'from tab 0: config.images[1].what "kernel" is not an image of the selftest guest (engine, elf)',
+    "from tab 0: config.images lists engine, firmware, kernel, but the linux guest needs exactly engine, firmware, kernel, initramfs",
+  ]);
+  expect(fetchedBy).toEqual([]);
+  expect(b!.machines).toEqual([]);
+});
+
+const counters0 = buildSnapshot({ node: 0, seq: 0, atMs: 0, dsm: { counters: {}, takePageChanges: () => [] } as never }).counters;
+const snapshot = (node: number, seq: number): StatsSnapshot => ({
+  type: "stats",
+  node,
+  seq,
+  atMs: 1000 + seq,
+  counters: { ...counters0, readFaults: seq },
+  vcpus: [{ vcpu: node, state: "running", instructions: 100 * seq }],
+  links: [{ peer: 1 - node, rttUs: 1000 }],
+  pages: [{ first: 16, count: 4, state: "modified" }],
+});
+const report = (node: number): NodeViewReport => ({
+  node,
+  movesSeq: 1,
+  moves: [{ page: 16, to: 1 - node, count: 2 }],
+  ipiCounts: [{ src: node, dest: 1 - node, kind: "startup", count: 1 }],
+  events: [{ type: "fault", node, vcpu: node, page: 16, access: "write", startMs: 5, endMs: 6 }],
+  droppedEvents: 0,
+});
+
+it("every tab's view gets every node's snapshots and reports: its own nodes' directly, the others' over the wire as codec bytes", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  for (const t of [a!, b!, w!]) expect(t.view.configs).toEqual([{ vcpus: 2, memoryMiB: 64, guest: "linux" }]);
+
+  // Each tab's node reports (as the ClusterMachine passes them up: a stats frame, then a report).
+  a!.machines[0]!.layout.onStats!(encode(snapshot(0, 1)));
+  a!.machines[0]!.layout.onView!(report(0));
+  b!.machines[0]!.layout.onStats!(encode(snapshot(1, 1)));
+  b!.machines[0]!.layout.onView!(report(1));
+  await until(() => [a!, b!, w!].every((t) => t.view.stats.length === 2 && t.view.reports.length === 2), "every view fed");
+  for (const t of [a!, b!, w!]) {
+    expect(t.view.stats.map((x) => x.node).sort()).toEqual([0, 1]);
+    expect(t.view.stats.find((x) => x.node === 1)).toEqual(snapshot(1, 1));
+    expect(t.view.reports.find((r) => r.node === 0)).toEqual(report(0));
+    expect(t.view.reports.find((r) => r.node === 1)).toEqual(report(1));
+  }
+  expect([...a!.invalid, ...b!.invalid]).toEqual([]);
+});
+
+it("a live-view frame that is malformed or claims a node its tab does not host is dropped with a clear error; the tab goes on", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running", "node 0 running");
+  const frame = encode({ type: "view-report", ...report(0) });
+  a!.frame(1, encodeWire({ kind: "view", msg: { type: "view-report", ...report(0) }, frame })); // tab 1 hosts node 1, not 0
+  a!.frame(1, new Uint8Array([5, ...frame.subarray(0, frame.length - 3)])); // cut short
+  a!.frame(1, new Uint8Array([5, ...encode({ type: "ping", seq: 1, atMs: 2 })])); // not a view message
+  await flush();
+  expect(a!.invalid).toEqual([
+    "from tab 1: a live-view view-report claims node 0, which tab 1 does not host",
+    expect.stringMatching(/^from tab 1: live-view frame: frame ends inside view-report\.events\[0\]\.endMs/),
+    "from tab 1: live-view frame holds a ping message, expected stats or view-report",
+  ]);
+  expect(a!.view.reports).toEqual([]);
+  expect(a!.vm.phase).toBe("running");
+  // A good report from tab 1 still arrives afterwards.
+  b!.machines[0]!.layout.onView!(report(1));
+  await until(() => a!.view.reports.length === 1, "the good report");
+});
+
+it("the knob and the trace button on any tab act on every tab's nodes, in node 0's order", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
+  const [ma, mb] = [a!.machines[0]!, b!.machines[0]!];
+  expect([ma.delayMs, mb.delayMs]).toEqual([0, 0]);
+
+  b!.vm.setLinkDelay(20); // asked on tab B: node 0 orders it, every tab applies it once
+  await until(() => ma.delayMs === 20 && mb.delayMs === 20, "the delay on both tabs");
+  w!.vm.setTracing(true); // even from the watcher
+  await until(() => ma.tracing && mb.tracing, "tracing on both tabs");
+  for (const t of [a!, b!, w!]) expect(t.view.controls.at(-1)).toEqual({ delayMs: 20, tracing: true });
+  a!.vm.setLinkDelay(0);
+  a!.vm.setTracing(false);
+  await until(() => mb.delayMs === 0 && !mb.tracing, "both off on tab B");
+  expect(ma.delayMs).toBe(0);
+  // Only node 0 sends settings; one from another tab is refused.
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
+  b!.frame(2, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
+  b!.frame(0, new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify({ t: "link-delay", ms: 51 }))]));
+  await flush();
+  expect(b!.invalid).toEqual(["from tab 2: a link-delay setting from tab 2; only node 0 sends settings to the tabs", "from tab 0: link-delay.ms must be a whole number from 0 to 50"]);
+  // Tab 1's request to node 0 is applied everywhere (it is a request, not a forgery).
+  await until(() => mb.delayMs === 50, "tab 1's request applied");
+  expect(ma.delayMs).toBe(50);
+});
+
+const apFailure = { node: 1, vcpu: 1, cause: "engine" as const, message: "the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)", atMs: 1000 };
+
+it("a node that fails on tab B stops the VM on every tab, each saying which node, vCPU and tab, and why", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => b!.vm.phase === "running" && w!.vm.phase === "running", "every tab running");
+  b!.machines[0]!.layout.onFailure!({ ...apFailure, tab: null });
+  await until(() => [a, b, w].every((t) => t!.vm.phase === "error"), "every tab stopped");
+  const said = "node 1 (vCPU 1, tab 1) failed: the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)";
+  for (const t of [a, b, w]) expect(t!.states.at(-1)).toEqual({ phase: "error", message: said, failure: { ...apFailure, tab: 1 } });
+  expect(a!.machines[0]!.terminated).toBe(true);
+  expect(b!.machines[0]!.terminated).toBe(true);
+  // Each tab stopped once: node 0's relay reached tabs that had already stopped, and nothing echoed.
+  await flush();
+  for (const t of [a, b, w]) expect(t!.states.filter((s) => s.phase === "error")).toHaveLength(1);
+  // (The watcher may also have dropped node 0's second announcement, a race of the boot handshake.)
+  expect([a, b, w].flatMap((t) => t!.invalid).filter((why) => /fail/.test(why))).toEqual([]);
+});
+
+it("node 0 relays a failure to a tab that did not hear it from the failed node's tab", async () => {
+  const [a, , w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => w!.vm.phase === "running", "the watcher running");
+  // Only node 0 hears tab B (as if the link B-watcher were down): node 0 tells the watcher.
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, tab: 1 } } }));
+  await until(() => w!.vm.phase === "error", "the watcher stopped");
+  expect((w!.states.at(-1) as { message: string }).message).toMatch(/^node 1 \(vCPU 1, tab 1\) failed: the engine panicked/);
+});
+
+it("a failure report about a node the sender does not host, or from a third tab, is dropped; the VM runs on", async () => {
+  const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
+  await a!.vm.bootHost(linux, urls);
+  await until(() => b!.vm.phase === "running", "tab B running");
+  a!.frame(1, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, node: 0, vcpu: 0, tab: 1 } } }));
+  a!.frame(2, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, tab: 1 } } }));
+  expect(a!.invalid).toEqual(["from tab 1: a failure of node 0, which tab 1 does not host", "from tab 2: tab 2 reports a failure of tab 1's node 1"]);
+  expect(a!.vm.phase).toBe("running");
+  expect(w!.vm.phase).toBe("running");
+});
