@@ -2,6 +2,7 @@
 // and in order, measure the round trip, add one-way delay on demand. Transport-agnostic: it runs
 // over any RawChannel (a WebRTC data channel in the browser, an in-memory pair in unit tests).
 
+import { MAX_ADDED_DELAY_MS } from "../protocol/types.ts";
 import { FabricError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, decodeLinkMessage, encodeLinkMessage, type LinkMessage, Reassembler, splitFrame } from "./link-codec.ts";
 import { RttStats } from "./stats.ts";
@@ -34,7 +35,6 @@ export const realClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
-export const MAX_ADDED_DELAY_MS = 50;
 export const DEFAULT_HIGH_WATER = 256 * 1024;
 /** Largest channel message we send even when the channel allows more: keeps one message from
  * hogging the SCTP association (and stays far below Chromium's 256 KiB limit). */

@@ -21,6 +21,12 @@ export type PageNumber = number;
 /** Version of a page's contents; 0 means "no copy known", node 0 starts every page at 1. */
 export type PageVersion = number;
 
+/**
+ * The latency knob's range: added one-way delay on every link of a VM, in whole ms. One limit for
+ * every place that takes it (the page's knob, the tab envelope, node links, fabric links).
+ */
+export const MAX_ADDED_DELAY_MS = 50;
+
 /** What the local engine may do with a page. */
 export type Access = "none" | "read" | "write";
 

@@ -12,7 +12,7 @@
 
 import { CodecError, decode } from "../codec.ts";
 import type { StatsSnapshot, ViewReport } from "../messages.ts";
-import { MAX_ADDED_DELAY_MS } from "../../runtime/links/link-delay.ts";
+import { MAX_ADDED_DELAY_MS } from "../types.ts";
 import { MAX_FAILURE_MESSAGE, NODE_FAILURE_CAUSES, type NodeFailure } from "./node-failure.ts";
 import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./guest.ts";
 

@@ -49,8 +49,6 @@ export type ViewEvent =
   /** A trace file was produced (the panel also downloads it). */
   | { kind: "trace-exported"; fileName: string; events: number };
 
-export const MAX_LINK_DELAY_MS = 50;
-
 /** A stream of inputs; returns a function that unsubscribes. */
 export interface ViewSource {
   subscribe(listener: (input: ViewInput) => void): () => void;

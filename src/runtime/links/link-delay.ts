@@ -3,6 +3,8 @@
 // "distance" costs on a one-tab VM too (the fabric applies the same knob to its WebRTC links).
 // Frames keep their order: one FIFO for all peers, each frame due no earlier than the one before.
 
+import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
+
 /** The part of a node's links the delay wraps (LocalLinks has these). */
 export interface DelayableLinks {
   send(to: number, frame: Uint8Array): void;
@@ -10,7 +12,6 @@ export interface DelayableLinks {
   waitForTraffic(timeoutMs: number): void;
 }
 
-export const MAX_ADDED_DELAY_MS = 50;
 
 export class SendDelay implements DelayableLinks {
   private queue: { to: number; frame: Uint8Array; due: number }[] = [];

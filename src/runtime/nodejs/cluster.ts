@@ -1,7 +1,7 @@
 // A many-to-one VM in Node: its nodes in worker_threads joined by shared-memory links, the console
 // output of the device node, and per-node statistics. Used by the integration tests and the benchmarks.
 import type { Worker } from "node:worker_threads";
-import { MAX_ADDED_DELAY_MS } from "../links/link-delay.ts";
+import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { ClusterGuest } from "./cluster-worker.ts";

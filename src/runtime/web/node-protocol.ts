@@ -5,7 +5,7 @@ import type { VmEvent } from "./vm-api.ts";
 import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../links/local-links.ts";
 import { describeFailure, makeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
-import { MAX_ADDED_DELAY_MS } from "../links/link-delay.ts";
+import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 
 /**
  * What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs), or a

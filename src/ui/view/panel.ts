@@ -5,7 +5,7 @@
 import type { SymbolTable } from "../../guests/symbols/system-map.ts";
 import { LiveModel } from "./model/live-model.ts";
 import type { ViewEvent, ViewSource } from "../../protocol/telemetry/inputs.ts";
-import { MAX_LINK_DELAY_MS } from "../../protocol/telemetry/inputs.ts";
+import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 import { traceFileName } from "./model/trace.ts";
 import { PageMapCanvas } from "./page-map-canvas.ts";
 import { Plots } from "./plots.ts";
@@ -78,7 +78,7 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
   knob.type = "range";
   knob.className = "lv-knob-range";
   knob.min = "0";
-  knob.max = String(MAX_LINK_DELAY_MS);
+  knob.max = String(MAX_ADDED_DELAY_MS);
   knob.step = "1";
   knob.value = "10";
   knob.disabled = true;
@@ -225,7 +225,7 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
       drawnConfig = -1; // the legend and the small squares change with it
     },
     showLinkDelay(ms) {
-      if (!Number.isInteger(ms) || ms < 0 || ms > MAX_LINK_DELAY_MS) throw new RangeError(`link delay ${String(ms)} ms is not an integer in 0..${MAX_LINK_DELAY_MS}`);
+      if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
       knobOn.checked = ms > 0;
       knob.disabled = ms === 0;
       if (ms > 0) knob.value = String(ms);

@@ -11,6 +11,7 @@ import { VmSession, type VmStatus } from "../../page/vm-session.ts";
 import { fetchWithProgress } from "../../page/worker-client.ts";
 import { connectControls, feedFromNodes } from "../../view/machine-glue.ts";
 import { ViewFeed, type ViewEvent } from "../../../protocol/telemetry/inputs.ts";
+import { MAX_ADDED_DELAY_MS } from "../../../protocol/types.ts";
 import { mountLiveView } from "../../view/panel.ts";
 import { loadSymbols } from "../../view/symbols-loader.ts";
 
@@ -21,7 +22,7 @@ export function startVmLab(params: URLSearchParams): void {
   const memoryMiB = Number(params.get("mem") ?? DEFAULT_BOOT_CONFIG.memoryMiB);
   const problems = [
     Number.isInteger(vcpus) && vcpus >= 2 && vcpus <= MAX_VCPUS ? "" : `vm=${params.get("vm")} must be a whole number of vCPUs in 2..${MAX_VCPUS}`,
-    Number.isInteger(delayMs) && delayMs >= 0 && delayMs <= 50 ? "" : `delay=${params.get("delay")} must be a whole number of ms in 0..50`,
+    Number.isInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_ADDED_DELAY_MS ? "" : `delay=${params.get("delay")} must be a whole number of ms in 0..${MAX_ADDED_DELAY_MS}`,
     Number.isInteger(memoryMiB) && memoryMiB >= 16 && memoryMiB <= 1024 ? "" : `mem=${params.get("mem")} must be a whole number of MiB in 16..1024`,
   ].filter(Boolean);
   if (problems.length) {
