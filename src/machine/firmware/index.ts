@@ -11,4 +11,4 @@ export { FirmwareError } from "./errors.ts";
 export * as layout from "./layout.ts";
 export { buildMpTable } from "./mptable.ts";
 export { describePlatform, MAX_CPUS, type IsaWiring, type Platform, type PlatformSpec } from "./platform.ts";
-export { startDirectBootV86, type DirectBootV86Options, type V86Emulator } from "./v86-direct.ts";
+export { startDirectBootV86, type DirectBootV86Options, type V86Emulator } from "../../runtime/node/v86-direct.ts";

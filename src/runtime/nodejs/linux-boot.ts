@@ -7,7 +7,7 @@ import { ensureGuestImages } from "../../guests/images.ts";
 import { PROMPT_RE, serial0Console, type SerialConsole } from "../../guests/serial-console.ts";
 import { buildFirmware } from "./firmware-build.ts";
 import type { DirectBootInput, DirectBootPlan } from "../../machine/firmware/direct-boot.ts";
-import { startDirectBootV86, type V86Emulator } from "../../machine/firmware/v86-direct.ts";
+import { startDirectBootV86, type V86Emulator } from "../node/v86-direct.ts";
 
 export { PROMPT_RE };
 

@@ -11,7 +11,7 @@ import { V86 } from "v86";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildFirmware, checkFirmwareImage, FIRMWARE_SRC_DIR } from "../../../src/runtime/nodejs/firmware-build.ts";
 import * as L from "../../../src/machine/firmware/layout.ts";
-import { startDirectBootV86, type V86Emulator } from "../../../src/machine/firmware/v86-direct.ts";
+import { startDirectBootV86, type V86Emulator } from "../../../src/runtime/node/v86-direct.ts";
 import { fakeBzImage } from "./fake-kernel.ts";
 
 const require = createRequire(import.meta.url);

@@ -3,9 +3,9 @@
 // start it. Works in Node and in a browser worker (bytes in, no file access).
 
 import { V86 } from "v86";
-import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "./direct-boot.ts";
-import { check } from "./errors.ts";
-import { checkFirmwareImage } from "./bios-build-check.ts";
+import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "../../machine/firmware/direct-boot.ts";
+import { check } from "../../machine/firmware/errors.ts";
+import { checkFirmwareImage } from "../../machine/firmware/bios-build-check.ts";
 
 export type V86Emulator = InstanceType<typeof V86>;
 
