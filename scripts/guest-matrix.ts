@@ -284,7 +284,7 @@ async function cellMain(spec: { cell: Cell; timeoutS: number; log: string }): Pr
   let machine: { output(): string; waitFor(re: RegExp, ms: number): Promise<string>; stop(): Promise<unknown> };
   if (cell.machine === "smp1") {
     const { startSmpMachine } = await import("../harness/nodejs/smp-machine.ts");
-    const { linuxV86Options } = await import("../src/guests/v86-linux.ts");
+    const { linuxV86Options } = await import("../src/runtime/nodejs/linux-v86.ts");
     const m = await startSmpMachine(cell.vcpus, linuxV86Options({ acpi: true, memoryMiB: cell.memoryMiB, images: { ...images, initramfs } }));
     machine = { output: () => m.output(), waitFor: (re, ms) => m.waitFor(re, ms), stop: () => m.destroy() };
   } else {

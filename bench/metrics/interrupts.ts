@@ -6,7 +6,7 @@ import { buildInterruptsGuest } from "../../guests/interrupts/build.ts";
 import { HC, HC_ARG_PORT, HC_CMD_PORT, IPI_BENCH } from "../../guests/interrupts/layout.ts";
 import { STOCK_WASM } from "../../src/engine/instrument/ensure.ts";
 import { PROMPT_RE } from "../../src/guests/serial-console.ts";
-import { linuxV86Options } from "../../src/guests/v86-linux.ts";
+import { linuxV86Options } from "../../src/runtime/nodejs/linux-v86.ts";
 import { bootInterruptsGuest } from "../../harness/nodejs/interrupts-guest.ts";
 import { startSmpMachine } from "../../harness/nodejs/smp-machine.ts";
 import type { BenchModule, Metrics } from "../types.ts";

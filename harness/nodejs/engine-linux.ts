@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { Vcpu, type FaultHandler } from "../../src/engine/vcpu.ts";
 import { PROMPT_RE, serial0Console, type SerialConsole } from "../../src/guests/serial-console.ts";
-import { linuxV86Options } from "../../src/guests/v86-linux.ts";
+import { linuxV86Options } from "../../src/runtime/nodejs/linux-v86.ts";
 
 export interface EngineLinux extends SerialConsole {
   vcpu: Vcpu;

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import { createV86, type V86Emulator } from "../../src/engine/v86-loader.ts";
 import { ensureGuestImages } from "../../src/guests/images.ts";
 import { PROMPT_RE, serial0Console, type SerialConsole } from "../../src/guests/serial-console.ts";
-import { readArrayBuffer } from "../../src/guests/v86-linux.ts";
+import { readArrayBuffer } from "../../src/runtime/nodejs/linux-v86.ts";
 
 export { PROMPT_RE };
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { includes, VcpuInterrupts, type OutgoingInterrupt } from "../../../src/engine/interrupts/index.ts";
 import { PROMPT_RE, serial0Console } from "../../../src/guests/serial-console.ts";
-import { linuxV86Options } from "../../../src/guests/v86-linux.ts";
+import { linuxV86Options } from "../../../src/runtime/nodejs/linux-v86.ts";
 
 describe("Linux on a VcpuInterrupts BSP", () => {
   it("boots to a shell with all interrupts passing the hooks, and uses the IOAPIC", { timeout: 900_000 }, async () => {

@@ -3,7 +3,7 @@
 // and the shell reports them all. The engine half of "a real Linux guest that reports nproc = N".
 import { describe, expect, it } from "vitest";
 import { PROMPT_RE } from "../../../src/guests/serial-console.ts";
-import { linuxV86Options } from "../../../src/guests/v86-linux.ts";
+import { linuxV86Options } from "../../../src/runtime/nodejs/linux-v86.ts";
 import type { AuditViolation } from "../../../src/engine/vcpu.ts";
 import { startSmpMachine } from "../../../harness/nodejs/smp-machine.ts";
 

@@ -6,7 +6,7 @@ import { ensureGuestImages } from "../../../src/guests/images.ts";
 import { buildSelftest } from "../../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../../src/guests/selftest/report.ts";
-import { readArrayBuffer as ab } from "../../../src/guests/v86-linux.ts";
+import { readArrayBuffer as ab } from "../../../src/runtime/nodejs/linux-v86.ts";
 import { startSmpMachine } from "../../../harness/nodejs/smp-machine.ts";
 
 describe("VcpuInterrupts as one SMP machine", () => {

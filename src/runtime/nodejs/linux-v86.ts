@@ -1,10 +1,10 @@
 // v86 options that boot the default Linux guest (SeaBIOS, Debian's kernel, our initramfs; see
-// images.ts) with its console on the serial port, read from .cache/guest. Node only. Shared by the
+// src/guests/images.ts) with its console on the serial port, read from .cache/guest. Node only. Shared by the
 // Node tests and benchmarks that boot it on stock v86, on one engine vCPU or on several.
 
 import { readFileSync } from "node:fs";
 import type { V86Options } from "v86";
-import { ensureGuestImages, type GuestImages } from "./images.ts";
+import { ensureGuestImages, type GuestImages } from "../../guests/images.ts";
 
 /** A file's bytes as a standalone ArrayBuffer (v86 keeps the buffers it is given). */
 export function readArrayBuffer(path: string): ArrayBuffer {
