@@ -1,6 +1,6 @@
-// The firmware's browser-safe surface (no Node modules): table builders, the direct-boot plan and
-// the v86 starter. Node-only helpers (building the image, booting the default guest, QEMU) are
-// imported from their own modules.
+// The firmware's browser-safe surface (no Node modules): table builders and the direct-boot plan.
+// Starting v86 from it is the runtime's (runtime/node/v86-direct.ts); building the image, booting
+// the default guest and QEMU are Node.js-only (runtime/nodejs/).
 
 export { buildAcpiTables, buildMadt, V86_PM, type AcpiOptions, type AcpiRevision, type AcpiTables } from "./acpi.ts";
 export { checkFirmwareImage } from "./bios-build-check.ts";
@@ -11,4 +11,3 @@ export { FirmwareError } from "./errors.ts";
 export * as layout from "./layout.ts";
 export { buildMpTable } from "./mptable.ts";
 export { describePlatform, MAX_CPUS, type IsaWiring, type Platform, type PlatformSpec } from "./platform.ts";
-export { startDirectBootV86, type DirectBootV86Options, type V86Emulator } from "../../runtime/node/v86-direct.ts";
