@@ -41,7 +41,18 @@ it("boots Linux in a worker and runs a command typed into the xterm console", as
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // Every request the page makes is answered (a missing favicon is a 404 in the console).
+  const failed: string[] = [];
+  page.on("response", (r) => void (r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`)));
+  page.on("requestfailed", (r) => failed.push(`${r.failure()?.errorText ?? "failed"} ${r.url()}`));
   await page.goto(server.url);
+  // The icon the page names is served as an image (headless Chromium does not fetch icons itself).
+  const icon = await page.evaluate(async () => {
+    const href = (document.querySelector('link[rel="icon"]') as HTMLLinkElement | null)?.href;
+    const r = href ? await fetch(href) : null;
+    return { href, status: r?.status, type: r?.headers.get("content-type") };
+  });
+  expect(icon).toMatchObject({ href: `${new URL("/favicon.svg", server.url)}`, status: 200, type: expect.stringContaining("image/svg+xml") });
   expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
   await page.click("#boot");
   await waitForPane(page, /giantweb:\/root# *$/m, "the shell prompt");
@@ -58,6 +69,7 @@ it("boots Linux in a worker and runs a command typed into the xterm console", as
   // The emulator runs in a worker: the page's own thread stays free (no v86 on the main thread).
   expect(await page.evaluate(() => typeof (globalThis as { V86?: unknown }).V86)).toBe("undefined");
   expect(errors).toEqual([]);
+  expect(failed).toEqual([]);
   await page.close();
 });
 
