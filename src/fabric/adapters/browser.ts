@@ -2,7 +2,7 @@
 // WebSocket relay when a relay URL is given, simple-peer links. The lead's UI imports from here.
 
 import { type JoinLink, parseJoinLink } from "../join-link.ts";
-import { type CommonOptions, type CreateOptions, FabricNode, type JoinOptions } from "../node.ts";
+import { type CommonOptions, type CreateOptions, FabricNode, type JoinOptions } from "../member.ts";
 import { simplePeerConnector, type SimplePeerOptions } from "./peer-simple.ts";
 import { broadcastTransport } from "./broadcast.ts";
 import { relayTransport } from "./relay-client.ts";
@@ -29,8 +29,8 @@ export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions
   });
 }
 
-export { FabricNode } from "../node.ts";
-export type { FabricEvent, LinkInfo } from "../node.ts";
+export { FabricNode } from "../member.ts";
+export type { FabricEvent, LinkInfo } from "../member.ts";
 export { FabricError } from "../errors.ts";
 export type { FabricErrorCode } from "../errors.ts";
 export { formatJoinLink, hasJoinFragment, parseJoinLink } from "../join-link.ts";

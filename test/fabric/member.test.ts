@@ -6,7 +6,7 @@ import { WebSocket } from "ws";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
-import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricNode } from "../../src/fabric/node.ts";
+import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricNode } from "../../src/fabric/member.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport, channelName } from "../../src/fabric/adapters/broadcast.ts";
 import { relayTransport, type WebSocketCtor } from "../../src/fabric/adapters/relay-client.ts";
