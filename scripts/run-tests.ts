@@ -8,9 +8,13 @@ const resultsFile = ".cache/test-results.json";
 mkdirSync(".cache", { recursive: true });
 rmSync(resultsFile, { force: true });
 
+// Two checks: each layer of src/ on its own (tsc -b src: per-layer libraries, and only the layers
+// below it are visible), then everything with the tests, harness, bench and scripts.
+const layers = spawnSync("npx", ["tsc", "-b", "src"], { stdio: "inherit" });
+if (layers.status !== 0) console.error("[test] the layered type check failed (npx tsc -b src)");
 const tsc = spawnSync("npx", ["tsc", "--noEmit", "-p", "."], { stdio: "inherit" });
-const typecheckOk = tsc.status === 0;
-if (!typecheckOk) console.error("[test] the type check failed (npx tsc --noEmit -p .)");
+if (tsc.status !== 0) console.error("[test] the type check failed (npx tsc --noEmit -p .)");
+const typecheckOk = layers.status === 0 && tsc.status === 0;
 
 const vitest = spawnSync(
   "npx",

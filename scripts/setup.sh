@@ -59,5 +59,5 @@ npx tsx src/guests/symbols/extract.ts >/dev/null
 
 # The instrumented v86 engine (.cache/v86) and our firmware for N CPUs (guests/firmware/build).
 npx tsx src/engine/instrument/cli.ts >/dev/null
-npx tsx -e 'import("./src/platform/firmware/bios-build.ts").then((m) => m.buildFirmware())'
+npx tsx -e 'import("./src/runtime/nodejs/firmware-build.ts").then((m) => m.buildFirmware())'
 say "ready ($mode)"
