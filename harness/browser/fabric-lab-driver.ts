@@ -12,8 +12,8 @@ export interface Received {
 
 /** What `window.fabricLab` offers (src/ui/labs/fabric/main.ts). */
 export interface LabHook {
-  node(): number | undefined;
-  members(): { node: number; role: string; vcpus: number[] }[] | undefined;
+  tab(): number | undefined;
+  members(): { tab: number; role: string; vcpus: number[] }[] | undefined;
   received(): Received[];
   sendData(to: number, sizes: number[], firstSeq?: number): void;
   rtts(to: number, count: number, size: number): Promise<number[]>;
@@ -47,7 +47,7 @@ export async function waitPhase(page: Page, phases: string[]): Promise<string> {
   }
 }
 
-/** Creates a cluster on the page (node 0 with one vCPU) and returns its join link. */
+/** Creates a cluster on the page (tab 0 with one vCPU) and returns its join link. */
 export async function create(page: Page, totalVcpus: number, relayUrl?: string): Promise<string> {
   await page.fill("#total-vcpus", String(totalVcpus));
   await page.fill("#host-vcpus", "1");
@@ -73,10 +73,10 @@ export function lab<T, A = undefined>(page: Page, fn: (lab: LabHook, arg: A) => 
   ) as Promise<Awaited<T>>;
 }
 
-export async function rosterNodes(page: Page): Promise<number[]> {
-  return (await lab(page, (l) => l.members()))?.map((m) => m.node) ?? [];
+export async function rosterTabs(page: Page): Promise<number[]> {
+  return (await lab(page, (l) => l.members()))?.map((m) => m.tab) ?? [];
 }
 
-export async function waitRoster(page: Page, nodes: number[]): Promise<void> {
-  while (JSON.stringify(await rosterNodes(page)) !== JSON.stringify(nodes)) await page.waitForTimeout(100);
+export async function waitRoster(page: Page, tabs: number[]): Promise<void> {
+  while (JSON.stringify(await rosterTabs(page)) !== JSON.stringify(tabs)) await page.waitForTimeout(100);
 }

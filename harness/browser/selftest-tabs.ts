@@ -1,6 +1,6 @@
 // Runs the self-test guest on a cluster of tabs through the page's cluster panel (shared by the
 // tabs tests and the bench): tab A creates the cluster with slices[0] vCPUs, one more tab joins per
-// further slice, node 0 boots when the slices cover every vCPU, and the report is read from the
+// further slice, tab A (tab 0) boots when the slices cover every vCPU, and the report is read from the
 // consoles once its SUMMARY line came.
 
 import type { BrowserContext } from "playwright-core";

@@ -19,8 +19,8 @@ export interface PeerConnector {
 
 export interface ConnectorRequest {
   initiator: boolean;
-  /** Node id of the other side, for messages. */
-  remoteNode: number;
+  /** Tab id of the other side (its member number), for messages. */
+  remoteTab: number;
 }
 
 export type ConnectorFactory = (req: ConnectorRequest) => PeerConnector;

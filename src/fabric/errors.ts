@@ -5,14 +5,14 @@ export type FabricErrorCode =
   | "malformed-link" // the join link cannot be parsed
   | "wrong-token" // the link's token is not this cluster's
   | "unknown-cluster" // nobody hosts that cluster (on this browser, or on the relay)
-  | "cluster-full" // no node id or not enough free vCPUs left
+  | "cluster-full" // no tab id or not enough free vCPUs left
   | "version-mismatch" // the joiner speaks another fabric or VM protocol version
   | "bad-message" // a signaling or link message failed validation
   | "signaling" // the offer/answer exchange failed (or never completed)
   | "ice" // no network path between the two peers
   | "channel" // the data channel failed or closed while in use
   | "relay" // the WebSocket relay refused, failed or closed
-  | "host-left" // node 0 left: the cluster is over
+  | "host-left" // tab 0 left: the cluster is over
   | "overflow" // frames came before any listener and more than the buffer holds: the rest were dropped
   | "closed"; // used after close()
 

@@ -1,5 +1,5 @@
 // A tab's place in a cluster: joins or creates it over a signaling transport, keeps the roster,
-// opens the full mesh of links, and carries opaque frames to and from other nodes. It knows
+// opens the full mesh of links, and carries opaque frames to and from other tabs. It knows
 // nothing of the VM: frames are bytes, the VM protocol version is a number it compares.
 //
 // Mesh rule: a newcomer opens (as WebRTC initiator) a link to every member it finds in its
@@ -16,14 +16,14 @@ import type { SignalTransport, TransportFactory } from "./signaling.ts";
 
 export type FabricEvent =
   | { type: "roster"; members: readonly Member[] }
-  | { type: "link-up"; node: number }
+  | { type: "link-up"; tab: number }
   /** A link closed or could not open; `error` is set when it failed (its code names the step). */
-  | { type: "link-down"; node: number; reason: string; error?: FabricError }
+  | { type: "link-down"; tab: number; reason: string; error?: FabricError }
   /** A member is gone from the cluster (closed, dropped or said goodbye). */
   | { type: "member-left"; member: Member; reason: string }
   /** Signaling is gone (relay closed): existing links keep working, nobody new can join. */
   | { type: "signaling-lost"; error: FabricError }
-  /** The cluster is over for this tab (node 0 left). */
+  /** The cluster is over for this tab (tab 0 left). */
   | { type: "ended"; error: FabricError }
   /** A message failed validation and was dropped. */
   | { type: "invalid"; error: FabricError };
@@ -31,11 +31,11 @@ export type FabricEvent =
 export interface CommonOptions {
   transport: TransportFactory;
   connector: ConnectorFactory;
-  /** The VM protocol version this tab speaks; every node of a cluster must speak the same. */
+  /** The VM protocol version this tab speaks; every tab of a cluster must speak the same. */
   protocol: number;
   /** Shown to others (and in version-mismatch errors). */
   build: string;
-  /** How long a joiner waits for node 0's answer before concluding the cluster does not exist. */
+  /** How long a joiner waits for tab 0's answer before concluding the cluster does not exist. */
   joinTimeoutMs?: number;
   /** How long a joiner waits for its links to every member to open. */
   connectTimeoutMs?: number;
@@ -48,8 +48,8 @@ export interface CommonOptions {
 
 export interface CreateOptions extends CommonOptions {
   totalVcpus: number;
-  maxNodes: number;
-  /** vCPUs node 0 hosts itself (at least the boot CPU). */
+  maxTabs: number;
+  /** vCPUs tab 0 hosts itself (at least the boot CPU). */
   hostVcpus: number;
   /** Relay URL written into join links (tabs on other machines); omit for this browser only. */
   relay?: string;
@@ -62,7 +62,7 @@ export interface JoinOptions extends CommonOptions {
 }
 
 export interface LinkInfo {
-  node: number;
+  tab: number;
   state: "connecting" | "up";
   rttLastMs?: number;
   rttP50Ms?: number;
@@ -73,7 +73,7 @@ export interface LinkInfo {
 }
 
 interface Peering {
-  node: number;
+  tab: number;
   connector: PeerConnector;
   link?: Link;
   pingTimer?: ReturnType<typeof setInterval>;
@@ -86,16 +86,17 @@ const MAX_PENDING_PEERS = 32;
 export const EARLY_FRAMES_MAX = 1024;
 export const EARLY_BYTES_MAX = 8 << 20;
 
-export class FabricNode {
+export class FabricMember {
   readonly cluster: string;
   readonly token: string;
   readonly relay: string | undefined;
   readonly self: string;
-  node = -1;
+  /** This tab's number in the cluster (0: the tab that created it); -1 until admitted. */
+  tab = -1;
   private roster!: RosterState;
   private hostPeer: string | undefined;
   private readonly peerings = new Map<number, Peering>();
-  /** Signals from peers the roster does not list yet (their offer overtook node 0's roster). */
+  /** Signals from peers the roster does not list yet (their offer overtook tab 0's roster). */
   private readonly pending = new Map<string, { from: string; body: Extract<SignalBody, { t: "signal" }> }[]>();
   private readonly listeners: ((e: FabricEvent) => void)[] = [];
   private readonly frameListeners: ((from: number, frame: Uint8Array) => void)[] = [];
@@ -124,7 +125,7 @@ export class FabricNode {
     transport.onInvalid((error) => this.emit({ type: "invalid", error }));
     transport.onPeerGone((peer) => {
       const m = this.roster?.members.find((x) => x.peer === peer);
-      if (m) this.memberGone(m.node, "its signaling connection closed");
+      if (m) this.memberGone(m.tab, "its signaling connection closed");
     });
     transport.onFatal((error) => {
       if (error.code === "host-left") this.end(error);
@@ -134,26 +135,26 @@ export class FabricNode {
 
   // ------------------------------------------------------------ creating and joining
 
-  /** Creates a cluster: this tab becomes node 0. */
-  static async create(opts: CreateOptions): Promise<FabricNode> {
+  /** Creates a cluster: this tab becomes tab 0. */
+  static async create(opts: CreateOptions): Promise<FabricMember> {
     const cluster = newClusterId();
     const token = newJoinToken();
     const self = newPeerId();
-    const roster = hostRoster({ totalVcpus: opts.totalVcpus, maxNodes: opts.maxNodes, protocol: opts.protocol }, self, opts.hostVcpus, opts.build);
+    const roster = hostRoster({ totalVcpus: opts.totalVcpus, maxTabs: opts.maxTabs, protocol: opts.protocol }, self, opts.hostVcpus, opts.build);
     const transport = await opts.transport({ cluster, self, token, create: true });
-    const f = new FabricNode(transport, opts, cluster, token, opts.relay);
-    f.node = 0;
+    const f = new FabricMember(transport, opts, cluster, token, opts.relay);
+    f.tab = 0;
     f.roster = roster;
     f.hostPeer = self;
     return f;
   }
 
-  /** Joins the cluster a link names. Resolves when node 0 admitted us and every link is open. */
-  static async join(link: JoinLink | string, opts: JoinOptions): Promise<FabricNode> {
+  /** Joins the cluster a link names. Resolves when tab 0 admitted us and every link is open. */
+  static async join(link: JoinLink | string, opts: JoinOptions): Promise<FabricMember> {
     const parsed = typeof link === "string" ? parseJoinLink(link) : link;
     const self = newPeerId();
     const transport = await opts.transport({ cluster: parsed.cluster, self, token: parsed.token, create: false });
-    const f = new FabricNode(transport, opts, parsed.cluster, parsed.token, parsed.relay);
+    const f = new FabricMember(transport, opts, parsed.cluster, parsed.token, parsed.relay);
     try {
       await f.requestAdmission(opts);
       await f.connectToAll(opts.connectTimeoutMs ?? 20_000);
@@ -175,7 +176,7 @@ export class FabricNode {
         reject(
           new FabricError(
             "unknown-cluster",
-            `no node 0 answered for cluster ${this.cluster} ${where} within ${timeoutMs} ms: its first tab is closed` +
+            `no tab 0 answered for cluster ${this.cluster} ${where} within ${timeoutMs} ms: its first tab is closed` +
               (this.transport.kind === "broadcast" ? ", or it runs on another machine (the link then needs a relay=...)" : ""),
           ),
         );
@@ -189,15 +190,15 @@ export class FabricNode {
   }
 
   private connectToAll(timeoutMs: number): Promise<void> {
-    const others = this.roster.members.filter((m) => m.node !== this.node);
-    for (const m of others) this.peering(m.node, true);
+    const others = this.roster.members.filter((m) => m.tab !== this.tab);
+    for (const m of others) this.peering(m.tab, true);
     return new Promise<void>((resolve, reject) => {
-      const waiting = new Set(others.map((m) => m.node));
+      const waiting = new Set(others.map((m) => m.tab));
       if (waiting.size === 0) return resolve();
       let timer: ReturnType<typeof setTimeout> | undefined = undefined;
       const off = this.on((e) => {
-        if (e.type === "link-up" && waiting.delete(e.node) && waiting.size === 0) done();
-        else if (e.type === "link-down" && waiting.has(e.node)) done(e.error ?? new FabricError("channel", `the link to node ${e.node} closed while opening: ${e.reason}`));
+        if (e.type === "link-up" && waiting.delete(e.tab) && waiting.size === 0) done();
+        else if (e.type === "link-down" && waiting.has(e.tab)) done(e.error ?? new FabricError("channel", `the link to tab ${e.tab} closed while opening: ${e.reason}`));
         else if (e.type === "ended") done(e.error);
       });
       const done = (err?: FabricError) => {
@@ -206,7 +207,7 @@ export class FabricNode {
         if (err) reject(err);
         else resolve();
       };
-      timer = setTimeout(() => done(new FabricError("ice", `links to node(s) ${[...waiting].join(", ")} did not open within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => done(new FabricError("ice", `links to tab(s) ${[...waiting].join(", ")} did not open within ${timeoutMs} ms`)), timeoutMs);
     });
   }
 
@@ -217,7 +218,7 @@ export class FabricNode {
   }
 
   get me(): Member | undefined {
-    return this.roster?.members.find((m) => m.node === this.node);
+    return this.roster?.members.find((m) => m.tab === this.tab);
   }
 
   get members(): readonly Member[] {
@@ -228,7 +229,7 @@ export class FabricNode {
     return this.roster.shape;
   }
 
-  /** vCPUs no member hosts yet; empty when the slices cover the machine and node 0 may boot. */
+  /** vCPUs no member hosts yet; empty when the slices cover the machine and tab 0 may boot. */
   get freeVcpus(): number[] {
     return freeVcpus(this.roster);
   }
@@ -267,28 +268,28 @@ export class FabricNode {
     }
     if (this.early.length >= EARLY_FRAMES_MAX || this.earlyBytes + frame.length > EARLY_BYTES_MAX) {
       // Dropping silently would break the links' promise of order without loss: say so.
-      this.emit({ type: "invalid", error: new FabricError("overflow", `a frame from node ${from} was dropped: nothing listens for frames yet and ${this.early.length} frames (${this.earlyBytes} bytes) wait already`) });
+      this.emit({ type: "invalid", error: new FabricError("overflow", `a frame from tab ${from} was dropped: nothing listens for frames yet and ${this.early.length} frames (${this.earlyBytes} bytes) wait already`) });
       return;
     }
     this.early.push({ from, frame });
     this.earlyBytes += frame.length;
   }
 
-  /** Sends one frame to one node; frames to a node arrive in the order sent. */
-  send(node: number, frame: Uint8Array): void {
-    const link = this.peerings.get(node)?.link;
-    if (!link || link.closed) throw new FabricError("channel", `no open link to node ${node}`);
+  /** Sends one frame to one tab; frames to a tab arrive in the order sent. */
+  send(tab: number, frame: Uint8Array): void {
+    const link = this.peerings.get(tab)?.link;
+    if (!link || link.closed) throw new FabricError("channel", `no open link to tab ${tab}`);
     link.send(frame);
   }
 
-  /** Sends one frame to every node with an open link. */
+  /** Sends one frame to every tab with an open link. */
   broadcast(frame: Uint8Array): void {
     for (const p of this.peerings.values()) if (p.link && !p.link.closed) p.link.send(frame);
   }
 
-  ping(node: number): Promise<number> {
-    const link = this.peerings.get(node)?.link;
-    if (!link) return Promise.reject(new FabricError("channel", `no open link to node ${node}`));
+  ping(tab: number): Promise<number> {
+    const link = this.peerings.get(tab)?.link;
+    if (!link) return Promise.reject(new FabricError("channel", `no open link to tab ${tab}`));
     return link.ping();
   }
 
@@ -304,10 +305,10 @@ export class FabricNode {
 
   links(): LinkInfo[] {
     return [...this.peerings.values()]
-      .sort((a, b) => a.node - b.node)
+      .sort((a, b) => a.tab - b.tab)
       .map((p) => {
         const l = p.link;
-        const info: LinkInfo = { node: p.node, state: l ? "up" : "connecting", queuedBytes: l?.queuedBytes ?? 0, framesSent: l?.framesSent ?? 0, framesReceived: l?.framesReceived ?? 0 };
+        const info: LinkInfo = { tab: p.tab, state: l ? "up" : "connecting", queuedBytes: l?.queuedBytes ?? 0, framesSent: l?.framesSent ?? 0, framesReceived: l?.framesReceived ?? 0 };
         if (l?.rtt.last !== undefined) info.rttLastMs = l.rtt.last;
         const p50 = l?.rtt.percentile(50);
         const p99 = l?.rtt.percentile(99);
@@ -319,7 +320,7 @@ export class FabricNode {
 
   /** Leaves the cluster: tells the others (signaling and links) and releases everything. */
   close(reason = "leaving"): void {
-    if (this.node >= 0 && !this.ended) this.transport.send("*", { t: "leave", node: this.node, reason });
+    if (this.tab >= 0 && !this.ended) this.transport.send("*", { t: "leave", tab: this.tab, reason });
     for (const p of this.peerings.values()) this.dropPeering(p, reason);
     this.peerings.clear();
     this.transport.close();
@@ -330,7 +331,7 @@ export class FabricNode {
 
   private onSignalMessage(from: string, body: SignalBody): void {
     if (this.ended) return;
-    const isHost = this.node === 0;
+    const isHost = this.tab === 0;
     switch (body.t) {
       case "join":
         if (isHost) this.onJoin(from, body);
@@ -338,17 +339,17 @@ export class FabricNode {
       case "welcome":
       case "reject":
         if (!this.admission) return; // not waiting (anymore): a late or stray answer
-        if (body.t === "reject") return this.admission.reject(new FabricError(body.code, `node 0 refused to admit this tab: ${body.detail}`));
+        if (body.t === "reject") return this.admission.reject(new FabricError(body.code, `tab 0 refused to admit this tab: ${body.detail}`));
         return this.onWelcome(from, body);
       case "roster":
-        if (from !== this.hostPeer || isHost) return this.invalid(`a roster from ${from}, who is not node 0`);
+        if (from !== this.hostPeer || isHost) return this.invalid(`a roster from ${from}, who is not tab 0`);
         return this.onRoster(body);
       case "signal":
         return this.onSignal(from, body);
       case "leave": {
         const m = this.roster?.members.find((x) => x.peer === from);
-        if (!m || m.node !== body.node) return;
-        return this.memberGone(m.node, `it left: ${body.reason}`);
+        if (!m || m.tab !== body.tab) return;
+        return this.memberGone(m.tab, `it left: ${body.reason}`);
       }
     }
   }
@@ -366,22 +367,22 @@ export class FabricNode {
       this.transport.send("*", { t: "roster", epoch: this.roster.epoch, members: [...this.roster.members] });
       this.emit({ type: "roster", members: this.roster.members });
     }
-    this.transport.send(from, { t: "welcome", node: result.member.node, shape: this.roster.shape, epoch: this.roster.epoch, members: [...this.roster.members] });
+    this.transport.send(from, { t: "welcome", tab: result.member.tab, shape: this.roster.shape, epoch: this.roster.epoch, members: [...this.roster.members] });
     this.flushPending(from);
   }
 
   private onWelcome(from: string, body: Extract<SignalBody, { t: "welcome" }>): void {
-    const host = body.members.find((m) => m.node === 0);
-    const me = body.members.find((m) => m.node === body.node);
+    const host = body.members.find((m) => m.tab === 0);
+    const me = body.members.find((m) => m.tab === body.tab);
     if (!host || host.peer !== from || !me || me.peer !== this.self)
-      return this.invalid(`a welcome from ${from} that does not list its sender as node 0 and this tab as node ${body.node}`);
+      return this.invalid(`a welcome from ${from} that does not list its sender as tab 0 and this tab as tab ${body.tab}`);
     if (this.transport.creator !== undefined && from !== this.transport.creator)
-      return this.invalid(`a welcome from ${from}, but the relay says node 0 is ${this.transport.creator}`);
+      return this.invalid(`a welcome from ${from}, but the relay says tab 0 is ${this.transport.creator}`);
     if (body.shape.protocol !== this.opts.protocol)
-      return this.admission?.reject(new FabricError("version-mismatch", `node 0 runs VM protocol v${body.shape.protocol}, this tab v${this.opts.protocol}`));
+      return this.admission?.reject(new FabricError("version-mismatch", `tab 0 runs VM protocol v${body.shape.protocol}, this tab v${this.opts.protocol}`));
     this.hostPeer = from;
-    this.node = body.node;
-    this.roster = { shape: body.shape, epoch: body.epoch, members: [...body.members].sort((a, b) => a.node - b.node), nextNode: Math.max(...body.members.map((m) => m.node + 1)) };
+    this.tab = body.tab;
+    this.roster = { shape: body.shape, epoch: body.epoch, members: [...body.members].sort((a, b) => a.tab - b.tab), nextTab: Math.max(...body.members.map((m) => m.tab + 1)) };
     const adm = this.admission!;
     this.admission = undefined;
     this.emit({ type: "roster", members: this.roster.members });
@@ -393,7 +394,7 @@ export class FabricNode {
     const { state, added, removed } = applyRoster(this.roster, body);
     if (state === this.roster) return;
     this.roster = state;
-    for (const m of removed) this.afterMemberGone(m, "node 0 removed it from the roster");
+    for (const m of removed) this.afterMemberGone(m, "tab 0 removed it from the roster");
     this.emit({ type: "roster", members: this.roster.members });
     for (const m of added) this.flushPending(m.peer);
   }
@@ -401,15 +402,15 @@ export class FabricNode {
   private onSignal(from: string, body: Extract<SignalBody, { t: "signal" }>): void {
     const m = this.roster?.members.find((x) => x.peer === from);
     if (!m) {
-      // Its offer overtook node 0's roster; keep it (bounded) until the roster names the sender.
+      // Its offer overtook tab 0's roster; keep it (bounded) until the roster names the sender.
       if (!this.pending.has(from) && this.pending.size >= MAX_PENDING_PEERS) return;
       const list = this.pending.get(from) ?? [];
       if (list.length < MAX_PENDING_PER_PEER) list.push({ from, body });
       this.pending.set(from, list);
       return;
     }
-    if (m.node !== body.node || m.node === this.node) return this.invalid(`a signal from ${from} claims node ${body.node}, the roster says ${m.node}`);
-    const p = this.peerings.get(m.node) ?? this.peering(m.node, false);
+    if (m.tab !== body.tab || m.tab === this.tab) return this.invalid(`a signal from ${from} claims tab ${body.tab}, the roster says ${m.tab}`);
+    const p = this.peerings.get(m.tab) ?? this.peering(m.tab, false);
     p.connector.signal(body.data);
   }
 
@@ -422,47 +423,47 @@ export class FabricNode {
 
   // ------------------------------------------------------------ links
 
-  private peering(node: number, initiator: boolean): Peering {
-    const connector = this.opts.connector({ initiator, remoteNode: node });
-    const p: Peering = { node, connector };
-    this.peerings.set(node, p);
+  private peering(tab: number, initiator: boolean): Peering {
+    const connector = this.opts.connector({ initiator, remoteTab: tab });
+    const p: Peering = { tab, connector };
+    this.peerings.set(tab, p);
     connector.onSignal((data: SignalData) => {
-      const m = this.roster.members.find((x) => x.node === node);
-      if (m) this.transport.send(m.peer, { t: "signal", node: this.node, data });
+      const m = this.roster.members.find((x) => x.tab === tab);
+      if (m) this.transport.send(m.peer, { t: "signal", tab: this.tab, data });
     });
     connector.onError((error) => {
-      if (this.peerings.get(node) !== p) return;
-      this.peerings.delete(node);
+      if (this.peerings.get(tab) !== p) return;
+      this.peerings.delete(tab);
       connector.destroy();
-      this.emit({ type: "link-down", node, reason: error.message, error });
+      this.emit({ type: "link-down", tab, reason: error.message, error });
     });
     connector.onConnect((raw) => {
-      if (this.peerings.get(node) !== p) return;
+      if (this.peerings.get(tab) !== p) return;
       const link = new Link(raw, this.opts.link);
       p.link = link;
       if (this.delayMs > 0) link.setDelay(this.delayMs);
-      link.onFrame((frame) => this.deliverFrame(node, frame));
+      link.onFrame((frame) => this.deliverFrame(tab, frame));
       link.onClose((info) => this.onLinkClosed(p, info));
       const every = this.opts.pingIntervalMs ?? 1000;
       const silence = this.opts.silenceTimeoutMs ?? 5000;
       if (every > 0)
         p.pingTimer = setInterval(() => {
-          if (silence > 0 && link.checkSilence(silence, `node ${node}`)) return;
+          if (silence > 0 && link.checkSilence(silence, `tab ${tab}`)) return;
           void link.ping().catch(() => {});
         }, every);
-      this.emit({ type: "link-up", node });
+      this.emit({ type: "link-up", tab });
     });
     return p;
   }
 
   private onLinkClosed(p: Peering, info: LinkCloseInfo): void {
-    if (this.peerings.get(p.node) !== p) return;
-    this.peerings.delete(p.node);
+    if (this.peerings.get(p.tab) !== p) return;
+    this.peerings.delete(p.tab);
     this.dropPeering(p, "closed");
     const reason = info.error?.message ?? info.byeReason ?? "closed";
-    this.emit({ type: "link-down", node: p.node, reason, ...(info.error ? { error: info.error } : {}) });
-    // A closed link means a closed (or crashed) tab: say so at once rather than wait for node 0.
-    this.memberGone(p.node, `its link closed (${reason})`);
+    this.emit({ type: "link-down", tab: p.tab, reason, ...(info.error ? { error: info.error } : {}) });
+    // A closed link means a closed (or crashed) tab: say so at once rather than wait for tab 0.
+    this.memberGone(p.tab, `its link closed (${reason})`);
   }
 
   private dropPeering(p: Peering, reason: string): void {
@@ -473,24 +474,24 @@ export class FabricNode {
 
   // ------------------------------------------------------------ members leaving
 
-  private memberGone(node: number, reason: string): void {
-    if (!this.roster || node === this.node) return;
-    const { state, removed } = removeMember(this.roster, node, this.node === 0);
+  private memberGone(tab: number, reason: string): void {
+    if (!this.roster || tab === this.tab) return;
+    const { state, removed } = removeMember(this.roster, tab, this.tab === 0);
     if (!removed) return;
     this.roster = state;
-    if (this.node === 0) this.transport.send("*", { t: "roster", epoch: state.epoch, members: [...state.members] });
+    if (this.tab === 0) this.transport.send("*", { t: "roster", epoch: state.epoch, members: [...state.members] });
     this.afterMemberGone(removed, reason);
     this.emit({ type: "roster", members: this.roster.members });
   }
 
   private afterMemberGone(m: Member, reason: string): void {
-    const p = this.peerings.get(m.node);
+    const p = this.peerings.get(m.tab);
     if (p) {
-      this.peerings.delete(m.node);
+      this.peerings.delete(m.tab);
       this.dropPeering(p, "member left");
     }
     this.emit({ type: "member-left", member: m, reason });
-    if (m.node === 0) this.end(new FabricError("host-left", `node 0 left, the cluster is over (${reason})`));
+    if (m.tab === 0) this.end(new FabricError("host-left", `tab 0 left, the cluster is over (${reason})`));
   }
 
   private end(error: FabricError): void {

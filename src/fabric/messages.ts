@@ -5,34 +5,34 @@
 import { FabricError, JOIN_REJECT_CODES, type JoinRejectCode } from "./errors.ts";
 import { isClusterId, isJoinToken, isPeerId } from "./ids.ts";
 
-/** Bumped when a signaling or link message changes shape or meaning. */
-export const FABRIC_VERSION = 1;
+/** Bumped when a signaling or link message changes shape or meaning (2: a member's id is `tab`, the shape's limit `maxTabs`). */
+export const FABRIC_VERSION = 2;
 
 /** Largest signaling message (JSON text, UTF-16 code units). An offer SDP with candidates is ~2-6 KB. */
 export const MAX_SIGNAL_CHARS = 64 * 1024;
-export const MAX_NODE_ID = 254; // node ids are one byte on the VM wire; 255 stays free
+export const MAX_TAB_ID = 254; // tab ids are one byte on the VM wire; 255 stays free
 export const MAX_CLUSTER_VCPUS = 255;
 const MAX_SDP_CHARS = 32 * 1024;
 const MAX_TEXT_CHARS = 256;
 
-/** node 0 creates the cluster and hosts the devices and boot CPU; watchers host no vCPU. */
+/** Tab 0 creates the cluster and hosts the devices and boot CPU; watchers host no vCPU. */
 export type Role = "host" | "compute" | "watcher";
 export const ROLES: readonly Role[] = ["host", "compute", "watcher"];
 
 export interface Member {
-  node: number;
+  tab: number;
   peer: string;
   role: Role;
-  /** vCPU ids this node hosts (its slice); empty for watchers. */
+  /** vCPU ids this tab hosts (its slice); empty for watchers. */
   vcpus: number[];
   build: string;
 }
 
-/** The cluster's fixed shape, chosen by node 0 at creation. */
+/** The cluster's fixed shape, chosen by tab 0 at creation. */
 export interface ClusterShape {
   totalVcpus: number;
-  maxNodes: number;
-  /** The VM protocol version every node must speak (opaque to the fabric). */
+  maxTabs: number;
+  /** The VM protocol version every tab must speak (opaque to the fabric). */
   protocol: number;
 }
 
@@ -44,13 +44,13 @@ export type SignalData =
 
 export type SignalBody =
   | { t: "join"; token: string; role: "compute" | "watcher"; vcpus: number; fabric: number; protocol: number; build: string }
-  | { t: "welcome"; node: number; shape: ClusterShape; epoch: number; members: Member[] }
+  | { t: "welcome"; tab: number; shape: ClusterShape; epoch: number; members: Member[] }
   | { t: "reject"; code: JoinRejectCode; detail: string }
   | { t: "roster"; epoch: number; members: Member[] }
-  /** WebRTC offer/answer/candidate for the link between the sender (node `node`) and the receiver. */
-  | { t: "signal"; node: number; data: SignalData }
+  /** WebRTC offer/answer/candidate for the link between the sender (tab `tab`) and the receiver. */
+  | { t: "signal"; tab: number; data: SignalData }
   /** The sender is going away (sent on page hide, so others need not wait for a timeout). */
-  | { t: "leave"; node: number; reason: string };
+  | { t: "leave"; tab: number; reason: string };
 
 export type SignalKind = SignalBody["t"];
 
@@ -102,16 +102,16 @@ function parseMember(c: Check, v: unknown, i: number): Member {
   if (!Array.isArray(o.vcpus) || o.vcpus.length > MAX_CLUSTER_VCPUS) c.fail(`members[${i}].vcpus is not a list of vCPU ids`);
   const vcpus = o.vcpus.map((x, j) => c.int(x, `members[${i}].vcpus[${j}]`, 0, MAX_CLUSTER_VCPUS - 1));
   if (!isPeerId(o.peer)) c.fail(`members[${i}].peer is not a peer id`);
-  return { node: c.int(o.node, `members[${i}].node`, 0, MAX_NODE_ID), peer: o.peer, role, vcpus, build: c.str(o.build, `members[${i}].build`, MAX_TEXT_CHARS) };
+  return { tab: c.int(o.tab, `members[${i}].tab`, 0, MAX_TAB_ID), peer: o.peer, role, vcpus, build: c.str(o.build, `members[${i}].build`, MAX_TEXT_CHARS) };
 }
 
 function parseMembers(c: Check, v: unknown): Member[] {
-  if (!Array.isArray(v) || v.length > MAX_NODE_ID + 1) c.fail("members is not a list of at most 255 members");
+  if (!Array.isArray(v) || v.length > MAX_TAB_ID + 1) c.fail("members is not a list of at most 255 members");
   const members = v.map((m, i) => parseMember(c, m, i));
-  const nodes = new Set(members.map((m) => m.node));
-  if (nodes.size !== members.length) c.fail("members lists a node id twice");
+  const tabs = new Set(members.map((m) => m.tab));
+  if (tabs.size !== members.length) c.fail("members lists a tab id twice");
   const vcpus = members.flatMap((m) => m.vcpus);
-  if (new Set(vcpus).size !== vcpus.length) c.fail("members gives one vCPU to two nodes");
+  if (new Set(vcpus).size !== vcpus.length) c.fail("members gives one vCPU to two tabs");
   return members;
 }
 
@@ -162,10 +162,10 @@ export function parseBody(v: unknown, where = "signaling message"): SignalBody {
       const s = c.obj(o.shape, "welcome.shape");
       return {
         t,
-        node: c.int(o.node, "welcome.node", 1, MAX_NODE_ID),
+        tab: c.int(o.tab, "welcome.tab", 1, MAX_TAB_ID),
         shape: {
           totalVcpus: c.int(s.totalVcpus, "welcome.shape.totalVcpus", 1, MAX_CLUSTER_VCPUS),
-          maxNodes: c.int(s.maxNodes, "welcome.shape.maxNodes", 1, MAX_NODE_ID + 1),
+          maxTabs: c.int(s.maxTabs, "welcome.shape.maxTabs", 1, MAX_TAB_ID + 1),
           protocol: c.int(s.protocol, "welcome.shape.protocol", 0, 0xffff),
         },
         epoch: c.int(o.epoch, "welcome.epoch", 0, Number.MAX_SAFE_INTEGER),
@@ -177,9 +177,9 @@ export function parseBody(v: unknown, where = "signaling message"): SignalBody {
     case "roster":
       return { t, epoch: c.int(o.epoch, "roster.epoch", 0, Number.MAX_SAFE_INTEGER), members: parseMembers(c, o.members) };
     case "signal":
-      return { t, node: c.int(o.node, "signal.node", 0, MAX_NODE_ID), data: parseSignalData(c, o.data) };
+      return { t, tab: c.int(o.tab, "signal.tab", 0, MAX_TAB_ID), data: parseSignalData(c, o.data) };
     case "leave":
-      return { t, node: c.int(o.node, "leave.node", 0, MAX_NODE_ID), reason: c.str(o.reason, "leave.reason", MAX_TEXT_CHARS) };
+      return { t, tab: c.int(o.tab, "leave.tab", 0, MAX_TAB_ID), reason: c.str(o.reason, "leave.reason", MAX_TEXT_CHARS) };
   }
 }
 

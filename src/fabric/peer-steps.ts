@@ -29,15 +29,15 @@ export interface AttemptProgress {
 }
 
 /** The error for an attempt that did not open in time, naming where it stalled. */
-export function stalledAttemptError(node: number, ms: number, p: AttemptProgress): FabricError {
+export function stalledAttemptError(tab: number, ms: number, p: AttemptProgress): FabricError {
   if (!p.remoteDescription)
-    return new FabricError("signaling", `link to node ${node}: no offer/answer came back within ${ms} ms (signaling)`);
+    return new FabricError("signaling", `link to tab ${tab}: no offer/answer came back within ${ms} ms (signaling)`);
   if (!p.iceConnected)
-    return new FabricError("ice", `link to node ${node}: ICE found no working network path within ${ms} ms (firewall, or no STUN/TURN between networks)`);
-  return new FabricError("channel", `link to node ${node}: ICE connected but the data channel did not open within ${ms} ms`);
+    return new FabricError("ice", `link to tab ${tab}: ICE found no working network path within ${ms} ms (firewall, or no STUN/TURN between networks)`);
+  return new FabricError("channel", `link to tab ${tab}: ICE connected but the data channel did not open within ${ms} ms`);
 }
 
-export function failedAttemptError(node: number, code: string | undefined, message: string): FabricError {
+export function failedAttemptError(tab: number, code: string | undefined, message: string): FabricError {
   const step = stepOfSimplePeerCode(code);
-  return new FabricError(step, `link to node ${node} failed at the ${step} step: ${message}${code ? ` (${code})` : ""}`);
+  return new FabricError(step, `link to tab ${tab} failed at the ${step} step: ${message}${code ? ` (${code})` : ""}`);
 }

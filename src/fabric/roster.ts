@@ -1,19 +1,19 @@
-// Membership as a pure state machine. Node 0 (the host) is the only one that admits members and
-// assigns node ids and vCPU slices; it publishes each new roster with a higher epoch, and every
-// other node adopts a roster only if its epoch is newer, so reordered messages cannot undo a change.
+// Membership as a pure state machine. Tab 0 (the host) is the only one that admits members and
+// assigns tab ids and vCPU slices; it publishes each new roster with a higher epoch, and every
+// other tab adopts a roster only if its epoch is newer, so reordered messages cannot undo a change.
 // No I/O, no clocks: fed by (already validated) messages, answers with a new state and a decision.
 
 import type { JoinRejectCode } from "./errors.ts";
 import { tokensEqual } from "./ids.ts";
-import { type ClusterShape, FABRIC_VERSION, MAX_CLUSTER_VCPUS, MAX_NODE_ID, type Member, type SignalBody } from "./messages.ts";
+import { type ClusterShape, FABRIC_VERSION, MAX_CLUSTER_VCPUS, MAX_TAB_ID, type Member, type SignalBody } from "./messages.ts";
 
 export interface RosterState {
   shape: ClusterShape;
   epoch: number;
-  /** Sorted by node id. */
+  /** Sorted by tab id. */
   members: readonly Member[];
-  /** Host only: next node id to hand out (ids are never reused, so a stale message cannot hit a newcomer). */
-  nextNode: number;
+  /** Host only: next tab id to hand out (ids are never reused, so a stale message cannot hit a newcomer). */
+  nextTab: number;
 }
 
 export type JoinRequest = Extract<SignalBody, { t: "join" }> & { peer: string };
@@ -28,19 +28,19 @@ export function checkShape(shape: ClusterShape, hostVcpus: number): void {
   };
   if (!Number.isInteger(shape.totalVcpus) || shape.totalVcpus < 1 || shape.totalVcpus > MAX_CLUSTER_VCPUS)
     bad(`totalVcpus ${shape.totalVcpus} is not in 1..${MAX_CLUSTER_VCPUS}`);
-  if (!Number.isInteger(shape.maxNodes) || shape.maxNodes < 1 || shape.maxNodes > MAX_NODE_ID + 1)
-    bad(`maxNodes ${shape.maxNodes} is not in 1..${MAX_NODE_ID + 1}`);
+  if (!Number.isInteger(shape.maxTabs) || shape.maxTabs < 1 || shape.maxTabs > MAX_TAB_ID + 1)
+    bad(`maxTabs ${shape.maxTabs} is not in 1..${MAX_TAB_ID + 1}`);
   if (!Number.isInteger(shape.protocol) || shape.protocol < 0 || shape.protocol > 0xffff)
     bad(`VM protocol version ${shape.protocol} is not in 0..65535`);
   if (!Number.isInteger(hostVcpus) || hostVcpus < 1 || hostVcpus > shape.totalVcpus)
-    bad(`node 0 hosts ${hostVcpus} vCPUs; it needs the boot CPU and at most totalVcpus (${shape.totalVcpus})`);
+    bad(`tab 0 hosts ${hostVcpus} vCPUs; it needs the boot CPU and at most totalVcpus (${shape.totalVcpus})`);
 }
 
-/** The roster node 0 starts with: itself, holding vCPUs 0..hostVcpus-1 (vCPU 0 is the boot CPU). */
+/** The roster tab 0 starts with: itself, holding vCPUs 0..hostVcpus-1 (vCPU 0 is the boot CPU). */
 export function hostRoster(shape: ClusterShape, peer: string, hostVcpus: number, build: string): RosterState {
   checkShape(shape, hostVcpus);
-  const host: Member = { node: 0, peer, role: "host", vcpus: range(0, hostVcpus), build };
-  return { shape, epoch: 1, members: [host], nextNode: 1 };
+  const host: Member = { tab: 0, peer, role: "host", vcpus: range(0, hostVcpus), build };
+  return { shape, epoch: 1, members: [host], nextTab: 1 };
 }
 
 export function freeVcpus(state: RosterState): number[] {
@@ -60,11 +60,11 @@ export function admit(state: RosterState, req: JoinRequest, clusterToken: string
     );
   const existing = state.members.find((m) => m.peer === req.peer);
   if (existing) return { ok: true, member: existing, state };
-  if (state.members.length >= state.shape.maxNodes)
-    return reject("cluster-full", `the cluster already has its ${state.shape.maxNodes} node(s)`);
-  if (state.nextNode > MAX_NODE_ID) return reject("cluster-full", `all ${MAX_NODE_ID} node ids of this cluster were used`);
+  if (state.members.length >= state.shape.maxTabs)
+    return reject("cluster-full", `the cluster already has its ${state.shape.maxTabs} tab(s)`);
+  if (state.nextTab > MAX_TAB_ID) return reject("cluster-full", `all ${MAX_TAB_ID} tab ids of this cluster were used`);
   const wanted = req.role === "watcher" ? 0 : req.vcpus;
-  if (req.role === "compute" && wanted < 1) return reject("bad-message", "a compute node must ask for at least one vCPU");
+  if (req.role === "compute" && wanted < 1) return reject("bad-message", "a compute tab must ask for at least one vCPU");
   const free = freeVcpus(state);
   if (wanted > free.length)
     return reject(
@@ -72,40 +72,40 @@ export function admit(state: RosterState, req: JoinRequest, clusterToken: string
       `the tab asks for ${wanted} vCPU(s) but only ${free.length} of the cluster's ${state.shape.totalVcpus} are free` +
         (free.length > 0 ? `; join with ${free.length} or fewer, or as a watcher` : "; join as a watcher"),
     );
-  const member: Member = { node: state.nextNode, peer: req.peer, role: req.role, vcpus: free.slice(0, wanted), build: req.build };
-  const members = [...state.members, member].sort((a, b) => a.node - b.node);
-  return { ok: true, member, state: { ...state, members, epoch: state.epoch + 1, nextNode: state.nextNode + 1 } };
+  const member: Member = { tab: state.nextTab, peer: req.peer, role: req.role, vcpus: free.slice(0, wanted), build: req.build };
+  const members = [...state.members, member].sort((a, b) => a.tab - b.tab);
+  return { ok: true, member, state: { ...state, members, epoch: state.epoch + 1, nextTab: state.nextTab + 1 } };
 }
 
 /**
- * A member left (bye, closed link or relay notice). Node 0 publishes the result as a new epoch;
- * other nodes drop the member locally without a new epoch, so node 0's next roster still wins.
+ * A member left (bye, closed link or relay notice). Tab 0 publishes the result as a new epoch;
+ * other tabs drop the member locally without a new epoch, so tab 0's next roster still wins.
  */
-export function removeMember(state: RosterState, node: number, asHost: boolean): { state: RosterState; removed?: Member } {
-  const removed = state.members.find((m) => m.node === node);
+export function removeMember(state: RosterState, tab: number, asHost: boolean): { state: RosterState; removed?: Member } {
+  const removed = state.members.find((m) => m.tab === tab);
   if (!removed) return { state };
-  const members = state.members.filter((m) => m.node !== node);
+  const members = state.members.filter((m) => m.tab !== tab);
   return { state: { ...state, members, epoch: asHost ? state.epoch + 1 : state.epoch }, removed };
 }
 
 /**
- * Non-host side: adopt node 0's roster if it is newer. Returns the members that appeared and the
- * ones that are gone (compared with what this node knew), so the caller can open or drop links.
+ * Non-host side: adopt tab 0's roster if it is newer. Returns the members that appeared and the
+ * ones that are gone (compared with what this tab knew), so the caller can open or drop links.
  */
 export function applyRoster(
   state: RosterState,
   msg: { epoch: number; members: readonly Member[] },
 ): { state: RosterState; added: Member[]; removed: Member[] } {
   if (msg.epoch <= state.epoch) return { state, added: [], removed: [] };
-  const before = new Map(state.members.map((m) => [m.node, m]));
-  const after = new Map(msg.members.map((m) => [m.node, m]));
-  const added = msg.members.filter((m) => !before.has(m.node));
-  const removed = state.members.filter((m) => !after.has(m.node));
-  const members = [...msg.members].sort((a, b) => a.node - b.node);
-  return { state: { ...state, epoch: msg.epoch, members, nextNode: Math.max(state.nextNode, ...members.map((m) => m.node + 1)) }, added, removed };
+  const before = new Map(state.members.map((m) => [m.tab, m]));
+  const after = new Map(msg.members.map((m) => [m.tab, m]));
+  const added = msg.members.filter((m) => !before.has(m.tab));
+  const removed = state.members.filter((m) => !after.has(m.tab));
+  const members = [...msg.members].sort((a, b) => a.tab - b.tab);
+  return { state: { ...state, epoch: msg.epoch, members, nextTab: Math.max(state.nextTab, ...members.map((m) => m.tab + 1)) }, added, removed };
 }
 
-/** True when every vCPU of the cluster has a node: node 0 may boot. */
+/** True when every vCPU of the cluster has a tab: tab 0 may boot. */
 export const slicesCoverAll = (state: RosterState): boolean => freeVcpus(state).length === 0;
 
 function range(from: number, to: number): number[] {

@@ -29,7 +29,7 @@ export interface TransportRequest {
   cluster: string;
   self: string;
   token: string;
-  /** True for node 0: the relay registers the cluster under this token. */
+  /** True for tab 0: the relay registers the cluster under this token. */
   create: boolean;
 }
 

@@ -41,13 +41,13 @@ async function receivedFrom(page: Page, from: number, count: number): Promise<Re
 const SIZES = [5, 4096, 1 << 20, 70_000, 5, 300, 1 << 20, 16];
 
 async function exchangeAll(pages: Page[]): Promise<void> {
-  const nodes = await Promise.all(pages.map((p) => lab(p, (l) => l.node()!)));
+  const tabs = await Promise.all(pages.map((p) => lab(p, (l) => l.tab()!)));
   for (let i = 0; i < pages.length; i++)
-    for (let j = 0; j < pages.length; j++) if (i !== j) await lab(pages[i]!, (l, a) => l.sendData(a[0]!, a.slice(1), 0), [nodes[j]!, ...SIZES]);
+    for (let j = 0; j < pages.length; j++) if (i !== j) await lab(pages[i]!, (l, a) => l.sendData(a[0]!, a.slice(1), 0), [tabs[j]!, ...SIZES]);
   for (let j = 0; j < pages.length; j++)
     for (let i = 0; i < pages.length; i++) {
       if (i === j) continue;
-      const got = await receivedFrom(pages[j]!, nodes[i]!, SIZES.length);
+      const got = await receivedFrom(pages[j]!, tabs[i]!, SIZES.length);
       expect(got.map((r) => r.seq)).toEqual(SIZES.map((_, k) => k)); // in order, none lost or repeated
       expect(got.map((r) => r.size)).toEqual(SIZES);
       expect(got.every((r) => r.intact)).toBe(true);
@@ -64,19 +64,19 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     const b = await openLab(ctx, link);
     await join(b);
     expect(await lab(b, (l) => l.members())).toEqual([
-      expect.objectContaining({ node: 0, role: "host", vcpus: [0] }),
-      expect.objectContaining({ node: 1, role: "compute", vcpus: [1] }),
+      expect.objectContaining({ tab: 0, role: "host", vcpus: [0] }),
+      expect.objectContaining({ tab: 1, role: "compute", vcpus: [1] }),
     ]);
     await waitRoster(a, [0, 1]);
     expect(await a.locator("#coverage").textContent()).toMatch(/all 2 vCPU\(s\) have a tab/);
     await exchangeAll([a, b]);
     // The roster table shows the link with a measured RTT (pings run every second).
-    await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-node="1"]')?.textContent ?? ""));
+    await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-tab="1"]')?.textContent ?? ""));
     expect([...a.errors, ...b.errors]).toEqual([]);
     await ctx.close();
   });
 
-  it("three tabs form a full mesh; closing one is seen by the others, and node 0's leaving ends the cluster", async () => {
+  it("three tabs form a full mesh; closing one is seen by the others, and tab 0's leaving ends the cluster", async () => {
     const ctx = await browser.newContext();
     const a = await openLab(ctx);
     const link = await create(a, 3);
@@ -89,12 +89,12 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
 
     await c.close();
     for (const p of [a, b]) await waitRoster(p, [0, 1]);
-    // node 2 hosted vCPU 2: the others say the VM must stop.
-    expect((await status(a)).text).toMatch(/node 2 hosted vCPU\(s\) 2 and left/);
-    expect(await b.locator("#log").textContent()).toMatch(/node 2 \(compute, vCPUs 2\) left/);
+    // tab 2 hosted vCPU 2: the others say the VM must stop.
+    expect((await status(a)).text).toMatch(/tab 2 hosted vCPU\(s\) 2 and left/);
+    expect(await b.locator("#log").textContent()).toMatch(/tab 2 \(compute, vCPUs 2\) left/);
 
     await a.close();
-    expect(await waitPhase(b, ["ended"])).toMatch(/cluster over: node 0 left/);
+    expect(await waitPhase(b, ["ended"])).toMatch(/cluster over: tab 0 left/);
     await ctx.close();
   });
 
@@ -106,7 +106,7 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     const cdp = await ctx.newCDPSession(b);
     void cdp.send("Page.crash").catch(() => {}); // the renderer dies: nothing is closed cleanly
     await waitRoster(a, [0]);
-    expect(await a.locator("#log").textContent()).toMatch(/node 1 has been silent for \d+ ms \(limit 5000 ms\): its tab crashed/);
+    expect(await a.locator("#log").textContent()).toMatch(/tab 1 has been silent for \d+ ms \(limit 5000 ms\): its tab crashed/);
     await ctx.close();
   });
 
@@ -134,7 +134,7 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
 
     const unknown = await openLab(ctx, link.replace(/#join=[A-Za-z0-9_-]{12}/, `#join=${"B".repeat(12)}`));
     await unknown.click("#join");
-    expect(await waitPhase(unknown, ["error"])).toMatch(/unknown-cluster: no node 0 answered/);
+    expect(await waitPhase(unknown, ["error"])).toMatch(/unknown-cluster: no tab 0 answered/);
     await waitRoster(host, [0]); // none of them got in
     await ctx.close();
   });
@@ -153,7 +153,7 @@ describe("two Chromium processes through the WebSocket relay", () => {
       await exchangeAll([a, b]);
       await other.close(); // the whole second "machine" goes away
       await waitRoster(a, [0]);
-      expect((await status(a)).text).toMatch(/node 1 hosted vCPU\(s\) 1 and left/);
+      expect((await status(a)).text).toMatch(/tab 1 hosted vCPU\(s\) 1 and left/);
       await a.context().close();
     } finally {
       await other.close();

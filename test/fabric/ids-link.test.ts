@@ -5,7 +5,7 @@ import { fromBase64Url, isClusterId, isJoinToken, newClusterId, newJoinToken, TO
 import { formatJoinLink, hasJoinFragment, parseJoinLink } from "../../src/fabric/join-link.ts";
 
 describe("base64url", () => {
-  it("round-trips any bytes and matches Node's encoder", () => {
+  it("round-trips any bytes and matches Node.js's encoder", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
         const text = toBase64Url(bytes);

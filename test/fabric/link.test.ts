@@ -171,14 +171,14 @@ describe("link over a channel", () => {
     new Link(b, { clock });
     const closed = new Promise<FabricError | undefined>((r) => la.onClose((i) => r(i.error)));
     clock.advance(3000);
-    expect(la.checkSilence(5000, "node 1")).toBe(false);
+    expect(la.checkSilence(5000, "tab 1")).toBe(false);
     b.send(encodeLinkMessage({ kind: "pong", seq: 1, at: 0 })); // anything heard resets the count
     b.drain();
     clock.advance(4000);
-    expect(la.checkSilence(5000, "node 1")).toBe(false);
+    expect(la.checkSilence(5000, "tab 1")).toBe(false);
     clock.advance(1001);
-    expect(la.checkSilence(5000, "node 1")).toBe(true);
-    expect((await closed)?.message).toMatch(/node 1 has been silent for 5001 ms \(limit 5000 ms\)/);
+    expect(la.checkSilence(5000, "tab 1")).toBe(true);
+    expect((await closed)?.message).toMatch(/tab 1 has been silent for 5001 ms \(limit 5000 ms\)/);
     expect(la.closed).toBe(true);
   });
 

@@ -1,4 +1,4 @@
-// The mesh logic end to end in Node: real BroadcastChannel (Node has one) or a real relay for
+// The mesh logic end to end in Node.js: real BroadcastChannel (Node.js has one) or a real relay for
 // signaling, in-memory channels instead of WebRTC.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -6,13 +6,13 @@ import { WebSocket } from "ws";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
-import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricNode } from "../../src/fabric/member.ts";
+import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricMember } from "../../src/fabric/member.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport, channelName } from "../../src/fabric/adapters/broadcast.ts";
 import { relayTransport, type WebSocketCtor } from "../../src/fabric/adapters/relay-client.ts";
 import { memoryConnectors } from "../../src/fabric/adapters/memory.ts";
 
-const open: FabricNode[] = [];
+const open: FabricMember[] = [];
 afterEach(() => {
   for (const n of open.splice(0)) n.close("test over");
 });
@@ -20,11 +20,11 @@ afterEach(() => {
 function common(over: Partial<CommonOptions> = {}): CommonOptions {
   return { transport: broadcastTransport, connector: memoryConnectors(), protocol: 3, build: "test", pingIntervalMs: 0, joinTimeoutMs: 2000, ...over };
 }
-const track = (n: FabricNode) => (open.push(n), n);
+const track = (n: FabricMember) => (open.push(n), n);
 
-function waitFor(node: FabricNode, pred: (e: FabricEvent) => boolean): Promise<FabricEvent> {
+function waitFor(member: FabricMember, pred: (e: FabricEvent) => boolean): Promise<FabricEvent> {
   return new Promise((resolve) => {
-    const off = node.on((e) => {
+    const off = member.on((e) => {
       if (pred(e)) {
         off();
         resolve(e);
@@ -43,23 +43,23 @@ async function joinError(p: Promise<unknown>): Promise<FabricError> {
   throw new Error("the join succeeded");
 }
 
-/** Node 0 with 1 vCPU of 3, a compute joiner with 2, a watcher: the full mesh of three. */
-async function threeNodes(opts: CommonOptions) {
-  const host = track(await FabricNode.create({ ...opts, totalVcpus: 3, maxNodes: 4, hostVcpus: 1 }));
+/** Tab 0 with 1 vCPU of 3, a compute joiner with 2, a watcher: the full mesh of three. */
+async function threeTabs(opts: CommonOptions) {
+  const host = track(await FabricMember.create({ ...opts, totalVcpus: 3, maxTabs: 4, hostVcpus: 1 }));
   const link = host.joinLink("http://127.0.0.1/fabric-lab.html");
-  const a = track(await FabricNode.join(link, { ...opts, role: "compute", vcpus: 2 }));
-  const w = track(await FabricNode.join(link, { ...opts, role: "watcher", vcpus: 0 }));
-  // The first joiner learns of the watcher from node 0's roster and accepts its link.
-  for (const n of [host, a]) if (n.links().length < 2) await waitFor(n, (e) => e.type === "link-up" && e.node === 2);
+  const a = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 2 }));
+  const w = track(await FabricMember.join(link, { ...opts, role: "watcher", vcpus: 0 }));
+  // The first joiner learns of the watcher from tab 0's roster and accepts its link.
+  for (const n of [host, a]) if (n.links().length < 2) await waitFor(n, (e) => e.type === "link-up" && e.tab === 2);
   return { host, a, w };
 }
 
-async function exchange(nodes: FabricNode[]): Promise<void> {
-  // Every node sends 20 numbered frames to every other; each receiver checks order per sender.
-  const got = new Map<FabricNode, Map<number, number[]>>();
+async function exchange(tabs: FabricMember[]): Promise<void> {
+  // Every tab sends 20 numbered frames to every other; each receiver checks order per sender.
+  const got = new Map<FabricMember, Map<number, number[]>>();
   const all = new Promise<void>((resolve) => {
-    let need = nodes.length * (nodes.length - 1) * 20;
-    for (const n of nodes) {
+    let need = tabs.length * (tabs.length - 1) * 20;
+    for (const n of tabs) {
       const per = new Map<number, number[]>();
       got.set(n, per);
       n.onFrame((from, f) => {
@@ -68,35 +68,35 @@ async function exchange(nodes: FabricNode[]): Promise<void> {
       });
     }
   });
-  for (const n of nodes) for (const m of nodes) if (n !== m) for (let i = 0; i < 20; i++) n.send(m.node, new Uint8Array([n.node, i, ...new Array(3000).fill(i)]));
+  for (const n of tabs) for (const m of tabs) if (n !== m) for (let i = 0; i < 20; i++) n.send(m.tab, new Uint8Array([n.tab, i, ...new Array(3000).fill(i)]));
   await all;
-  for (const n of nodes)
-    for (const m of nodes) if (n !== m) expect(got.get(n)!.get(m.node)).toEqual(Array.from({ length: 20 }, (_, i) => m.node * 256 + i));
+  for (const n of tabs)
+    for (const m of tabs) if (n !== m) expect(got.get(n)!.get(m.tab)).toEqual(Array.from({ length: 20 }, (_, i) => m.tab * 256 + i));
 }
 
 describe("mesh over BroadcastChannel", () => {
-  it("admits a compute node and a watcher, agrees on the roster, and carries frames in order between all pairs", async () => {
-    const { host, a, w } = await threeNodes(common());
-    expect([host.node, a.node, w.node]).toEqual([0, 1, 2]);
+  it("admits a compute tab and a watcher, agrees on the roster, and carries frames in order between all pairs", async () => {
+    const { host, a, w } = await threeTabs(common());
+    expect([host.tab, a.tab, w.tab]).toEqual([0, 1, 2]);
     for (const n of [host, a, w]) {
-      expect(n.members.map((m) => [m.node, m.role, m.vcpus])).toEqual([
+      expect(n.members.map((m) => [m.tab, m.role, m.vcpus])).toEqual([
         [0, "host", [0]],
         [1, "compute", [1, 2]],
         [2, "watcher", []],
       ]);
-      expect(n.links().map((l) => [l.node, l.state])).toEqual([0, 1, 2].filter((x) => x !== n.node).map((x) => [x, "up"]));
+      expect(n.links().map((l) => [l.tab, l.state])).toEqual([0, 1, 2].filter((x) => x !== n.tab).map((x) => [x, "up"]));
     }
     await exchange([host, a, w]);
   });
 
-  it("tells every other node at once when a member leaves, and ends the cluster when node 0 leaves", async () => {
-    const { host, a, w } = await threeNodes(common());
+  it("tells every other tab at once when a member leaves, and ends the cluster when tab 0 leaves", async () => {
+    const { host, a, w } = await threeTabs(common());
     const seenByHost = waitFor(host, (e) => e.type === "member-left");
     const seenByW = waitFor(w, (e) => e.type === "member-left");
     a.close("tab closed");
-    expect(await seenByHost).toMatchObject({ member: { node: 1, role: "compute", vcpus: [1, 2] } });
-    expect(await seenByW).toMatchObject({ member: { node: 1 } });
-    expect(host.members.map((m) => m.node)).toEqual([0, 2]);
+    expect(await seenByHost).toMatchObject({ member: { tab: 1, role: "compute", vcpus: [1, 2] } });
+    expect(await seenByW).toMatchObject({ member: { tab: 1 } });
+    expect(host.members.map((m) => m.tab)).toEqual([0, 2]);
     const ended = waitFor(w, (e) => e.type === "ended");
     host.close("done");
     expect(await ended).toMatchObject({ error: { code: "host-left" } });
@@ -105,58 +105,58 @@ describe("mesh over BroadcastChannel", () => {
 
   it("gives a bad join its typed error: wrong token, unknown cluster, full, version mismatch, malformed link", async () => {
     const opts = common();
-    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
-    const wrong = await joinError(FabricNode.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "compute", vcpus: 1 }));
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 2, maxTabs: 2, hostVcpus: 1 }));
+    const wrong = await joinError(FabricMember.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "compute", vcpus: 1 }));
     expect(wrong.code).toBe("wrong-token");
-    const unknown = await joinError(FabricNode.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, joinTimeoutMs: 300, role: "compute", vcpus: 1 }));
+    const unknown = await joinError(FabricMember.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, joinTimeoutMs: 300, role: "compute", vcpus: 1 }));
     expect(unknown.code).toBe("unknown-cluster");
     expect(unknown.message).toMatch(/within 300 ms.*relay=/);
     const link = host.joinLink("http://x/");
-    const tooMany = await joinError(FabricNode.join(link, { ...opts, role: "compute", vcpus: 2 }));
+    const tooMany = await joinError(FabricMember.join(link, { ...opts, role: "compute", vcpus: 2 }));
     expect(tooMany.code).toBe("cluster-full");
-    const version = await joinError(FabricNode.join(link, { ...opts, protocol: 4, role: "compute", vcpus: 1 }));
+    const version = await joinError(FabricMember.join(link, { ...opts, protocol: 4, role: "compute", vcpus: 1 }));
     expect(version.code).toBe("version-mismatch");
     expect(version.message).toMatch(/VM protocol v3.*VM protocol v4/);
-    track(await FabricNode.join(link, { ...opts, role: "compute", vcpus: 1 }));
-    const full = await joinError(FabricNode.join(link, { ...opts, role: "watcher", vcpus: 0 }));
+    track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    const full = await joinError(FabricMember.join(link, { ...opts, role: "watcher", vcpus: 0 }));
     expect(full.code).toBe("cluster-full");
-    expect((await joinError(FabricNode.join("http://x/#join=nope", { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("malformed-link");
+    expect((await joinError(FabricMember.join("http://x/#join=nope", { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("malformed-link");
     expect(host.members).toHaveLength(2); // none of the refused tabs got in
   });
 
   it("names the failed step when a link cannot open", async () => {
     const ok = common();
-    const host = track(await FabricNode.create({ ...ok, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
-    const failing = common({ connector: memoryConnectors({ failWith: new FabricError("ice", "link to node 0: ICE found no working network path") }) });
-    const err = await joinError(FabricNode.join(host.joinLink("http://x/"), { ...failing, role: "compute", vcpus: 1 }));
+    const host = track(await FabricMember.create({ ...ok, totalVcpus: 2, maxTabs: 2, hostVcpus: 1 }));
+    const failing = common({ connector: memoryConnectors({ failWith: new FabricError("ice", "link to tab 0: ICE found no working network path") }) });
+    const err = await joinError(FabricMember.join(host.joinLink("http://x/"), { ...failing, role: "compute", vcpus: 1 }));
     expect(err.code).toBe("ice");
   });
 
   it("drops malformed and forged BroadcastChannel messages without acting on them", async () => {
     const opts = common();
-    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 4, hostVcpus: 1 }));
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 2, maxTabs: 4, hostVcpus: 1 }));
     const events: FabricEvent[] = [];
     host.on((e) => events.push(e));
     const raw = new BroadcastChannel(channelName(host.cluster));
     raw.postMessage({ cluster: host.cluster, from: newPeerId(), to: "*", body: { t: "join", token: "x".repeat(5) } });
     raw.postMessage("not even an object");
-    // Well-formed, but a roster from someone who is not node 0 (node 0 never takes rosters).
+    // Well-formed, but a roster from someone who is not tab 0 (tab 0 never takes rosters).
     raw.postMessage({ cluster: host.cluster, from: newPeerId(), to: "*", body: { t: "roster", epoch: 99, members: [] } });
-    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+    const joiner = track(await FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
     raw.close();
     expect(events.filter((e) => e.type === "invalid").map((e) => (e as { error: FabricError }).error.message)).toEqual([
       expect.stringMatching(/join\.token is not a join token/),
       expect.stringMatching(/message is not an object/),
-      expect.stringMatching(/a roster from .* who is not node 0/),
+      expect.stringMatching(/a roster from .* who is not tab 0/),
     ]);
-    expect(host.members.map((m) => m.node)).toEqual([0, joiner.node]);
+    expect(host.members.map((m) => m.tab)).toEqual([0, joiner.tab]);
   });
 
   it("keeps frames that come before anyone listens, in order and bounded, for the first listener", async () => {
     const opts = common();
-    const host = track(await FabricNode.create({ ...opts, totalVcpus: 2, maxNodes: 2, hostVcpus: 1 }));
-    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
-    if (host.links().find((l) => l.node === 1)?.state !== "up") await waitFor(host, (e) => e.type === "link-up" && e.node === 1);
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 2, maxTabs: 2, hostVcpus: 1 }));
+    const joiner = track(await FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
+    if (host.links().find((l) => l.tab === 1)?.state !== "up") await waitFor(host, (e) => e.type === "link-up" && e.tab === 1);
     const events: FabricEvent[] = [];
     joiner.on((e) => events.push(e));
     // More than the buffer holds, sent before the joiner listens; the ping's answer comes after them on the ordered link.
@@ -182,9 +182,9 @@ describe("mesh over BroadcastChannel", () => {
 
   it("keeps clusters apart on one BroadcastChannel origin", async () => {
     const opts = common();
-    const one = await threeNodes(opts);
-    const two = track(await FabricNode.create({ ...opts, totalVcpus: 1, maxNodes: 2, hostVcpus: 1 }));
-    const joiner = track(await FabricNode.join(two.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+    const one = await threeTabs(opts);
+    const two = track(await FabricMember.create({ ...opts, totalVcpus: 1, maxTabs: 2, hostVcpus: 1 }));
+    const joiner = track(await FabricMember.join(two.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
     expect(joiner.members.map((m) => m.peer)).toEqual([two.self, joiner.self]);
     expect(one.host.members).toHaveLength(3);
   });
@@ -199,7 +199,7 @@ describe("mesh over the WebSocket relay", () => {
   const viaRelay = () => common({ transport: relayTransport(relay.url, WebSocket as unknown as WebSocketCtor) });
 
   it("forms the mesh and carries frames; the relay sees the cluster and then forgets it", async () => {
-    const { host, a, w } = await threeNodes(viaRelay());
+    const { host, a, w } = await threeTabs(viaRelay());
     expect(relay.stats()).toEqual({ clusters: 1, peers: 3 });
     await exchange([host, a, w]);
     const gone = waitFor(host, (e) => e.type === "member-left");
@@ -212,16 +212,16 @@ describe("mesh over the WebSocket relay", () => {
     expect(relay.stats().clusters).toBe(0);
   });
 
-  it("lets no member but node 0 welcome a joiner (the relay vouches for the creator)", async () => {
+  it("lets no member but tab 0 welcome a joiner (the relay vouches for the creator)", async () => {
     const opts = viaRelay();
-    // Node 0's signaling is slowed down so that a forged welcome always arrives first.
+    // Tab 0's signaling is slowed down so that a forged welcome always arrives first.
     const slowTransport: typeof opts.transport = async (req) => {
       const t = await opts.transport(req);
       const send = t.send.bind(t);
       t.send = (to, body) => void setTimeout(() => send(to, body), 200);
       return t;
     };
-    const host = track(await FabricNode.create({ ...opts, transport: slowTransport, totalVcpus: 2, maxNodes: 4, hostVcpus: 1 }));
+    const host = track(await FabricMember.create({ ...opts, transport: slowTransport, totalVcpus: 2, maxTabs: 4, hostVcpus: 1 }));
     // A tab that holds the token joins the relay and answers every join with a welcome of its own.
     const evil = new WebSocket(relay.url);
     const evilPeer = newPeerId();
@@ -231,23 +231,23 @@ describe("mesh over the WebSocket relay", () => {
       const m = JSON.parse(d.toString());
       if (m.t !== "deliver" || m.body.t !== "join") return;
       const members = [
-        { node: 0, peer: evilPeer, role: "host", vcpus: [0], build: "evil" },
-        { node: 1, peer: m.from, role: "compute", vcpus: [1], build: "x" },
+        { tab: 0, peer: evilPeer, role: "host", vcpus: [0], build: "evil" },
+        { tab: 1, peer: m.from, role: "compute", vcpus: [1], build: "x" },
       ];
-      evil.send(JSON.stringify({ t: "send", to: m.from, body: { t: "welcome", node: 1, shape: { totalVcpus: 2, maxNodes: 4, protocol: 3 }, epoch: 9, members } }));
+      evil.send(JSON.stringify({ t: "send", to: m.from, body: { t: "welcome", tab: 1, shape: { totalVcpus: 2, maxTabs: 4, protocol: 3 }, epoch: 9, members } }));
     });
-    const joiner = track(await FabricNode.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
-    expect(joiner.members.find((m) => m.node === 0)?.peer).toBe(host.self);
+    const joiner = track(await FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
+    expect(joiner.members.find((m) => m.tab === 0)?.peer).toBe(host.self);
     evil.close();
   });
 
   it("reports the relay's refusals with the same codes", async () => {
     const opts = viaRelay();
-    const host = track(await FabricNode.create({ ...opts, totalVcpus: 1, maxNodes: 2, hostVcpus: 1 }));
-    expect((await joinError(FabricNode.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("wrong-token");
-    expect((await joinError(FabricNode.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("unknown-cluster");
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 1, maxTabs: 2, hostVcpus: 1 }));
+    expect((await joinError(FabricMember.join({ cluster: host.cluster, token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("wrong-token");
+    expect((await joinError(FabricMember.join({ cluster: newClusterId(), token: newJoinToken() }, { ...opts, role: "watcher", vcpus: 0 }))).code).toBe("unknown-cluster");
     const down = common({ transport: relayTransport("ws://127.0.0.1:1/", WebSocket as unknown as WebSocketCtor) });
-    const err = await joinError(FabricNode.join({ cluster: host.cluster, token: host.token }, { ...down, role: "watcher", vcpus: 0 }));
+    const err = await joinError(FabricMember.join({ cluster: host.cluster, token: host.token }, { ...down, role: "watcher", vcpus: 0 }));
     expect(err.code).toBe("relay");
     expect(err.message).toMatch(/cannot reach the relay ws:\/\/127\.0\.0\.1:1\//);
   });

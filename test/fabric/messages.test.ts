@@ -4,7 +4,7 @@ import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { MAX_SIGNAL_CHARS, parseBody, parseEnvelope } from "../../src/fabric/messages.ts";
 
 const peer = newPeerId();
-const member = { node: 0, peer, role: "host", vcpus: [0, 1], build: "b" };
+const member = { tab: 0, peer, role: "host", vcpus: [0, 1], build: "b" };
 
 function rejects(v: unknown, why: RegExp): void {
   let err: unknown;
@@ -24,14 +24,14 @@ describe("signaling message validation", () => {
     const parsed = parseBody(join);
     expect(parsed).toEqual({ t: "join", token: join.token, role: "compute", vcpus: 2, fabric: 1, protocol: 1, build: "x" });
     expect(parseBody({ t: "roster", epoch: 3, members: [member] })).toEqual({ t: "roster", epoch: 3, members: [member] });
-    expect(parseBody({ t: "signal", node: 2, data: { type: "offer", sdp: "v=0" } }).t).toBe("signal");
-    expect(parseBody({ t: "signal", node: 2, data: { type: "candidate", candidate: { candidate: "candidate:1", sdpMLineIndex: 0, sdpMid: "0" } } })).toEqual({
+    expect(parseBody({ t: "signal", tab: 2, data: { type: "offer", sdp: "v=0" } }).t).toBe("signal");
+    expect(parseBody({ t: "signal", tab: 2, data: { type: "candidate", candidate: { candidate: "candidate:1", sdpMLineIndex: 0, sdpMid: "0" } } })).toEqual({
       t: "signal",
-      node: 2,
+      tab: 2,
       data: { type: "candidate", candidate: { candidate: "candidate:1", sdpMLineIndex: 0, sdpMid: "0" } },
     });
     expect(parseBody({ t: "reject", code: "cluster-full", detail: "no room" }).t).toBe("reject");
-    expect(parseBody({ t: "leave", node: 3, reason: "closed" }).t).toBe("leave");
+    expect(parseBody({ t: "leave", tab: 3, reason: "closed" }).t).toBe("leave");
   });
 
   it("names what is wrong", () => {
@@ -42,17 +42,17 @@ describe("signaling message validation", () => {
     rejects({ t: "join", token: newJoinToken(), role: "host", vcpus: 1, fabric: 1, protocol: 1, build: "" }, /join\.role/);
     rejects({ t: "join", token: newJoinToken(), role: "compute", vcpus: 1.5, fabric: 1, protocol: 1, build: "" }, /join\.vcpus is 1\.5/);
     rejects({ t: "join", token: newJoinToken(), role: "compute", vcpus: 1, fabric: 1, protocol: 1, build: "x".repeat(300) }, /join\.build has 300 characters/);
-    rejects({ t: "roster", epoch: 1, members: [member, member] }, /node id twice/);
-    rejects({ t: "roster", epoch: 1, members: [member, { ...member, node: 1 }] }, /one vCPU to two nodes/);
+    rejects({ t: "roster", epoch: 1, members: [member, member] }, /tab id twice/);
+    rejects({ t: "roster", epoch: 1, members: [member, { ...member, tab: 1 }] }, /one vCPU to two tabs/);
     rejects({ t: "roster", epoch: 1, members: [{ ...member, peer: "x" }] }, /peer is not a peer id/);
-    rejects({ t: "signal", node: 1, data: { type: "transceiverRequest" } }, /data\.type/);
-    rejects({ t: "signal", node: 1, data: { type: "offer", sdp: "x".repeat(40000) } }, /data\.sdp has 40000/);
-    rejects({ t: "signal", node: 300, data: { type: "offer", sdp: "" } }, /signal\.node is 300/);
+    rejects({ t: "signal", tab: 1, data: { type: "transceiverRequest" } }, /data\.type/);
+    rejects({ t: "signal", tab: 1, data: { type: "offer", sdp: "x".repeat(40000) } }, /data\.sdp has 40000/);
+    rejects({ t: "signal", tab: 300, data: { type: "offer", sdp: "" } }, /signal\.tab is 300/);
     rejects({ t: "reject", code: "nope", detail: "" }, /reject\.code/);
   });
 
   it("checks envelopes: addresses, cluster id and total size", () => {
-    const body = { t: "leave", node: 1, reason: "x" };
+    const body = { t: "leave", tab: 1, reason: "x" };
     const cluster = newClusterId();
     expect(parseEnvelope({ cluster, from: peer, to: "*", body }).to).toBe("*");
     expect(() => parseEnvelope({ cluster, from: peer, to: "everyone", body })).toThrow(/to is neither/);

@@ -9,7 +9,7 @@ describe("naming the step of a failed link", () => {
       expect(stepOfSimplePeerCode(code)).toBe("signaling");
     const e = failedAttemptError(3, "ERR_ICE_CONNECTION_FAILURE", "Ice connection failed.");
     expect(e.code).toBe("ice");
-    expect(e.message).toBe("link to node 3 failed at the ice step: Ice connection failed. (ERR_ICE_CONNECTION_FAILURE)");
+    expect(e.message).toBe("link to tab 3 failed at the ice step: Ice connection failed. (ERR_ICE_CONNECTION_FAILURE)");
   });
 
   it("says where an attempt that ran out of time stalled", () => {

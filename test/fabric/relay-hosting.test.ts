@@ -14,7 +14,7 @@ import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { attachRelay, RELAY_PATH, startRelay } from "../../src/fabric/relay/server.ts";
 import { fabricRelay } from "../../src/fabric/relay/vite-plugin.ts";
 
-/** Says hello as node 0 of a new cluster and returns the relay's first answer (or the failure). */
+/** Says hello as tab 0 of a new cluster and returns the relay's first answer (or the failure). */
 function helloAt(url: string, opts: { rejectUnauthorized?: boolean } = {}): Promise<string> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, opts);

@@ -51,7 +51,7 @@ class Client {
   }
 }
 
-const leave = (node: number, reason = "x") => ({ t: "leave", node, reason });
+const leave = (tab: number, reason = "x") => ({ t: "leave", tab, reason });
 
 describe("relay", () => {
   it("passes messages only between peers of one cluster that presented its token", async () => {
@@ -76,7 +76,7 @@ describe("relay", () => {
     expect(other.got).toEqual([]);
     expect(host.got).toEqual([]);
 
-    // When a peer goes, the others of its cluster hear it; when node 0 goes, the cluster closes.
+    // When a peer goes, the others of its cluster hear it; when tab 0 goes, the cluster closes.
     joiner.ws.close();
     expect(await host.next()).toEqual({ t: "peer-gone", peer: joiner.peer });
     const j2 = new Client();

@@ -4,23 +4,23 @@ import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { admit, applyRoster, freeVcpus, hostRoster, type JoinRequest, removeMember, slicesCoverAll } from "../../src/fabric/roster.ts";
 
 const token = newJoinToken();
-const shape = { totalVcpus: 4, maxNodes: 3, protocol: 7 };
+const shape = { totalVcpus: 4, maxTabs: 3, protocol: 7 };
 const req = (over: Partial<JoinRequest> = {}): JoinRequest => ({ t: "join", peer: newPeerId(), token, role: "compute", vcpus: 1, fabric: FABRIC_VERSION, protocol: 7, build: "test", ...over });
 
 describe("roster", () => {
-  it("node 0 holds the boot CPU and admits joiners with the next free vCPUs", () => {
+  it("tab 0 holds the boot CPU and admits joiners with the next free vCPUs", () => {
     let s = hostRoster(shape, newPeerId(), 1, "host");
-    expect(s.members).toEqual([expect.objectContaining({ node: 0, role: "host", vcpus: [0] })]);
+    expect(s.members).toEqual([expect.objectContaining({ tab: 0, role: "host", vcpus: [0] })]);
     const a = admit(s, req({ vcpus: 2 }), token);
     expect(a.ok).toBe(true);
     if (!a.ok) return;
-    expect(a.member).toMatchObject({ node: 1, role: "compute", vcpus: [1, 2] });
+    expect(a.member).toMatchObject({ tab: 1, role: "compute", vcpus: [1, 2] });
     expect(a.state.epoch).toBe(s.epoch + 1);
     s = a.state;
     expect(freeVcpus(s)).toEqual([3]);
     expect(slicesCoverAll(s)).toBe(false);
     const w = admit(s, req({ role: "watcher", vcpus: 3 }), token);
-    expect(w.ok && w.member).toMatchObject({ node: 2, role: "watcher", vcpus: [] });
+    expect(w.ok && w.member).toMatchObject({ tab: 2, role: "watcher", vcpus: [] });
   });
 
   it("answers a repeated join from the same peer with the same member, unchanged state", () => {
@@ -55,18 +55,18 @@ describe("roster", () => {
     expect(() => hostRoster({ ...shape, protocol: Number.NaN }, newPeerId(), 1, "h")).toThrow(/protocol version NaN/);
   });
 
-  it("never reuses a node id and frees the vCPUs of a member that left", () => {
+  it("never reuses a tab id and frees the vCPUs of a member that left", () => {
     let s = hostRoster(shape, newPeerId(), 1, "host");
     const a = admit(s, req({ vcpus: 3 }), token);
     if (!a.ok) throw new Error("admit failed");
     s = a.state;
     expect(slicesCoverAll(s)).toBe(true);
     const r = removeMember(s, 1, true);
-    expect(r.removed?.node).toBe(1);
+    expect(r.removed?.tab).toBe(1);
     expect(r.state.epoch).toBe(s.epoch + 1);
     expect(freeVcpus(r.state)).toEqual([1, 2, 3]);
     const b = admit(r.state, req(), token);
-    expect(b.ok && b.member.node).toBe(2);
+    expect(b.ok && b.member.tab).toBe(2);
     expect(removeMember(s, 9, true).state).toBe(s);
     expect(removeMember(s, 1, false).state.epoch).toBe(s.epoch); // others do not publish
   });
@@ -79,11 +79,11 @@ describe("roster", () => {
     if (!b.ok) throw new Error("admit failed");
     const local = { ...a.state };
     const step = applyRoster(local, b.state);
-    expect(step.added.map((m) => m.node)).toEqual([2]);
+    expect(step.added.map((m) => m.tab)).toEqual([2]);
     expect(step.removed).toEqual([]);
     const gone = removeMember(b.state, 1, true).state;
     const step2 = applyRoster(step.state, gone);
-    expect(step2.removed.map((m) => m.node)).toEqual([1]);
+    expect(step2.removed.map((m) => m.tab)).toEqual([1]);
     // A stale roster (older epoch) arriving late changes nothing.
     const stale = applyRoster(step2.state, a.state);
     expect(stale.state).toBe(step2.state);

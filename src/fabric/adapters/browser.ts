@@ -2,7 +2,7 @@
 // WebSocket relay when a relay URL is given, simple-peer links. The lead's UI imports from here.
 
 import { type JoinLink, parseJoinLink } from "../join-link.ts";
-import { type CommonOptions, type CreateOptions, FabricNode, type JoinOptions } from "../member.ts";
+import { type CommonOptions, type CreateOptions, FabricMember, type JoinOptions } from "../member.ts";
 import { simplePeerConnector, type SimplePeerOptions } from "./peer-simple.ts";
 import { broadcastTransport } from "./broadcast.ts";
 import { relayTransport } from "./relay-client.ts";
@@ -10,8 +10,8 @@ import { workerClock } from "./worker-clock.ts";
 
 type Defaulted<T> = Omit<T, "transport" | "connector"> & Partial<Pick<CommonOptions, "transport" | "connector">> & { webrtc?: SimplePeerOptions };
 
-export function createCluster(opts: Defaulted<CreateOptions>): Promise<FabricNode> {
-  return FabricNode.create({
+export function createCluster(opts: Defaulted<CreateOptions>): Promise<FabricMember> {
+  return FabricMember.create({
     ...opts,
     transport: opts.transport ?? (opts.relay ? relayTransport(opts.relay) : broadcastTransport),
     connector: opts.connector ?? simplePeerConnector(opts.webrtc),
@@ -19,9 +19,9 @@ export function createCluster(opts: Defaulted<CreateOptions>): Promise<FabricNod
   });
 }
 
-export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions>): Promise<FabricNode> {
+export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions>): Promise<FabricMember> {
   const parsed = typeof link === "string" ? parseJoinLink(link) : link;
-  return FabricNode.join(parsed, {
+  return FabricMember.join(parsed, {
     ...opts,
     transport: opts.transport ?? (parsed.relay ? relayTransport(parsed.relay) : broadcastTransport),
     connector: opts.connector ?? simplePeerConnector(opts.webrtc),
@@ -29,7 +29,7 @@ export function joinCluster(link: string | JoinLink, opts: Defaulted<JoinOptions
   });
 }
 
-export { FabricNode } from "../member.ts";
+export { FabricMember } from "../member.ts";
 export type { FabricEvent, LinkInfo } from "../member.ts";
 export { FabricError } from "../errors.ts";
 export type { FabricErrorCode } from "../errors.ts";

@@ -1,5 +1,5 @@
 // In-memory stand-ins for a data channel and for WebRTC connection set-up, so the link and the
-// mesh logic run in Node. Delivery is asynchronous (like a real channel) and ordered.
+// mesh logic run in Node.js. Delivery is asynchronous (like a real channel) and ordered.
 
 import type { ConnectorFactory, PeerConnector } from "../connector.ts";
 import { FabricError } from "../errors.ts";

@@ -1,7 +1,7 @@
 // PeerConnector over simple-peer (pinned 9.11.1), for the browser.
 //
 // Why the prebuilt bundle (simple-peer/simplepeer.min.js) rather than the package's index.js:
-// index.js is written against Node's Buffer, streams, process and events; in the browser it needs
+// index.js is written against Node.js's Buffer, streams, process and events; in the browser it needs
 // those shimmed in the Vite config for dev and build alike. The bundle the package ships was built
 // by simple-peer's authors with those shims inside, so it runs as is, needs no Vite change, and is
 // exactly the pinned version. The cost is a ~100 KB minified file we cannot tree-shake.
@@ -33,7 +33,7 @@ interface SimplePeerInternals {
 const FALLBACK_MAX_MESSAGE = 64 * 1024;
 
 export function simplePeerConnector(opts: SimplePeerOptions = {}): ConnectorFactory {
-  return ({ initiator, remoteNode }) => {
+  return ({ initiator, remoteTab }) => {
     const peer = new SimplePeer({
       initiator,
       trickle: true,
@@ -47,7 +47,7 @@ export function simplePeerConnector(opts: SimplePeerOptions = {}): ConnectorFact
     let connected = false;
     let settled = false;
     const timeoutMs = opts.connectTimeoutMs ?? 20_000;
-    const timer = setTimeout(() => fail(stalledAttemptError(remoteNode, timeoutMs, progress)), timeoutMs);
+    const timer = setTimeout(() => fail(stalledAttemptError(remoteTab, timeoutMs, progress)), timeoutMs);
 
     function fail(e: FabricError): void {
       if (settled) return;
@@ -64,17 +64,17 @@ export function simplePeerConnector(opts: SimplePeerOptions = {}): ConnectorFact
       if (state === "connected" || state === "completed") progress.iceConnected = true;
     });
     peer.on("error", (err: Error & { code?: string }) => {
-      if (!connected) fail(failedAttemptError(remoteNode, err.code, err.message));
+      if (!connected) fail(failedAttemptError(remoteTab, err.code, err.message));
     });
     peer.on("close", () => {
-      if (!connected) fail(new FabricError("channel", `link to node ${remoteNode}: the connection closed before the data channel opened`));
+      if (!connected) fail(new FabricError("channel", `link to tab ${remoteTab}: the connection closed before the data channel opened`));
     });
     peer.on("connect", () => {
       if (settled) return;
       settled = true;
       connected = true;
       clearTimeout(timer);
-      const raw = rawChannel(peer, remoteNode);
+      const raw = rawChannel(peer, remoteTab);
       for (const cb of connectCbs) cb(raw);
     });
 
@@ -96,10 +96,10 @@ export function simplePeerConnector(opts: SimplePeerOptions = {}): ConnectorFact
   };
 }
 
-function rawChannel(peer: SimplePeer.Instance, remoteNode: number): RawChannel {
+function rawChannel(peer: SimplePeer.Instance, remoteTab: number): RawChannel {
   const internals = peer as unknown as SimplePeerInternals;
   const channel = internals._channel;
-  if (!channel) throw new FabricError("channel", `link to node ${remoteNode}: simple-peer reported a connection without a data channel`);
+  if (!channel) throw new FabricError("channel", `link to tab ${remoteTab}: simple-peer reported a connection without a data channel`);
   const sctpMax = internals._pc?.sctp?.maxMessageSize;
   const maxMessageSize = sctpMax && Number.isFinite(sctpMax) && sctpMax > 0 ? sctpMax : FALLBACK_MAX_MESSAGE;
   const closeCbs: ((e?: FabricError) => void)[] = [];
@@ -111,7 +111,7 @@ function rawChannel(peer: SimplePeer.Instance, remoteNode: number): RawChannel {
   };
   peer.on("close", () => closeOnce());
   peer.on("error", (err: Error & { code?: string }) =>
-    closeOnce(new FabricError("channel", `link to node ${remoteNode} failed: ${err.message}${err.code ? ` (${err.code})` : ""}`)),
+    closeOnce(new FabricError("channel", `link to tab ${remoteTab} failed: ${err.message}${err.code ? ` (${err.code})` : ""}`)),
   );
   return {
     get bufferedAmount() {

@@ -43,7 +43,7 @@ export const RELAY_ERROR_CODES: readonly RelayErrorCode[] = [
 ];
 
 export type RelayMessage =
-  /** Accepted: the peers already there, and which of them created the cluster (node 0). */
+  /** Accepted: the peers already there, and which of them created the cluster (tab 0). */
   | { t: "ready"; peers: string[]; creator: string }
   | { t: "deliver"; from: string; body: SignalBody }
   | { t: "peer-gone"; peer: string }

@@ -1,5 +1,5 @@
-// The signaling relay for tabs on different machines (Node, `ws`). It only passes signaling:
-// a tab says hello with a cluster id and token; node 0's hello registers the cluster, every other
+// The signaling relay for tabs on different machines (Node.js, `ws`). It only passes signaling:
+// a tab says hello with a cluster id and token; tab 0's hello registers the cluster, every other
 // hello must present the same token. Messages then reach only peers of the same cluster. Every
 // message is validated, sizes and rates are bounded, binary frames (VM traffic) are refused.
 
@@ -158,10 +158,10 @@ function relayHub(wss: WebSocketServer, opts: Pick<RelayOptions, "limits" | "log
     cluster.peers.delete(peer.id);
     for (const p of cluster.peers.values()) sendTo(p.ws, { t: "peer-gone", peer: peer.id });
     if (peer.id === cluster.creator) {
-      // Node 0 is gone, so is the cluster: free its id and tell the others why signaling ends.
+      // Tab 0 is gone, so is the cluster: free its id and tell the others why signaling ends.
       clusters.delete(clusterId);
       for (const p of cluster.peers.values()) {
-        sendTo(p.ws, { t: "error", code: "cluster-closed", detail: "the cluster's first tab (node 0) left" });
+        sendTo(p.ws, { t: "error", code: "cluster-closed", detail: "the cluster's first tab (tab 0) left" });
         p.ws.close(1000, "cluster-closed");
       }
     }

@@ -22,7 +22,7 @@ export const WIRE_CONSOLE_IN = 3;
 export const WIRE_CONTROL = 4;
 export const WIRE_VIEW = 5;
 
-/** One image every tab must hold identically: node 0 announces its digest, joiners compare. */
+/** One image every tab must hold identically: tab 0 announces its digest, joiners compare. */
 export interface ImageDigest {
   /** Which of the guest kind's images (GUEST_IMAGES) this is. */
   what: ImageName;
@@ -32,25 +32,25 @@ export interface ImageDigest {
 }
 
 export type ControlMessage =
-  /** node 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
+  /** tab 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
   | { t: "config"; guest: GuestKind; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
-  /** a tab → node 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
+  /** a tab → tab 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
   | { t: "hello" }
-  /** a tab → node 0: its nodes are running (waiting for the guest's SIPI). */
+  /** a tab → tab 0: its nodes are running (waiting for the guest's SIPI). */
   | { t: "ready"; vcpus: number[] }
-  /** a tab → node 0: it cannot take part (image mismatch, worker failure...); node 0 stops. */
+  /** a tab → tab 0: it cannot take part (image mismatch, worker failure...); tab 0 stops. */
   | { t: "refuse"; reason: string }
   /** any tab → all: the VM stopped, with why. */
   | { t: "stop"; reason: string }
   /**
-   * the tab hosting a failed node → all, and node 0 → all again (for a tab whose link to the
+   * the tab hosting a failed node → all, and tab 0 → all again (for a tab whose link to the
    * failed node's tab is down): the VM stops everywhere, each tab saying which node failed and why.
    */
   | { t: "node-failed"; failure: NodeFailure & { tab: number } }
   /**
    * The live view's latency knob (added one-way delay on every VM node's sends, 0..50 ms) and
-   * trace recording, for the whole cluster. A tab asks node 0; node 0 applies it and sends it to
-   * every tab, so all tabs apply the settings in node 0's one order.
+   * trace recording, for the whole cluster. A tab asks tab 0; tab 0 applies it and sends it to
+   * every tab, so all tabs apply the settings in tab 0's one order.
    */
   | { t: "link-delay"; ms: number }
   | { t: "tracing"; on: boolean };

@@ -1,6 +1,6 @@
 // What a cluster of tabs boots: the default Linux guest (our firmware boots it directly with tables
 // for every vCPU) or the SMP self-test guest (multiboot, MP and ACPI tables written by node 0).
-// Each kind needs a fixed set of named images; node 0 announces their digests under these names
+// Each kind needs a fixed set of named images; tab 0 announces their digests under these names
 // and every joining tab must hold the same bytes, so the names are part of the wire protocol.
 
 export const GUEST_KINDS = ["linux", "selftest"] as const;

@@ -18,7 +18,7 @@ export interface NodeFailure {
   node: number;
   /** The vCPU the node hosts, or null for a node that only holds memory. */
   vcpu: number | null;
-  /** The tab (fabric node) hosting it in a cluster of tabs; null elsewhere (one tab, Node). */
+  /** The tab (fabric member) hosting it in a cluster of tabs; null elsewhere (one tab, Node.js). */
   tab: number | null;
   cause: NodeFailureCause;
   message: string;

@@ -18,7 +18,7 @@ export interface ClusterMachineLayout extends NodeReports {
   /** Frames local nodes send to nodes in other tabs (the network keeps them in order per pair of tabs). */
   sendRemote: RemoteSend;
   /**
-   * Called by `boot` with the guest before any local node starts (node 0 announces the images and
+   * Called by `boot` with the guest before any local node starts (tab 0 announces the images and
    * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
    */
   prepare?(guest: ClusterGuest): Promise<void>;

@@ -1,11 +1,11 @@
-// One VM over a cluster of tabs, as one tab runs it. Node 0 (the tab that created the cluster)
+// One VM over a cluster of tabs, as one tab runs it. Tab 0 (the tab that created the cluster)
 // announces the images with their digests, waits until every tab hosting vCPUs has started its
 // nodes, then boots; every tab carries its nodes' link frames over the fabric, shows node 0's
 // console and sends its keys to node 0's UART. When a tab hosting vCPUs goes, the VM stops
 // everywhere (its nodes hold pages and CPUs nobody else has: going on would hang or corrupt).
 
 import type { VmEvent } from "./vm-api.ts";
-import type { FabricEvent, FabricNode, Member } from "../../fabric/adapters/browser.ts";
+import type { FabricEvent, FabricMember, Member } from "../../fabric/adapters/browser.ts";
 import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../protocol/tab/guest.ts";
 import { ClusterMachine, type ClusterMachineLayout } from "./cluster-machine.ts";
 import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../protocol/tab/envelope.ts";
@@ -14,8 +14,8 @@ import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failu
 import { decode, encode } from "../../protocol/codec.ts";
 import type { StatsSnapshot } from "../../protocol/messages.ts";
 
-/** The part of FabricNode this module uses (a fake in unit tests). */
-export type ClusterFabric = Pick<FabricNode, "node" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
+/** The part of FabricMember this module uses (a fake in unit tests). */
+export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
 
 export type ClusterVmState =
   | { phase: "waiting" }
@@ -40,7 +40,7 @@ export interface ClusterVmDeps {
   view?: ClusterViewSink;
 }
 
-/** The VM's live-view controls, the same on every tab (node 0 orders the changes). */
+/** The VM's live-view controls, the same on every tab (tab 0 orders the changes). */
 export interface ClusterViewControls {
   delayMs: number;
   tracing: boolean;
@@ -48,7 +48,7 @@ export interface ClusterViewControls {
 
 /** Where ClusterVm delivers what the live view shows (the page turns these into ViewInputs). */
 export interface ClusterViewSink {
-  /** The VM's shape, when this tab learns it (node 0 at boot, the others from its announcement). */
+  /** The VM's shape, when this tab learns it (tab 0 at boot, the others from its announcement). */
   config(vm: { vcpus: number; memoryMiB: number; guest: string }): void;
   /** A node's statistics snapshot, from this tab or another (already validated). */
   stats(snapshot: StatsSnapshot): void;
@@ -61,9 +61,9 @@ export interface ClusterViewSink {
 /** What ClusterVm needs of this tab's nodes. */
 export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing">;
 
-/** How long node 0 waits for the other tabs to fetch the images and start their nodes. */
+/** How long tab 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
-/** How long node 0 waits for the hello of the tabs hosting vCPUs (admitted tabs may still be connecting). */
+/** How long tab 0 waits for the hello of the tabs hosting vCPUs (admitted tabs may still be connecting). */
 const LINKS_TIMEOUT_MS = 60_000;
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
@@ -71,29 +71,29 @@ export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const describeMember = (m: Member) => `tab ${m.node}${m.vcpus.length ? ` (vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")})` : " (watcher)"}`;
+const describeMember = (m: Member) => `tab ${m.tab}${m.vcpus.length ? ` (vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")})` : " (watcher)"}`;
 
 export class ClusterVm {
   private machine: TabNodes | null = null;
   private state: ClusterVmState = { phase: "waiting" };
-  /** Fabric node hosting each vCPU (= VM node), frozen when the VM starts. */
+  /** The tab hosting each vCPU (vCPU i is VM node i), frozen when the VM starts. */
   private hostOf: number[] = [];
   private readyWaiter: { missing: Set<number>; resolve(): void; reject(e: Error): void } | null = null;
-  /** Node 0: the tabs that said hello (they listen), and who waits for more. */
+  /** Tab 0: the tabs that said hello (they listen), and who waits for more. */
   private readonly listening = new Set<number>();
   private helloWaiter: (() => void) | null = null;
-  /** Node 0: the configuration it announced, for watchers that join while the VM runs. */
+  /** Tab 0: the configuration it announced, for watchers that join while the VM runs. */
   private announced: { config: ControlMessage; to: Set<number> } | null = null;
-  /** The live view's knob and trace settings, as node 0 last ordered them. */
+  /** The live view's knob and trace settings, as tab 0 last ordered them. */
   private controls: ClusterViewControls = { delayMs: 0, tracing: false };
 
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
     deps.fabric.on((e) => this.onFabric(e));
-    // The hello tells node 0 that this tab's link to it is open and that it listens; node 0
+    // The hello tells tab 0 that this tab's link to it is open and that it listens; tab 0
     // announces the VM only to tabs that said it (a tab is in the roster before its link opens, and
     // a broadcast reaches only open links; the fabric keeps frames that come before a listener).
-    if (deps.fabric.node !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
+    if (deps.fabric.tab !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
   }
 
   get phase(): ClusterVmState["phase"] {
@@ -105,7 +105,7 @@ export class ClusterVm {
   }
 
   private get isHost(): boolean {
-    return this.deps.fabric.node === 0;
+    return this.deps.fabric.tab === 0;
   }
 
   private set(state: ClusterVmState): void {
@@ -117,13 +117,13 @@ export class ClusterVm {
     return this.state.phase === "fetching" || this.state.phase === "booting" || this.state.phase === "running";
   }
 
-  private send(node: number, m: WireMessage): void {
-    this.deps.fabric.send(node, encodeWire(m));
+  private send(tab: number, m: WireMessage): void {
+    this.deps.fabric.send(tab, encodeWire(m));
   }
 
   private freezeHosts(): void {
     this.hostOf = [];
-    for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.node;
+    for (const m of this.deps.fabric.members) for (const v of m.vcpus) this.hostOf[v] = m.tab;
   }
 
   private newMachine(total: number, prepare?: (guest: ClusterGuest) => Promise<void>): TabNodes {
@@ -142,7 +142,7 @@ export class ClusterVm {
       onStatus: this.deps.onStatus,
       onStats: (frame) => this.localStats(frame),
       onView: (report) => this.localReport(report),
-      onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.node }, true),
+      onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.tab }, true),
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
@@ -191,7 +191,7 @@ export class ClusterVm {
     this.order({ t: "tracing", on });
   }
 
-  /** Node 0 applies a setting and sends it to every tab; the others ask node 0. */
+  /** Tab 0 applies a setting and sends it to every tab; the others ask tab 0. */
   private order(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
     if (this.isHost) {
       this.applyControl(msg);
@@ -206,14 +206,14 @@ export class ClusterVm {
     this.deps.view?.controls({ ...this.controls });
   }
 
-  // ------------------------------------------------------------ node 0
+  // ------------------------------------------------------------ tab 0
 
   /**
-   * Node 0: boots the VM with this guest (images already fetched and checked by the caller) once
+   * Tab 0: boots the VM with this guest (images already fetched and checked by the caller) once
    * every tab hosting vCPUs has its images. `urls` are the paths the other tabs fetch them from.
    */
   async bootHost(guest: ClusterGuest, urls: Partial<Record<ImageName, string>>): Promise<void> {
-    if (!this.isHost) throw new Error("only the tab that created the cluster (node 0) boots the VM");
+    if (!this.isHost) throw new Error("only the tab that created the cluster (tab 0) boots the VM");
     if (this.active()) throw new Error(`the VM is already ${this.state.phase}`);
     const missing = this.missingVcpus();
     if (missing.length) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
@@ -229,7 +229,7 @@ export class ClusterVm {
           if (url === undefined) throw new Error(`no URL for the ${what} image: the other tabs could not fetch it`);
           digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
         }
-        const others = new Set(this.deps.fabric.members.filter((m) => m.node !== 0 && m.vcpus.length > 0).map((m) => m.node));
+        const others = new Set(this.deps.fabric.members.filter((m) => m.tab !== 0 && m.vcpus.length > 0).map((m) => m.tab));
         let resolveReady = () => {};
         const ready = new Promise<void>((resolve, reject) => {
           resolveReady = resolve;
@@ -254,12 +254,12 @@ export class ClusterVm {
   }
 
   /** Waits until these tabs said hello (they are admitted before their links open and they listen). */
-  private async hellos(nodes: number[]): Promise<void> {
+  private async hellos(tabs: number[]): Promise<void> {
     const deadline = Date.now() + LINKS_TIMEOUT_MS;
     for (;;) {
-      const gone = nodes.filter((n) => !this.deps.fabric.members.some((m) => m.node === n));
+      const gone = tabs.filter((t) => !this.deps.fabric.members.some((m) => m.tab === t));
       if (gone.length) throw new Error(`tab${gone.length > 1 ? "s" : ""} ${gone.join(", ")} left before the VM started`);
-      const waiting = nodes.filter((n) => !this.listening.has(n));
+      const waiting = tabs.filter((t) => !this.listening.has(t));
       if (waiting.length === 0) return;
       if (!this.active()) throw new Error("the VM stopped while waiting for the tabs");
       if (Date.now() > deadline) throw new Error(`tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not answer within ${LINKS_TIMEOUT_MS / 1000} s (their links did not open)`);
@@ -307,7 +307,7 @@ export class ClusterVm {
 
   /** Stops the VM on every tab, with a reason every tab shows. */
   stop(reason = "stopped by the user"): void {
-    this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.node})`, false);
+    this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.tab})`, false);
   }
 
   private stopEverywhere(reason: string, isError: boolean): void {
@@ -318,7 +318,7 @@ export class ClusterVm {
 
   /**
    * A node failed: stop here and tell every tab. The failed node's tab tells all directly (the
-   * mesh is full); node 0 tells all again, for a tab whose link to that tab is down. A tab that
+   * mesh is full); tab 0 tells all again, for a tab whose link to that tab is down. A tab that
    * already stopped ignores it, so nothing echoes.
    */
   private nodeFailed(failure: NodeFailure & { tab: number }, local: boolean): void {
@@ -338,8 +338,8 @@ export class ClusterVm {
     if (e.type === "member-left") {
       if (e.member.vcpus.length > 0 && (this.active() || this.machine))
         this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
-      if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.node);
-      this.listening.delete(e.member.node);
+      if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.tab);
+      this.listening.delete(e.member.tab);
     } else if (e.type === "ended" && (this.active() || this.machine)) {
       this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
     }
@@ -353,7 +353,7 @@ export class ClusterVm {
       this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
       return;
     }
-    const sender = this.deps.fabric.members.find((x) => x.node === from);
+    const sender = this.deps.fabric.members.find((x) => x.tab === from);
     try {
       switch (m.kind) {
         case "node-frame":
@@ -362,11 +362,11 @@ export class ClusterVm {
           this.machine.deliver(m.from, m.to, m.payload.slice());
           break;
         case "console-out":
-          if (from !== 0) throw new Error("console output from a tab other than node 0");
+          if (from !== 0) throw new Error("console output from a tab other than tab 0");
           if (!this.isHost) this.deps.onOutput(m.bytes.slice());
           break;
         case "console-in":
-          if (!this.isHost) throw new Error("console input sent to a tab other than node 0");
+          if (!this.isHost) throw new Error("console input sent to a tab other than tab 0");
           if (this.state.phase === "running" || this.state.phase === "booting") void this.machine?.serialInput(m.bytes.slice());
           break;
         case "control":
@@ -390,15 +390,15 @@ export class ClusterVm {
   private onControl(from: number, msg: ControlMessage): void {
     switch (msg.t) {
       case "config":
-        if (from !== 0 || this.isHost) throw new Error("a VM configuration from a tab other than node 0");
+        if (from !== 0 || this.isHost) throw new Error("a VM configuration from a tab other than tab 0");
         void this.join(msg);
         break;
       case "hello":
-        if (!this.isHost) throw new Error("a hello sent to a tab other than node 0");
+        if (!this.isHost) throw new Error("a hello sent to a tab other than tab 0");
         this.listening.add(from);
         this.helloWaiter?.();
         // A watcher that joined while the VM runs: tell it what runs, so it shows the console.
-        if (this.announced && this.active() && !this.announced.to.has(from) && this.deps.fabric.members.find((m) => m.node === from)?.vcpus.length === 0) {
+        if (this.announced && this.active() && !this.announced.to.has(from) && this.deps.fabric.members.find((m) => m.tab === from)?.vcpus.length === 0) {
           this.announced.to.add(from);
           this.send(from, { kind: "control", msg: this.announced.config });
         }
@@ -407,7 +407,7 @@ export class ClusterVm {
         if (this.controls.tracing) this.send(from, { kind: "control", msg: { t: "tracing", on: true } });
         break;
       case "ready": {
-        if (!this.isHost) throw new Error("a ready message sent to a tab other than node 0");
+        if (!this.isHost) throw new Error("a ready message sent to a tab other than tab 0");
         const w = this.readyWaiter;
         if (!w) return;
         w.missing.delete(from);
@@ -415,7 +415,7 @@ export class ClusterVm {
         break;
       }
       case "refuse":
-        if (!this.isHost) throw new Error("a refusal sent to a tab other than node 0");
+        if (!this.isHost) throw new Error("a refusal sent to a tab other than tab 0");
         this.stopEverywhere(`tab ${from} cannot take part: ${msg.reason}`, true);
         break;
       case "stop":
@@ -423,8 +423,8 @@ export class ClusterVm {
         break;
       case "node-failed": {
         const f = msg.failure;
-        // From the failed node's own tab, or relayed by node 0; VM node i hosts vCPU i.
-        const host = this.deps.fabric.members.find((m) => m.node === f.tab);
+        // From the failed node's own tab, or relayed by tab 0; VM node i hosts vCPU i.
+        const host = this.deps.fabric.members.find((m) => m.tab === f.tab);
         if (from !== f.tab && from !== 0) throw new Error(`tab ${from} reports a failure of tab ${f.tab}'s node ${f.node}`);
         if (host && !host.vcpus.includes(f.node)) throw new Error(`a failure of node ${f.node}, which tab ${f.tab} does not host`);
         if (f.vcpu !== null && f.vcpu !== f.node) throw new Error(`a failure of node ${f.node} names vCPU ${f.vcpu}; node ${f.node} hosts vCPU ${f.node}`);
@@ -433,19 +433,19 @@ export class ClusterVm {
       }
       case "link-delay":
       case "tracing":
-        // Node 0 orders every change (a request from any tab); the others apply what node 0 sends.
+        // Tab 0 orders every change (a request from any tab); the others apply what tab 0 sends.
         if (this.isHost) this.order(msg);
         else if (from === 0) this.applyControl(msg);
-        else throw new Error(`a ${msg.t} setting from tab ${from}; only node 0 sends settings to the tabs`);
+        else throw new Error(`a ${msg.t} setting from tab ${from}; only tab 0 sends settings to the tabs`);
         break;
     }
   }
 
-  /** A tab other than node 0: fetch and check the announced images, start this tab's nodes, say ready. */
+  /** A tab other than tab 0: fetch and check the announced images, start this tab's nodes, say ready. */
   private async join(config: Extract<ControlMessage, { t: "config" }>): Promise<void> {
     const me = this.deps.fabric.me;
     if (this.active()) {
-      this.deps.onInvalid?.("node 0 announced a VM while one is already running here");
+      this.deps.onInvalid?.("tab 0 announced a VM while one is already running here");
       return;
     }
     this.freezeHosts();
@@ -467,12 +467,12 @@ export class ClusterVm {
         const sha = await sha256Hex(buf);
         if (buf.byteLength !== d.bytes || sha !== d.sha256)
           throw new Error(
-            `the ${d.what} at ${d.url} differs from node 0's (here ${buf.byteLength} bytes, sha256 ${sha.slice(0, 12)}…; node 0 ${d.bytes} bytes, ${d.sha256.slice(0, 12)}…): every tab must load the same build`,
+            `the ${d.what} at ${d.url} differs from tab 0's (here ${buf.byteLength} bytes, sha256 ${sha.slice(0, 12)}…; tab 0 ${d.bytes} bytes, ${d.sha256.slice(0, 12)}…): every tab must load the same build`,
           );
         got[d.what] = buf;
       }
       const guest = guestFromImages(config.guest, got, config.cmdline, config.memoryMiB);
-      if (config.vcpus !== this.hostOf.length) throw new Error(`node 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
+      if (config.vcpus !== this.hostOf.length) throw new Error(`tab 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
       this.set({ phase: "booting" });
       this.machine = this.newMachine(config.vcpus);
       await this.machine.boot(guest, (e) => this.onVmEvent(e));

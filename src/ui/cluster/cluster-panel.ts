@@ -1,10 +1,10 @@
-// The page's cluster controls: create a cluster (node 0) or join one from a `#join=` link, the
+// The page's cluster controls: create a cluster (tab 0) or join one from a `#join=` link, the
 // join link with a copy button, the roster every tab shows, Boot/Stop, and a status line. The VM
 // itself is ClusterVm; this module only wires it to the DOM, the fabric and the console pane.
 
 import { checkBios, checkBzImage, checkInitramfs } from "../../guests/image-checks.ts";
 import { GUEST_PROMPT } from "../../guests/initramfs.ts";
-import { createCluster, FabricError, type FabricNode, hasJoinFragment, joinCluster, type Member } from "../../fabric/adapters/browser.ts";
+import { createCluster, FabricError, type FabricMember, hasJoinFragment, joinCluster, type Member } from "../../fabric/adapters/browser.ts";
 import { PROTOCOL_VERSION } from "../../protocol/types.ts";
 import type { BootConfig } from "../page/boot-config.ts";
 import type { ConsolePane } from "../console/console-pane.ts";
@@ -25,7 +25,9 @@ export const SELFTEST_URL = "engine/selftest.elf";
 const SELFTEST_MEMORY_MIB = 64;
 const RELAY_PATH = "/fabric-relay";
 const BUILD = `giantweb ${import.meta.env.MODE}`;
-const MAX_NODES = 16;
+/** vCPUs of a cluster VM (one VM node each), and tabs of a cluster (watchers included). */
+const MAX_VCPUS = 16;
+const MAX_TABS = 16;
 const TRANSCRIPT_CHARS = 256 * 1024;
 
 export interface ClusterPanelOptions {
@@ -85,25 +87,25 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, vmRow, status, roster, log);
   setStatus("idle", joining ? "This is a join link: choose how many vCPUs this tab hosts, then Join (or Watch)." : "Create a cluster to spread the VM's vCPUs over tabs.");
 
-  let fabric: FabricNode | undefined;
+  let fabric: FabricMember | undefined;
   let vm: ClusterVm | undefined;
   let bootedOnce = false;
 
   const renderRoster = () => {
     if (!fabric) return;
-    const rtt = new Map(fabric.links().map((l) => [l.node, l.rttP50Ms]));
+    const rtt = new Map(fabric.links().map((l) => [l.tab, l.rttP50Ms]));
     roster.replaceChildren(
       ...fabric.members.map((m: Member) => {
-        const r = rtt.get(m.node);
-        const li = el("li", {}, `tab ${m.node}${m.node === fabric!.node ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
-        li.dataset.node = String(m.node);
+        const r = rtt.get(m.tab);
+        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
+        li.dataset.tab = String(m.tab);
         return li;
       }),
     );
     const missing = vm?.missingVcpus() ?? [];
-    if (fabric.node === 0 && vm?.phase === "waiting")
+    if (fabric.tab === 0 && vm?.phase === "waiting")
       setStatus("waiting", missing.length ? `Waiting for tabs to host vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: share the join link.` : "Every vCPU has a tab: booting.");
-    boot.disabled = fabric.node !== 0 || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
+    boot.disabled = fabric.tab !== 0 || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
   };
 
   /** The failure that stopped the VM, when a node failed (any tab's). */
@@ -119,7 +121,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       case "waiting":
         return renderRoster();
       case "fetching":
-        return setStatus("fetching", `Fetching the ${s.what} node 0 announced…`);
+        return setStatus("fetching", `Fetching the ${s.what} tab 0 announced…`);
       case "booting":
         return setStatus("booting", "Booting the cluster's VM…");
       case "running":
@@ -131,7 +133,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     }
   };
 
-  // node 0's own boot: fetch and check the images like the one-tab flow, then hand them to ClusterVm.
+  // tab 0's own boot: fetch and check the images like the one-tab flow, then hand them to ClusterVm.
   let promptSeen = false;
   let tail = "";
   /** The console's recent output as text (the xterm pane wraps and scrolls it). */
@@ -144,7 +146,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     transcript = (transcript + String.fromCharCode(...bytes)).slice(-TRANSCRIPT_CHARS);
   };
   const hostBoot = async () => {
-    if (!fabric || !vm || fabric.node !== 0) return;
+    if (!fabric || !vm || fabric.tab !== 0) return;
     bootedOnce = true;
     opts.pane.clear();
     promptSeen = false;
@@ -178,14 +180,14 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     }
   };
 
-  const enter = (f: FabricNode) => {
+  const enter = (f: FabricMember) => {
     fabric = f;
     opts.onEnter?.();
     createRow.hidden = true;
     joinRow.hidden = true;
     linkRow.hidden = false;
     vmRow.hidden = false;
-    boot.hidden = f.node !== 0;
+    boot.hidden = f.tab !== 0;
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
     vm = new ClusterVm({
       fabric: f,
@@ -209,19 +211,19 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     if (opts.view) clusterControls(opts.view.handle, () => vm ?? null);
     f.on((e) => {
       if (e.type === "roster") renderRoster();
-      else if (e.type === "member-left") note(`tab ${e.member.node} left: ${e.reason}`);
-      else if (e.type === "link-down" && e.error) note(`link to tab ${e.node} failed (${e.error.code}): ${e.error.message}`);
+      else if (e.type === "member-left") note(`tab ${e.member.tab} left: ${e.reason}`);
+      else if (e.type === "link-down" && e.error) note(`link to tab ${e.tab} failed (${e.error.code}): ${e.error.message}`);
       else if (e.type === "ended") {
         setStatus("error", `The cluster ended: ${e.error.message}`);
         boot.disabled = true;
       } else if (e.type === "signaling-lost") note(`signaling lost (${e.error.code}): nobody new can join`);
-      if (e.type === "roster" && f.node === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
+      if (e.type === "roster" && f.tab === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
     });
     opts.pane.onInput((bytes) => vm?.input(bytes));
     addEventListener("pagehide", () => f.close("the tab closed"));
     setInterval(renderRoster, 1000);
     renderRoster();
-    if (f.node === 0 && vm.missingVcpus().length === 0) void hostBoot();
+    if (f.tab === 0 && vm.missingVcpus().length === 0) void hostBoot();
   };
 
   const failed = (what: string, err: unknown) => {
@@ -232,12 +234,12 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   create.addEventListener("click", async () => {
     const t = Number(total.value);
     const h = Number(here.value);
-    if (!Number.isInteger(t) || t < 1 || t > MAX_NODES) return setStatus("error", `vCPUs in all must be a whole number from 1 to ${MAX_NODES}`);
-    if (!Number.isInteger(h) || h < 1 || h > t) return setStatus("error", `vCPUs on this tab must be a whole number from 1 to ${t} (node 0 hosts at least the boot CPU)`);
+    if (!Number.isInteger(t) || t < 1 || t > MAX_VCPUS) return setStatus("error", `vCPUs in all must be a whole number from 1 to ${MAX_VCPUS}`);
+    if (!Number.isInteger(h) || h < 1 || h > t) return setStatus("error", `vCPUs on this tab must be a whole number from 1 to ${t} (tab 0 hosts at least the boot CPU)`);
     create.disabled = true;
     try {
       const relay = useRelay.checked ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${RELAY_PATH}` : undefined;
-      enter(await createCluster({ totalVcpus: t, hostVcpus: h, maxNodes: MAX_NODES, protocol: PROTOCOL_VERSION, build: BUILD, ...(relay ? { relay } : {}) }));
+      enter(await createCluster({ totalVcpus: t, hostVcpus: h, maxTabs: MAX_TABS, protocol: PROTOCOL_VERSION, build: BUILD, ...(relay ? { relay } : {}) }));
     } catch (err) {
       create.disabled = false;
       failed("Creating the cluster", err);
@@ -246,13 +248,13 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   const doJoin = async (role: "compute" | "watcher") => {
     const n = role === "watcher" ? 0 : Number(joinVcpus.value);
-    if (!Number.isInteger(n) || n < 0 || n > MAX_NODES) return setStatus("error", `vCPUs on this tab must be a whole number from 0 to ${MAX_NODES}`);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_VCPUS) return setStatus("error", `vCPUs on this tab must be a whole number from 0 to ${MAX_VCPUS}`);
     join.disabled = watch.disabled = true;
     setStatus("joining", "Joining…");
     try {
       enter(await joinCluster(location.href, { role: n === 0 ? "watcher" : "compute", vcpus: n, protocol: PROTOCOL_VERSION, build: BUILD }));
       // The VM's configuration may already have come (a watcher joining a running VM).
-      if (vm?.phase === "waiting") setStatus("member", `Joined as tab ${fabric!.node}; waiting for node 0 to boot.`);
+      if (vm?.phase === "waiting") setStatus("member", `Joined as tab ${fabric!.tab}; waiting for tab 0 to boot.`);
     } catch (err) {
       join.disabled = watch.disabled = false;
       failed("Joining the cluster", err);
@@ -272,14 +274,14 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   // Browser tests and the benchmark read the VM's link counters and the fabric's RTTs from here.
   (globalThis as { giantwebCluster?: unknown }).giantwebCluster = {
-    get node() {
-      return fabric?.node;
+    get tab() {
+      return fabric?.tab;
     },
     links: () => fabric?.links() ?? [],
     counters: () => vm?.counters ?? null,
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
     failure: () => failure,
-    ping: (node: number) => fabric!.ping(node),
+    ping: (tab: number) => fabric!.ping(tab),
   };
 }

@@ -56,7 +56,7 @@ async function twoTabs(a: ClusterPage): Promise<void> {
     expect(roster).toMatch(/tab 1.*compute.*vCPUs 1/);
   }
 
-  // The slices cover both vCPUs, so node 0 boots by itself; the console is node 0's, on both tabs.
+  // The slices cover both vCPUs, so tab 0 boots by itself; the console is node 0's, on both tabs.
   await waitForConsole(a, PROMPT, "the shell prompt on tab A");
   await waitForConsole(b, PROMPT, "the shell prompt on tab B");
   // (Not /init's banner: lines the two CPUs write can come out of order, see the issue note on
@@ -116,7 +116,7 @@ it("a join link with a wrong token or an unknown cluster gets its error", async 
   await b.waitForSelector('#cluster-status[data-phase="error"]', { timeout: 60_000 });
   expect((await clusterStatus(b)).text).toMatch(/Joining the cluster failed \(malformed-link\)/);
 
-  // The failed joins leave the cluster running: node 0 still waits for vCPU 1.
+  // The failed joins leave the cluster running: tab 0 still waits for vCPU 1.
   expect((await clusterStatus(a)).text).toMatch(/Waiting for tabs to host vCPU 1/);
   await a.close();
   await b.close();
@@ -135,7 +135,7 @@ it("tabs in two separate browsers (as on two machines) join through the page ser
       await p.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 60_000 });
       expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1.*compute.*vCPUs 1/);
     }
-    // The slices cover the VM, so node 0 starts booting it with tab B (whose link is WebRTC, not the relay).
+    // The slices cover the VM, so tab 0 starts booting it with tab B (whose link is WebRTC, not the relay).
     await a.waitForFunction(() => ["booting", "running"].includes(document.querySelector("#cluster-status")?.getAttribute("data-phase") ?? ""), undefined, { timeout: 120_000 });
     await b.waitForFunction(() => ["booting", "running"].includes(document.querySelector("#cluster-status")?.getAttribute("data-phase") ?? ""), undefined, { timeout: 300_000 });
     expect([...a.errors, ...b.errors]).toEqual([]);

@@ -15,9 +15,9 @@ import { buildSnapshot } from "../../../src/protocol/stats.ts";
 import { ClusterVm, type ClusterFabric, type ClusterViewControls, type ClusterVmState, type TabNodes } from "../../../src/runtime/web/cluster-vm.ts";
 
 const members: Member[] = [
-  { node: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },
-  { node: 1, peer: "p1", role: "compute", vcpus: [1], build: "t" },
-  { node: 2, peer: "p2", role: "watcher", vcpus: [], build: "t" },
+  { tab: 0, peer: "p0", role: "host", vcpus: [0], build: "t" },
+  { tab: 1, peer: "p1", role: "compute", vcpus: [1], build: "t" },
+  { tab: 2, peer: "p2", role: "watcher", vcpus: [], build: "t" },
 ];
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -82,29 +82,29 @@ interface Tab {
 }
 
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
-function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
+function cluster(fetched: (tab: number, url: string) => ArrayBuffer): Tab[] {
   const tabs: Tab[] = [];
   let roster = [...members];
   for (const me of members) {
     const listeners: ((e: FabricEvent) => void)[] = [];
     const frames: ((from: number, f: Uint8Array) => void)[] = [];
     const fabric: ClusterFabric = {
-      node: me.node,
-      shape: { totalVcpus: 2, maxNodes: 8, protocol: 1 },
+      tab: me.tab,
+      shape: { totalVcpus: 2, maxTabs: 8, protocol: 1 },
       get members() {
         return roster;
       },
       get me() {
-        return roster.find((m) => m.node === me.node);
+        return roster.find((m) => m.tab === me.tab);
       },
       send: (to, bytes) => {
         const copy = bytes.slice();
-        setTimeout(() => tabs[to]!.frame(me.node, copy), 0);
+        setTimeout(() => tabs[to]!.frame(me.tab, copy), 0);
       },
-      broadcast: (bytes) => roster.filter((m) => m.node !== me.node).forEach((m) => fabric.send(m.node, bytes)),
+      broadcast: (bytes) => roster.filter((m) => m.tab !== me.tab).forEach((m) => fabric.send(m.tab, bytes)),
       onFrame: (cb) => void frames.push(cb),
       on: (cb) => (listeners.push(cb), () => {}),
-      links: () => roster.filter((m) => m.node !== me.node).map((m) => ({ node: m.node, state: "up" as const, queuedBytes: 0, framesSent: 0, framesReceived: 0 })),
+      links: () => roster.filter((m) => m.tab !== me.tab).map((m) => ({ tab: m.tab, state: "up" as const, queuedBytes: 0, framesSent: 0, framesReceived: 0 })),
     };
     const tab: Tab = {
       fabric,
@@ -114,7 +114,7 @@ function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
       invalid: [],
       view: { configs: [], stats: [], reports: [], controls: [] },
       emit: (e) => {
-        if (e.type === "member-left") roster = roster.filter((m) => m.node !== e.member.node);
+        if (e.type === "member-left") roster = roster.filter((m) => m.tab !== e.member.tab);
         listeners.forEach((l) => l(e));
       },
       frame: (from, f) => frames.forEach((cb) => cb(from, f)),
@@ -122,7 +122,7 @@ function cluster(fetched: (node: number, url: string) => ArrayBuffer): Tab[] {
     };
     tab.vm = new ClusterVm({
       fabric,
-      fetchImage: async (url) => fetched(me.node, url),
+      fetchImage: async (url) => fetched(me.tab, url),
       onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
       onState: (s) => tab.states.push(s),
       onInvalid: (why) => tab.invalid.push(why),
@@ -151,7 +151,7 @@ const urls = { engine: "engine.wasm", firmware: "bios.bin", kernel: "bzImage", i
 it("boots across tabs: config with digests, ready, then node 0; console and node frames reach the right tabs", async () => {
   const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
-  await until(() => a!.vm.phase === "running", "node 0 running");
+  await until(() => a!.vm.phase === "running", "tab 0 running");
   // Tab B fetched the same images, started its node (vCPU 1 only) and said ready before node 0 booted.
   const mb = b!.machines[0]!;
   expect(mb.layout.local).toEqual([1]);
@@ -184,10 +184,10 @@ it("boots across tabs: config with digests, ready, then node 0; console and node
   expect(a!.machines[0]!.delivered).toEqual([[1, 0, [9]]]);
 });
 
-it("drops forged frames: a node a tab does not host, console output not from node 0, garbage", async () => {
+it("drops forged frames: a node a tab does not host, console output not from tab 0, garbage", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
-  await until(() => a!.vm.phase === "running", "node 0 running");
+  await until(() => a!.vm.phase === "running", "tab 0 running");
   a!.frame(1, encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }));
   a!.frame(2, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
   a!.frame(1, encodeWire({ kind: "console-out", bytes: new Uint8Array([65]) }));
@@ -196,21 +196,21 @@ it("drops forged frames: a node a tab does not host, console output not from nod
   expect(a!.invalid).toEqual([
     "from tab 1: a frame claims node 0, which tab 1 does not host",
     "from tab 2: a frame claims node 1, which tab 2 does not host",
-    "from tab 1: console output from a tab other than node 0",
+    "from tab 1: console output from a tab other than tab 0",
     "from tab 1: unknown envelope kind 77",
   ]);
-  expect(b!.invalid).toEqual(["from tab 0: console input sent to a tab other than node 0"]);
+  expect(b!.invalid).toEqual(["from tab 0: console input sent to a tab other than tab 0"]);
   expect(a!.machines[0]!.delivered).toEqual([]);
   expect(a!.out).toBe("");
   expect(a!.vm.phase).toBe("running");
 });
 
-it("a tab whose image differs refuses, and node 0 stops with the reason", async () => {
-  const [a, b] = cluster((node, url) => bytes(node === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
+it("a tab whose image differs refuses, and tab 0 stops with the reason", async () => {
+  const [a, b] = cluster((tab, url) => bytes(tab === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
-  await until(() => a!.vm.phase === "error", "node 0 stopping");
+  await until(() => a!.vm.phase === "error", "tab 0 stopping");
   const err = a!.states.at(-1) as Extract<ClusterVmState, { phase: "error" }>;
-  expect(err.message).toMatch(/tab 1 cannot take part: the kernel at bzImage differs from node 0's \(here 9 bytes, .* node 0 6 bytes/);
+  expect(err.message).toMatch(/tab 1 cannot take part: the kernel at bzImage differs from tab 0's \(here 9 bytes, .* tab 0 6 bytes/);
   expect(b!.vm.phase).toBe("error");
   expect(a!.machines[0]!.booted).toBeNull(); // node 0 never started its CPU
   expect(b!.machines).toEqual([]);
@@ -219,7 +219,7 @@ it("a tab whose image differs refuses, and node 0 stops with the reason", async 
 it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
-  await until(() => a!.vm.phase === "running", "node 0 running");
+  await until(() => a!.vm.phase === "running", "tab 0 running");
   a!.emit({ type: "member-left", member: members[2]!, reason: "closed" });
   expect(a!.vm.phase).toBe("running");
   a!.emit({ type: "member-left", member: members[1]!, reason: "its data channel closed" });
@@ -232,7 +232,7 @@ it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes noth
   expect(a!.machines[0]!.delivered).toEqual([]);
 });
 
-it("node 0 refuses to boot while a vCPU has no tab", async () => {
+it("tab 0 refuses to boot while a vCPU has no tab", async () => {
   const [a] = cluster((_, url) => bytes(IMAGES[url]!));
   a!.emit({ type: "member-left", member: members[1]!, reason: "closed" });
   expect(a!.vm.missingVcpus()).toEqual([1]);
@@ -243,7 +243,7 @@ it("node 0 refuses to boot while a vCPU has no tab", async () => {
 it("boots the self-test guest across tabs: tab B fetches the engine and the ELF only, and boots the same guest", async () => {
   const files: Record<string, string> = { ...IMAGES, "selftest.elf": "elf" };
   const fetchedBy: string[] = [];
-  const [a, b] = cluster((node, url) => (node === 1 && fetchedBy.push(url), bytes(files[url]!)));
+  const [a, b] = cluster((tab, url) => (tab === 1 && fetchedBy.push(url), bytes(files[url]!)));
   const selftest: ClusterGuest = { kind: "selftest", wasm: bytes("wasm"), elf: bytes("elf"), cmdline: "scale=2", memoryMiB: 64 };
   await a!.vm.bootHost(selftest, urls);
   await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
@@ -315,7 +315,7 @@ it("every tab's view gets every node's snapshots and reports: its own nodes' dir
 it("a live-view frame that is malformed or claims a node its tab does not host is dropped with a clear error; the tab goes on", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
-  await until(() => a!.vm.phase === "running", "node 0 running");
+  await until(() => a!.vm.phase === "running", "tab 0 running");
   const frame = encode({ type: "view-report", ...report(0) });
   a!.frame(1, encodeWire({ kind: "view", msg: { type: "view-report", ...report(0) }, frame })); // tab 1 hosts node 1, not 0
   a!.frame(1, new Uint8Array([5, ...frame.subarray(0, frame.length - 3)])); // cut short
@@ -333,14 +333,14 @@ it("a live-view frame that is malformed or claims a node its tab does not host i
   await until(() => a!.view.reports.length === 1, "the good report");
 });
 
-it("the knob and the trace button on any tab act on every tab's nodes, in node 0's order", async () => {
+it("the knob and the trace button on any tab act on every tab's nodes, in tab 0's order", async () => {
   const [a, b, w] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running" && b!.vm.phase === "running", "both tabs running");
   const [ma, mb] = [a!.machines[0]!, b!.machines[0]!];
   expect([ma.delayMs, mb.delayMs]).toEqual([0, 0]);
 
-  b!.vm.setLinkDelay(20); // asked on tab B: node 0 orders it, every tab applies it once
+  b!.vm.setLinkDelay(20); // asked on tab B: tab 0 orders it, every tab applies it once
   await until(() => ma.delayMs === 20 && mb.delayMs === 20, "the delay on both tabs");
   w!.vm.setTracing(true); // even from the watcher
   await until(() => ma.tracing && mb.tracing, "tracing on both tabs");
@@ -349,13 +349,13 @@ it("the knob and the trace button on any tab act on every tab's nodes, in node 0
   a!.vm.setTracing(false);
   await until(() => mb.delayMs === 0 && !mb.tracing, "both off on tab B");
   expect(ma.delayMs).toBe(0);
-  // Only node 0 sends settings; one from another tab is refused.
+  // Only tab 0 sends settings; one from another tab is refused.
   a!.frame(1, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
   b!.frame(2, encodeWire({ kind: "control", msg: { t: "link-delay", ms: 50 } }));
   b!.frame(0, new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify({ t: "link-delay", ms: 51 }))]));
   await flush();
-  expect(b!.invalid).toEqual(["from tab 2: a link-delay setting from tab 2; only node 0 sends settings to the tabs", "from tab 0: link-delay.ms must be a whole number from 0 to 50"]);
-  // Tab 1's request to node 0 is applied everywhere (it is a request, not a forgery).
+  expect(b!.invalid).toEqual(["from tab 2: a link-delay setting from tab 2; only tab 0 sends settings to the tabs", "from tab 0: link-delay.ms must be a whole number from 0 to 50"]);
+  // Tab 1's request to tab 0 is applied everywhere (it is a request, not a forgery).
   await until(() => mb.delayMs === 50, "tab 1's request applied");
   expect(ma.delayMs).toBe(50);
 });
@@ -372,18 +372,18 @@ it("a node that fails on tab B stops the VM on every tab, each saying which node
   for (const t of [a, b, w]) expect(t!.states.at(-1)).toEqual({ phase: "error", message: said, failure: { ...apFailure, tab: 1 } });
   expect(a!.machines[0]!.terminated).toBe(true);
   expect(b!.machines[0]!.terminated).toBe(true);
-  // Each tab stopped once: node 0's relay reached tabs that had already stopped, and nothing echoed.
+  // Each tab stopped once: tab 0's relay reached tabs that had already stopped, and nothing echoed.
   await flush();
   for (const t of [a, b, w]) expect(t!.states.filter((s) => s.phase === "error")).toHaveLength(1);
-  // (The watcher may also have dropped node 0's second announcement, a race of the boot handshake.)
+  // (The watcher may also have dropped tab 0's second announcement, a race of the boot handshake.)
   expect([a, b, w].flatMap((t) => t!.invalid).filter((why) => /fail/.test(why))).toEqual([]);
 });
 
-it("node 0 relays a failure to a tab that did not hear it from the failed node's tab", async () => {
+it("tab 0 relays a failure to a tab that did not hear it from the failed node's tab", async () => {
   const [a, , w] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
   await until(() => w!.vm.phase === "running", "the watcher running");
-  // Only node 0 hears tab B (as if the link B-watcher were down): node 0 tells the watcher.
+  // Only tab 0 hears tab B (as if the link B-watcher were down): tab 0 tells the watcher.
   a!.frame(1, encodeWire({ kind: "control", msg: { t: "node-failed", failure: { ...apFailure, tab: 1 } } }));
   await until(() => w!.vm.phase === "error", "the watcher stopped");
   expect((w!.states.at(-1) as { message: string }).message).toMatch(/^node 1 \(vCPU 1, tab 1\) failed: the engine panicked/);

@@ -50,7 +50,7 @@ it("vCPU 1's engine panics on tab B: both tabs stop, naming node 1, vCPU 1, tab 
     expect(failures[0]).toMatchObject({ node: 1, vcpu: 1, tab: 1, cause: "engine" });
     const shownAt = await Promise.all(pages.map((p) => p.locator("#cluster-status").getAttribute("data-since-ms")));
     const ms = shownAt.map((t) => Number(t) - failures[0]!.atMs);
-    console.log(`from vCPU 1's panic to the stop on tab B (its own tab): ${ms[1]!.toFixed(1)} ms, on tab A (node 0): ${ms[0]!.toFixed(1)} ms; last tab: ${Math.max(...ms).toFixed(1)} ms`);
+    console.log(`from vCPU 1's panic to the stop on tab B (its own tab): ${ms[1]!.toFixed(1)} ms, on tab A (tab 0): ${ms[0]!.toFixed(1)} ms; last tab: ${Math.max(...ms).toFixed(1)} ms`);
     expect(pages.flatMap((p) => p.errors)).toEqual([]);
   } finally {
     for (const p of pages.reverse()) await p.close();

@@ -1,12 +1,12 @@
 // The fabric lab page: create or join a cluster, watch the roster and link RTTs, turn the delay
 // knob. It also exposes `window.fabricLab` so browser tests and the benchmark can drive frames.
 
-import { createCluster, FabricError, type FabricNode, hasJoinFragment, joinCluster, type LinkInfo, parseJoinLink } from "../../../fabric/adapters/browser.ts";
+import { createCluster, FabricError, type FabricMember, hasJoinFragment, joinCluster, type LinkInfo, parseJoinLink } from "../../../fabric/adapters/browser.ts";
 import type { Member } from "../../../fabric/messages.ts";
 import { checkDataFrame, type CheckedFrame, dataFrame, echoFrame, frameKind, frameSeq, LAB_ECHO_REPLY, LAB_ECHO_REQUEST } from "./frames.ts";
 import "./lab.css";
 
-/** Where the Vite plugin serves the relay (relay/server.ts; not imported: that module is Node's). */
+/** Where the Vite plugin serves the relay (relay/server.ts; not imported: that module is Node.js's). */
 const RELAY_PATH = "/fabric-relay";
 
 /** The lab's VM protocol number (the lab carries no VM traffic); ?protocol=N tries a mismatch. */
@@ -19,7 +19,7 @@ const BUILD = `fabric-lab ${import.meta.env.MODE}`;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const statusLine = $("status");
 const logList = $("log");
-let fabric: FabricNode | undefined;
+let fabric: FabricMember | undefined;
 const received: (CheckedFrame & { from: number })[] = [];
 const echoWaiters = new Map<number, () => void>();
 let echoSeq = 0;
@@ -45,30 +45,30 @@ const intInput = (id: string) => {
 
 const describeError = (e: unknown) => (e instanceof FabricError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
 
-function attach(f: FabricNode): void {
+function attach(f: FabricMember): void {
   fabric = f;
   $("create-form").hidden = true;
   $("join-form").hidden = true;
   $("cluster").hidden = false;
   $("cluster-id").textContent = f.cluster;
-  $("self-node").textContent = String(f.node);
+  $("self-tab").textContent = String(f.tab);
   $<HTMLInputElement>("join-link").value = f.joinLink(location.href);
-  setStatus("member", `node ${f.node} of cluster ${f.cluster} (${f.role})`);
+  setStatus("member", `tab ${f.tab} of cluster ${f.cluster} (${f.role})`);
   f.on((e) => {
     switch (e.type) {
       case "roster":
-        log(`roster: ${e.members.map((m) => `${m.node}:${m.role}[${m.vcpus.join(",")}]`).join(" ")}`);
+        log(`roster: ${e.members.map((m) => `${m.tab}:${m.role}[${m.vcpus.join(",")}]`).join(" ")}`);
         break;
       case "link-up":
-        log(`link to node ${e.node} open`);
+        log(`link to tab ${e.tab} open`);
         break;
       case "link-down":
-        log(`link to node ${e.node} down: ${e.error ? `${e.error.code}: ` : ""}${e.reason}`);
+        log(`link to tab ${e.tab} down: ${e.error ? `${e.error.code}: ` : ""}${e.reason}`);
         break;
       case "member-left":
-        log(`node ${e.member.node} (${e.member.role}${e.member.vcpus.length ? `, vCPUs ${e.member.vcpus.join(",")}` : ""}) left: ${e.reason}`);
-        if (e.member.vcpus.length > 0 && f.node >= 0)
-          setStatus("error", `node ${e.member.node} hosted vCPU(s) ${e.member.vcpus.join(",")} and left: a VM on this cluster must stop`);
+        log(`tab ${e.member.tab} (${e.member.role}${e.member.vcpus.length ? `, vCPUs ${e.member.vcpus.join(",")}` : ""}) left: ${e.reason}`);
+        if (e.member.vcpus.length > 0 && f.tab >= 0)
+          setStatus("error", `tab ${e.member.tab} hosted vCPU(s) ${e.member.vcpus.join(",")} and left: a VM on this cluster must stop`);
         break;
       case "signaling-lost":
         log(`signaling lost (links stay up, nobody new can join): ${e.error.message}`);
@@ -90,7 +90,7 @@ function attach(f: FabricNode): void {
     else {
       const c = checkDataFrame(frame);
       if (c) received.push({ ...c, from });
-      else log(`frame from node ${from} of unknown kind ${kind}`);
+      else log(`frame from tab ${from} of unknown kind ${kind}`);
     }
   });
   render();
@@ -100,20 +100,20 @@ const ms = (x: number | undefined) => (x === undefined ? "" : `${x.toFixed(2)} m
 
 function render(): void {
   if (!fabric) return;
-  const links = new Map(fabric.links().map((l) => [l.node, l]));
+  const links = new Map(fabric.links().map((l) => [l.tab, l]));
   const free = fabric.freeVcpus;
   $("coverage").textContent =
     free.length === 0
-      ? `all ${fabric.shape.totalVcpus} vCPU(s) have a tab: node 0 may boot`
+      ? `all ${fabric.shape.totalVcpus} vCPU(s) have a tab: tab 0 may boot`
       : `vCPU(s) ${free.join(",")} of ${fabric.shape.totalVcpus} still need a tab (share the join link)`;
   const body = $("roster").querySelector("tbody")!;
   body.replaceChildren(
     ...fabric.members.map((m: Member) => {
       const tr = document.createElement("tr");
-      tr.dataset.node = String(m.node);
-      if (m.node === fabric!.node) tr.dataset.self = "";
-      const l: LinkInfo | undefined = links.get(m.node);
-      const cells = [String(m.node), m.role, m.vcpus.join(",") || "-", m.node === fabric!.node ? "this tab" : (l?.state ?? "none"), ms(l?.rttLastMs), ms(l?.rttP50Ms), ms(l?.rttP99Ms), l ? String(l.queuedBytes) : ""];
+      tr.dataset.tab = String(m.tab);
+      if (m.tab === fabric!.tab) tr.dataset.self = "";
+      const l: LinkInfo | undefined = links.get(m.tab);
+      const cells = [String(m.tab), m.role, m.vcpus.join(",") || "-", m.tab === fabric!.tab ? "this tab" : (l?.state ?? "none"), ms(l?.rttLastMs), ms(l?.rttP50Ms), ms(l?.rttP99Ms), l ? String(l.queuedBytes) : ""];
       for (const c of cells) {
         const td = document.createElement("td");
         td.textContent = c;
@@ -125,7 +125,7 @@ function render(): void {
 }
 setInterval(render, 1000);
 
-async function run(what: string, fn: () => Promise<FabricNode>): Promise<void> {
+async function run(what: string, fn: () => Promise<FabricMember>): Promise<void> {
   setStatus("joining", `${what}…`);
   for (const b of document.querySelectorAll("button")) b.disabled = true;
   try {
@@ -144,7 +144,7 @@ $("create").addEventListener("click", () =>
     return createCluster({
       totalVcpus: intInput("total-vcpus"),
       hostVcpus: intInput("host-vcpus"),
-      maxNodes: intInput("max-nodes"),
+      maxTabs: intInput("max-tabs"),
       protocol: LAB_PROTOCOL,
       build: BUILD,
       ...(relay ? { relay } : {}),
@@ -199,7 +199,7 @@ $("join-role").addEventListener("change", () => {
 
 // ------------------------------------------------------------ hook for tests and the benchmark
 
-function need(): FabricNode {
+function need(): FabricMember {
   if (!fabric) throw new Error("not in a cluster");
   return fabric;
 }
@@ -218,11 +218,11 @@ function roundTrip(to: number, size: number): Promise<number> {
 }
 
 const hook = {
-  node: () => fabric?.node,
+  tab: () => fabric?.tab,
   members: () => fabric?.members.map((m) => ({ ...m })),
   links: () => fabric?.links(),
   received: () => received.map((r) => ({ ...r })),
-  /** Sends numbered data frames of the given sizes to one node, numbered from `firstSeq`. */
+  /** Sends numbered data frames of the given sizes to one tab, numbered from `firstSeq`. */
   sendData(to: number, sizes: number[], firstSeq = 0): void {
     const f = need();
     sizes.forEach((size, i) => f.send(to, dataFrame(firstSeq + i, size)));
