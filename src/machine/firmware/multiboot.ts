@@ -1,12 +1,12 @@
 // A multiboot guest (the SMP self-test) on a node: v86 loads the ELF itself (no BIOS), and since
 // nothing then describes the CPUs, node 0 (which owns guest RAM at the start) writes an MP table
-// and ACPI tables listing every vCPU where an OS scans for them.
+// and ACPI tables listing every vCPU where an OS scans for them. Its v86 options are in
+// ../guest-setup.ts with the other guests'.
 
 import { buildAcpiTables } from "./acpi.ts";
 import { FW_TABLES_BASE } from "./layout.ts";
 import { buildMpTable } from "./mptable.ts";
 import { describePlatform } from "./platform.ts";
-import type { NodeV86Options } from "../../runtime/node/vcpu-node.ts";
 
 /** MP and ACPI tables for every vCPU, where Linux and the self-test look for them (0xF0000..). */
 export function multibootTables(cpus: number): { address: number; bytes: Uint8Array }[] {
@@ -17,19 +17,4 @@ export function multibootTables(cpus: number): { address: number; bytes: Uint8Ar
     { address: FW_TABLES_BASE, bytes: mp },
     { address: acpiAt, bytes: buildAcpiTables(platform, { address: acpiAt }).bytes },
   ];
-}
-
-/** v86 options for a multiboot ELF. */
-export function multibootV86Options(g: { elf: ArrayBuffer; cmdline: string; memoryMiB: number }): NodeV86Options {
-  return {
-    multiboot: { buffer: g.elf },
-    cmdline: g.cmdline,
-    memory_size: g.memoryMiB << 20,
-    vga_memory_size: 2 << 20,
-    // the local APIC and IOAPIC exist in v86 only with acpi on
-    acpi: true,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
-  } as NodeV86Options;
 }

@@ -1,59 +1,20 @@
 // One node of a many-to-one VM: a vCPU engine (instrumented v86 with its interrupt hooks), its DSM
 // node, its links, its share of interrupt routing, and on the device node the devices.
-// Environment-neutral: the worker entries (worker_threads in Node, Web Workers in a tab) read the
-// images, build the links and call `startVcpuNode`.
+// Environment-neutral: the worker entries (worker_threads in Node, Web Workers in a tab) get the
+// guest's v86 options (machine/guest-setup.ts), build the links and call `startVcpuNode`.
 
 import type { AuditReport } from "../../engine/audit-sites.ts";
-import type { V86Options } from "v86";
 import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
 import { TSC_PER_MS } from "../../engine/interrupts/vcpu-interrupts.ts";
 import type { Vcpu } from "../../engine/vcpu.ts";
 import { DsmNode } from "../../protocol/dsm/node.ts";
 import type { IoSize, Message } from "../../protocol/messages.ts";
 import { LocalLinks, type LocalLinksPlan } from "../links/local-links.ts";
+import type { BootWrite, GuestV86Options } from "../../machine/guest-setup.ts";
 import { InterruptRouter } from "../../machine/interrupts/router.ts";
 import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf, type V86Io } from "../../machine/devices/io-forwarding.ts";
 import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
-
-export interface NodeImages {
-  bios: ArrayBuffer;
-  vgaBios: ArrayBuffer;
-  bzImage: ArrayBuffer;
-  initrd: ArrayBuffer;
-}
-
-export type NodeV86Options = Omit<V86Options, "wasm_fn" | "wasm_path" | "autostart">;
-
-/** v86 options for the default Linux guest booted by SeaBIOS (one CPU). */
-export function linuxV86Options(images: NodeImages, cmdline: string, memoryMiB: number): NodeV86Options {
-  return {
-    bios: { buffer: images.bios },
-    vga_bios: { buffer: images.vgaBios },
-    bzimage: { buffer: images.bzImage },
-    initrd: { buffer: images.initrd },
-    cmdline,
-    memory_size: memoryMiB * 1024 * 1024,
-    vga_memory_size: 2 * 1024 * 1024,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
-  };
-}
-
-/** v86 options for our firmware (direct Linux boot, tables for N CPUs): the plan is written separately. */
-export function firmwareV86Options(firmware: ArrayBuffer, memoryMiB: number): NodeV86Options {
-  return {
-    bios: { buffer: firmware },
-    memory_size: memoryMiB * 1024 * 1024,
-    vga_memory_size: 2 * 1024 * 1024,
-    // v86 has a local APIC, an IOAPIC and ACPI PM registers only with `acpi` on
-    acpi: true,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
-  } as NodeV86Options;
-}
 
 export interface VcpuNodeConfig {
   plan: LocalLinksPlan;
@@ -64,7 +25,7 @@ export interface VcpuNodeConfig {
    */
   audit?: AuditReport;
   /** Every node builds the same v86 machine (firmware, memory size). */
-  v86: NodeV86Options;
+  v86: GuestV86Options;
   /** The vCPU this node hosts (its APIC ID), or null for a node that only holds memory. */
   vcpu: number | null;
   /** The node hosting each vCPU (vCPU 0 boots; the others start waiting for INIT/SIPI). */
@@ -72,7 +33,7 @@ export interface VcpuNodeConfig {
   /** The node that hosts the devices (default 0, as in GiantVM); the others forward their I/O to it. */
   deviceNode?: number;
   /** Blocks written into guest RAM before the first instruction (the firmware's boot plan); node 0 only. */
-  bootWrites?: { address: number; bytes: Uint8Array }[];
+  bootWrites?: BootWrite[];
   /**
    * Wall-clock time (ms since 1970) that the guest's TSC counts from, the same on every node (default 0).
    * Every vCPU reads its TSC from the wall clock, so vCPUs in different workers, tabs and (up to

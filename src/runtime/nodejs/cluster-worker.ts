@@ -3,28 +3,17 @@ import { readAuditReport } from "../../engine/instrument/ensure.ts";
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { LocalLinksPlan } from "../links/local-links.ts";
-import { buildAcpiTables } from "../../machine/firmware/acpi.ts";
-import { planDirectBoot } from "../../machine/firmware/direct-boot.ts";
-import { FW_TABLES_BASE } from "../../machine/firmware/layout.ts";
-import { buildMpTable } from "../../machine/firmware/mptable.ts";
-import { describePlatform } from "../../machine/firmware/platform.ts";
+import { guestSetup } from "../../machine/guest-setup.ts";
 import { delayLinks } from "../links/link-delay.ts";
-import { firmwareV86Options, linuxV86Options, startVcpuNode, type NodeV86Options, type ServeOptions } from "../node/vcpu-node.ts";
-
-export type ClusterGuest =
-  /** The default guest booted by SeaBIOS (one vCPU). */
-  | { kind: "linux"; bios: string; vgaBios: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
-  /** The default guest booted directly by our firmware, with tables for every vCPU. */
-  | { kind: "linux-smp"; firmware: string; bzImage: string; initramfs: string; cmdline: string; memoryMiB: number }
-  /** A multiboot guest (the self-test); `smp` adds MP and ACPI tables for every vCPU at 0xF0000. */
-  | { kind: "multiboot"; elf: string; cmdline: string; memoryMiB: number; smp?: boolean };
+import { startVcpuNode, type ServeOptions } from "../node/vcpu-node.ts";
+import { type GuestFiles, readGuestFiles } from "./guest-files.ts";
 
 interface Data {
   plan: LocalLinksPlan;
   wasmPath: string;
   /** This node runs the coherence-audit build (its path); see ClusterOptions.audit. */
   auditWasmPath?: string;
-  guest: ClusterGuest;
+  guest: GuestFiles;
   vcpu: number | null;
   serve?: ServeOptions;
   vcpuNodes: number[];
@@ -34,42 +23,7 @@ interface Data {
   watchPages?: number[];
 }
 const d = workerData.data as Data;
-const buf = (p: string) => {
-  const b = readFileSync(p);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-};
-const g = d.guest;
-let v86: NodeV86Options;
-let bootWrites: { address: number; bytes: Uint8Array }[] | undefined;
-switch (g.kind) {
-  case "linux":
-    v86 = linuxV86Options({ bios: buf(g.bios), vgaBios: buf(g.vgaBios), bzImage: buf(g.bzImage), initrd: buf(g.initramfs) }, g.cmdline, g.memoryMiB);
-    break;
-  case "linux-smp":
-    v86 = firmwareV86Options(buf(g.firmware), g.memoryMiB);
-    if (d.plan.self === 0)
-      bootWrites = planDirectBoot({
-        bzImage: new Uint8Array(buf(g.bzImage)),
-        initrd: new Uint8Array(buf(g.initramfs)),
-        cmdline: g.cmdline,
-        memoryBytes: g.memoryMiB << 20,
-        platform: { cpus: d.vcpuNodes.length },
-      }).writes;
-    break;
-  case "multiboot":
-    v86 = { multiboot: { buffer: buf(g.elf) }, cmdline: g.cmdline, memory_size: g.memoryMiB << 20, vga_memory_size: 2 << 20, acpi: true, disable_keyboard: true, disable_mouse: true, disable_speaker: true } as NodeV86Options;
-    if (g.smp && d.plan.self === 0) {
-      // Without a BIOS nothing describes the CPUs; write the tables where an OS scans for them.
-      const platform = describePlatform({ cpus: d.vcpuNodes.length });
-      const mp = buildMpTable(platform, { address: FW_TABLES_BASE });
-      const acpiAt = Math.ceil((FW_TABLES_BASE + mp.length) / 16) * 16;
-      bootWrites = [
-        { address: FW_TABLES_BASE, bytes: mp },
-        { address: acpiAt, bytes: buildAcpiTables(platform, { address: acpiAt }).bytes },
-      ];
-    }
-    break;
-}
+const { v86, bootWrites } = guestSetup(readGuestFiles(d.guest), { first: d.plan.self === 0, cpus: d.vcpuNodes.length });
 const stop = new Int32Array(d.stop);
 const node = await startVcpuNode({
   plan: d.plan,

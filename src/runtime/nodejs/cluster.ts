@@ -4,7 +4,7 @@ import type { Worker } from "node:worker_threads";
 import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
-import type { ClusterGuest } from "./cluster-worker.ts";
+import type { GuestFiles } from "./guest-files.ts";
 import { errorText, makeFailure, type NodeFailure, NodeFailureError } from "../../protocol/tab/node-failure.ts";
 import type { ServeOptions } from "../node/vcpu-node.ts";
 
@@ -23,7 +23,7 @@ export interface NodeCluster {
 
 export interface ClusterOptions {
   wasmPath: string;
-  guest: ClusterGuest;
+  guest: GuestFiles;
   /**
    * Per node, the vCPU it hosts (null: memory only; vCPUs must be numbered 0..N-1) and when it
    * notices messages (default: every way on, see ServeOptions).

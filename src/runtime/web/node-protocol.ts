@@ -6,15 +6,10 @@ import type { ViewReport } from "../../protocol/messages.ts";
 import type { LocalLinksPlan } from "../links/local-links.ts";
 import { describeFailure, makeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
+import type { NodeGuest } from "../../machine/guest-setup.ts";
 
-/**
- * What a node boots: the default guest by SeaBIOS (one vCPU) or by our firmware (N vCPUs), or a
- * multiboot ELF (the SMP self-test; node 0 writes the CPU tables, see multiboot-guest.ts).
- */
-export type NodeGuest =
-  | { kind: "seabios"; bios: ArrayBuffer; vgaBios: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
-  | { kind: "firmware"; firmware: ArrayBuffer; bzImage: ArrayBuffer; initrd: ArrayBuffer; cmdline: string; memoryMiB: number }
-  | { kind: "multiboot"; elf: ArrayBuffer; cmdline: string; memoryMiB: number };
+/** What a node boots (defined with the v86 options for it in machine/guest-setup.ts). */
+export type { NodeGuest };
 
 export interface NodeInit {
   kind: "init";

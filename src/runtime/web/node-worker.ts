@@ -4,11 +4,10 @@
 
 import { encode } from "../../protocol/codec.ts";
 import { buildSnapshot } from "../../protocol/stats.ts";
-import { planDirectBoot } from "../../machine/firmware/direct-boot.ts";
-import { firmwareV86Options, linuxV86Options, type NodeV86Options, startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import { guestSetup } from "../../machine/guest-setup.ts";
+import { startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
 import { errorText, makeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 import { delayLinks } from "../links/link-delay.ts";
-import { multibootTables, multibootV86Options } from "../../machine/firmware/multiboot.ts";
 import { RttProbe } from "../links/link-rtt.ts";
 import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "../node/view-recorder.ts";
@@ -112,24 +111,8 @@ function statsFrame(): NodeToPage {
   return { kind: "stats", frame };
 }
 
-/** The guest's v86 options, and what node 0 (which owns guest RAM at the start) writes into RAM first. */
-function guestSetup(msg: NodeInit): { v86: NodeV86Options; bootWrites?: { address: number; bytes: Uint8Array }[] } {
-  const g = msg.guest;
-  const first = msg.plan.self === 0;
-  switch (g.kind) {
-    case "seabios":
-      return { v86: linuxV86Options(g, g.cmdline, g.memoryMiB) };
-    case "firmware": {
-      const plan = { bzImage: new Uint8Array(g.bzImage), initrd: new Uint8Array(g.initrd), cmdline: g.cmdline, memoryBytes: g.memoryMiB << 20, platform: { cpus: msg.vcpuNodes.length } };
-      return { v86: firmwareV86Options(g.firmware, g.memoryMiB), bootWrites: first ? planDirectBoot(plan).writes : undefined };
-    }
-    case "multiboot":
-      return { v86: multibootV86Options(g), bootWrites: first ? multibootTables(msg.vcpuNodes.length) : undefined };
-  }
-}
-
 async function start(msg: NodeInit): Promise<VcpuNode> {
-  const { v86, bootWrites } = guestSetup(msg);
+  const { v86, bootWrites } = guestSetup(msg.guest, { first: msg.plan.self === 0, cpus: msg.vcpuNodes.length });
   return startVcpuNode({
     plan: msg.plan,
     wasm: new Uint8Array(msg.wasm),
