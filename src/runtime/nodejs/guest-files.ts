@@ -1,8 +1,14 @@
 // What a node of a NodeCluster (worker_threads) boots, as files on disk: each worker reads them into
 // the bytes every node boots from (machine/guest-setup.ts's NodeGuest).
 
+import { readFileSync } from "node:fs";
 import type { NodeGuest } from "../../machine/guest-setup.ts";
-import { readArrayBuffer } from "./linux-v86.ts";
+
+/** A file's bytes as a standalone ArrayBuffer (v86 keeps the buffers it is given). */
+export function readArrayBuffer(path: string): ArrayBuffer {
+  const b = readFileSync(path);
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+}
 
 export type GuestFiles =
   /** The default guest booted by SeaBIOS (one vCPU). */

@@ -1,16 +1,14 @@
 // v86 options that boot the default Linux guest (SeaBIOS, Debian's kernel, our initramfs; see
 // src/guests/images.ts) with its console on the serial port, read from .cache/guest. Node only. Shared by the
-// Node tests and benchmarks that boot it on stock v86, on one engine vCPU or on several.
+// Node tests and benchmarks that boot it on stock v86, on one engine vCPU or on several. The
+// options are the machine's (seabiosV86Options, machine/guest-setup.ts), as a VM node gets them.
 
-import { readFileSync } from "node:fs";
 import type { V86Options } from "v86";
 import { ensureGuestImages, type GuestImages } from "../../guests/images.ts";
+import { seabiosV86Options } from "../../machine/guest-setup.ts";
+import { readArrayBuffer } from "./guest-files.ts";
 
-/** A file's bytes as a standalone ArrayBuffer (v86 keeps the buffers it is given). */
-export function readArrayBuffer(path: string): ArrayBuffer {
-  const b = readFileSync(path);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-}
+export { readArrayBuffer };
 
 export interface LinuxV86Options {
   /** Guest RAM (default 128 MiB). */
@@ -30,19 +28,11 @@ export function linuxV86Options(options: LinuxV86Options = {}): Omit<V86Options,
   const memoryMiB = options.memoryMiB ?? 128;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16) throw new Error(`memoryMiB must be an integer >= 16, got ${memoryMiB}`);
   const paths = options.images ?? (options.log ? ensureGuestImages(options.log) : ensureGuestImages());
+  const images = { bios: readArrayBuffer(paths.bios), vgaBios: readArrayBuffer(paths.vgaBios), bzImage: readArrayBuffer(paths.bzImage), initrd: readArrayBuffer(paths.initramfs) };
   return {
-    bios: { buffer: readArrayBuffer(paths.bios) },
-    vga_bios: { buffer: readArrayBuffer(paths.vgaBios) },
-    bzimage: { buffer: readArrayBuffer(paths.bzImage) },
-    initrd: { buffer: readArrayBuffer(paths.initramfs) },
-    cmdline: paths.cmdline,
+    ...seabiosV86Options(images, paths.cmdline, memoryMiB),
     // left out unless asked for, exactly as a stock configuration
     ...(options.acpi ? { acpi: true } : {}),
-    memory_size: memoryMiB * 1024 * 1024,
-    vga_memory_size: 2 * 1024 * 1024,
     autostart: options.autostart ?? false,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
   };
 }
