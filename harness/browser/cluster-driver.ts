@@ -1,5 +1,5 @@
 // Drives the main page's cluster panel in Chromium as a user would, plus its `giantwebCluster`
-// hook (console transcript, link counters, node status); shared by the tabs tests and the bench.
+// hook (console transcript, link counters, node status); shared by the cluster e2e tests (test/runtime/web, test/ui) and the bench.
 
 import type { BrowserContext, Page } from "playwright-core";
 import type { NodeStatus } from "../../src/runtime/web/node-protocol.ts";

@@ -1,5 +1,5 @@
 // Runs the self-test guest on a cluster of tabs through the page's cluster panel (shared by the
-// tabs tests and the bench): tab A creates the cluster with slices[0] vCPUs, one more tab joins per
+// cluster e2e tests and the bench): tab A creates the cluster with slices[0] vCPUs, one more tab joins per
 // further slice, tab A (tab 0) boots when the slices cover every vCPU, and the report is read from the
 // consoles once its SUMMARY line came.
 

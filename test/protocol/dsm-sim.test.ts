@@ -1,4 +1,4 @@
-// Deterministic simulation of the DSM protocol (see sim.ts for the model and the checker).
+// Deterministic simulation of the DSM protocol (see harness/protocol/dsm-sim.ts for the model and the checker).
 // Default: SIM_SEEDS=10000 random configurations; raise it for a soak, e.g. SIM_SEEDS=100000.
 
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,7 @@
 // The latency knob on a node's own links: every frame this node sends is held back by the added
 // one-way delay (0..50 ms) before it enters the shared-memory ring, so a class can watch what
-// "distance" costs on a one-tab VM too (the fabric applies the same knob to its WebRTC links).
+// "distance" costs. It is the one place the knob applies, on one tab and on a cluster of tabs alike
+// (the fabric's own link delay stays 0 for a VM's traffic).
 // Frames keep their order: one FIFO for all peers, each frame due no earlier than the one before.
 
 import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";

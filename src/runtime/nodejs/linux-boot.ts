@@ -1,5 +1,5 @@
 // Node helper: the default Linux guest booted on stock v86 through our firmware (direct boot),
-// driven through its serial console. Used by the platform tests and `npm run bench`.
+// driven through its serial console. Used by the machine and runtime tests and `npm run bench`.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";

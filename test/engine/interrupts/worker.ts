@@ -1,4 +1,4 @@
-// Worker side of interrupts-worker.test.ts: a vCPU whose IOAPIC and PIC live on "node 0" (the main
+// Worker side of worker.test.ts: a vCPU whose IOAPIC and PIC live on "node 0" (the main
 // thread). Routed reads block on a SharedArrayBuffer until the main thread answers; writes are
 // posted (kept in order by the port), as GiantVM does.
 import { parentPort, workerData } from "node:worker_threads";
