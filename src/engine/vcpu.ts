@@ -23,6 +23,7 @@ import {
 } from "./abi.ts";
 import { INTERRUPT_IMPORT_DEFAULTS, MEM, type WasmImport } from "./interrupts/abi.ts";
 import { auditSiteFunction, type AuditReport } from "./audit-sites.ts";
+import type { PortDispatcher } from "./ports.ts";
 
 export const PAGE_SIZE = 4096;
 
@@ -276,6 +277,26 @@ export class Vcpu {
   /** The instrumented module's exports and memory, for other engine parts (interrupts/). */
   get wasm(): { exports: WebAssembly.Exports; memory: WebAssembly.Memory } {
     return { exports: this.exports, memory: this.memory };
+  }
+
+  /** v86's port dispatcher for this vCPU (ports.ts): v86's own object, so changes to it take effect at once. */
+  get ports(): PortDispatcher {
+    return (this.emulator as unknown as { v86: { cpu: { io: PortDispatcher } } }).v86.cpu.io;
+  }
+
+  /**
+   * Sends to the guest's first UART (COM1, v86's serial0): bytes as they are, a string as its
+   * character codes (each 0..255), one byte per character.
+   */
+  sendSerial(data: string | Uint8Array): void {
+    if (typeof data === "string") this.emulator.serial0_send(data);
+    else this.emulator.serial_send_bytes(0, data);
+  }
+
+  /** Calls `listener` with every byte the guest writes to its first UART (COM1); returns what stops it. */
+  onSerialOutput(listener: (byte: number) => void): () => void {
+    this.emulator.add_listener("serial0-output-byte", listener);
+    return () => this.emulator.remove_listener("serial0-output-byte", listener);
   }
 
   /** True when this vCPU runs the coherence audit (the audit build, armed at v86's RAM). */

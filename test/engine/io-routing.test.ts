@@ -67,4 +67,34 @@ describe("engine I/O routing", () => {
       await run.vcpu.destroy();
     }
   });
+
+  it("hands out v86's port dispatcher and the first UART (ports, sendSerial, onSerialOutput)", { timeout: 120_000 }, async () => {
+    const COM1 = 0x3f8;
+    const seen: number[] = [];
+    let stop = () => {};
+    const run = await bootEngineTest("io", () => 0, undefined, (v) => {
+      stop = v.onSerialOutput((b) => seen.push(b));
+      routePorts(v, IO_PORT, IO_PORT + 7, { read: (port, size) => port + size, write: () => {} });
+    });
+    try {
+      await run.done.catch(() => {});
+      expect(run.output().length, "the guest printed on COM1").toBeGreaterThan(0);
+      expect(String.fromCharCode(...seen)).toBe(run.output());
+      // The dispatcher v86's wasm calls for IN/OUT: a routed port answers through it, and a write
+      // to COM1's transmit register comes out as output (not to a listener that stopped).
+      expect(run.vcpu.ports.port_read16(IO_PORT + 2)).toBe(IO_PORT + 2 + 2);
+      stop();
+      run.vcpu.ports.port_write8(COM1, 0x41);
+      expect(run.output().endsWith("A")).toBe(true);
+      expect(String.fromCharCode(...seen)).toBe(run.output().slice(0, -1));
+      // Text and bytes sent to the guest wait in COM1's receive buffer, one byte per character.
+      run.vcpu.sendSerial("hi");
+      run.vcpu.sendSerial(Uint8Array.of(0x00, 0xff));
+      const received: number[] = [];
+      while (run.vcpu.ports.port_read8(COM1 + 5) & 1) received.push(run.vcpu.ports.port_read8(COM1));
+      expect(received).toEqual([0x68, 0x69, 0x00, 0xff]);
+    } finally {
+      await run.vcpu.destroy();
+    }
+  });
 });

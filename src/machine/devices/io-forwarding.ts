@@ -8,6 +8,7 @@
 
 import type { IoReply, IoSize, Message, MmioRead, MmioWrite, PortRead, PortWrite } from "../../protocol/messages.ts";
 import type { NodeId, VcpuId } from "../../protocol/types.ts";
+import type { PortDispatcher } from "../../engine/ports.ts";
 
 /** The devices' port space (node 0's v86 `cpu.io`). */
 export interface PortSpace {
@@ -159,18 +160,8 @@ export class IoServer {
   }
 }
 
-/** v86's JS port dispatcher (`emulator.v86.cpu.io`); the wasm calls these for every IN/OUT. */
-export interface V86Io {
-  port_read8(port: number): number;
-  port_read16(port: number): number;
-  port_read32(port: number): number;
-  port_write8(port: number, value: number): void;
-  port_write16(port: number, value: number): void;
-  port_write32(port: number, value: number): void;
-}
-
-/** The devices of a v86 instance as a PortSpace (node 0), bound to the original dispatchers. */
-export function portSpaceOf(io: V86Io): PortSpace {
+/** The devices of a v86 instance (its `vcpu.ports`) as a PortSpace (node 0), bound to the original dispatchers. */
+export function portSpaceOf(io: PortDispatcher): PortSpace {
   const r8 = io.port_read8.bind(io), r16 = io.port_read16.bind(io), r32 = io.port_read32.bind(io);
   const w8 = io.port_write8.bind(io), w16 = io.port_write16.bind(io), w32 = io.port_write32.bind(io);
   return {
@@ -179,8 +170,8 @@ export function portSpaceOf(io: V86Io): PortSpace {
   };
 }
 
-/** Sends every port access of this v86 instance through `client` (a node without devices). */
-export function forwardPorts(io: V86Io, client: IoClient): void {
+/** Sends every port access of this v86 instance (its `vcpu.ports`) through `client` (a node without devices). */
+export function forwardPorts(io: PortDispatcher, client: IoClient): void {
   io.port_read8 = (port) => client.read(port, 1) & 0xff;
   io.port_read16 = (port) => client.read(port, 2) & 0xffff;
   io.port_read32 = (port) => client.read(port, 4) | 0;

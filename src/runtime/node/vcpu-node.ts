@@ -13,7 +13,7 @@ import { LocalLinks, type LocalLinksPlan } from "../links/local-links.ts";
 import type { BootWrite, GuestV86Options } from "../../machine/guest-setup.ts";
 import { InterruptRouter } from "../../machine/interrupts/router.ts";
 import { DsmAgent } from "./dsm-agent.ts";
-import { forwardPorts, IoClient, IoServer, portSpaceOf, type V86Io } from "../../machine/devices/io-forwarding.ts";
+import { forwardPorts, IoClient, IoServer, portSpaceOf } from "../../machine/devices/io-forwarding.ts";
 import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 
 export interface VcpuNodeConfig {
@@ -151,7 +151,6 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   vcpu.onError = (error) => fail("engine", error);
   const dsm = new DsmNode({ self: plan.self, nodes: plan.nodes, pages: vcpu.pageCount });
   const links = new LocalLinks(plan);
-  const cpuIo = (vcpu.emulator as unknown as { v86: { cpu: { io: V86Io } } }).v86.cpu.io;
 
   let io: IoClient | IoServer;
   const onOther = (from: number, msg: Message) => {
@@ -186,7 +185,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
 
   let serial: number[] = [];
   if (hostsDevices) {
-    const ports = portSpaceOf(cpuIo);
+    const ports = portSpaceOf(vcpu.ports);
     const picPorts = new Set<number>(PIC_PORTS);
     // The 8259 PICs live inside v86's wasm, not behind cpu.io; the engine exposes them.
     // Requests run as they arrive, possibly while this node's vCPU is inside an instruction:
@@ -200,11 +199,11 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
       (to, msg) => a.send(to, msg),
       { read: (addr, size) => dev(() => cpu.devices.read(addr, size)), write: (addr, size, value) => dev(() => cpu.devices.write(addr, size, value)) },
     );
-    vcpu.emulator.add_listener("serial0-output-byte", (byte: number) => void serial.push(byte));
+    vcpu.onSerialOutput((byte) => void serial.push(byte));
   } else {
     const client = new IoClient(a, config.vcpu ?? plan.self, deviceNode);
     io = client;
-    forwardPorts(cpuIo, client);
+    forwardPorts(vcpu.ports, client);
     cpu.routePic({ read8: (port) => client.read(port, 1), write8: (port, value) => client.write(port, 1, value) });
     cpu.routeIoapic({
       read: (addr, size) => client.mmioRead(addr, size as IoSize),

@@ -74,7 +74,7 @@ if (d.vcpu === null) {
   parentPort!.postMessage(report());
 } else {
   parentPort!.on("message", (m) => {
-    if (m.kind === "send") node.vcpu.emulator.serial0_send(m.text);
+    if (m.kind === "send") node.vcpu.sendSerial(m.text);
     if (m.kind === "stats") parentPort!.postMessage(report());
   });
 }

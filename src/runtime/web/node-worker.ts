@@ -171,7 +171,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
         break;
       }
       case "serial-input":
-        node?.vcpu.emulator.serial0_send(String.fromCharCode(...msg.bytes));
+        node?.vcpu.sendSerial(msg.bytes);
         break;
       case "stop":
         await node?.destroy();
