@@ -40,9 +40,10 @@ export function errorText(error: unknown): string {
   return String(error);
 }
 
-export function makeFailure(node: number, vcpu: number | null, cause: NodeFailureCause, message: string): NodeFailure {
+/** A failure stamped `atMs` (wall-clock ms, from the caller: the protocol core reads no clock). */
+export function makeFailure(node: number, vcpu: number | null, cause: NodeFailureCause, message: string, atMs: number): NodeFailure {
   const m = message.length > MAX_FAILURE_MESSAGE ? `${message.slice(0, MAX_FAILURE_MESSAGE - 1)}…` : message;
-  return { node, vcpu, tab: null, cause, message: m, atMs: performance.timeOrigin + performance.now() };
+  return { node, vcpu, tab: null, cause, message: m, atMs };
 }
 
 /** Thrown (Node) or shown (browser) for a node failure; carries the typed failure. */

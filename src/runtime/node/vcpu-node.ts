@@ -15,6 +15,7 @@ import { InterruptRouter } from "../../machine/interrupts/router.ts";
 import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf } from "../../machine/devices/io-forwarding.ts";
 import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
+import { wallClockMs } from "./wall-clock.ts";
 
 export interface VcpuNodeConfig {
   plan: LocalLinksPlan;
@@ -145,7 +146,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     }
     // What the guest wrote to the UART up to the failure is what the user reads next to the stop.
     if (serial.length > 0) config.onSerial(Uint8Array.from(serial.splice(0)));
-    config.onFailure?.(makeFailure(plan.self, config.vcpu, cause, message));
+    config.onFailure?.(makeFailure(plan.self, config.vcpu, cause, message, wallClockMs()));
   };
   // The engine stops itself on a throw out of main_loop (vcpu.ts) and reports it here.
   vcpu.onError = (error) => fail("engine", error);

@@ -7,6 +7,7 @@ import { startTsWorker } from "./ts-worker.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { errorText, makeFailure, type NodeFailure, NodeFailureError } from "../../protocol/tab/node-failure.ts";
 import type { ServeOptions } from "../node/vcpu-node.ts";
+import { wallClockMs } from "../node/wall-clock.ts";
 
 export interface NodeCluster {
   workers: Worker[];
@@ -76,7 +77,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
     });
     let ready = false;
     // An uncaught error ends the worker: before "ready" the node did not start, after it the node died.
-    w.on("error", (e) => failed(makeFailure(self, spec.vcpu, ready ? "worker" : "start", errorText(e))));
+    w.on("error", (e) => failed(makeFailure(self, spec.vcpu, ready ? "worker" : "start", errorText(e), wallClockMs())));
     w.on("message", (m) => {
       if (m.kind === "ready") ready = true;
       else if (m.kind === "failed") failed(m.failure as NodeFailure);

@@ -7,6 +7,7 @@ import type { LocalLinksPlan } from "../links/local-links.ts";
 import { describeFailure, makeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 import type { NodeGuest } from "../../machine/guest-setup.ts";
+import { wallClockMs } from "../node/wall-clock.ts";
 
 /** What a node boots (defined with the v86 options for it in machine/guest-setup.ts). */
 export type { NodeGuest };
@@ -124,7 +125,7 @@ export function watchNode(worker: Worker, node: { self: number; vcpu: number | n
     // An uncaught error the worker did not report itself (its script did not load, it died).
     worker.addEventListener("error", (e) => {
       const why = e.message ?? "its script did not load (no message: see the browser console)";
-      failure(makeFailure(self, node.vcpu, started ? "worker" : "start", started ? why : `its worker failed: ${why}`));
+      failure(makeFailure(self, node.vcpu, started ? "worker" : "start", started ? why : `its worker failed: ${why}`, wallClockMs()));
     });
     worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => {
       const m = e.data;

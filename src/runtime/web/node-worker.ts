@@ -11,6 +11,7 @@ import { delayLinks } from "../links/link-delay.ts";
 import { RttProbe } from "../links/link-rtt.ts";
 import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "../node/view-recorder.ts";
+import { wallClockMs } from "../node/wall-clock.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
@@ -24,13 +25,13 @@ let failed = false;
 function fail(cause: NodeFailureCause, message: string): void {
   if (failed) return;
   failed = true;
-  post({ kind: "failed", failure: makeFailure(init?.plan.self ?? -1, init?.vcpu ?? null, cause, message) });
+  post({ kind: "failed", failure: makeFailure(init?.plan.self ?? -1, init?.vcpu ?? null, cause, message, wallClockMs()) });
 }
 // Anything thrown outside the engine and the node's own serving (a report timer, a message handler).
 self.addEventListener("error", (e) => (e.preventDefault(), fail(node ? "worker" : "start", errorText(e.error ?? e.message))));
 self.addEventListener("unhandledrejection", (e) => (e.preventDefault(), fail(node ? "worker" : "start", errorText(e.reason))));
 /** Wall-clock ms: comparable with the page's clock (the page subtracts its own timeOrigin). */
-const wallMs = () => performance.timeOrigin + performance.now();
+const wallMs = wallClockMs;
 
 /** The latest faults' durations (a ring), for the remote page-fault latency the live view and bench show. */
 const faultTimes = {
@@ -91,7 +92,7 @@ function statsFrame(): NodeToPage {
   const snapshot = buildSnapshot({
     node: init!.plan.self,
     seq: statsSeq++,
-    atMs: performance.timeOrigin + performance.now(),
+    atMs: wallClockMs(),
     dsm: n.dsm,
     counters: {
       ipisSent: r?.ipisSent ?? 0,
