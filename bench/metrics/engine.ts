@@ -31,7 +31,7 @@ async function faultLoop(revoke: boolean): Promise<{ seconds: number; faults: nu
     // The page comes back from the local copy; the other noise page goes, so the next write faults.
     (f) => {
       if (revoke && (f.page === N || f.page === N + 1)) vcpu.revoke(f.page === N ? N + 1 : N, "none");
-      return { state: "rw" };
+      return { access: "write" };
     },
   );
   vcpu = run.vcpu;
@@ -111,8 +111,8 @@ const engine: BenchModule = {
       ctx.log(`engine: Linux boot with ${fraction * 100}% of pages read-only at start`);
       let rng = 42;
       const { seconds, vcpu } = await measureEngineBootSeconds({
-        setup: (v) => v.setAllPages("ro", () => ((rng = (rng * 1664525 + 1013904223) >>> 0) / 4294967296) < fraction),
-        onFault: () => ({ state: "rw" }),
+        setup: (v) => v.setAllPages("read", () => ((rng = (rng * 1664525 + 1013904223) >>> 0) / 4294967296) < fraction),
+        onFault: () => ({ access: "write" }),
       });
       metrics[name] = {
         value: seconds / stock,

@@ -89,7 +89,7 @@ export class SimulatedRemote {
   readonly faultLog: { page: number; access: string; cause: string }[] = [];
   constructor(private readonly vcpu: () => Vcpu) {}
 
-  take(page: number, to: "ro" | "none"): Uint8Array {
+  take(page: number, to: "read" | "none"): Uint8Array {
     const bytes = this.vcpu().revoke(page, to);
     if (to === "none") this.away.set(page, bytes);
     return bytes;
@@ -99,7 +99,7 @@ export class SimulatedRemote {
     this.faultLog.push(f);
     const bytes = this.away.get(f.page);
     this.away.delete(f.page);
-    return { state: f.access === "write" ? "rw" : "ro", bytes };
+    return { access: f.access === "write" ? "write" : "read", bytes };
   };
 
   faults(page: number, access?: string): number {

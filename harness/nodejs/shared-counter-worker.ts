@@ -32,7 +32,7 @@ const run = await bootEngineTest(
   (f) => pager.handler(f),
   (vcpu) => {
     pager = new BlockingPager(vcpu, data.mailbox, (msg) => port.postMessage({ type: "pager", msg } satisfies DsmWorkerMessage));
-    for (const p of data.notHeld) vcpu.setPageState(p, "none");
+    for (const p of data.notHeld) vcpu.setPageAccess(p, "none");
   },
 );
 // Requests that arrive while the guest is not inside a fault are served here, between v86's slices.

@@ -66,7 +66,7 @@ export async function runSharedCounter(n: number, iterations: number): Promise<S
         const next = queue.get(msg.page)!.shift()!;
         owner.set(msg.page, next);
         transfers++;
-        links[next].command({ op: "grant", page: msg.page, state: "rw", bytes: msg.bytes });
+        links[next].command({ op: "grant", page: msg.page, state: "write", bytes: msg.bytes });
         break;
       }
       case "granted":

@@ -62,11 +62,11 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"], option
     if (access === "read") {
       let bytes: Uint8Array;
       if (w >= 0 && w !== me) {
-        bytes = cpus[w].vcpu.revoke(page, "ro");
+        bytes = cpus[w].vcpu.revoke(page, "read");
         writer.set(page, -1);
       } else bytes = cpus[[...h][0]].vcpu.readPage(page);
       holders.set(page, new Set([...h, me]));
-      return { state: "ro", bytes };
+      return { access: "read", bytes };
     }
     let bytes: Uint8Array | undefined;
     for (const o of h) {
@@ -76,7 +76,7 @@ export async function startSmpMachine(n: number, v86: VcpuOptions["v86"], option
     }
     holders.set(page, new Set([me]));
     writer.set(page, me);
-    return { state: "rw", bytes };
+    return { access: "write", bytes };
   };
 
   const send = (me: number) => (msg: OutgoingInterrupt): boolean => {

@@ -7,7 +7,7 @@
 // blocked, the same requests are served at an instruction boundary by `poll()` (call it when
 // the manager's "poke" message arrives). Two blocked vCPUs therefore never wait on each other.
 
-import { EngineError, PAGE_SIZE, type Access, type FaultHandler, type PageGrant, type Vcpu } from "./vcpu.ts";
+import { EngineError, PAGE_SIZE, type FaultAccess, type FaultHandler, type PageGrant, type Vcpu } from "./vcpu.ts";
 
 /** Mailbox layout: an Int32 header, then one page of bytes. */
 const SEQ = 0; // bumped by the manager for each command
@@ -20,15 +20,15 @@ export const MAILBOX_BYTES = HEADER_BYTES + PAGE_SIZE;
 
 const OP_GRANT = 1;
 const OP_REVOKE = 2;
-const STATES = ["rw", "ro", "none"] as const;
+const STATES = ["write", "read", "none"] as const;
 
 export type ManagerCommand =
-  | { op: "grant"; page: number; state: "ro" | "rw"; bytes?: Uint8Array }
-  | { op: "revoke"; page: number; to: "ro" | "none" };
+  | { op: "grant"; page: number; state: "read" | "write"; bytes?: Uint8Array }
+  | { op: "revoke"; page: number; to: "read" | "none" };
 
 /** What the vCPU side tells the manager (send it with postMessage or any ordered channel). */
 export type PagerMessage =
-  | { type: "fault"; page: number; access: Access }
+  | { type: "fault"; page: number; access: FaultAccess }
   | { type: "granted"; page: number }
   | { type: "revoked"; page: number; bytes: Uint8Array };
 
@@ -85,17 +85,17 @@ export class BlockingPager {
     const page = this.header[PAGE];
     const state = STATES[this.header[STATE]];
     if (op === OP_REVOKE) {
-      if (state !== "ro" && state !== "none") throw new EngineError(`bad revoke target ${state}`);
+      if (state !== "read" && state !== "none") throw new EngineError(`bad revoke target ${state}`);
       const bytes = this.vcpu.revoke(page, state);
       this.send({ type: "revoked", page, bytes });
       return undefined;
     }
     if (op === OP_GRANT) {
       if (page !== this.waitingFor) throw new EngineError(`grant for page ${page}, but the fault is on page ${this.waitingFor}`);
-      if (state !== "ro" && state !== "rw") throw new EngineError(`bad grant state ${state}`);
+      if (state !== "read" && state !== "write") throw new EngineError(`bad grant access ${state}`);
       const bytes = this.header[HAS_BYTES] ? this.data.slice() : undefined;
       this.send({ type: "granted", page });
-      return { state, bytes };
+      return { access: state, bytes };
     }
     throw new EngineError(`unknown pager command ${op}`);
   }

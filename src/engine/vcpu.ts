@@ -24,11 +24,11 @@ import {
 import { INTERRUPT_IMPORT_DEFAULTS, MEM, type WasmImport } from "./interrupts/abi.ts";
 import { auditSiteFunction, type AuditReport } from "./audit-sites.ts";
 import type { PortDispatcher } from "./ports.ts";
+import { PAGE_SIZE, type Access, type FaultAccess } from "../protocol/types.ts";
 
-export const PAGE_SIZE = 4096;
-
-export type PageState = "rw" | "ro" | "none";
-export type Access = "read" | "write";
+// A page's local access ("none" | "read" | "write") and the access a fault asks for are the
+// protocol's own types: the engine's page map holds exactly what the DSM grants.
+export { PAGE_SIZE, type Access, type FaultAccess };
 
 /**
  * Where the access came from: `tlb` (a virtual access, instruction fetch or JIT code, caught when
@@ -40,13 +40,13 @@ export type FaultCause = "tlb" | "physical" | "dma";
 export interface PageFault {
   /** Guest-physical page number (address >>> 12). */
   page: number;
-  access: Access;
+  access: FaultAccess;
   cause: FaultCause;
 }
 
-/** What a fault handler grants: the new local state, and the page's bytes when they changed. */
+/** What a fault handler grants: the page's new local access, and its bytes when they changed. */
 export interface PageGrant {
-  state: "ro" | "rw";
+  access: "read" | "write";
   /** Exactly 4096 bytes; omitted when the local copy is current (for example read-only -> read-write). */
   bytes?: Uint8Array;
 }
@@ -89,9 +89,9 @@ export interface AuditViolation {
   address: number;
   /** Bytes accessed (0: a bulk copy or fill touching this page). */
   bytes: number;
-  access: Access;
-  /** The page's local state at the access. */
-  state: PageState;
+  access: FaultAccess;
+  /** The page's local access when it was made. */
+  held: Access;
   /** The v86 function that made the access (from the wasm's name section). */
   fn: string;
   site: number;
@@ -105,15 +105,15 @@ export class AuditError extends Error {
   constructor(readonly violation: AuditViolation) {
     const v = violation;
     super(
-      `coherence audit: ${v.access} of ${v.bytes || "a span of"} byte(s) at guest-physical 0x${v.address.toString(16)} (page 0x${v.page.toString(16)}, held "${v.state}") ` +
+      `coherence audit: ${v.access} of ${v.bytes || "a span of"} byte(s) at guest-physical 0x${v.address.toString(16)} (page 0x${v.page.toString(16)}, held "${v.held}") ` +
         `by ${v.fn}, guest eip 0x${(v.eip >>> 0).toString(16)}${v.restartPending ? ", restart pending" : ""}`,
     );
     this.name = "AuditError";
   }
 }
 
-const STATE_BYTE: Record<PageState, number> = { rw: PAGE_RW, ro: PAGE_RO, none: PAGE_NONE };
-const BYTE_STATE: PageState[] = ["rw", "ro", "none"];
+const ACCESS_BYTE: Record<Access, number> = { write: PAGE_RW, read: PAGE_RO, none: PAGE_NONE };
+const BYTE_ACCESS: Access[] = ["write", "read", "none"];
 
 // v86 keeps the legacy VGA window (0xA0000-0xBFFFF) as MMIO even though it lies below memory_size.
 const VGA_FIRST_PAGE = 0xa0000 >>> 12;
@@ -204,20 +204,20 @@ export class Vcpu {
     return this.memorySize / PAGE_SIZE;
   }
 
-  pageState(page: number): PageState {
+  pageAccess(page: number): Access {
     this.checkPage(page);
-    return BYTE_STATE[this.view()[this.mapBase + page]];
+    return BYTE_ACCESS[this.view()[this.mapBase + page]];
   }
 
   /**
-   * Sets a page's local state without moving bytes (setup, or an upgrade the caller knows is
+   * Sets a page's local access without moving bytes (setup, or an upgrade the caller knows is
    * current). A downgrade takes effect at once: no stale translation or compiled code remains.
    */
-  setPageState(page: number, state: PageState): void {
+  setPageAccess(page: number, access: Access): void {
     this.checkPage(page);
-    if (!(state in STATE_BYTE)) throw new EngineError(`unknown page state ${JSON.stringify(state)}`);
+    if (!(access in ACCESS_BYTE)) throw new EngineError(`unknown page access ${JSON.stringify(access)}`);
     const before = this.view()[this.mapBase + page];
-    const after = STATE_BYTE[state];
+    const after = ACCESS_BYTE[access];
     this.view()[this.mapBase + page] = after;
     if (after > before) {
       this.flushPage(page, after === PAGE_NONE);
@@ -230,11 +230,11 @@ export class Vcpu {
     }
   }
 
-  /** Sets the state of many pages at once with a single TLB flush (e.g. "all pages none"). */
-  setAllPages(state: PageState, predicate: (page: number) => boolean = () => true): void {
-    if (!(state in STATE_BYTE)) throw new EngineError(`unknown page state ${JSON.stringify(state)}`);
+  /** Sets the access of many pages at once with a single TLB flush (e.g. "all pages none"). */
+  setAllPages(access: Access, predicate: (page: number) => boolean = () => true): void {
+    if (!(access in ACCESS_BYTE)) throw new EngineError(`unknown page access ${JSON.stringify(access)}`);
     const u8 = this.view();
-    const b = STATE_BYTE[state];
+    const b = ACCESS_BYTE[access];
     for (let p = 0; p < this.pageCount; p++) {
       if (p >= VGA_FIRST_PAGE && p < VGA_END_PAGE) continue;
       if (predicate(p)) u8[this.mapBase + p] = b;
@@ -248,23 +248,23 @@ export class Vcpu {
    * Call it at an instruction boundary (whenever v86 is not executing) or from inside a fault
    * handler while it waits; either way no TLB entry or compiled code for the page survives.
    */
-  revoke(page: number, to: "ro" | "none"): Uint8Array {
+  revoke(page: number, to: "read" | "none"): Uint8Array {
     this.checkPage(page);
-    if (to !== "ro" && to !== "none") throw new EngineError(`revoke target must be "ro" or "none", got ${JSON.stringify(to)}`);
+    if (to !== "read" && to !== "none") throw new EngineError(`revoke target must be "read" or "none", got ${JSON.stringify(to)}`);
     const bytes = this.readPage(page);
-    this.setPageState(page, to);
+    this.setPageAccess(page, to);
     this.stats.revocations++;
     return bytes;
   }
 
-  /** A copy of the page's local bytes (whatever its state). */
+  /** A copy of the page's local bytes (whatever its access). */
   readPage(page: number): Uint8Array {
     this.checkPage(page);
     const at = this.mem8Base + page * PAGE_SIZE;
     return this.view().slice(at, at + PAGE_SIZE);
   }
 
-  /** Overwrites the page's local bytes (drops compiled code for it); state is unchanged. */
+  /** Overwrites the page's local bytes (drops compiled code for it); its access is unchanged. */
   writePage(page: number, bytes: Uint8Array): void {
     this.checkPage(page);
     if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE) {
@@ -466,7 +466,7 @@ export class Vcpu {
    * Makes every page of [addr, addr+len) hold at least what `access` needs, faulting as needed.
    * Returns true when a fault brought new bytes for one of them.
    */
-  private ensure(addr: number, len: number, access: Access, cause: FaultCause): boolean {
+  private ensure(addr: number, len: number, access: FaultAccess, cause: FaultCause): boolean {
     const need = access === "write" ? PAGE_RW : PAGE_RO;
     const last = Math.min(addr + len - 1, this.memorySize - 1) >>> 12;
     let fresh = false;
@@ -478,12 +478,12 @@ export class Vcpu {
   }
 
   /** Runs the handler for one fault and applies its grant; true when it supplied bytes. */
-  private fault(page: number, access: Access, cause: FaultCause): boolean {
+  private fault(page: number, access: FaultAccess, cause: FaultCause): boolean {
     this.flushPendingDirty();
     const handler = this.onFault;
-    const state = BYTE_STATE[this.view()[this.mapBase + page]];
+    const held = BYTE_ACCESS[this.view()[this.mapBase + page]];
     if (!handler) {
-      throw new EngineError(`guest ${access} (${cause}) to page 0x${page.toString(16)} which is "${state}", and no fault handler is set`);
+      throw new EngineError(`guest ${access} (${cause}) to page 0x${page.toString(16)} held "${held}", and no fault handler is set`);
     }
     this.stats.faults++;
     this.stats.faultsByCause[cause]++;
@@ -494,14 +494,14 @@ export class Vcpu {
     } finally {
       this.faultDepth--;
     }
-    if (!grant || (grant.state !== "ro" && grant.state !== "rw")) {
-      throw new EngineError(`fault handler for page 0x${page.toString(16)} returned ${JSON.stringify(grant)}, expected { state: "ro" | "rw", bytes? }`);
+    if (!grant || (grant.access !== "read" && grant.access !== "write")) {
+      throw new EngineError(`fault handler for page 0x${page.toString(16)} returned ${JSON.stringify(grant)}, expected { access: "read" | "write", bytes? }`);
     }
-    if (access === "write" && grant.state !== "rw") {
-      throw new EngineError(`fault handler granted "${grant.state}" for a write to page 0x${page.toString(16)}`);
+    if (access === "write" && grant.access !== "write") {
+      throw new EngineError(`fault handler granted "${grant.access}" for a write to page 0x${page.toString(16)}`);
     }
     if (grant.bytes !== undefined) this.writePage(page, grant.bytes);
-    this.view()[this.mapBase + page] = STATE_BYTE[grant.state];
+    this.view()[this.mapBase + page] = ACCESS_BYTE[grant.access];
     return grant.bytes !== undefined;
   }
 
@@ -512,7 +512,7 @@ export class Vcpu {
       address,
       bytes: info & 0xff,
       access: info & 0x100 ? "write" : "read",
-      state: BYTE_STATE[this.view()[this.mapBase + page]],
+      held: BYTE_ACCESS[this.view()[this.mapBase + page]],
       fn: this.audit ? auditSiteFunction(this.audit.report, site) : `site ${site}`,
       site,
       eip: new DataView(this.view().buffer).getInt32(MEM.previousIp, true),

@@ -80,7 +80,7 @@ describe("coherence audit", () => {
     expect(codePage).toBeGreaterThan(0);
     expect(r.error).toBeInstanceOf(AuditError);
     const v = (r.error as AuditError).violation;
-    expect(v).toMatchObject({ page: codePage, access: "read", state: "none" });
+    expect(v).toMatchObject({ page: codePage, access: "read", held: "none" });
     expect(v.eip >>> 12).toBe(codePage);
     expect(r.error!.message).toMatch(new RegExp(`^coherence audit: read of \\d byte\\(s\\) at guest-physical 0x${codePage.toString(16)}\\w{3} \\(page 0x${codePage.toString(16)}, held "none"\\) by \\S+, guest eip 0x`));
     expect(r.output).not.toContain("RESULT");

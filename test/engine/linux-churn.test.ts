@@ -20,9 +20,9 @@ describe("engine under page churn", () => {
     const take = () => {
       const p = Math.floor(random() * pageCount());
       if (p >= 0xa0 && p < 0xc0) return;
-      const state = vcpu.pageState(p);
+      const state = vcpu.pageAccess(p);
       if (state === "none") return;
-      const to = state === "rw" && random() < 0.5 ? "ro" : "none";
+      const to = state === "write" && random() < 0.5 ? "read" : "none";
       const bytes = vcpu.revoke(p, to);
       if (to === "none") {
         away.set(p, bytes);
@@ -40,7 +40,7 @@ describe("engine under page churn", () => {
         }
         const bytes = away.get(f.page);
         away.delete(f.page);
-        return { state: f.access === "write" || random() < 0.5 ? "rw" : "ro", bytes };
+        return { access: f.access === "write" || random() < 0.5 ? "write" : "read", bytes };
       },
       setup: (v) => (vcpu = v),
     });

@@ -100,7 +100,7 @@ describe("engine page access control on the hard paths", () => {
           for (let i = 0; i < 1024; i++) dv.setUint32(i * 4, pattern(k * 1024 + i), true);
         });
         for (const p of pages(REP_DST)) remote.take(p, "none");
-        for (const p of pages(REP_STOS)) remote.take(p, "ro");
+        for (const p of pages(REP_STOS)) remote.take(p, "read");
         return 0;
       }
       expect(cmd).toBe(HC.REP_CHECK);
@@ -144,8 +144,8 @@ describe("engine page access control on the hard paths", () => {
     let stealsInsideFaults = 0;
     let final: number[] = [];
     const steal = () => {
-      if (vcpu.pageState(C) === "none") return;
-      const to = random() < 0.5 ? "none" : "ro";
+      if (vcpu.pageAccess(C) === "none") return;
+      const to = random() < 0.5 ? "none" : "read";
       remote.take(C, to);
       steals++;
       if (to === "none") {
@@ -166,7 +166,7 @@ describe("engine page access control on the hard paths", () => {
           steal();
           if (steals > before) stealsInsideFaults++;
         }
-        if (f.page !== PT && random() < 0.05) remote.take(PT, random() < 0.5 ? "none" : "ro");
+        if (f.page !== PT && random() < 0.05) remote.take(PT, random() < 0.5 ? "none" : "read");
       }
       return remote.handler(f);
     };
@@ -184,7 +184,7 @@ describe("engine page access control on the hard paths", () => {
           expect(cmd).toBe(HC.LOCK_DONE);
           expect(arg).toBe(LOCK_ITERATIONS);
           chaos = false;
-          const bytes = vcpu.pageState(C) === "none" ? remote.away.get(C)! : vcpu.readPage(C);
+          const bytes = vcpu.pageAccess(C) === "none" ? remote.away.get(C)! : vcpu.readPage(C);
           const dv = new DataView(bytes.buffer, bytes.byteOffset);
           final = [0, 64, 128].map((off) => dv.getUint32(off, true));
           return 0;
@@ -223,7 +223,7 @@ describe("engine page access control on the hard paths", () => {
       }
       // A device reads 8 KiB spanning both revoked pages, then writes into a read-only page.
       read = cpu.read_blob(REP_SRC, 8192).slice();
-      remote.take(dst, "ro");
+      remote.take(dst, "read");
       cpu.write_blob(new Uint8Array(100).fill(0xee), REP_DST + 50);
       dstBytes = remote.take(dst, "none");
       return 0;
@@ -267,7 +267,7 @@ describe("engine page access control on the hard paths", () => {
       (f) => {
         // While the source page is on its way, a request for the destination arrives and is
         // served: the remote owner now holds it (unchanged).
-        if (armed && f.page === src && vcpu.pageState(dst) !== "none") {
+        if (armed && f.page === src && vcpu.pageAccess(dst) !== "none") {
           remote.take(dst, "none");
           dstTakenDuringSrcFault++;
         }
@@ -297,8 +297,8 @@ describe("engine page access control on the hard paths", () => {
         "desc",
         (cmd, arg) => {
           expect(cmd).toBe(HC.DESC_TAKE);
-          remote.take(gdtPage, arg === 1 ? "ro" : "none");
-          taken.push(vcpu.pageState(gdtPage));
+          remote.take(gdtPage, arg === 1 ? "read" : "none");
+          taken.push(vcpu.pageAccess(gdtPage));
           return 0;
         },
         remote.handler,
@@ -316,7 +316,7 @@ describe("engine page access control on the hard paths", () => {
     const r = await desc({});
     for (const what of ["rw hi", "rw lo", "ro hi", "ro lo", "none hi", "none lo"]) expect(r.output).toMatch(new RegExp(`desc ${what} got=\\w+ want=\\w+ ok`));
     expect(r.failures).toBe(0);
-    expect(r.taken).toEqual(["ro", "none", "none"]);
+    expect(r.taken).toEqual(["read", "none", "none"]);
     // The descriptor loads after each "none" went through a physical-read fault of the GDT page.
     expect(r.remote.faults(gdtPage, "read")).toBeGreaterThanOrEqual(2);
     // Without the fix the same guest breaks exactly where the GDT page stops being read-write here:
@@ -357,7 +357,7 @@ describe("engine page access control on the hard paths", () => {
           dv.setUint32(slot, dv.getUint32(slot, true) | 0x08, true);
           remoteChanges++;
           remote.faultLog.push(f);
-          return { state: "rw", bytes };
+          return { access: "write", bytes };
         }
         return remote.handler(f);
       },

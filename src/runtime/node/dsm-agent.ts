@@ -11,9 +11,9 @@ import { PAGE_SIZE, type FaultAccess, type NodeId } from "../../protocol/types.t
 
 /** What the agent needs of the local engine (the engine's Vcpu provides these). */
 export interface PageMemory {
-  setPageState(page: number, state: "rw" | "ro" | "none"): void;
+  setPageAccess(page: number, state: "write" | "read" | "none"): void;
   /** Lowers the page's state at an instruction boundary and returns its current bytes. */
-  revoke(page: number, to: "ro" | "none"): Uint8Array;
+  revoke(page: number, to: "read" | "none"): Uint8Array;
   writePage(page: number, bytes: Uint8Array): void;
 }
 
@@ -68,17 +68,17 @@ export class DsmAgent {
   }
 
   /**
-   * The engine needs `page` with `access`. Blocks until the DSM grants it; returns the new state.
+   * The engine needs `page` with `access`. Blocks until the DSM grants it; returns the access granted.
    * The page's bytes, when they changed, are already written into local memory.
    */
-  fault(page: number, access: FaultAccess): "ro" | "rw" {
+  fault(page: number, access: FaultAccess): "read" | "write" {
     this.counters.faults++;
     // The previous grants' accesses have happened by now (the engine moved on to this one).
     this.releaseHeld();
     this.lastGrant = null;
     this.apply(this.dsm.onLocalFault(page, access));
     this.block(() => this.granted(page, access));
-    return this.lastGrant!.access === "write" ? "rw" : "ro";
+    return this.lastGrant!.access;
   }
 
   /**
@@ -151,12 +151,12 @@ export class DsmAgent {
         case "grant":
           if (e.data.form === "bytes") this.memory.writePage(e.page, e.data.bytes);
           else if (e.data.form === "zero") this.memory.writePage(e.page, ZERO_PAGE);
-          this.memory.setPageState(e.page, e.access === "write" ? "rw" : "ro");
+          this.memory.setPageAccess(e.page, e.access);
           this.held.push(e.page);
           this.lastGrant = { page: e.page, access: e.access };
           break;
         case "revoke": {
-          const bytes = this.memory.revoke(e.page, e.access === "read" ? "ro" : "none");
+          const bytes = this.memory.revoke(e.page, e.access);
           queue.push(...this.dsm.revoked(e.page, e.wantBytes ? bytes : undefined));
           break;
         }

@@ -125,7 +125,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     ...(config.audit ? { audit: { report: config.audit } } : {}),
     onFault: (fault) => {
       if (!agent) throw new Error(`page fault on page ${fault.page} before the DSM started`);
-      return { state: agent.fault(fault.page, fault.access) };
+      return { access: agent.fault(fault.page, fault.access) };
     },
     hooks: {
       onSend: (msg) => (router ? router.onSend(msg) : true),

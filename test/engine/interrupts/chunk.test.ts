@@ -41,7 +41,7 @@ it("runs at instruction boundaries inside a slice: an injected fixed interrupt i
           injectedIn = slice;
         }
         if (!revoked) {
-          g.vi.vcpu.setPageState(untouched, "ro");
+          g.vi.vcpu.setPageAccess(untouched, "read");
           revoked = true;
         }
       },
@@ -68,6 +68,6 @@ it("runs at instruction boundaries inside a slice: an injected fixed interrupt i
   expect(g.vi.stats.injected.fixed).toBe(1);
   // Downgraded between instructions: no instruction was in progress, so nothing restarts.
   expect(revoked).toBe(true);
-  expect(g.vi.vcpu.pageState(untouched)).toBe("ro");
+  expect(g.vi.vcpu.pageAccess(untouched)).toBe("read");
   expect(g.vi.vcpu.stats.restartRequests).toBe(0);
 });

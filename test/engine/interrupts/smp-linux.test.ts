@@ -36,7 +36,7 @@ describe("Linux SMP on VcpuInterrupts", () => {
   it.skipIf(!HEAVY)("brings an audited AP up with no access around the page map", { timeout: 1_800_000 }, async () => {
     const violations: string[] = [];
     const m = await startSmpMachine(2, linuxV86Options({ acpi: true, log: () => {} }), {
-      audit: (cpu, v: AuditViolation) => violations.push(`cpu${cpu} ${v.access} page 0x${v.page.toString(16)} (${v.state}) by ${v.fn} at eip 0x${(v.eip >>> 0).toString(16)}`),
+      audit: (cpu, v: AuditViolation) => violations.push(`cpu${cpu} ${v.access} page 0x${v.page.toString(16)} (${v.held}) by ${v.fn} at eip 0x${(v.eip >>> 0).toString(16)}`),
       auditCpus: [1],
     });
     try {

@@ -21,10 +21,10 @@ const doneCount = new Int32Array(done);
 const PAGE = 4096;
 
 const ram = new Uint8Array(pages * PAGE);
-const state = new Array<"rw" | "ro" | "none">(pages).fill(plan.self === 0 ? "rw" : "none");
+const state = new Array<"write" | "read" | "none">(pages).fill(plan.self === 0 ? "write" : "none");
 let revokes = 0;
 const memory: PageMemory = {
-  setPageState: (p, s) => void (state[p] = s),
+  setPageAccess: (p, s) => void (state[p] = s),
   revoke: (p, to) => {
     revokes++;
     state[p] = to;
@@ -39,7 +39,7 @@ const view = new DataView(ram.buffer);
 // Counter k lives at a fixed address; several counters share a page so false sharing happens too.
 const addr = (k: number) => ((k * 5) % pages) * PAGE + ((k * 40) % PAGE);
 const ensure = (page: number, access: "read" | "write") => {
-  if (state[page] === "rw" || (access === "read" && state[page] === "ro")) return;
+  if (state[page] === "write" || (access === "read" && state[page] === "read")) return;
   agent.fault(page, access);
 };
 

@@ -119,10 +119,10 @@ function twoNodes(pages = 8) {
   const queues: { from: number; frame: Uint8Array }[][] = [[], []];
   const agents: DsmAgent[] = [];
   const mem = (self: number): PageMemory => {
-    const state = new Array<string>(pages).fill(self === 0 ? "rw" : "none");
+    const state = new Array<string>(pages).fill(self === 0 ? "write" : "none");
     const ram = new Uint8Array(pages * 4096);
     return {
-      setPageState: (p, s) => void (state[p] = s),
+      setPageAccess: (p, s) => void (state[p] = s),
       revoke: (p, to) => ((state[p] = to), ram.slice(p * 4096, (p + 1) * 4096)),
       writePage: (p, b) => ram.set(b, p * 4096),
     };
