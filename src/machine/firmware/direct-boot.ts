@@ -10,6 +10,7 @@ import { check } from "./errors.ts";
 import * as L from "./layout.ts";
 import { buildMpTable } from "./mptable.ts";
 import { describePlatform, type Platform, type PlatformSpec } from "./platform.ts";
+import { PAGE_SIZE } from "../../protocol/types.ts";
 
 export interface DirectBootInput {
   bzImage: Uint8Array;
@@ -39,7 +40,6 @@ export interface DirectBootPlan {
   rsdpAddress?: number;
 }
 
-const PAGE = 4096;
 
 export function planDirectBoot(input: DirectBootInput): DirectBootPlan {
   const header = parseSetupHeader(input.bzImage);
@@ -62,7 +62,7 @@ export function planDirectBoot(input: DirectBootInput): DirectBootPlan {
   if (input.initrd && input.initrd.length > 0) {
     // as high as the kernel allows, page-aligned, clear of the kernel's decompression area
     const ceiling = Math.min(input.memoryBytes, header.initrdAddrMax + 1);
-    const address = Math.floor((ceiling - input.initrd.length) / PAGE) * PAGE;
+    const address = Math.floor((ceiling - input.initrd.length) / PAGE_SIZE) * PAGE_SIZE;
     check(
       address >= kernelEnd,
       `the ${input.initrd.length}-byte initramfs does not fit between the kernel (ends 0x${kernelEnd.toString(16)}) and 0x${ceiling.toString(16)}; give the guest more memory`,

@@ -7,10 +7,10 @@ import { cellAt, fittingZoom, layoutGrid, ZOOMS, type GridLayout } from "./page-
 import type { LiveModel } from "./model/live-model.ts";
 import { NO_OWNER } from "./model/page-map.ts";
 import { pageStateCode } from "../../protocol/stats.ts";
+import { PAGE_SIZE } from "../../protocol/types.ts";
 
 const MODIFIED = pageStateCode("modified");
 const INVALID = pageStateCode("invalid");
-const PAGE = 4096;
 
 export class PageMapCanvas {
   readonly root: HTMLElement;
@@ -205,7 +205,7 @@ export class PageMapCanvas {
     const lines: string[] = [];
     if (hit.end - hit.first === 1) {
       const info = map.info(hit.first);
-      lines.push(`page ${hex(hit.first)} · phys ${hex(hit.first * PAGE, 8)}`);
+      lines.push(`page ${hex(hit.first)} · phys ${hex(hit.first * PAGE_SIZE, 8)}`);
       lines.push(info.owner === null ? "owner: changing hands" : `owner: node ${info.owner} (${info.states[info.owner]})`);
       lines.push(`copies at: ${info.holders.map((n) => `node ${n}`).join(", ") || "none"}`);
       const here = this.localNode;
@@ -213,7 +213,7 @@ export class PageMapCanvas {
       const moves = this.model.hot.movesOf(hit.first);
       if (moves) lines.push(`moved ${moves}× in the last ${Math.round(this.model.hot.windowMs / 1000)} s`);
     } else {
-      lines.push(`pages ${hex(hit.first)}–${hex(hit.end - 1)} · phys ${hex(hit.first * PAGE, 8)}`);
+      lines.push(`pages ${hex(hit.first)}–${hex(hit.end - 1)} · phys ${hex(hit.first * PAGE_SIZE, 8)}`);
       const owners = new Map<string, number>();
       for (let p = hit.first; p < hit.end; p++) {
         const o = map.owner[p]!;
