@@ -40,7 +40,6 @@ export interface DirectBootPlan {
   rsdpAddress?: number;
 }
 
-
 export function planDirectBoot(input: DirectBootInput): DirectBootPlan {
   const header = parseSetupHeader(input.bzImage);
   const platform = describePlatform(input.platform);
