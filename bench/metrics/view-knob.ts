@@ -1,8 +1,8 @@
 // The latency knob's effect on the real VM: Linux with 2 vCPUs in 2 workers of one tab
 // (view-lab.html?vm=2), boot to shell with 10 ms added one-way delay on every frame every node
 // sends, from the start, against the same boot without delay in the same run. The knob acts on
-// the in-tab links here (each node worker delays its own sends, link-delay.ts); across tabs the
-// fabric applies it to the WebRTC links instead. Slow by nature: every remote page fault then
+// the in-tab links here (each node worker delays its own sends, link-delay.ts, as it does on a
+// cluster of tabs too). Slow by nature: every remote page fault then
 // costs at least two 10 ms hops (a boot that takes ~1.5 min takes well over 15 min).
 
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";

@@ -42,7 +42,7 @@ export type ViewInput =
 
 /** What the view asks of the machine. */
 export type ViewEvent =
-  /** Added one-way delay on every link, 0..50 ms; "off" is 0 (the fabric applies it at its send side). */
+  /** Added one-way delay on every link, 0..MAX_ADDED_DELAY_MS; "off" is 0 (each VM node delays its own sends). */
   | { kind: "set-link-delay"; ms: number }
   /** Start or stop forwarding `events` inputs (they cost something, so only while a trace records). */
   | { kind: "trace"; recording: boolean }
