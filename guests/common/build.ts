@@ -1,7 +1,8 @@
 // Builds one of the small multiboot test guests (guests/enginetest, guests/interrupts) with the
 // system's gcc and ld into <guest>/build/ (gitignored): the shared entry common/start.S first,
-// then the guest's own sources (which include common/guest.h), linked with the guest's link.ld. Rebuilt when any input
-// (sources, headers, linker script, these build files) is newer than the ELF.
+// then the guest's own sources (which include common/guest.h; .S files common/protected-mode.h),
+// linked with the guest's link.ld. Rebuilt when any input (sources, headers, linker script, these
+// build files) is newer than the ELF.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -11,6 +12,8 @@ const COMMON_DIR = path.dirname(fileURLToPath(import.meta.url));
 const COMMON_START = path.join(COMMON_DIR, "start.S");
 /** C helpers the guests include as "../common/guest.h". */
 const COMMON_HEADER = path.join(COMMON_DIR, "guest.h");
+/** Flat GDT and AP trampoline macros, included by start.S and by guests' .S files ("../common/protected-mode.h"). */
+const COMMON_ASM_HEADER = path.join(COMMON_DIR, "protected-mode.h");
 const CFLAGS = ["-m32", "-ffreestanding", "-nostdlib", "-fno-pic", "-fno-pie", "-fno-stack-protector", "-O2", "-Wall", "-Werror", "-c"];
 
 export interface GuestBuild {
@@ -40,6 +43,7 @@ export function buildGuest(guest: GuestBuild): string {
   const inputs = [
     COMMON_START,
     COMMON_HEADER,
+    COMMON_ASM_HEADER,
     fileURLToPath(import.meta.url),
     ...[...guest.sources, ...guest.dependencies, "link.ld"].map((s) => path.join(guest.dir, s)),
   ];

@@ -2,6 +2,8 @@
  * load a flat GDT (the loader's descriptors are not ours to keep), the segment registers and a
  * 16 KiB stack, then main(magic, info). main returning halts the CPU for good.
  * Exports stack_top for guest code that restarts on a fresh stack (interrupts' state_entry). */
+#include "protected-mode.h"
+
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0
         .section .multiboot, "a"
@@ -15,8 +17,8 @@ _start:
         movl %eax, %edi         /* multiboot magic; %ax is reused below */
         movl %ebx, %esi         /* multiboot info */
         lgdt gdt_desc
-        ljmp $0x08, $1f
-1:      movw $0x10, %ax
+        ljmp $FLAT_CODE_SEL, $1f
+1:      movw $FLAT_DATA_SEL, %ax
         movw %ax, %ds
         movw %ax, %es
         movw %ax, %ss
@@ -32,9 +34,7 @@ _start:
 
         .section .data
         .align 8
-gdt:    .quad 0
-        .quad 0x00CF9A000000FFFF  /* 0x08: code, flat 4 GiB */
-        .quad 0x00CF92000000FFFF  /* 0x10: data, flat 4 GiB */
+gdt:    FLAT_GDT_ENTRIES
 gdt_desc:
         .word gdt_desc - gdt - 1
         .long gdt

@@ -3,6 +3,8 @@
  * EBX = multiboot info; the segment descriptors it used are not ours to keep, so the
  * first thing done is loading our own GDT. */
 
+#include "../common/protected-mode.h"
+
 #define MB_MAGIC 0x1BADB002
 /* bit 0: page-aligned modules, bit 1: memory map wanted (v86 accepts only these bits) */
 #define MB_FLAGS 0x00000003
@@ -19,8 +21,8 @@ _start:
     cld
     movl $bsp_stack_top, %esp
     lgdt gdt_desc
-    ljmp $0x08, $1f
-1:  movw $0x10, %cx
+    ljmp $FLAT_CODE_SEL, $1f
+1:  movw $FLAT_DATA_SEL, %cx
     movw %cx, %ds
     movw %cx, %es
     movw %cx, %fs
@@ -64,9 +66,7 @@ isr_common:
     .section .data
     .align 16
 gdt:
-    .quad 0
-    .quad 0x00CF9A000000FFFF
-    .quad 0x00CF92000000FFFF
+    FLAT_GDT_ENTRIES
 gdt_end:
     .align 4
     .word 0
@@ -75,34 +75,15 @@ gdt_desc:
     .word gdt_end - gdt - 1
     .long gdt
 
-/* ---- AP trampoline: copied to a page below 1 MiB; a SIPI with vector v starts the AP in
- * real mode at v * 0x1000 with CS = v * 0x100, IP = 0. Only offsets relative to the start
- * are used in 16-bit code, so it runs wherever it is copied. ---- */
+/* ---- AP trampoline: copied to a page below 1 MiB, where a SIPI starts it in real mode
+ * (see AP_TRAMPOLINE in common/protected-mode.h) ---- */
     .section .text
     .code16
     .globl ap_tramp_start, ap_tramp_end
 ap_tramp_start:
     cli
     cld
-    movw %cs, %ax
-    movw %ax, %ds
-    lgdtl (ap_gdt_desc - ap_tramp_start)
-    movl %cr0, %eax
-    orl $1, %eax
-    movl %eax, %cr0
-    ljmpl $0x08, $ap_entry32
-    .align 4
-    .word 0
-ap_gdt_desc:
-    .word gdt_end - gdt - 1
-    .long gdt
-ap_tramp_end:
-
-    .code32
-ap_entry32:
-    movw $0x10, %cx
-    movw %cx, %ds
-    movw %cx, %es
+    AP_TRAMPOLINE ap_tramp_start, ap_tramp_end, gdt, gdt_end, ap_entry32
     movw %cx, %fs
     movw %cx, %gs
     movw %cx, %ss
