@@ -13,6 +13,8 @@ const run = promisify(execFile);
 
 export const SELFTEST_SRC_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../guests/selftest");
 export const SELFTEST_BUILD_DIR = join(SELFTEST_SRC_DIR, "build");
+/** Headers outside guests/selftest that its sources include (a change to one rebuilds the ELF). */
+const SHARED_HEADERS = ["../common/protected-mode.h"];
 export const SELFTEST_ELF = join(SELFTEST_BUILD_DIR, "selftest.elf");
 const STAMP = join(SELFTEST_BUILD_DIR, "selftest.stamp");
 
@@ -92,6 +94,8 @@ async function doBuild(): Promise<string> {
   const hash = createHash("sha256");
   hash.update(JSON.stringify({ CFLAGS, LDFLAGS, gcc: await toolVersion("gcc"), ld: await toolVersion("ld") }));
   for (const f of files) hash.update(f).update("\0").update(readFileSync(join(SELFTEST_SRC_DIR, f)));
+  // boot.S includes the flat GDT and AP trampoline shared with the other test guests.
+  for (const f of SHARED_HEADERS) hash.update(f).update("\0").update(readFileSync(join(SELFTEST_SRC_DIR, f)));
   const digest = hash.digest("hex");
   if (existsSync(SELFTEST_ELF) && existsSync(STAMP) && readFileSync(STAMP, "utf8").trim() === digest) return SELFTEST_ELF;
 
