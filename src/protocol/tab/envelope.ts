@@ -16,6 +16,16 @@ import { MAX_ADDED_DELAY_MS } from "../types.ts";
 import { MAX_FAILURE_MESSAGE, NODE_FAILURE_CAUSES, type NodeFailure } from "./node-failure.ts";
 import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./guest.ts";
 
+/**
+ * A path on the page's own server, by syntax alone: absolute ("/…") or relative to the page,
+ * printable ASCII with no space and no backslash, no scheme, and not "//". A URL parser reads
+ * "//host", "/\host" and "\\host" as another host, and browsers strip leading spaces, so a prefix
+ * test is not enough.
+ */
+export function isServerPath(url: string): boolean {
+  return /^[\x21-\x7e]+$/.test(url) && !url.includes("\\") && !url.startsWith("//") && !/^[a-z][a-z0-9+.-]*:/i.test(url);
+}
+
 export const WIRE_NODE_FRAME = 1;
 export const WIRE_CONSOLE_OUT = 2;
 export const WIRE_CONSOLE_IN = 3;
@@ -174,8 +184,8 @@ function parseControl(v: unknown): ControlMessage {
         const sha256 = str(d.sha256, `config.images[${i}].sha256`, 64);
         if (!/^[0-9a-f]{64}$/.test(sha256)) throw new WireError(`config.images[${i}].sha256 is not 64 hex digits`);
         const url = str(d.url, `config.images[${i}].url`);
-        // Joiners fetch these, so only paths on this page's own server (no scheme, no //host).
-        if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith("//")) throw new WireError(`config.images[${i}].url "${url}" must be a path on the page's server`);
+        // Joiners fetch these, so only paths on this page's own server.
+        if (!isServerPath(url)) throw new WireError(`config.images[${i}].url "${url.slice(0, 80)}" must be a path on the page's server`);
         const what = str(d.what, `config.images[${i}].what`, 64);
         if (!names.includes(what)) throw new WireError(`config.images[${i}].what "${what}" is not an image of the ${guest} guest (${names.join(", ")})`);
         return { what: what as ImageName, url, bytes: int(d.bytes, `config.images[${i}].bytes`, 1, 1 << 30), sha256 };

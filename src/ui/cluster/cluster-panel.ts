@@ -191,7 +191,13 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
     vm = new ClusterVm({
       fabric: f,
-      fetchImage: (url) => fetchWithProgress(url, () => {}),
+      // The envelope already refused anything but a path; resolving it and comparing origins is
+      // the second lock on the door (an image comes only from this page's own server).
+      fetchImage: async (url) => {
+        const resolved = new URL(url, location.href);
+        if (resolved.origin !== location.origin) throw new Error(`the image URL ${url.slice(0, 80)} resolves to ${resolved.origin}, not this page's server`);
+        return fetchWithProgress(resolved.href, () => {});
+      },
       onOutput: (bytes) => {
         opts.pane.write(bytes);
         transcript = (transcript + String.fromCharCode(...bytes)).slice(-TRANSCRIPT_CHARS);

@@ -131,6 +131,9 @@ it("refuses malformed envelopes, naming the problem", () => {
   // A peer must not make other tabs fetch from elsewhere: image URLs are paths on the page's server.
   bad(control({ ...config, images: [{ ...config.images[0]!, url: "https://evil.example/k" }] }), /must be a path on the page's server/);
   bad(control({ ...config, images: [{ ...config.images[0]!, url: "//evil.example/k" }] }), /must be a path on the page's server/);
+  // Paths a prefix test passes but a URL parser resolves to another host (or that a browser trims).
+  for (const url of ["/\\evil.example/k", "\\\\evil.example/k", " /guest/k", "\t/guest/k", "/guest/k ", "/gu est", "", "/guest\\..\\k", "javascript:alert(1)"])
+    bad(control({ ...config, images: [{ ...config.images[0]!, url }] }), /must be a path on the page's server/);
   bad(control({ t: "ready", vcpus: [300] }), /ready.vcpus\[0\]/);
   bad(control({ t: "stop", reason: 5 }), /stop.reason must be a string/);
   bad(control({ t: "link-delay", ms: 51 }), /link-delay.ms must be a whole number from 0 to 50/);
