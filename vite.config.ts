@@ -50,7 +50,18 @@ function guestImages(): Plugin {
       }
     }
     if (!url.pathname.startsWith("/guest/")) return next();
-    const file = normalize(join(GUEST_DIR, decodeURIComponent(url.pathname.slice("/guest/".length))));
+    let name: string;
+    try {
+      name = decodeURIComponent(url.pathname.slice("/guest/".length));
+    } catch {
+      // A malformed escape (/guest/%E0) is the client's error; never let it throw in this server,
+      // which also runs the relay.
+      res.statusCode = 400;
+      res.setHeader("Content-Type", "text/plain");
+      res.end(`bad guest image path ${url.pathname.slice(0, 120)}: not valid percent-encoding`);
+      return;
+    }
+    const file = normalize(join(GUEST_DIR, name));
     if (!file.startsWith(GUEST_DIR + "/") || !existsSync(file) || !statSync(file).isFile()) {
       res.statusCode = 404;
       res.setHeader("Content-Type", "text/plain");

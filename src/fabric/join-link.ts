@@ -83,6 +83,11 @@ export function checkRelayUrl(url: string): string {
   }
   if (u.protocol !== "ws:" && u.protocol !== "wss:")
     throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" must start with ws:// or wss://`);
+  // A URL parser completes short numeric hosts: "ws://127" is ws://0.0.0.127/. Refuse a numeric
+  // host unless it is written out as the address it names.
+  const typedHost = /^wss?:\/\/([^/?#]*)/i.exec(url)?.[1]?.replace(/^.*@/, "").replace(/:\d*$/, "") ?? "";
+  if (/^[0-9.]+$|^0x/i.test(typedHost) && typedHost !== u.hostname)
+    throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" has the malformed host "${typedHost.slice(0, 40)}" (it would mean ${u.hostname})`);
   if (u.hash !== "" || u.username !== "" || u.password !== "")
     throw new FabricError("malformed-link", `relay address "${url.slice(0, 80)}" must not carry credentials or a fragment`);
   return u.href;

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { fromBase64Url, isClusterId, isJoinToken, newClusterId, newJoinToken, TOKEN_BYTES, toBase64Url, tokensEqual } from "../../src/fabric/ids.ts";
-import { formatJoinLink, hasJoinFragment, parseJoinLink } from "../../src/fabric/join-link.ts";
+import { checkRelayUrl, formatJoinLink, hasJoinFragment, parseJoinLink } from "../../src/fabric/join-link.ts";
 
 describe("base64url", () => {
   it("round-trips any bytes and matches Node.js's encoder", () => {
@@ -82,6 +82,9 @@ describe("join links", () => {
     [`http://x/#join=${cluster}.${token}&relay=http%3A%2F%2Fx`, /must start with ws:\/\/ or wss:\/\//],
     [`http://x/#join=${cluster}.${token}&relay=%E0%A4%A`, /percent-encoding/],
     [`http://x/#join=${cluster}.${token}&relay=ws%3A%2F%2Fu%3Ap%40h%2F`, /credentials/],
+    [`http://x/#join=${cluster}.${token}&relay=${encodeURIComponent("ws://127")}`, /malformed host "127" \(it would mean 0\.0\.0\.127\)/],
+    [`http://x/#join=${cluster}.${token}&relay=${encodeURIComponent("ws://10.1:8787/")}`, /malformed host "10\.1"/],
+    [`http://x/#join=${cluster}.${token}&relay=${encodeURIComponent("wss://0x7f.1/")}`, /malformed host/],
     [`http://x/#join=${cluster}.${token}&${"a=1&".repeat(600)}`, /characters, at most 2048/],
   ];
   it.each(malformed.map(([link, why]) => [link.slice(0, 70), link, why] as const))("rejects %s", (_label, link, why) => {
@@ -96,3 +99,11 @@ describe("join links", () => {
     expect((err as FabricError).message).toMatch(why);
   });
 });
+
+describe("relay addresses", () => {
+  it("keep written-out hosts, names and IPv6 as they are", () => {
+    for (const url of ["ws://127.0.0.1:5173/fabric-relay", "wss://relay.example.org/x", "ws://[::1]:8787/", "ws://user-less.example:80/"])
+      expect(checkRelayUrl(url)).toBe(new URL(url).href);
+  });
+});
+
