@@ -64,6 +64,9 @@ const TYPE_CODES: Record<MessageType, number> = {
   stats: 96,
   "view-report": 97,
 };
+
+/** Every message type the codec knows, in code order (the fuzz checks it generates each one). */
+export const MESSAGE_TYPES = Object.keys(TYPE_CODES) as readonly MessageType[];
 const TYPE_BY_CODE = new Map<number, MessageType>(
   Object.entries(TYPE_CODES).map(([name, code]) => [code, name as MessageType]),
 );
