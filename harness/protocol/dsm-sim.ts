@@ -163,10 +163,13 @@ interface Vcpu {
 
 export function simOptionsForSeed(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
   const rng = new Prng(seed * 7919 + 17);
+  const nodes = 2 + rng.int(7);
   return {
     seed,
-    nodes: 2 + rng.int(7),
-    pages: 1 + rng.int(4),
+    nodes,
+    // Mostly a few contended pages; a quarter of the runs have more pages than nodes, so that every
+    // node (page p is managed by node p mod N) is a manager too, not only nodes 0..3.
+    pages: rng.chance(0.25) ? nodes + 1 + rng.int(2 * nodes) : 1 + rng.int(4),
     opsPerNode: 4 + rng.int(40),
     vcpusPerNode: rng.chance(0.6) ? 1 : 2 + rng.int(2),
     readTakesOwnership: rng.chance(0.5),

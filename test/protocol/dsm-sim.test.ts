@@ -27,9 +27,12 @@ function runMany(count: number, first: number, overrides: Partial<SimOptions> = 
     detected: 0,
   };
   const nodeCounts = new Set<number>();
+  /** Node ids that managed a page in some run (page p is managed by node p mod N). */
+  const managers = new Set<number>();
   for (let seed = first; seed < first + count; seed++) {
     const options = simOptionsForSeed(seed, overrides);
     nodeCounts.add(options.nodes);
+    for (let p = 0; p < Math.min(options.pages, options.nodes); p++) managers.add(p);
     const r = runSimulation(options);
     if (r.violations.length > 0) {
       if (failures.length < 5) failures.push(describeFailure(r));
@@ -41,16 +44,17 @@ function runMany(count: number, first: number, overrides: Partial<SimOptions> = 
     totals.events += r.events;
     if (r.mutationsApplied > 0) totals.mutations++;
   }
-  return { failures, totals, nodeCounts };
+  return { failures, totals, nodeCounts, managers };
 }
 
 describe("DSM simulation", () => {
   it(`${SEEDS} seeded runs (2..8 nodes, random delays and interleavings) are sequentially consistent and finish`, () => {
-    const { failures, totals, nodeCounts } = runMany(SEEDS, FIRST_SEED);
+    const { failures, totals, nodeCounts, managers } = runMany(SEEDS, FIRST_SEED);
     expect(failures).toEqual([]);
     // The runs must really exercise the protocol's paths, or passing would mean little.
     if (SEEDS >= 1000) {
       expect([...nodeCounts].sort()).toEqual([2, 3, 4, 5, 6, 7, 8]);
+      expect([...managers].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
       expect(totals.multiPageOps).toBeGreaterThan(0);
       for (const key of [
         "readFaults",
