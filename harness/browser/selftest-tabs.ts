@@ -17,6 +17,8 @@ export interface SelftestTabsRun {
   /** Each tab's latest node status for its first vCPU. */
   status: NodeStatus[];
   counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number }[];
+  /** Whether closing each tab (with the VM running on it) asked first ("beforeunload"), tab A first. */
+  closeAsked: boolean[];
   /** The nodes each tab's live view has snapshots from (sorted), tab A first. */
   viewNodes: number[][];
   /** Seconds from the last join to the SUMMARY line. */
@@ -59,8 +61,24 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
         p.evaluate(() => (globalThis as unknown as { giantwebView: { model: { rates: { nodes(): { node: number }[] } } } }).giantwebView.model.rates.nodes().map((r) => r.node).sort((x, y) => x - y)),
       ),
     );
+    // Closing a tab that hosts vCPUs ends the VM: the page must ask. The harness declines (the tab
+    // stays) and closes it for good below. 10 s is a hang guard, not a measure.
+    const closeAsked: boolean[] = [];
+    for (const p of pages) {
+      const asked = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 10_000);
+        p.once("dialog", (d) => {
+          clearTimeout(timer);
+          resolve(d.type() === "beforeunload");
+          void d.dismiss();
+        });
+      });
+      await p.close({ runBeforeUnload: true });
+      closeAsked.push(await asked);
+    }
     const output = outputs[0]!;
     return {
+      closeAsked,
       output,
       outputs,
       lines: output.replace(/\r/g, "").split("\n").filter((l) => /^(RESULT|FAIL|SUMMARY)/.test(l)).join("\n"),

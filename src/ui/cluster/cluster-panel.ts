@@ -227,6 +227,11 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     });
     opts.pane.onInput((bytes) => vm?.input(bytes));
     addEventListener("pagehide", () => f.close("the tab closed"));
+    // Closing or reloading a tab that hosts vCPUs ends the VM on every tab: the browser asks first.
+    addEventListener("beforeunload", (e) => {
+      const phase = vm?.phase;
+      if (f.me?.vcpus.length && (phase === "fetching" || phase === "booting" || phase === "running")) e.preventDefault();
+    });
     setInterval(renderRoster, 1000);
     renderRoster();
     if (f.tab === 0 && vm.missingVcpus().length === 0) void hostBoot();

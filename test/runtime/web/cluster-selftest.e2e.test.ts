@@ -28,6 +28,8 @@ it("passes every check with vCPU 0 in tab A and vCPU 1 in tab B", async () => {
   expect(run.status[1]!.ipisReceived).toBeGreaterThan(0);
   // The self-test's nodes feed the live view too, and each tab's view hears from both nodes.
   expect(run.viewNodes).toEqual([[0, 1], [0, 1]]);
+  // Both tabs host vCPUs of the running VM, so closing either asks first.
+  expect(run.closeAsked).toEqual([true, true]);
   expect(run.errors).toEqual([]);
 });
 
