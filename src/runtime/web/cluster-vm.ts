@@ -229,6 +229,15 @@ export class ClusterVm {
           if (url === undefined) throw new Error(`no URL for the ${what} image: the other tabs could not fetch it`);
           digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
         }
+        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests };
+        const envelope = encodeWire({ kind: "control", msg: config });
+        // Checked with the joiners' own parser before it is announced: a config they would drop
+        // (an image URL on another server, say) must stop the VM here and now, not leave it booting.
+        try {
+          decodeWire(envelope);
+        } catch (err) {
+          throw new Error(`the other tabs would refuse this VM's configuration: ${(err as Error).message}`);
+        }
         const others = new Set(this.deps.fabric.members.filter((m) => m.tab !== 0 && m.vcpus.length > 0).map((m) => m.tab));
         let resolveReady = () => {};
         const ready = new Promise<void>((resolve, reject) => {
@@ -236,9 +245,8 @@ export class ClusterVm {
           this.readyWaiter = { missing: others, resolve, reject };
           setTimeout(() => reject(new Error(`tabs ${[...others].join(", ")} did not start their vCPUs within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
         });
-        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests };
         await this.hellos([...others]);
-        this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: config }));
+        this.deps.fabric.broadcast(envelope);
         this.announced = { config, to: new Set(this.listening) };
         if (others.size === 0) resolveReady();
         try {

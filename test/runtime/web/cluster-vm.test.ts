@@ -216,6 +216,19 @@ it("a tab whose image differs refuses, and tab 0 stops with the reason", async (
   expect(b!.machines).toEqual([]);
 });
 
+it("checks its config with the joiners' parser before announcing it: one they would drop stops tab 0 at once", async () => {
+  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+  // Before, tab 0 announced this, tab B dropped the envelope as invalid, and tab 0 waited in "booting".
+  await a!.vm.bootHost(linux, { ...urls, kernel: "https://images.example/bzImage" });
+  await until(() => a!.vm.phase === "error", "tab 0 stopping");
+  const err = a!.states.at(-1) as Extract<ClusterVmState, { phase: "error" }>;
+  expect(err.message).toMatch(/the other tabs would refuse this VM's configuration: config\.images\[2\]\.url "https:\/\/images\.example\/bzImage" must be a path on the page's server/);
+  expect(b!.invalid).toEqual([]); // no config reached it: tab B waits for a VM and is not left half-started
+  expect(b!.vm.phase).toBe("waiting");
+  expect(a!.machines[0]!.booted).toBeNull();
+  expect(b!.machines).toEqual([]);
+});
+
 it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
