@@ -26,7 +26,11 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   vgaBiosUrl: "guest/bios/vgabios.bin",
   cmdline: "console=ttyS0 tsc=reliable",
   memoryMiB: 128,
-  watchdogSeconds: 90,
+  // A healthy boot is silent for long stretches (kernel decompression; the initramfs unpacking
+  // before "clk: Disabling unused clocks": 38 s with 2 vCPUs in Node on a loaded 2-core machine),
+  // and a loaded machine stretches them further: with 90 s, a 2-vCPU browser boot in CI ended in
+  // an error right after "evm: HMAC attrs", the line before that stretch.
+  watchdogSeconds: 300,
   vcpus: 1,
   memory: "local",
 };
