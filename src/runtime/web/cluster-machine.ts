@@ -22,6 +22,12 @@ export interface ClusterMachineLayout extends NodeReports {
    * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
    */
   prepare?(guest: ClusterGuest): Promise<void>;
+  /**
+   * This tab can no longer carry its nodes' frames (the bridge threw: a frame too large for a
+   * ring, a backlog over its bound, a frame for a node no tab hosts). The pump has stopped, so the
+   * VM must stop everywhere: its nodes would wait forever for the frames it no longer moves.
+   */
+  onFatal?(why: string): void;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -102,7 +108,12 @@ export class ClusterMachine {
         } else await new Promise((r) => setTimeout(r, 1));
       }
     };
-    void loop();
+    loop().catch((err: unknown) => {
+      this.pumping = false;
+      const why = `its frame pump failed: ${err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err)}`;
+      if (this.layout.onFatal) this.layout.onFatal(why);
+      else throw err;
+    });
   }
 
   /**

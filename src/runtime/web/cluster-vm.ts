@@ -8,7 +8,7 @@ import type { VmEvent } from "./vm-api.ts";
 import type { FabricEvent, FabricMember, Member } from "../../fabric/adapters/browser.ts";
 import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../protocol/tab/guest.ts";
 import { ClusterMachine, type ClusterMachineLayout } from "./cluster-machine.ts";
-import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, type WireMessage } from "../../protocol/tab/envelope.ts";
+import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, WIRE_CONSOLE_IN, WIRE_CONSOLE_OUT, WIRE_CONTROL, WIRE_VIEW, type WireMessage } from "../../protocol/tab/envelope.ts";
 import type { NodeStatus, NodeViewReport } from "./node-protocol.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { decode, encode } from "../../protocol/codec.ts";
@@ -143,6 +143,7 @@ export class ClusterVm {
       onStats: (frame) => this.localStats(frame),
       onView: (report) => this.localReport(report),
       onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.tab }, true),
+      onFatal: (why) => this.stopEverywhere(`tab ${this.deps.fabric.tab} stopped the VM: ${why}`, true),
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
@@ -342,15 +343,50 @@ export class ClusterVm {
     this.set(isError ? { phase: "error", message: reason, ...(failure ? { failure } : {}) } : { phase: "stopped", reason });
   }
 
+  /** Whether a VM runs (or is being set up) on this tab, so that a loss must stop it. */
+  private get live(): boolean {
+    return this.active() || this.machine !== null;
+  }
+
+  /** Whether `tab` hosts a vCPU of the VM (frozen at its start; the roster before). */
+  private hostsVcpus(tab: number): boolean {
+    return this.hostOf.includes(tab) || (this.deps.fabric.members.find((m) => m.tab === tab)?.vcpus.length ?? 0) > 0;
+  }
+
   private onFabric(e: FabricEvent): void {
     if (e.type === "member-left") {
-      if (e.member.vcpus.length > 0 && (this.active() || this.machine))
-        this.halt(`${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped`, true);
+      // Its nodes held pages and CPUs nobody else has. Every remaining tab is told, not only the
+      // ones that saw it go: a lost link between two tabs is seen by those two alone.
+      if (e.member.vcpus.length > 0 && this.live) {
+        const why = `${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped (seen on tab ${this.deps.fabric.tab})`;
+        // A watcher carries no node frames: what it sees alone, it keeps to itself.
+        if (this.deps.fabric.me?.vcpus.length) this.stopEverywhere(why, true);
+        else this.halt(why, true);
+      }
       if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.tab);
       this.listening.delete(e.member.tab);
-    } else if (e.type === "ended" && (this.active() || this.machine)) {
+    } else if (e.type === "link-down") {
+      // Node frames flow only between tabs hosting vCPUs; a watcher's link carries the console.
+      if (this.live && this.hostsVcpus(e.tab) && this.deps.fabric.me?.vcpus.length) {
+        const m = this.deps.fabric.members.find((x) => x.tab === e.tab);
+        this.stopEverywhere(`the link between tab ${this.deps.fabric.tab} and ${m ? describeMember(m) : `tab ${e.tab}`} went down (${e.reason}); the VM stopped`, true);
+      }
+    } else if (e.type === "ended" && this.live) {
       this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
     }
+  }
+
+  /**
+   * A frame from `from` that this tab cannot use. Node frames travel in order and are never
+   * resent, so while a VM runs, one lost from a tab hosting vCPUs would leave a node waiting
+   * forever: the VM stops everywhere, saying why. From a watcher, or with no VM, it is dropped.
+   */
+  private unusable(from: number, why: string, mayBeNodeFrame: boolean): void {
+    if (mayBeNodeFrame && this.live && this.hostsVcpus(from)) {
+      this.stopEverywhere(`tab ${from} sent a frame tab ${this.deps.fabric.tab} cannot use (${why}); a lost frame would hang the VM, so it stopped`, true);
+      return;
+    }
+    this.deps.onInvalid?.(`from tab ${from}: ${why}`);
   }
 
   private onFrame(from: number, bytes: Uint8Array): void {
@@ -358,17 +394,25 @@ export class ClusterVm {
     try {
       m = decodeWire(bytes);
     } catch (err) {
-      this.deps.onInvalid?.(`from tab ${from}: ${(err as Error).message}`);
+      // Only a node frame, or one whose kind is unknown (it may have been one), is a loss that hangs.
+      const kind = bytes[0];
+      const known = kind === WIRE_CONSOLE_OUT || kind === WIRE_CONSOLE_IN || kind === WIRE_CONTROL || kind === WIRE_VIEW;
+      this.unusable(from, (err as Error).message, !known);
       return;
     }
     const sender = this.deps.fabric.members.find((x) => x.tab === from);
+    if (m.kind === "node-frame") {
+      if (!sender?.vcpus.includes(m.from)) return this.unusable(from, `a frame claims node ${m.from}, which tab ${from} does not host`, true);
+      if (!this.machine) return; // the VM stopped here; late frames are dropped
+      try {
+        this.machine.deliver(m.from, m.to, m.payload.slice());
+      } catch (err) {
+        this.unusable(from, `its frame from node ${m.from} to node ${m.to} could not be delivered: ${(err as Error).message}`, true);
+      }
+      return;
+    }
     try {
       switch (m.kind) {
-        case "node-frame":
-          if (!sender?.vcpus.includes(m.from)) throw new Error(`a frame claims node ${m.from}, which tab ${from} does not host`);
-          if (!this.machine) return; // the VM stopped here; late frames are dropped
-          this.machine.deliver(m.from, m.to, m.payload.slice());
-          break;
         case "console-out":
           if (from !== 0) throw new Error("console output from a tab other than tab 0");
           if (!this.isHost) this.deps.onOutput(m.bytes.slice());

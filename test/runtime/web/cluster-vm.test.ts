@@ -184,25 +184,74 @@ it("boots across tabs: config with digests, ready, then node 0; console and node
   expect(a!.machines[0]!.delivered).toEqual([[1, 0, [9]]]);
 });
 
-it("drops forged frames: a node a tab does not host, console output not from tab 0, garbage", async () => {
+it("drops what a watcher forges and frames in the wrong direction; the VM runs on", async () => {
   const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running", "tab 0 running");
-  a!.frame(1, encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }));
   a!.frame(2, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
+  a!.frame(2, new Uint8Array([77, 1]));
   a!.frame(1, encodeWire({ kind: "console-out", bytes: new Uint8Array([65]) }));
-  a!.frame(1, new Uint8Array([77, 1]));
   b!.frame(0, encodeWire({ kind: "console-in", bytes: new Uint8Array([65]) }));
   expect(a!.invalid).toEqual([
-    "from tab 1: a frame claims node 0, which tab 1 does not host",
     "from tab 2: a frame claims node 1, which tab 2 does not host",
+    "from tab 2: unknown envelope kind 77",
     "from tab 1: console output from a tab other than tab 0",
-    "from tab 1: unknown envelope kind 77",
   ]);
   expect(b!.invalid).toEqual(["from tab 0: console input sent to a tab other than tab 0"]);
   expect(a!.machines[0]!.delivered).toEqual([]);
   expect(a!.out).toBe("");
   expect(a!.vm.phase).toBe("running");
+  expect(b!.vm.phase).toBe("running");
+});
+
+// Node frames travel in order and are never resent: one lost from a tab hosting vCPUs would leave a
+// node waiting for it forever. Before, each of these was logged and dropped, and the VM hung.
+for (const [what, frame, why] of [
+  ["garbage", new Uint8Array([77, 1]), "unknown envelope kind 77"],
+  ["a node frame for a node it does not host", encodeWire({ kind: "node-frame", from: 0, to: 1, payload: new Uint8Array([7]) }), "a frame claims node 0, which tab 1 does not host"],
+  ["a node frame cut short", encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7, 8, 9]) }).subarray(0, 3), "node frame of 3 bytes is shorter than its header and one byte"],
+] as const) {
+  it(`a frame from a tab hosting vCPUs that tab 0 cannot use (${what}) stops the VM on every tab, naming the tab and why`, async () => {
+    const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+    const [a] = tabs;
+    await a!.vm.bootHost(linux, urls);
+    await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+    a!.frame(1, frame);
+    await until(() => tabs.every((t) => t.vm.phase === "error"), "every tab stopped");
+    for (const t of tabs) {
+      const msg = (t.states.at(-1) as { message: string }).message;
+      expect(msg).toMatch(/^tab 1 sent a frame tab 0 cannot use \(.+\); a lost frame would hang the VM, so it stopped$/);
+      expect(msg).toContain(why);
+    }
+    expect(a!.machines[0]!.delivered).toEqual([]);
+    expect(a!.machines[0]!.terminated && tabs[1]!.machines[0]!.terminated).toBe(true);
+  });
+}
+
+it("a node frame this tab cannot deliver (its bridge refuses it) stops the VM on every tab", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+  const [a] = tabs;
+  await a!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+  a!.machines[0]!.deliver = () => {
+    throw new RangeError("backlog from node 1 to node 0 is over its bound");
+  };
+  a!.frame(1, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([7]) }));
+  await until(() => tabs.every((t) => t.vm.phase === "error"), "every tab stopped");
+  for (const t of tabs)
+    expect((t.states.at(-1) as { message: string }).message).toBe(
+      "tab 1 sent a frame tab 0 cannot use (its frame from node 1 to node 0 could not be delivered: backlog from node 1 to node 0 is over its bound); a lost frame would hang the VM, so it stopped",
+    );
+});
+
+it("this tab's frame pump failing (onFatal) stops the VM on every tab", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+  const [, b] = tabs;
+  await tabs[0]!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+  b!.machines[0]!.layout.onFatal!("its frame pump failed: FabricError: no open link to tab 0");
+  await until(() => tabs.every((t) => t.vm.phase === "error"), "every tab stopped");
+  for (const t of tabs) expect((t.states.at(-1) as { message: string }).message).toBe("tab 1 stopped the VM: its frame pump failed: FabricError: no open link to tab 0");
 });
 
 it("a tab whose image differs refuses, and tab 0 stops with the reason", async () => {
@@ -229,20 +278,50 @@ it("checks its config with the joiners' parser before announcing it: one they wo
   expect(b!.machines).toEqual([]);
 });
 
-it("stops the VM when a tab hosting vCPUs leaves; a watcher leaving changes nothing", async () => {
-  const [a, b] = cluster((_, url) => bytes(IMAGES[url]!));
+it("a watcher leaving changes nothing", async () => {
+  const [a] = cluster((_, url) => bytes(IMAGES[url]!));
   await a!.vm.bootHost(linux, urls);
   await until(() => a!.vm.phase === "running", "tab 0 running");
   a!.emit({ type: "member-left", member: members[2]!, reason: "closed" });
+  await flush();
   expect(a!.vm.phase).toBe("running");
+});
+
+it("stops the VM on every tab when a tab hosting vCPUs leaves, also on a tab that did not see it go", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+  const [a, , w] = tabs;
+  await a!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
   a!.emit({ type: "member-left", member: members[1]!, reason: "its data channel closed" });
   expect(a!.vm.phase).toBe("error");
-  expect((a!.states.at(-1) as { message: string }).message).toBe("tab 1 (vCPU 1) left the cluster (its data channel closed); the VM stopped");
+  const why = "tab 1 (vCPU 1) left the cluster (its data channel closed); the VM stopped (seen on tab 0)";
+  expect((a!.states.at(-1) as { message: string }).message).toBe(why);
   expect(a!.machines[0]!.terminated).toBe(true);
+  // The watcher did not see tab 1 go; tab 0 tells it (before, it went on showing "running").
+  await until(() => w!.vm.phase === "error", "the watcher stopping");
+  expect((w!.states.at(-1) as { message: string }).message).toBe(why);
   // Late frames from the gone tab's nodes are dropped, not delivered into a stopped machine.
   a!.frame(1, encodeWire({ kind: "node-frame", from: 1, to: 0, payload: new Uint8Array([1]) }));
   await flush();
   expect(a!.machines[0]!.delivered).toEqual([]);
+});
+
+it("a link between two tabs hosting vCPUs going down stops the VM on every tab; a watcher's link going down does not", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+  const [a, b, w] = tabs;
+  await a!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+  // The watcher carries no node frames: its link to tab 1 failing leaves the VM running.
+  w!.emit({ type: "link-down", tab: 1, reason: "the data channel closed" });
+  a!.emit({ type: "link-down", tab: 2, reason: "the data channel closed" });
+  await flush();
+  expect(tabs.map((t) => t.vm.phase)).toEqual(["running", "running", "running"]);
+  // Tab 1 sees its link to tab 0 go; the roster still lists both (no member left), and before,
+  // tab 0 went on "running", blocked on pages tab 1's node held.
+  b!.emit({ type: "link-down", tab: 0, reason: "the data channel closed" });
+  await until(() => a!.vm.phase === "error" && w!.vm.phase === "error", "tab 0 and the watcher stopping");
+  for (const t of tabs)
+    expect((t.states.at(-1) as { message: string }).message).toBe("the link between tab 1 and tab 0 (vCPU 0) went down (the data channel closed); the VM stopped");
 });
 
 it("tab 0 refuses to boot while a vCPU has no tab", async () => {
