@@ -73,6 +73,12 @@ export async function withKernelReport(a: ClusterPage, body: (a: ClusterPage) =>
 }
 
 /** Waits until the page's console transcript matches; fails early with the status when the VM stopped or the guest kernel panicked. */
+/**
+ * How long a Linux boot over tabs may take to reach its shell prompt: a limit for a loaded 2-core
+ * machine, not a timing check (a 2-tab boot took 16 minutes there with another boot beside it).
+ */
+export const LINUX_ON_TABS_MS = 1_500_000;
+
 export async function waitForConsole(page: Page | ClusterPage, pattern: RegExp, what: string, timeoutMs = 900_000, from = 0): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -7,7 +7,7 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { launchChromium } from "../../../harness/browser/browser.ts";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, LINUX_ON_TABS_MS, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
@@ -38,7 +38,7 @@ async function typeInto(page: Page, command: string): Promise<void> {
 it("boots Linux with vCPU 0 in tab A and vCPU 1 in tab B; tab B's command runs and shows in both; a watcher comes and goes; closing B stops the VM on A", async () => {
   await withKernelReport(await openPage(session.context, session.url), twoTabs);
   // A limit for a loaded 2-core machine (two boots side by side took over 10 minutes), not a timing check.
-}, 1_500_000);
+}, 2_400_000);
 
 async function twoTabs(a: ClusterPage): Promise<void> {
   expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
@@ -57,7 +57,7 @@ async function twoTabs(a: ClusterPage): Promise<void> {
   }
 
   // The slices cover both vCPUs, so tab 0 boots by itself; the console is node 0's, on both tabs.
-  await waitForConsole(a, PROMPT, "the shell prompt on tab A");
+  await waitForConsole(a, PROMPT, "the shell prompt on tab A", LINUX_ON_TABS_MS);
   await waitForConsole(b, PROMPT, "the shell prompt on tab B");
   // (Not /init's banner: lines the two CPUs write can come out of order, see the issue note on
   // forwarded UART writes being applied after later DSM traffic from the same node.)

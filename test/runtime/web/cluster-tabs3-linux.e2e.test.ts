@@ -8,7 +8,7 @@
 
 import { expect, it } from "vitest";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { clusterStatus, consoleText, createCluster, joinCluster, linkCounters, openPage, typeInto, waitForConsole } from "../../../harness/browser/cluster-driver.ts";
+import { clusterStatus, consoleText, createCluster, joinCluster, LINUX_ON_TABS_MS, linkCounters, openPage, typeInto, waitForConsole } from "../../../harness/browser/cluster-driver.ts";
 
 const PROMPT = /giantweb:\/root# /;
 const HEAVY = process.env.GIANTWEB_HEAVY === "1";
@@ -31,7 +31,7 @@ it.skipIf(!HEAVY)("boots Linux with vCPUs 0, 1, 2 in tabs A, B, C; nproc is 3; t
     expect(roster).toMatch(/tab 1.*compute.*vCPUs 1/);
     expect(roster).toMatch(/tab 2.*compute.*vCPUs 2/);
   }
-  for (const [p, name] of [[a, "A"], [b, "B"], [c, "C"]] as const) await waitForConsole(p, PROMPT, `the shell prompt on tab ${name}`, 1_500_000);
+  for (const [p, name] of [[a, "A"], [b, "B"], [c, "C"]] as const) await waitForConsole(p, PROMPT, `the shell prompt on tab ${name}`, LINUX_ON_TABS_MS);
   console.log(`3 tabs: shell prompt ${((Date.now() - started) / 1000).toFixed(0)} s after tab A opened`);
   expect(await consoleText(a)).toMatch(/smp: Brought up 1 node, 3 CPUs/);
 

@@ -14,7 +14,7 @@ import { REPO_ROOT } from "../../../src/guests/images.ts";
 import type { ChromeTrace } from "../../../src/ui/view/model/trace.ts";
 import { summarizeTrace } from "../view/support.ts";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { type ClusterPage, consoleText, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
+import { type ClusterPage, consoleText, LINUX_ON_TABS_MS, createCluster, joinCluster, kernelCrash, openPage, typeInto, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
 
 const session = useBrowserSession();
 
@@ -42,14 +42,14 @@ it("both tabs' panels show both nodes: vCPUs, pages node 1 wrote, INIT/SIPI; the
   const a = await openPage(session.context, session.url);
   await a.setViewportSize({ width: 1400, height: 1000 });
   await withKernelReport(a, clusterView);
-}, 1_500_000);
+}, 2_400_000);
 
 async function clusterView(a: ClusterPage): Promise<void> {
   const link = await createCluster(a, 2, 1);
   const b = await openPage(session.context, link);
   await b.setViewportSize({ width: 1400, height: 1000 });
   await joinCluster(b, 1);
-  await waitForConsole(a, PROMPT, "the shell prompt on tab A");
+  await waitForConsole(a, PROMPT, "the shell prompt on tab A", LINUX_ON_TABS_MS);
   await waitForConsole(b, PROMPT, "the shell prompt on tab B");
   const tabs = [a, b] as const;
 
