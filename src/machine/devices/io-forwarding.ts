@@ -7,8 +7,40 @@
 // CPU 0 took the lock and set THRI, then CPU 1's stale write landed and turned it off again.
 
 import type { IoReply, IoSize, Message, MmioRead, MmioWrite, PortRead, PortWrite } from "../../protocol/messages.ts";
-import type { NodeId, VcpuId } from "../../protocol/types.ts";
+import { MAX_VCPUS, type NodeId, type VcpuId } from "../../protocol/types.ts";
 import type { PortDispatcher } from "../../engine/ports.ts";
+
+/** The queues a peer can grow, each bounded: see QueueOverflowError. */
+export type BoundedQueue = "io-server" | "link-backlog" | "bridge-backlog";
+
+const QUEUE_TEXT: Record<BoundedQueue, (from: number, to: number) => string> = {
+  "io-server": (from, to) => `the I/O server's queue of forwarded accesses on node ${to} (the last from node ${from})`,
+  "link-backlog": (from, to) => `node ${from}'s backlog of frames for node ${to} (node ${to} is not reading its ring)`,
+  "bridge-backlog": (from, to) => `the tab bridge's backlog of frames from node ${from} for node ${to} (node ${to} is not reading its ring as fast as node ${from} sends)`,
+};
+
+/**
+ * A queue that another node can grow passed its bound. The VM cannot go on: the frame or request
+ * was refused (an ordered protocol that loses a frame hangs), so whoever catches this stops the VM.
+ * Defined here, the lowest layer that needs it (machine/ cannot import runtime/); the links in
+ * src/runtime/links/ raise it too.
+ */
+export class QueueOverflowError extends Error {
+  override name = "QueueOverflowError";
+  constructor(
+    /** Which queue overflowed. */
+    readonly queue: BoundedQueue,
+    /** The node whose frames or requests filled it. */
+    readonly from: NodeId,
+    /** The node the queue delivers to (for the I/O server: the device node). */
+    readonly to: NodeId,
+    /** The bound that would have been passed, in `unit`s. */
+    readonly limit: number,
+    readonly unit: "frames" | "bytes" | "requests",
+  ) {
+    super(`${QUEUE_TEXT[queue](from, to)} would pass its limit of ${limit} ${unit}; ${queue === "io-server" ? "the request was refused" : "the link is closed"}`);
+  }
+}
 
 /** The devices' port space (node 0's v86 `cpu.io`). */
 export interface PortSpace {
@@ -98,26 +130,53 @@ export class IoClient {
   }
 }
 
+/**
+ * How many forwarded accesses may wait in the I/O server's queue. The queue holds only what arrives
+ * while another access runs, which is nothing at all unless a device handler ends up handling frames
+ * (none does today). A well-behaved peer then adds at most one read per vCPU (a read blocks its vCPU
+ * until answered: at most MAX_VCPUS - 1 = 254 from all peers) plus the few writes it posts in that
+ * time. 16 * MAX_VCPUS (4080) is 16 times the reads' bound: only a peer that floods the device node
+ * while an access runs reaches it.
+ */
+export const IO_SERVER_MAX_QUEUE = 16 * MAX_VCPUS;
+
+export interface IoServerOptions {
+  /** The bound of the queue of waiting accesses (default IO_SERVER_MAX_QUEUE). */
+  maxQueue?: number;
+  /** This node's id, for the overflow error (default 0, the device node). */
+  node?: NodeId;
+}
+
 /** On node 0: other nodes' port and MMIO accesses, run against the real devices in arrival order. */
 export class IoServer {
   private readonly queue: { from: NodeId; msg: PortRead | PortWrite | MmioRead | MmioWrite }[] = [];
   private running = false;
   readonly counters = { reads: 0, writes: 0 };
   observer: Pick<IoObserver, "served"> | null = null;
+  private readonly maxQueue: number;
+  private readonly node: NodeId;
 
   constructor(
     private readonly ports: PortSpace,
     private readonly send: (to: NodeId, msg: Message) => void,
     private readonly mmio: MmioSpace | null = null,
-  ) {}
+    options: IoServerOptions = {},
+  ) {
+    this.maxQueue = options.maxQueue ?? IO_SERVER_MAX_QUEUE;
+    this.node = options.node ?? 0;
+    if (!Number.isInteger(this.maxQueue) || this.maxQueue < 1) throw new RangeError(`the I/O server's queue bound must be a positive integer, got ${this.maxQueue}`);
+  }
 
   /**
    * Runs the access now. Safe while node 0's vCPU waits inside an instruction for a page: device
    * handlers touch no guest RAM here, and an interrupt they raise is only posted (taken at the next
    * boundary). A request arriving while another runs (a handler that sends, and so pumps, cannot,
-   * but be safe) is queued behind it, keeping arrival order.
+   * but be safe) is queued behind it, keeping arrival order. A request that would make the queue
+   * longer than its bound is refused: this throws QueueOverflowError (to the code that handles the
+   * node's frames, which fails the node).
    */
   onRequest(from: NodeId, msg: PortRead | PortWrite | MmioRead | MmioWrite): void {
+    if (this.queue.length >= this.maxQueue) throw new QueueOverflowError("io-server", from, this.node, this.maxQueue, "requests");
     this.queue.push({ from, msg });
     this.drain();
   }

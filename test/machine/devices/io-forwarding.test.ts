@@ -4,7 +4,7 @@
 
 import { expect, it } from "vitest";
 import type { Message } from "../../../src/protocol/messages.ts";
-import { IoServer, type PortSpace } from "../../../src/machine/devices/io-forwarding.ts";
+import { IO_SERVER_MAX_QUEUE, IoServer, type PortSpace, QueueOverflowError } from "../../../src/machine/devices/io-forwarding.ts";
 
 function recorder() {
   const log: string[] = [];
@@ -59,4 +59,60 @@ it("queues a request that arrives while another runs, and runs it right after, i
   server = new IoServer(ports, () => {});
   server.onRequest(1, { type: "port-write", vcpu: 1, port: 0x80, size: 1, value: 1 });
   expect(log).toEqual(["start 1", "end 1", "start 2", "end 2"]);
+});
+
+// Issue 13: the queue of accesses waiting behind a running one is bounded. It grows only while an
+// access runs and frames are handled meanwhile (re-entrancy); a peer that floods the device node
+// then must not grow it without end: the request that would pass the bound is refused with a
+// QueueOverflowError, thrown to whoever handles the frame (the node's serving code, which fails it).
+it("refuses a forwarded access that would pass the queue's bound, naming the queue, the nodes and the limit", () => {
+  let server!: IoServer;
+  let queued = 0;
+  const ports: PortSpace = {
+    read: () => 0,
+    write: (port, _size, value) => {
+      // The first write's handler ends up handling a flood from node 2 (10,000 writes, far past the bound).
+      if (value === 1) for (let i = 0; i < 10_000; i++) server.onRequest(2, { type: "port-write", vcpu: 2, port, size: 1, value: 2 + queued++ });
+    },
+  };
+  server = new IoServer(ports, () => {}, null, { maxQueue: 50 });
+  let thrown: unknown;
+  try {
+    server.onRequest(1, { type: "port-write", vcpu: 1, port: 0x80, size: 1, value: 1 });
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(QueueOverflowError);
+  const err = thrown as QueueOverflowError;
+  expect(err.name).toBe("QueueOverflowError");
+  expect({ queue: err.queue, from: err.from, to: err.to, limit: err.limit, unit: err.unit }).toEqual({ queue: "io-server", from: 2, to: 0, limit: 50, unit: "requests" });
+  expect(err.message).toMatch(/I\/O server's queue .* node 0 .* node 2.* limit of 50 requests/);
+  // Exactly the bound was accepted; the 51st was refused.
+  expect(queued).toBe(51);
+});
+
+it("bounds the queue by default (16 per vCPU the cluster can have), and accepts exactly that many", () => {
+  expect(IO_SERVER_MAX_QUEUE).toBe(16 * 255);
+  let server!: IoServer;
+  let served = 0;
+  let refused: unknown = null;
+  const ports: PortSpace = {
+    read: () => 0,
+    write: (port, _size, value) => {
+      served++;
+      if (value !== 1) return;
+      for (let i = 0; i < IO_SERVER_MAX_QUEUE; i++) server.onRequest(3, { type: "port-write", vcpu: 3, port, size: 1, value: 2 });
+      try {
+        server.onRequest(3, { type: "port-write", vcpu: 3, port, size: 1, value: 2 });
+      } catch (err) {
+        refused = err;
+      }
+    },
+  };
+  server = new IoServer(ports, () => {}, null, { node: 0 });
+  server.onRequest(3, { type: "port-write", vcpu: 3, port: 0x80, size: 1, value: 1 });
+  expect(refused).toBeInstanceOf(QueueOverflowError);
+  expect((refused as QueueOverflowError).limit).toBe(IO_SERVER_MAX_QUEUE);
+  // Everything accepted still ran, in order, after the access that was running.
+  expect(served).toBe(1 + IO_SERVER_MAX_QUEUE);
 });

@@ -31,7 +31,9 @@ it("a ring keeps frames intact and in order across many wrap-arounds, and refuse
 it("three worker threads exchange 3000 frames each way, intact and in per-link order, through small rings", async () => {
   const nodes = 3;
   const count = 3000;
-  const plan = planLocalLinks(nodes, 4096); // small rings force the backlog and wrap-around paths
+  // Small rings force the backlog and wrap-around paths. The workers send without waiting for their
+  // peers (a peer may start late), so the backlog may hold all 3000 frames: bound it above that.
+  const plan = planLocalLinks(nodes, 4096, { frames: 1 << 16, bytes: 1 << 30 });
   const results = await Promise.all(
     Array.from({ length: nodes }, (_, self) => {
       const worker = startTsWorker(new URL("./link-worker.ts", import.meta.url), { plan: { ...plan, self }, count });
