@@ -13,7 +13,11 @@ export type FabricErrorCode =
   | "channel" // the data channel failed or closed while in use
   | "relay" // the WebSocket relay refused, failed or closed
   | "host-left" // tab 0 left: the cluster is over
-  | "overflow" // frames came before any listener and more than the buffer holds: the rest were dropped
+  | "evicted" // tab 0 removed this tab from the cluster (e.g. its links did not all come up in time)
+  // A bounded queue a peer can grow is full: frames that came before any listener (the rest are
+  // dropped), pings the peer leaves unanswered, pongs it asks for faster than it reads them (the
+  // link is closed)
+  | "overflow"
   | "closed"; // used after close()
 
 export class FabricError extends Error {

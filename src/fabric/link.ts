@@ -4,7 +4,8 @@
 
 import { MAX_ADDED_DELAY_MS } from "../protocol/types.ts";
 import { FabricError } from "./errors.ts";
-import { DEFAULT_MAX_FRAME_BYTES, decodeLinkMessage, encodeLinkMessage, type LinkMessage, Reassembler, splitFrame } from "./link-codec.ts";
+import { DEFAULT_MAX_FRAME_BYTES, decodeControl, decodeLinkMessage, encodeLinkMessage, type LinkMessage, type Reassembled, Reassembler, splitControl, splitFrame } from "./link-codec.ts";
+import type { LinkControl } from "./messages.ts";
 import { RttStats } from "./stats.ts";
 
 /** The part of an RTCDataChannel a link needs. */
@@ -39,6 +40,16 @@ export const DEFAULT_HIGH_WATER = 256 * 1024;
 /** Largest channel message we send even when the channel allows more: keeps one message from
  * hogging the SCTP association (and stays far below Chromium's 256 KiB limit). */
 export const MAX_CHUNK_BYTES = 64 * 1024;
+/**
+ * Pings of ours the peer has not answered, at most (the automatic ping runs once a second, so a
+ * peer that keeps sending frames but never answers a ping is cut off after about a minute).
+ */
+export const DEFAULT_MAX_UNANSWERED_PINGS = 64;
+/**
+ * Pongs we owe the peer that wait in our send queue, at most: a peer that sends pings faster
+ * than it reads the answers (or than the added delay lets them go) would otherwise grow our queue.
+ */
+export const MAX_QUEUED_PONGS = 256;
 
 export interface LinkOptions {
   /** Stop handing messages to the channel while more than this many bytes wait in its buffer. */
@@ -50,12 +61,15 @@ export interface LinkOptions {
      then shows packetsDiscardedOnSend on the candidate pair (Chromium's UDP socket drops) and
      SCTP waits out retransmission timeouts (0.4 s, doubling); 64 KiB showed the same drops. */
   maxFrameBytes?: number;
+  /** Unanswered pings at which the link is closed (code `overflow`); default DEFAULT_MAX_UNANSWERED_PINGS. */
+  maxUnansweredPings?: number;
   clock?: Clock;
 }
 
 interface Queued {
   bytes: Uint8Array;
   due: number;
+  pong?: true;
 }
 
 export type LinkCloseInfo = { error?: FabricError; byeReason?: string };
@@ -71,6 +85,9 @@ export class Link {
   private readonly pings = new Map<number, { resolve: (rtt: number) => void; reject: (e: Error) => void }>();
   private readonly reassembler: Reassembler;
   private readonly frameHandlers: ((frame: Uint8Array) => void)[] = [];
+  private readonly controlHandlers: ((msg: LinkControl) => void)[] = [];
+  private queuedPongs = 0;
+  private readonly maxUnansweredPings: number;
   private readonly closeHandlers: ((info: LinkCloseInfo) => void)[] = [];
   private closedInfo: LinkCloseInfo | undefined;
   private byeReason: string | undefined;
@@ -91,6 +108,7 @@ export class Link {
     this.highWater = Math.max(opts.highWaterBytes ?? DEFAULT_HIGH_WATER, raw.lowThreshold);
     this.maxFrame = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.reassembler = new Reassembler(this.maxFrame);
+    this.maxUnansweredPings = opts.maxUnansweredPings ?? DEFAULT_MAX_UNANSWERED_PINGS;
     this.lastHeard = this.clock.now();
     raw.onMessage((data) => this.receive(data));
     raw.onBufferedAmountLow(() => {
@@ -123,6 +141,16 @@ export class Link {
     this.frameHandlers.push(cb);
   }
 
+  /** The fabric's own control messages (validated LinkControl), in order with the frames. */
+  onControl(cb: (msg: LinkControl) => void): void {
+    this.controlHandlers.push(cb);
+  }
+
+  /** Pings sent and not answered yet. */
+  get unansweredPings(): number {
+    return this.pings.size;
+  }
+
   onClose(cb: (info: LinkCloseInfo) => void): void {
     if (this.closedInfo) cb(this.closedInfo);
     else this.closeHandlers.push(cb);
@@ -134,6 +162,12 @@ export class Link {
     if (!(frame instanceof Uint8Array)) throw new TypeError("a frame must be a Uint8Array");
     for (const m of splitFrame(frame, this.chunkBytes, this.maxFrame)) this.enqueue(m);
     this.framesSent++;
+  }
+
+  /** Queues a fabric control message, in order with the frames (and delayed like them). */
+  sendControl(msg: LinkControl): void {
+    if (this.closedInfo) throw new FabricError("channel", "cannot send: the link is closed");
+    for (const m of splitControl(msg, this.chunkBytes)) this.enqueue(m);
   }
 
   /**
@@ -149,6 +183,11 @@ export class Link {
   /** Round trip of a ping through the same queue as frames (so it includes the added delay). */
   ping(): Promise<number> {
     if (this.closedInfo) return Promise.reject(new FabricError("channel", "cannot ping: the link is closed"));
+    if (this.pings.size >= this.maxUnansweredPings) {
+      const error = new FabricError("overflow", `${this.pings.size} pings to the peer are unanswered (at most ${this.maxUnansweredPings}): it reads the link but does not answer, so the link is closed`);
+      this.fail(error);
+      return Promise.reject(error);
+    }
     const seq = (this.seq = (this.seq + 1) >>> 0);
     return new Promise((resolve, reject) => {
       this.pings.set(seq, { resolve, reject });
@@ -165,10 +204,11 @@ export class Link {
     this.finish({ byeReason: `closed here: ${reason}` });
   }
 
-  private enqueue(bytes: Uint8Array): void {
+  private enqueue(bytes: Uint8Array, pong = false): void {
     const due = Math.max(this.clock.now() + this.delayMs, this.lastDue);
     this.lastDue = due;
-    this.queue.push({ bytes, due });
+    this.queue.push(pong ? { bytes, due, pong } : { bytes, due });
+    if (pong) this.queuedPongs++;
     this.queuedBytesCount += bytes.length;
     this.pump();
   }
@@ -201,6 +241,7 @@ export class Link {
     const item = this.queue[this.head]!;
     this.queue[this.head++] = undefined as unknown as Queued;
     this.queuedBytesCount -= item.bytes.length;
+    if (item.pong) this.queuedPongs--;
     try {
       this.raw.send(item.bytes);
     } catch (e) {
@@ -243,17 +284,21 @@ export class Link {
     if (this.closedInfo) return;
     this.lastHeard = this.clock.now();
     let m: LinkMessage;
-    let frame: Uint8Array | undefined;
+    let whole: Reassembled | undefined;
+    let control: LinkControl | undefined;
     try {
       m = decodeLinkMessage(data);
-      if (m.kind === "frame" || m.kind === "first" || m.kind === "more") frame = this.reassembler.push(m);
+      if (m.kind === "frame" || m.kind === "first" || m.kind === "more" || m.kind === "control" || m.kind === "control-first") whole = this.reassembler.push(m);
+      if (whole?.control) control = decodeControl(whole.bytes);
     } catch (e) {
       this.fail(e as FabricError);
       return;
     }
     switch (m.kind) {
       case "ping":
-        this.enqueue(encodeLinkMessage({ kind: "pong", seq: m.seq, at: m.at }));
+        if (this.queuedPongs >= MAX_QUEUED_PONGS)
+          return this.fail(new FabricError("overflow", `the peer sent pings faster than it reads the answers: ${this.queuedPongs} pongs wait to be sent (at most ${MAX_QUEUED_PONGS})`));
+        this.enqueue(encodeLinkMessage({ kind: "pong", seq: m.seq, at: m.at }), true);
         return;
       case "pong": {
         const waiting = this.pings.get(m.seq);
@@ -268,9 +313,10 @@ export class Link {
         this.byeReason = `the peer said goodbye: ${m.reason}`;
         return;
       default:
-        if (frame) {
+        if (control) for (const h of this.controlHandlers) h(control);
+        else if (whole) {
           this.framesReceived++;
-          for (const h of this.frameHandlers) h(frame);
+          for (const h of this.frameHandlers) h(whole.bytes);
         }
     }
   }
@@ -288,6 +334,7 @@ export class Link {
     this.queue.length = 0;
     this.head = 0;
     this.queuedBytesCount = 0;
+    this.queuedPongs = 0;
     for (const p of this.pings.values()) p.reject(new FabricError("channel", "the link closed before the pong came back"));
     this.pings.clear();
     for (const h of this.closeHandlers.splice(0)) h(info);

@@ -4,13 +4,22 @@
 //
 // Mesh rule: a newcomer opens (as WebRTC initiator) a link to every member it finds in its
 // welcome; members never initiate. So every pair has exactly one link and no offer glare.
+//
+// Membership follows the links; signaling only introduces tabs. A member leaves when its link
+// closes, goes silent, or it says goodbye (a `leave`, or a `bye` on the link), and tab 0 publishes
+// each roster on every open link as well as through signaling. So when signaling is gone (the
+// relay stopped, or dropped a tab's socket and closed the cluster id) the cluster runs on and only
+// new joins fail ("signaling-lost"); the relay's `peer-gone` is not used. Tab 0 leaving still
+// ends the cluster, as its link says. A joiner is provisional until it reports over its link to
+// tab 0 that its links to every member in its welcome are open (`ready`); tab 0 evicts one that
+// has not within `admitDeadlineMs`, freeing its vCPUs and saying why to everyone, itself included.
 
 import { type ConnectorFactory, type PeerConnector } from "./connector.ts";
 import { FabricError } from "./errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "./ids.ts";
 import { formatJoinLink, type JoinLink, parseJoinLink } from "./join-link.ts";
 import { Link, type LinkCloseInfo, type LinkOptions } from "./link.ts";
-import { FABRIC_VERSION, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
+import { type Departure, FABRIC_VERSION, type LinkControl, MAX_REASON_CHARS, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
 import { admit, applyRoster, freeVcpus, hostRoster, removeMember, type RosterState } from "./roster.ts";
 import type { SignalTransport, TransportFactory } from "./signaling.ts";
 
@@ -19,11 +28,20 @@ export type FabricEvent =
   | { type: "link-up"; tab: number }
   /** A link closed or could not open; `error` is set when it failed (its code names the step). */
   | { type: "link-down"; tab: number; reason: string; error?: FabricError }
-  /** A member is gone from the cluster (closed, dropped or said goodbye). */
+  /**
+   * A member is gone from the cluster: its link closed or went silent, it said goodbye, or tab 0
+   * evicted it (its links did not all come up in time). `reason` names why (for an eviction it
+   * starts with "evicted by tab 0"). Frames from that member are never delivered after this event,
+   * and its tab id may later be given to a new member (a `roster` event lists it then).
+   */
   | { type: "member-left"; member: Member; reason: string }
-  /** Signaling is gone (relay closed): existing links keep working, nobody new can join. */
+  /**
+   * Signaling is gone (the relay stopped, or closed the cluster id): the links and the roster keep
+   * working, frames flow, members still leave when their links close; only new tabs cannot join.
+   * Emitted at most once.
+   */
   | { type: "signaling-lost"; error: FabricError }
-  /** The cluster is over for this tab (tab 0 left). */
+  /** The cluster is over for this tab: tab 0 left (`host-left`), or tab 0 evicted this tab (`evicted`). */
   | { type: "ended"; error: FabricError }
   /** A message failed validation and was dropped. */
   | { type: "invalid"; error: FabricError };
@@ -53,7 +71,16 @@ export interface CreateOptions extends CommonOptions {
   hostVcpus: number;
   /** Relay URL written into join links (tabs on other machines); omit for this browser only. */
   relay?: string;
+  /**
+   * How long a joiner has, from its admission, to open its links to every member and say so;
+   * then tab 0 evicts it (default 30000 ms; keep it above the joiners' `connectTimeoutMs`).
+   * 0 turns eviction off.
+   */
+  admitDeadlineMs?: number;
 }
+
+/** Default of `CreateOptions.admitDeadlineMs`. */
+export const DEFAULT_ADMIT_DEADLINE_MS = 30_000;
 
 export interface JoinOptions extends CommonOptions {
   role: "compute" | "watcher";
@@ -74,6 +101,8 @@ export interface LinkInfo {
 
 interface Peering {
   tab: number;
+  /** The member this peering is for: tab ids are reused, peer ids are not. */
+  peer: string;
   connector: PeerConnector;
   link?: Link;
   pingTimer?: ReturnType<typeof setInterval>;
@@ -109,6 +138,10 @@ export class FabricMember {
   private earlyBytes = 0;
   private delayMs = 0;
   private ended: FabricError | undefined;
+  private signalingError: FabricError | undefined;
+  /** Tab 0 only: joiners that have not yet said their links are open, with their eviction timers. */
+  private readonly provisional = new Map<number, { peer: string; timer: ReturnType<typeof setTimeout> }>();
+  private admitDeadlineMs = 0;
 
   private constructor(
     private readonly transport: SignalTransport,
@@ -123,14 +156,9 @@ export class FabricMember {
     this.self = transport.self;
     transport.onMessage((from, body) => this.onSignalMessage(from, body));
     transport.onInvalid((error) => this.emit({ type: "invalid", error }));
-    transport.onPeerGone((peer) => {
-      const m = this.roster?.members.find((x) => x.peer === peer);
-      if (m) this.memberGone(m.tab, "its signaling connection closed");
-    });
-    transport.onFatal((error) => {
-      if (error.code === "host-left") this.end(error);
-      else this.emit({ type: "signaling-lost", error });
-    });
+    // transport.onPeerGone is deliberately not listened to: a peer's signaling socket closing says
+    // nothing about its links (membership follows the links; see the top of this file).
+    transport.onFatal((error) => this.signalingLost(error));
   }
 
   // ------------------------------------------------------------ creating and joining
@@ -143,6 +171,7 @@ export class FabricMember {
     const roster = hostRoster({ totalVcpus: opts.totalVcpus, maxTabs: opts.maxTabs, protocol: opts.protocol }, self, opts.hostVcpus, opts.build);
     const transport = await opts.transport({ cluster, self, token, create: true });
     const f = new FabricMember(transport, opts, cluster, token, opts.relay);
+    f.admitDeadlineMs = opts.admitDeadlineMs ?? DEFAULT_ADMIT_DEADLINE_MS;
     f.tab = 0;
     f.roster = roster;
     f.hostPeer = self;
@@ -153,15 +182,22 @@ export class FabricMember {
   static async join(link: JoinLink | string, opts: JoinOptions): Promise<FabricMember> {
     const parsed = typeof link === "string" ? parseJoinLink(link) : link;
     const self = newPeerId();
-    const transport = await opts.transport({ cluster: parsed.cluster, self, token: parsed.token, create: false });
+    let transport: SignalTransport;
+    try {
+      transport = await opts.transport({ cluster: parsed.cluster, self, token: parsed.token, create: false });
+    } catch (e) {
+      throw explainRelayRefusal(e);
+    }
     const f = new FabricMember(transport, opts, parsed.cluster, parsed.token, parsed.relay);
     try {
       await f.requestAdmission(opts);
       await f.connectToAll(opts.connectTimeoutMs ?? 20_000);
     } catch (e) {
-      f.close("join failed");
+      f.close(e instanceof FabricError && e.code === "evicted" ? "evicted" : "join failed");
       throw e;
     }
+    // Tell tab 0, on the link (signaling may be gone), that this tab is fully meshed.
+    f.peerings.get(0)?.link?.sendControl({ t: "ready" });
     return f;
   }
 
@@ -199,6 +235,9 @@ export class FabricMember {
       const off = this.on((e) => {
         if (e.type === "link-up" && waiting.delete(e.tab) && waiting.size === 0) done();
         else if (e.type === "link-down" && waiting.has(e.tab)) done(e.error ?? new FabricError("channel", `the link to tab ${e.tab} closed while opening: ${e.reason}`));
+        else if (e.type === "member-left" && waiting.delete(e.member.tab) && waiting.size === 0) done();
+        else if (e.type === "signaling-lost")
+          done(new FabricError(e.error.code, `signaling ended while the links to tab(s) ${[...waiting].join(", ")} were opening, and they cannot open without it: ${e.error.message}`));
         else if (e.type === "ended") done(e.error);
       });
       const done = (err?: FabricError) => {
@@ -236,6 +275,11 @@ export class FabricMember {
 
   get isEnded(): FabricError | undefined {
     return this.ended;
+  }
+
+  /** Set once signaling is gone ("signaling-lost"): the cluster runs on, nobody new can join. */
+  get signalingLostError(): FabricError | undefined {
+    return this.signalingError;
   }
 
   joinLink(pageUrl: string): string {
@@ -321,6 +365,7 @@ export class FabricMember {
   /** Leaves the cluster: tells the others (signaling and links) and releases everything. */
   close(reason = "leaving"): void {
     if (this.tab >= 0 && !this.ended) this.transport.send("*", { t: "leave", tab: this.tab, reason });
+    this.clearProvisional();
     for (const p of this.peerings.values()) this.dropPeering(p, reason);
     this.peerings.clear();
     this.transport.close();
@@ -349,7 +394,7 @@ export class FabricMember {
       case "leave": {
         const m = this.roster?.members.find((x) => x.peer === from);
         if (!m || m.tab !== body.tab) return;
-        return this.memberGone(m.tab, `it left: ${body.reason}`);
+        return this.memberGone(m.tab, `it left: ${body.reason}`, m.peer);
       }
     }
   }
@@ -364,7 +409,8 @@ export class FabricMember {
     this.roster = result.state;
     // The roster goes out before the welcome, so members usually know the newcomer before its offers.
     if (changed) {
-      this.transport.send("*", { t: "roster", epoch: this.roster.epoch, members: [...this.roster.members] });
+      this.publishRoster();
+      this.watchAdmission(result.member);
       this.emit({ type: "roster", members: this.roster.members });
     }
     this.transport.send(from, { t: "welcome", tab: result.member.tab, shape: this.roster.shape, epoch: this.roster.epoch, members: [...this.roster.members] });
@@ -382,21 +428,92 @@ export class FabricMember {
       return this.admission?.reject(new FabricError("version-mismatch", `tab 0 runs VM protocol v${body.shape.protocol}, this tab v${this.opts.protocol}`));
     this.hostPeer = from;
     this.tab = body.tab;
-    this.roster = { shape: body.shape, epoch: body.epoch, members: [...body.members].sort((a, b) => a.tab - b.tab), nextTab: Math.max(...body.members.map((m) => m.tab + 1)) };
+    this.roster = { shape: body.shape, epoch: body.epoch, members: [...body.members].sort((a, b) => a.tab - b.tab), nextTab: 1 };
     const adm = this.admission!;
     this.admission = undefined;
     this.emit({ type: "roster", members: this.roster.members });
     adm.resolve();
   }
 
+  /** Tab 0's roster, through signaling or on the link from tab 0 (whichever comes first; epochs order them). */
   private onRoster(body: Extract<SignalBody, { t: "roster" }>): void {
     if (!this.roster) return; // not admitted yet: the welcome carries the roster
     const { state, added, removed } = applyRoster(this.roster, body);
     if (state === this.roster) return;
+    const why = (m: Member) => body.gone?.find((g) => g.tab === m.tab && g.peer === m.peer)?.reason;
+    if (!state.members.some((m) => m.tab === this.tab && m.peer === this.self)) {
+      const me = this.me;
+      const reason = (me && why(me)) ?? "tab 0's roster no longer lists it";
+      return this.end(new FabricError("evicted", `tab 0 removed this tab (tab ${this.tab}) from the cluster: ${reason}`));
+    }
     this.roster = state;
-    for (const m of removed) this.afterMemberGone(m, "tab 0 removed it from the roster");
+    for (const m of removed) this.afterMemberGone(m, why(m) ?? "tab 0 removed it from the roster");
     this.emit({ type: "roster", members: this.roster.members });
     for (const m of added) this.flushPending(m.peer);
+  }
+
+  /** A control message on the link from `tab` (validated by link-codec.ts / messages.ts). */
+  private onLinkControl(p: Peering, msg: LinkControl): void {
+    if (this.ended || this.peerings.get(p.tab) !== p) return;
+    switch (msg.t) {
+      case "roster":
+        if (p.tab !== 0 || this.tab === 0) return this.invalid(`a roster on the link from tab ${p.tab}, which is not tab 0`);
+        return this.onRoster(msg);
+      case "ready": {
+        if (this.tab !== 0) return this.invalid(`a ready message on the link from tab ${p.tab}; only tab 0 takes them`);
+        const w = this.provisional.get(p.tab);
+        if (w && w.peer === p.peer) {
+          clearTimeout(w.timer);
+          this.provisional.delete(p.tab);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Tab 0: publishes the roster through signaling (joiners still connecting) and on every open link. */
+  private publishRoster(gone: Departure[] = []): void {
+    const body: Extract<SignalBody, { t: "roster" }> = { t: "roster", epoch: this.roster.epoch, members: [...this.roster.members], ...(gone.length > 0 ? { gone } : {}) };
+    this.transport.send("*", body);
+    for (const p of this.peerings.values()) if (p.link && !p.link.closed) p.link.sendControl(body);
+  }
+
+  /** Tab 0: a new member has `admitDeadlineMs` to report its links open, or it is evicted. */
+  private watchAdmission(m: Member): void {
+    if (this.admitDeadlineMs <= 0) return;
+    const ms = this.admitDeadlineMs;
+    const timer = setTimeout(() => {
+      if (this.provisional.get(m.tab)?.timer !== timer) return;
+      this.provisional.delete(m.tab);
+      const now = this.roster.members.find((x) => x.tab === m.tab);
+      if (!now || now.peer !== m.peer || this.ended) return;
+      const own = this.peerings.get(m.tab)?.link;
+      const detail = own && !own.closed ? "its link to tab 0 is open, but it never said its links to the other members are" : "its link to tab 0 never opened";
+      this.memberGone(m.tab, `evicted by tab 0: its links did not all come up within ${ms} ms of its admission (${detail})`, m.peer);
+    }, ms);
+    this.provisional.set(m.tab, { peer: m.peer, timer });
+  }
+
+  private clearProvisional(tab?: number): void {
+    for (const [t, w] of this.provisional) {
+      if (tab !== undefined && t !== tab) continue;
+      clearTimeout(w.timer);
+      this.provisional.delete(t);
+    }
+  }
+
+  /**
+   * Signaling is gone. The cluster runs on (membership follows the links); a join in progress
+   * fails, since offers and answers can no longer pass.
+   */
+  private signalingLost(cause: FabricError): void {
+    if (this.ended || this.signalingError) return;
+    const code = this.transport.kind === "relay" ? "relay" : "signaling";
+    const error = new FabricError(code, `signaling ended (${cause.message}); the links stay up and the cluster runs on, but no new tab can join it`);
+    this.signalingError = error;
+    this.admission?.reject(new FabricError(code, `signaling ended before tab 0 answered the join: ${cause.message}`));
+    this.admission = undefined;
+    this.emit({ type: "signaling-lost", error });
   }
 
   private onSignal(from: string, body: Extract<SignalBody, { t: "signal" }>): void {
@@ -410,8 +527,14 @@ export class FabricMember {
       return;
     }
     if (m.tab !== body.tab || m.tab === this.tab) return this.invalid(`a signal from ${from} claims tab ${body.tab}, the roster says ${m.tab}`);
-    const p = this.peerings.get(m.tab) ?? this.peering(m.tab, false);
-    p.connector.signal(body.data);
+    let p = this.peerings.get(m.tab);
+    if (p && p.peer !== m.peer) {
+      // A peering left over from the tab id's previous holder (its removal did not drop it).
+      this.peerings.delete(m.tab);
+      this.dropPeering(p, "member left");
+      p = undefined;
+    }
+    (p ?? this.peering(m.tab, false)).connector.signal(body.data);
   }
 
   private flushPending(peer: string): void {
@@ -424,12 +547,13 @@ export class FabricMember {
   // ------------------------------------------------------------ links
 
   private peering(tab: number, initiator: boolean): Peering {
+    const peer = this.roster.members.find((x) => x.tab === tab)?.peer;
+    if (peer === undefined) throw new Error(`internal: no member with tab ${tab} to link to`);
     const connector = this.opts.connector({ initiator, remoteTab: tab });
-    const p: Peering = { tab, connector };
+    const p: Peering = { tab, peer, connector };
     this.peerings.set(tab, p);
     connector.onSignal((data: SignalData) => {
-      const m = this.roster.members.find((x) => x.tab === tab);
-      if (m) this.transport.send(m.peer, { t: "signal", tab: this.tab, data });
+      if (this.peerings.get(tab) === p) this.transport.send(peer, { t: "signal", tab: this.tab, data });
     });
     connector.onError((error) => {
       if (this.peerings.get(tab) !== p) return;
@@ -443,6 +567,7 @@ export class FabricMember {
       p.link = link;
       if (this.delayMs > 0) link.setDelay(this.delayMs);
       link.onFrame((frame) => this.deliverFrame(tab, frame));
+      link.onControl((msg) => this.onLinkControl(p, msg));
       link.onClose((info) => this.onLinkClosed(p, info));
       const every = this.opts.pingIntervalMs ?? 1000;
       const silence = this.opts.silenceTimeoutMs ?? 5000;
@@ -463,7 +588,7 @@ export class FabricMember {
     const reason = info.error?.message ?? info.byeReason ?? "closed";
     this.emit({ type: "link-down", tab: p.tab, reason, ...(info.error ? { error: info.error } : {}) });
     // A closed link means a closed (or crashed) tab: say so at once rather than wait for tab 0.
-    this.memberGone(p.tab, `its link closed (${reason})`);
+    this.memberGone(p.tab, `its link closed (${reason})`, p.peer);
   }
 
   private dropPeering(p: Peering, reason: string): void {
@@ -474,21 +599,29 @@ export class FabricMember {
 
   // ------------------------------------------------------------ members leaving
 
-  private memberGone(tab: number, reason: string): void {
-    if (!this.roster || tab === this.tab) return;
+  /** A member is gone (its link closed, it left, or tab 0 evicts it); `peer` guards against a reused tab id. */
+  private memberGone(tab: number, reason: string, peer?: string): void {
+    if (!this.roster || tab === this.tab || this.ended) return;
+    const m = this.roster.members.find((x) => x.tab === tab);
+    if (!m || (peer !== undefined && m.peer !== peer)) return;
     const { state, removed } = removeMember(this.roster, tab, this.tab === 0);
     if (!removed) return;
     this.roster = state;
-    if (this.tab === 0) this.transport.send("*", { t: "roster", epoch: state.epoch, members: [...state.members] });
+    reason = reason.slice(0, MAX_REASON_CHARS);
+    if (this.tab === 0) {
+      this.clearProvisional(tab);
+      // On every open link, the gone member's own included: an evicted tab learns why.
+      this.publishRoster([{ tab, peer: removed.peer, reason }]);
+    }
     this.afterMemberGone(removed, reason);
     this.emit({ type: "roster", members: this.roster.members });
   }
 
   private afterMemberGone(m: Member, reason: string): void {
     const p = this.peerings.get(m.tab);
-    if (p) {
+    if (p && p.peer === m.peer) {
       this.peerings.delete(m.tab);
-      this.dropPeering(p, "member left");
+      this.dropPeering(p, reason.startsWith("evicted") ? "evicted" : "member left");
     }
     this.emit({ type: "member-left", member: m, reason });
     if (m.tab === 0) this.end(new FabricError("host-left", `tab 0 left, the cluster is over (${reason})`));
@@ -497,6 +630,9 @@ export class FabricMember {
   private end(error: FabricError): void {
     if (this.ended) return;
     this.ended = error;
+    this.admission?.reject(error);
+    this.admission = undefined;
+    this.clearProvisional();
     for (const p of this.peerings.values()) this.dropPeering(p, "cluster ended");
     this.peerings.clear();
     this.transport.close();
@@ -510,4 +646,13 @@ export class FabricMember {
   private emit(e: FabricEvent): void {
     for (const cb of [...this.listeners]) cb(e);
   }
+}
+
+/** A join the relay refused or could not carry (only the relay fails with these codes): say what it means for a running cluster. */
+function explainRelayRefusal(e: unknown): unknown {
+  if (!(e instanceof FabricError)) return e;
+  if (e.code === "unknown-cluster")
+    return new FabricError(e.code, `${e.message} — the relay no longer introduces tabs to this cluster: its tab 0 closed, or tab 0 lost its connection to the relay (a running cluster keeps its links, but no new tab can join it)`);
+  if (e.code === "relay") return new FabricError(e.code, `${e.message} — no new tab can join through it (a running cluster keeps its links without the relay)`);
+  return e;
 }

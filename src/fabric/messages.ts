@@ -5,8 +5,12 @@
 import { FabricError, JOIN_REJECT_CODES, type JoinRejectCode } from "./errors.ts";
 import { isClusterId, isJoinToken, isPeerId } from "./ids.ts";
 
-/** Bumped when a signaling or link message changes shape or meaning (2: a member's id is `tab`, the shape's limit `maxTabs`). */
-export const FABRIC_VERSION = 2;
+/**
+ * Bumped when a signaling or link message changes shape or meaning (2: a member's id is `tab`, the
+ * shape's limit `maxTabs`; 3: control messages on links (rosters, `ready`), `roster.gone`, tab ids
+ * reused).
+ */
+export const FABRIC_VERSION = 3;
 
 /** Largest signaling message (JSON text, UTF-16 code units). An offer SDP with candidates is ~2-6 KB. */
 export const MAX_SIGNAL_CHARS = 64 * 1024;
@@ -14,6 +18,8 @@ export const MAX_TAB_ID = 254; // tab ids are one byte on the VM wire; 255 stays
 export const MAX_CLUSTER_VCPUS = 255;
 const MAX_SDP_CHARS = 32 * 1024;
 const MAX_TEXT_CHARS = 256;
+/** Longest reason given for a member's departure (`roster.gone[].reason`). */
+export const MAX_REASON_CHARS = 512;
 
 /** Tab 0 creates the cluster and hosts the devices and boot CPU; watchers host no vCPU. */
 export type Role = "host" | "compute" | "watcher";
@@ -46,13 +52,28 @@ export type SignalBody =
   | { t: "join"; token: string; role: "compute" | "watcher"; vcpus: number; fabric: number; protocol: number; build: string }
   | { t: "welcome"; tab: number; shape: ClusterShape; epoch: number; members: Member[] }
   | { t: "reject"; code: JoinRejectCode; detail: string }
-  | { t: "roster"; epoch: number; members: Member[] }
+  /** Tab 0's roster; `gone` names the members this epoch removed and why (evicted, link closed, left). */
+  | { t: "roster"; epoch: number; members: Member[]; gone?: Departure[] }
   /** WebRTC offer/answer/candidate for the link between the sender (tab `tab`) and the receiver. */
   | { t: "signal"; tab: number; data: SignalData }
   /** The sender is going away (sent on page hide, so others need not wait for a timeout). */
   | { t: "leave"; tab: number; reason: string };
 
 export type SignalKind = SignalBody["t"];
+
+/** A member that a roster removed: who (tab and peer, since tab ids are reused) and why. */
+export interface Departure {
+  tab: number;
+  peer: string;
+  reason: string;
+}
+
+/**
+ * Fabric messages carried on a link itself (not through signaling), so membership keeps working
+ * when signaling is gone: tab 0's rosters, and a joiner's `ready` to tab 0 (its links to every
+ * member in its welcome are open).
+ */
+export type LinkControl = Extract<SignalBody, { t: "roster" }> | { t: "ready" };
 
 /** "*" addresses every peer of the cluster. */
 export type Address = string | "*";
@@ -115,6 +136,21 @@ function parseMembers(c: Check, v: unknown): Member[] {
   return members;
 }
 
+function parseGone(c: Check, v: unknown): Departure[] {
+  if (!Array.isArray(v) || v.length > MAX_TAB_ID + 1) c.fail("roster.gone is not a list of at most 255 departures");
+  return v.map((x, i) => {
+    const o = c.obj(x, `roster.gone[${i}]`);
+    if (!isPeerId(o.peer)) c.fail(`roster.gone[${i}].peer is not a peer id`);
+    return { tab: c.int(o.tab, `roster.gone[${i}].tab`, 0, MAX_TAB_ID), peer: o.peer, reason: c.str(o.reason, `roster.gone[${i}].reason`, MAX_REASON_CHARS) };
+  });
+}
+
+function parseRoster(c: Check, o: Record<string, unknown>): Extract<SignalBody, { t: "roster" }> {
+  const roster: Extract<SignalBody, { t: "roster" }> = { t: "roster", epoch: c.int(o.epoch, "roster.epoch", 0, Number.MAX_SAFE_INTEGER), members: parseMembers(c, o.members) };
+  if (o.gone !== undefined) roster.gone = parseGone(c, o.gone);
+  return roster;
+}
+
 function parseSignalData(c: Check, v: unknown): SignalData {
   const o = c.obj(v, "data");
   const type = c.oneOf(o.type, "data.type", ["offer", "answer", "candidate", "renegotiate"] as const);
@@ -175,12 +211,20 @@ export function parseBody(v: unknown, where = "signaling message"): SignalBody {
     case "reject":
       return { t, code: c.oneOf(o.code, "reject.code", JOIN_REJECT_CODES), detail: c.str(o.detail, "reject.detail", 1024) };
     case "roster":
-      return { t, epoch: c.int(o.epoch, "roster.epoch", 0, Number.MAX_SAFE_INTEGER), members: parseMembers(c, o.members) };
+      return parseRoster(c, o);
     case "signal":
       return { t, tab: c.int(o.tab, "signal.tab", 0, MAX_TAB_ID), data: parseSignalData(c, o.data) };
     case "leave":
       return { t, tab: c.int(o.tab, "leave.tab", 0, MAX_TAB_ID), reason: c.str(o.reason, "leave.reason", MAX_TEXT_CHARS) };
   }
+}
+
+/** Validates a control message that came on a link (decoded from JSON by link-codec.ts). */
+export function parseLinkControl(v: unknown): LinkControl {
+  const c: Check = new Check("link control message");
+  const o = c.obj(v, "body");
+  const t = c.oneOf(o.t, "body.t", ["roster", "ready"] as const);
+  return t === "ready" ? { t } : parseRoster(c, o);
 }
 
 /** Validates a BroadcastChannel message (structured-clone data, so the size is measured as JSON). */

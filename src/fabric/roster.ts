@@ -2,6 +2,20 @@
 // assigns tab ids and vCPU slices; it publishes each new roster with a higher epoch, and every
 // other tab adopts a roster only if its epoch is newer, so reordered messages cannot undo a change.
 // No I/O, no clocks: fed by (already validated) messages, answers with a new state and a decision.
+//
+// Tab ids are reused. They are one byte on the VM wire (MAX_TAB_ID), so widening them would change
+// the VM's frames; a cluster that only handed out new ids ran out after 254 joins. Reuse is safe
+// because a member is (tab id, peer id), never the id alone:
+// - a frame is attributed to the link it came on, and every tab closes its link to a member as
+//   soon as it learns the member is gone (its link closed, or a roster no longer lists that
+//   (tab, peer)); a closed link delivers nothing more, so nothing the old member sent can arrive
+//   under the id once the new member holds it;
+// - signaling messages are matched by peer id, rosters are ordered by epoch, and `applyRoster`
+//   compares (tab, peer), so a roster that gives an id to a new peer removes the old member (its
+//   link is closed) and adds the new one (its offer is accepted);
+// - ids are handed out round-robin from a cursor (`nextTab`): a freed id comes back only after
+//   every other free id was handed out since, which leaves the most time for anything of the old
+//   member still queued above the fabric (the VM's own rings) to drain.
 
 import type { JoinRejectCode } from "./errors.ts";
 import { tokensEqual } from "./ids.ts";
@@ -12,7 +26,7 @@ export interface RosterState {
   epoch: number;
   /** Sorted by tab id. */
   members: readonly Member[];
-  /** Host only: next tab id to hand out (ids are never reused, so a stale message cannot hit a newcomer). */
+  /** Host only: where the round-robin search for a free tab id starts (1..MAX_TAB_ID). */
   nextTab: number;
 }
 
@@ -62,7 +76,6 @@ export function admit(state: RosterState, req: JoinRequest, clusterToken: string
   if (existing) return { ok: true, member: existing, state };
   if (state.members.length >= state.shape.maxTabs)
     return reject("cluster-full", `the cluster already has its ${state.shape.maxTabs} tab(s)`);
-  if (state.nextTab > MAX_TAB_ID) return reject("cluster-full", `all ${MAX_TAB_ID} tab ids of this cluster were used`);
   const wanted = req.role === "watcher" ? 0 : req.vcpus;
   if (req.role === "compute" && wanted < 1) return reject("bad-message", "a compute tab must ask for at least one vCPU");
   const free = freeVcpus(state);
@@ -72,9 +85,22 @@ export function admit(state: RosterState, req: JoinRequest, clusterToken: string
       `the tab asks for ${wanted} vCPU(s) but only ${free.length} of the cluster's ${state.shape.totalVcpus} are free` +
         (free.length > 0 ? `; join with ${free.length} or fewer, or as a watcher` : "; join as a watcher"),
     );
-  const member: Member = { tab: state.nextTab, peer: req.peer, role: req.role, vcpus: free.slice(0, wanted), build: req.build };
+  const tab = freeTab(state);
+  if (tab === undefined) return reject("cluster-full", `all ${MAX_TAB_ID} tab ids of this cluster are in use`);
+  const member: Member = { tab, peer: req.peer, role: req.role, vcpus: free.slice(0, wanted), build: req.build };
   const members = [...state.members, member].sort((a, b) => a.tab - b.tab);
-  return { ok: true, member, state: { ...state, members, epoch: state.epoch + 1, nextTab: state.nextTab + 1 } };
+  return { ok: true, member, state: { ...state, members, epoch: state.epoch + 1, nextTab: tab === MAX_TAB_ID ? 1 : tab + 1 } };
+}
+
+/** The first tab id not in use, searching round-robin from the cursor (tab 0 is never handed out). */
+function freeTab(state: RosterState): number | undefined {
+  const used = new Set(state.members.map((m) => m.tab));
+  const start = Math.min(Math.max(state.nextTab, 1), MAX_TAB_ID);
+  for (let i = 0; i < MAX_TAB_ID; i++) {
+    const tab = ((start - 1 + i) % MAX_TAB_ID) + 1;
+    if (!used.has(tab)) return tab;
+  }
+  return undefined;
 }
 
 /**
@@ -90,19 +116,21 @@ export function removeMember(state: RosterState, tab: number, asHost: boolean): 
 
 /**
  * Non-host side: adopt tab 0's roster if it is newer. Returns the members that appeared and the
- * ones that are gone (compared with what this tab knew), so the caller can open or drop links.
+ * ones that are gone (compared with what this tab knew, by tab id and peer: an id given to another
+ * peer is one member gone and one new), so the caller can open or drop links.
  */
 export function applyRoster(
   state: RosterState,
   msg: { epoch: number; members: readonly Member[] },
 ): { state: RosterState; added: Member[]; removed: Member[] } {
   if (msg.epoch <= state.epoch) return { state, added: [], removed: [] };
-  const before = new Map(state.members.map((m) => [m.tab, m]));
-  const after = new Map(msg.members.map((m) => [m.tab, m]));
-  const added = msg.members.filter((m) => !before.has(m.tab));
-  const removed = state.members.filter((m) => !after.has(m.tab));
+  const key = (m: Member) => `${m.tab}:${m.peer}`;
+  const before = new Set(state.members.map(key));
+  const after = new Set(msg.members.map(key));
+  const added = msg.members.filter((m) => !before.has(key(m)));
+  const removed = state.members.filter((m) => !after.has(key(m)));
   const members = [...msg.members].sort((a, b) => a.tab - b.tab);
-  return { state: { ...state, epoch: msg.epoch, members, nextTab: Math.max(state.nextTab, ...members.map((m) => m.tab + 1)) }, added, removed };
+  return { state: { ...state, epoch: msg.epoch, members }, added, removed };
 }
 
 /** True when every vCPU of the cluster has a tab: tab 0 may boot. */

@@ -1,8 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FabricError } from "../../src/fabric/errors.ts";
-import { decodeLinkMessage, encodeLinkMessage, Reassembler, splitFrame } from "../../src/fabric/link-codec.ts";
-import { Link } from "../../src/fabric/link.ts";
+import { decodeControl, decodeLinkMessage, encodeLinkMessage, MAX_CONTROL_BYTES, Reassembler, splitControl, splitFrame } from "../../src/fabric/link-codec.ts";
+import { Link, MAX_QUEUED_PONGS } from "../../src/fabric/link.ts";
+import type { LinkControl } from "../../src/fabric/messages.ts";
+import { newPeerId } from "../../src/fabric/ids.ts";
 import { percentile } from "../../src/fabric/stats.ts";
 import { channelPair, ManualClock } from "../../src/fabric/adapters/memory.ts";
 
@@ -21,7 +23,7 @@ describe("chunking", () => {
           const d = decodeLinkMessage(m);
           if (d.kind !== "frame" && d.kind !== "first" && d.kind !== "more") throw new Error(d.kind);
           const f = r.push(d);
-          if (f) out.push(f);
+          if (f) out.push(f.bytes);
         }
         expect(out).toEqual([frame]);
         expect(r.pending).toBe(false);
@@ -53,6 +55,26 @@ describe("chunking", () => {
     expect(() => decodeLinkMessage(new Uint8Array([9]))).toThrow(/unknown kind 9/);
     expect(() => decodeLinkMessage(new Uint8Array([4, 1, 2]))).toThrow(/expected 13/);
     expect(() => decodeLinkMessage(new Uint8Array(0))).toThrow(FabricError);
+  });
+
+  it("carries the fabric's control messages, chunked when large, validated on arrival", () => {
+    const members = Array.from({ length: 40 }, (_, i) => ({ tab: i, peer: newPeerId(), role: i === 0 ? "host" : "compute", vcpus: [i], build: "b".repeat(100) }) as const);
+    const roster: LinkControl = { t: "roster", epoch: 7, members: members.map((m) => ({ ...m, vcpus: [...m.vcpus] })), gone: [{ tab: 41, peer: newPeerId(), reason: "evicted by tab 0" }] };
+    for (const msg of [roster, { t: "ready" } as const]) {
+      const msgs = splitControl(msg, 256);
+      for (const m of msgs) expect(m.length).toBeLessThanOrEqual(256);
+      const r = new Reassembler();
+      let done;
+      for (const m of msgs) done = r.push(decodeLinkMessage(m) as Parameters<Reassembler["push"]>[0]);
+      expect(done?.control).toBe(true);
+      expect(decodeControl(done!.bytes)).toEqual(msg);
+    }
+    expect(splitControl(roster, 256).length).toBeGreaterThan(10);
+    // Bounded, and only known, well-formed control messages become messages.
+    expect(() => new Reassembler().push({ kind: "control-first", total: MAX_CONTROL_BYTES + 1, payload: new Uint8Array(1) })).toThrow(/control message of \d+ bytes announced, at most/);
+    expect(() => decodeControl(new TextEncoder().encode('{"t":"welcome"}'))).toThrow(/body\.t is "welcome", expected one of roster, ready/);
+    expect(() => decodeControl(new TextEncoder().encode("{not json"))).toThrow(/not UTF-8 JSON/);
+    expect(() => decodeControl(new TextEncoder().encode('{"t":"roster","epoch":1,"members":[],"gone":[{"tab":1}]}'))).toThrow(/gone\[0\]\.peer/);
   });
 
   it("encodes control messages", () => {
@@ -180,6 +202,59 @@ describe("link over a channel", () => {
     expect(la.checkSilence(5000, "tab 1")).toBe(true);
     expect((await closed)?.message).toMatch(/tab 1 has been silent for 5001 ms \(limit 5000 ms\)/);
     expect(la.closed).toBe(true);
+  });
+
+  it("delivers control messages in order with frames, and closes the link on a malformed one", async () => {
+    const [a, b] = channelPair(128);
+    const la = new Link(a);
+    const lb = new Link(b);
+    const got: string[] = [];
+    lb.onFrame((f) => got.push(`frame ${f.length}`));
+    lb.onControl((m) => got.push(`control ${m.t}${m.t === "roster" ? ` ${m.members.length}` : ""}`));
+    const members = Array.from({ length: 5 }, (_, i) => ({ tab: i, peer: newPeerId(), role: "compute" as const, vcpus: [i], build: "x" }));
+    la.send(frameOf(300, 1));
+    la.sendControl({ t: "roster", epoch: 2, members }); // chunked at 128 bytes
+    la.send(frameOf(3, 2));
+    la.sendControl({ t: "ready" });
+    for (let i = 0; i < 50 && got.length < 4; i++) await flush();
+    expect(got).toEqual(["frame 300", "control roster 5", "frame 3", "control ready"]);
+    expect(lb.framesReceived).toBe(2);
+
+    const closed = new Promise<FabricError | undefined>((r) => lb.onClose((i) => r(i.error)));
+    a.send(encodeLinkMessage({ kind: "control", payload: new TextEncoder().encode('{"t":"roster","epoch":-1,"members":[]}') }));
+    expect((await closed)?.message).toMatch(/link control message: roster\.epoch is -1/);
+  });
+
+  it("bounds the pings the peer leaves unanswered: the link closes with a named error", async () => {
+    const [a, b] = channelPair(1024);
+    const la = new Link(a, { maxUnansweredPings: 8 });
+    const heard: number[] = [];
+    b.onMessage((m) => heard.push(m[0]!)); // the peer reads, never answers a ping
+    const pending = Array.from({ length: 8 }, () => la.ping());
+    for (const p of pending) p.catch(() => {});
+    await flush();
+    expect(heard).toHaveLength(8);
+    expect(la.unansweredPings).toBe(8);
+    expect(la.closed).toBe(false);
+    const closed = new Promise<FabricError | undefined>((r) => la.onClose((i) => r(i.error)));
+    await expect(la.ping()).rejects.toMatchObject({ code: "overflow", message: expect.stringMatching(/8 pings to the peer are unanswered \(at most 8\)/) });
+    expect((await closed)?.code).toBe("overflow");
+    expect(la.closed).toBe(true);
+    expect(la.unansweredPings).toBe(0);
+    await expect(pending[0]).rejects.toThrow(/closed before the pong/);
+  });
+
+  it("bounds the pongs a peer can make it queue by pinging faster than it reads", async () => {
+    const [a, b] = channelPair(1024, true); // nothing a sends reaches b until drained: b does not read
+    const la = new Link(a, { highWaterBytes: 64 });
+    const closed = new Promise<FabricError | undefined>((r) => la.onClose((i) => r(i.error)));
+    for (let i = 0; i < MAX_QUEUED_PONGS + 20; i++) b.send(encodeLinkMessage({ kind: "ping", seq: i, at: 0 }));
+    b.drain();
+    expect(la.closed).toBe(true);
+    const err = await closed;
+    expect(err?.code).toBe("overflow");
+    expect(err?.message).toMatch(new RegExp(`pings faster than it reads the answers: ${MAX_QUEUED_PONGS} pongs wait`));
+    expect(la.queuedBytes).toBe(0);
   });
 
   it("rejects a pending ping when the link closes", async () => {

@@ -11,6 +11,7 @@ import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport, channelName } from "../../src/fabric/adapters/broadcast.ts";
 import { relayTransport, type WebSocketCtor } from "../../src/fabric/adapters/relay-client.ts";
 import { memoryConnectors } from "../../src/fabric/adapters/memory.ts";
+import type { SignalTransport, TransportFactory } from "../../src/fabric/signaling.ts";
 
 const open: FabricMember[] = [];
 afterEach(() => {
@@ -241,6 +242,76 @@ describe("mesh over the WebSocket relay", () => {
     evil.close();
   });
 
+  /** Relay signaling that keeps each WebSocket it opens, so a test can cut one. */
+  function recordingRelay(url: string, sockets: WebSocket[]): TransportFactory {
+    class Recorded extends WebSocket {
+      constructor(address: string) {
+        super(address);
+        sockets.push(this);
+      }
+    }
+    return relayTransport(url, Recorded as unknown as WebSocketCtor);
+  }
+
+  it("runs on when tab 0's relay connection drops (the relay closes the cluster id); new joins fail saying why", { timeout: 30_000 }, async () => {
+    const own = await startRelay();
+    try {
+      const sockets: WebSocket[] = [];
+      const opts = common({ transport: recordingRelay(own.url, sockets) });
+      const { host, a, w } = await threeTabs(opts);
+      const seen = [host, a, w].map(record);
+      const lost = [host, a, w].map((n) => waitFor(n, (e) => e.type === "signaling-lost"));
+      sockets[0]!.terminate(); // tab 0's socket: the relay tells the others peer-gone, then cluster-closed
+      await Promise.all(lost);
+      for (let i = 0; i < 100 && own.stats().clusters > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(own.stats()).toEqual({ clusters: 0, peers: 0 });
+      await exchange([host, a, w]);
+      for (const n of [host, a, w]) expect(n.members.map((m) => m.tab)).toEqual([0, 1, 2]);
+      expect(seen.flatMap(kinds)).toEqual(["signaling-lost", "signaling-lost", "signaling-lost"]);
+      const err = await joinError(FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+      expect(err.code).toBe("unknown-cluster");
+      expect(err.message).toMatch(/no cluster with this id.*the relay no longer introduces tabs to this cluster: its tab 0 closed, or tab 0 lost its connection to the relay \(a running cluster keeps its links, but no new tab can join it\)/);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("runs on when the relay stops: frames flow, the roster stays; a new join fails saying why", { timeout: 30_000 }, async () => {
+    const own = await startRelay();
+    const opts = common({ transport: relayTransport(own.url, WebSocket as unknown as WebSocketCtor) });
+    const { host, a, w } = await threeTabs(opts);
+    const seen = [host, a, w].map(record);
+    const lost = [host, a, w].map((n) => waitFor(n, (e) => e.type === "signaling-lost"));
+    await own.close();
+    await Promise.all(lost);
+    await exchange([host, a, w]);
+    for (const n of [host, a, w]) expect(n.members.map((m) => m.tab)).toEqual([0, 1, 2]);
+    expect(seen.flatMap(kinds)).toEqual(["signaling-lost", "signaling-lost", "signaling-lost"]);
+    const err = await joinError(FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "watcher", vcpus: 0 }));
+    expect(err.code).toBe("relay");
+    expect(err.message).toMatch(/cannot reach the relay .* no new tab can join through it \(a running cluster keeps its links without the relay\)/);
+  });
+
+  it("fails a join whose links were still opening when the relay went away, and tab 0 evicts it", { timeout: 30_000 }, async () => {
+    const own = await startRelay();
+    const opts = common({ transport: relayTransport(own.url, WebSocket as unknown as WebSocketCtor) });
+    const host = track(await FabricMember.create({ ...opts, admitDeadlineMs: 500, totalVcpus: 2, maxTabs: 2, hostVcpus: 1 }));
+    const hang = memoryConnectors({ hang: () => true });
+    let linking!: () => void;
+    const welcomed = new Promise<void>((r) => (linking = r));
+    const connector: CommonOptions["connector"] = (req) => (linking(), hang(req));
+    const joining = FabricMember.join(host.joinLink("http://x/"), { ...opts, connector, connectTimeoutMs: 25_000, role: "compute", vcpus: 1 });
+    await welcomed; // admitted, and opening its link to tab 0
+    const left = waitFor(host, (e) => e.type === "member-left");
+    await own.close();
+    const err = await joinError(joining);
+    expect(err.code).toBe("relay");
+    expect(err.message).toMatch(/signaling ended while the links to tab\(s\) 0 were opening, and they cannot open without it/);
+    // Its goodbye could not pass either: tab 0's deadline removes the ghost and frees its vCPU.
+    expect(await left).toMatchObject({ member: { tab: 1, vcpus: [1] }, reason: expect.stringMatching(/^evicted by tab 0: .*within 500 ms.*\(its link to tab 0 never opened\)/) });
+    expect(host.freeVcpus).toEqual([1]);
+  });
+
   it("reports the relay's refusals with the same codes", async () => {
     const opts = viaRelay();
     const host = track(await FabricMember.create({ ...opts, totalVcpus: 1, maxTabs: 2, hostVcpus: 1 }));
@@ -250,5 +321,151 @@ describe("mesh over the WebSocket relay", () => {
     const err = await joinError(FabricMember.join({ cluster: host.cluster, token: host.token }, { ...down, role: "watcher", vcpus: 0 }));
     expect(err.code).toBe("relay");
     expect(err.message).toMatch(/cannot reach the relay ws:\/\/127\.0\.0\.1:1\//);
+  });
+});
+
+/** Collects a member's events from now on. */
+function record(member: FabricMember): FabricEvent[] {
+  const events: FabricEvent[] = [];
+  member.on((e) => events.push(e));
+  return events;
+}
+const kinds = (events: FabricEvent[]) => events.map((e) => e.type);
+
+/** BroadcastChannel signaling whose peer-gone notices and fatal failure the test sends by hand (as a relay would). */
+function steerableSignaling(): { factory: TransportFactory; peerGone(peer: string): void; fail(err: FabricError): void } {
+  const made: { gone: ((peer: string) => void)[]; fatal: ((err: FabricError) => void)[] }[] = [];
+  const factory: TransportFactory = async (req) => {
+    const t = await broadcastTransport(req);
+    const hooks = { gone: [] as ((peer: string) => void)[], fatal: [] as ((err: FabricError) => void)[] };
+    made.push(hooks);
+    const steered: SignalTransport = Object.assign(Object.create(t) as SignalTransport, {
+      kind: "relay" as const,
+      onPeerGone: (cb: (peer: string) => void) => void hooks.gone.push(cb),
+      onFatal: (cb: (err: FabricError) => void) => void hooks.fatal.push(cb),
+    });
+    return steered;
+  };
+  return {
+    factory,
+    peerGone: (peer) => made.forEach((h) => h.gone.forEach((cb) => cb(peer))),
+    fail: (err) => made.forEach((h) => h.fatal.forEach((cb) => cb(err))),
+  };
+}
+
+describe("membership follows the links, not signaling", () => {
+  it("keeps a member the relay says is gone while its link is up", async () => {
+    const sig = steerableSignaling();
+    const { host, a, w } = await threeTabs(common({ transport: sig.factory }));
+    const seen = [host, a, w].map(record);
+    sig.peerGone(a.self); // "its signaling connection closed": says nothing about its links
+    sig.peerGone(host.self);
+    for (const n of [host, a, w]) expect(n.members.map((m) => m.tab)).toEqual([0, 1, 2]);
+    await exchange([host, a, w]);
+    expect(seen.flatMap(kinds)).toEqual([]);
+  });
+
+  it("runs on when signaling fails everywhere (even the relay's 'cluster closed'); members still leave by their links", async () => {
+    const sig = steerableSignaling();
+    const { host, a, w } = await threeTabs(common({ transport: sig.factory }));
+    const seen = [host, a, w].map(record);
+    sig.fail(new FabricError("host-left", "relay ws://x/ refused: cluster-closed: the cluster's first tab (tab 0) left"));
+    for (const events of seen) {
+      expect(kinds(events)).toEqual(["signaling-lost"]);
+      const e = events[0] as Extract<FabricEvent, { type: "signaling-lost" }>;
+      expect(e.error.code).toBe("relay");
+      expect(e.error.message).toMatch(/signaling ended \(.*cluster-closed.*\); the links stay up and the cluster runs on, but no new tab can join it/);
+    }
+    for (const n of [host, a, w]) {
+      expect(n.isEnded).toBeUndefined();
+      expect(n.signalingLostError?.code).toBe("relay");
+    }
+    await exchange([host, a, w]);
+    // A member leaving is still seen by everyone, through the links alone.
+    const leftAtHost = waitFor(host, (e) => e.type === "member-left");
+    const leftAtW = waitFor(w, (e) => e.type === "member-left");
+    a.close("tab closed");
+    expect(await leftAtHost).toMatchObject({ member: { tab: 1, vcpus: [1, 2] } });
+    expect(await leftAtW).toMatchObject({ member: { tab: 1 } });
+    expect(w.members.map((m) => m.tab)).toEqual([0, 2]);
+    // And tab 0 leaving still ends the cluster, as its link says.
+    const ended = waitFor(w, (e) => e.type === "ended");
+    host.close("done");
+    expect(await ended).toMatchObject({ error: { code: "host-left" } });
+  });
+
+  it("evicts a joiner whose links never come up: its vCPUs are freed, everyone is told, it learns why", { timeout: 30_000 }, async () => {
+    const opts = common();
+    const host = track(await FabricMember.create({ ...opts, admitDeadlineMs: 300, totalVcpus: 4, maxTabs: 4, hostVcpus: 1 }));
+    const link = host.joinLink("http://x/");
+    const a = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    const leftAtHost = waitFor(host, (e) => e.type === "member-left");
+    const leftAtA = waitFor(a, (e) => e.type === "member-left");
+    // Its connector never connects nor fails (like ICE that finds no path); its own wait is longer than tab 0's deadline.
+    const ghost = FabricMember.join(link, { ...common({ connector: memoryConnectors({ hang: () => true }) }), connectTimeoutMs: 25_000, role: "compute", vcpus: 2 });
+    const err = await joinError(ghost);
+    expect(err.code).toBe("evicted");
+    expect(err.message).toMatch(/tab 0 removed this tab \(tab 2\) from the cluster: evicted by tab 0: its links did not all come up within 300 ms of its admission \(its link to tab 0 never opened\)/);
+    for (const left of [await leftAtHost, await leftAtA]) {
+      expect(left).toMatchObject({ member: { tab: 2, role: "compute", vcpus: [2, 3] } });
+      expect((left as Extract<FabricEvent, { type: "member-left" }>).reason).toMatch(/^evicted by tab 0: its links did not all come up within 300 ms/);
+    }
+    for (const n of [host, a]) expect(n.members.map((m) => m.tab)).toEqual([0, 1]);
+    expect(host.freeVcpus).toEqual([2, 3]);
+    // The freed vCPUs go to the next joiner, which meshes normally; the member that reported its links stayed.
+    const b = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 2 }));
+    expect(b.tab).toBe(3);
+    if (a.links().length < 2) await waitFor(a, (e) => e.type === "link-up" && e.tab === 3);
+    await exchange([host, a, b]);
+    expect(host.freeVcpus).toEqual([]);
+  });
+
+  it("evicts a joiner whose link to tab 0 opened but whose link to another member did not; it learns it on that link", { timeout: 30_000 }, async () => {
+    const opts = common();
+    const host = track(await FabricMember.create({ ...opts, admitDeadlineMs: 300, totalVcpus: 3, maxTabs: 4, hostVcpus: 1 }));
+    const link = host.joinLink("http://x/");
+    const a = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    const leftAtA = waitFor(a, (e) => e.type === "member-left");
+    // The joiner's signaling drops every roster, so only its link to tab 0 can tell it.
+    const noRosters: TransportFactory = async (req) => {
+      const t = await broadcastTransport(req);
+      return Object.assign(Object.create(t) as SignalTransport, {
+        onMessage: (cb: Parameters<SignalTransport["onMessage"]>[0]) => t.onMessage((from, body) => body.t !== "roster" && cb(from, body)),
+      });
+    };
+    const half = FabricMember.join(link, { ...common({ transport: noRosters, connector: memoryConnectors({ hang: (tab) => tab === 1 }) }), connectTimeoutMs: 25_000, role: "compute", vcpus: 1 });
+    const err = await joinError(half);
+    expect(err.code).toBe("evicted");
+    expect(err.message).toMatch(/\(its link to tab 0 is open, but it never said its links to the other members are\)/);
+    expect((await leftAtA) as object).toMatchObject({ member: { tab: 2, vcpus: [2] }, reason: expect.stringMatching(/^evicted by tab 0/) });
+    expect(host.members.map((m) => m.tab)).toEqual([0, 1]);
+    expect(host.links().map((l) => l.tab)).toEqual([1]);
+  });
+
+  it("does not run out of tab ids: 300 joins and leaves next to a long-lived member, each newcomer linked and told apart", { timeout: 120_000 }, async () => {
+    const opts = common();
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 3, maxTabs: 3, hostVcpus: 1 }));
+    const link = host.joinLink("http://x/");
+    const a = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    const fromNewcomer: string[] = [];
+    a.onFrame((from, f) => fromNewcomer.push(`${from}:${new TextDecoder().decode(f)}`));
+    const tabs: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const n = await FabricMember.join(link, { ...opts, role: i % 2 ? "watcher" : "compute", vcpus: 1 });
+      tabs.push(n.tab);
+      if (a.links().length < 2) await waitFor(a, (e) => e.type === "link-up" && e.tab === n.tab);
+      n.send(1, new TextEncoder().encode(n.self));
+      await n.ping(1); // the frame came before the pong
+      const leftAtA = waitFor(a, (e) => e.type === "member-left");
+      const leftAtHost = waitFor(host, (e) => e.type === "member-left");
+      n.close("cycle");
+      expect(await leftAtA).toMatchObject({ member: { tab: n.tab, peer: n.self } });
+      await leftAtHost;
+      expect(fromNewcomer.at(-1)).toBe(`${n.tab}:${n.self}`);
+    }
+    expect(fromNewcomer).toHaveLength(300);
+    expect(Math.max(...tabs)).toBe(254);
+    expect(tabs[253]).toBe(2); // after 2..254, the first freed id again
+    expect(host.members.map((m) => m.tab)).toEqual([0, 1]);
   });
 });

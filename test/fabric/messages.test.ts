@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
-import { MAX_SIGNAL_CHARS, parseBody, parseEnvelope } from "../../src/fabric/messages.ts";
+import { MAX_REASON_CHARS, MAX_SIGNAL_CHARS, parseBody, parseEnvelope, parseLinkControl } from "../../src/fabric/messages.ts";
 
 const peer = newPeerId();
 const member = { tab: 0, peer, role: "host", vcpus: [0, 1], build: "b" };
@@ -49,6 +49,19 @@ describe("signaling message validation", () => {
     rejects({ t: "signal", tab: 1, data: { type: "offer", sdp: "x".repeat(40000) } }, /data\.sdp has 40000/);
     rejects({ t: "signal", tab: 300, data: { type: "offer", sdp: "" } }, /signal\.tab is 300/);
     rejects({ t: "reject", code: "nope", detail: "" }, /reject\.code/);
+  });
+
+  it("validates a roster's departures and the link's control messages", () => {
+    const gone = [{ tab: 4, peer: newPeerId(), reason: "evicted by tab 0: its links did not all come up" }];
+    expect(parseBody({ t: "roster", epoch: 3, members: [member], gone })).toEqual({ t: "roster", epoch: 3, members: [member], gone });
+    rejects({ t: "roster", epoch: 3, members: [member], gone: [{ ...gone[0], tab: -1 }] }, /roster\.gone\[0\]\.tab is -1/);
+    rejects({ t: "roster", epoch: 3, members: [member], gone: [{ ...gone[0], reason: "r".repeat(MAX_REASON_CHARS + 1) }] }, /gone\[0\]\.reason has 513 characters/);
+    rejects({ t: "roster", epoch: 3, members: [member], gone: {} }, /roster\.gone is not a list/);
+    rejects({ t: "ready" }, /body\.t is "ready"/); // link-only: never through signaling
+    expect(parseLinkControl({ t: "ready", extra: 1 })).toEqual({ t: "ready" });
+    expect(parseLinkControl({ t: "roster", epoch: 3, members: [member], gone })).toEqual({ t: "roster", epoch: 3, members: [member], gone });
+    expect(() => parseLinkControl({ t: "join" })).toThrow(/link control message: body\.t is "join", expected one of roster, ready/);
+    expect(() => parseLinkControl({ t: "roster", epoch: 1, members: [member, member] })).toThrow(/tab id twice/);
   });
 
   it("checks envelopes: addresses, cluster id and total size", () => {

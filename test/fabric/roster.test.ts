@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
-import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
+import { FABRIC_VERSION, MAX_TAB_ID } from "../../src/fabric/messages.ts";
 import { admit, applyRoster, freeVcpus, hostRoster, type JoinRequest, removeMember, slicesCoverAll } from "../../src/fabric/roster.ts";
 
 const token = newJoinToken();
@@ -55,7 +55,7 @@ describe("roster", () => {
     expect(() => hostRoster({ ...shape, protocol: Number.NaN }, newPeerId(), 1, "h")).toThrow(/protocol version NaN/);
   });
 
-  it("never reuses a tab id and frees the vCPUs of a member that left", () => {
+  it("hands out the next tab id (round-robin) and frees the vCPUs of a member that left", () => {
     let s = hostRoster(shape, newPeerId(), 1, "host");
     const a = admit(s, req({ vcpus: 3 }), token);
     if (!a.ok) throw new Error("admit failed");
@@ -88,5 +88,55 @@ describe("roster", () => {
     const stale = applyRoster(step2.state, a.state);
     expect(stale.state).toBe(step2.state);
     expect(stale.added).toEqual([]);
+  });
+
+  it("does not run out of tab ids over 1000 join/leave cycles, and reuses an id only after every other free one", () => {
+    const big = { totalVcpus: 8, maxTabs: 6, protocol: 7 };
+    let s = hostRoster(big, newPeerId(), 1, "host");
+    // Two long-lived members stay while others come and go.
+    for (let i = 0; i < 2; i++) {
+      const r = admit(s, req({ vcpus: 2 }), token);
+      if (!r.ok) throw new Error(r.detail);
+      s = r.state;
+    }
+    const handedOut: number[] = [];
+    for (let cycle = 0; cycle < 1000; cycle++) {
+      const r = admit(s, req({ vcpus: 1 + (cycle % 3) }), token);
+      if (!r.ok) throw new Error(`cycle ${cycle}: ${r.code}: ${r.detail}`);
+      expect(r.member.tab).toBeGreaterThanOrEqual(1);
+      expect(r.member.tab).toBeLessThanOrEqual(MAX_TAB_ID);
+      handedOut.push(r.member.tab);
+      s = removeMember(r.state, r.member.tab, true).state;
+    }
+    expect(s.members.map((m) => m.tab)).toEqual([0, 1, 2]);
+    expect(freeVcpus(s)).toEqual([5, 6, 7]);
+    // Round-robin over the free ids 3..254: a freed id comes back only after all the others.
+    const cycleLength = MAX_TAB_ID - 2;
+    expect(handedOut.slice(0, cycleLength)).toEqual(Array.from({ length: cycleLength }, (_, i) => i + 3));
+    expect(handedOut[cycleLength]).toBe(3);
+    expect(new Set(handedOut).size).toBe(cycleLength);
+  });
+
+  it("sees a reused tab id given to another peer as one member gone and one new", () => {
+    let host = hostRoster({ totalVcpus: 4, maxTabs: 3, protocol: 7 }, newPeerId(), 1, "host");
+    const first = admit(host, req(), token);
+    if (!first.ok) throw new Error("admit failed");
+    host = first.state;
+    const local = { ...host }; // a member's copy
+    // Tab 0 cycles through every other id, so the next joiner gets tab 1 again, as another peer.
+    for (let i = 0; i < MAX_TAB_ID - 1; i++) {
+      const r = admit(host, req(), token);
+      if (!r.ok) throw new Error(r.detail);
+      host = removeMember(r.state, r.member.tab, true).state;
+    }
+    host = removeMember(host, 1, true).state;
+    const again = admit(host, req({ vcpus: 2 }), token);
+    if (!again.ok) throw new Error(again.detail);
+    expect(again.member.tab).toBe(1);
+    expect(again.member.peer).not.toBe(first.member.peer);
+    const step = applyRoster(local, again.state);
+    expect(step.removed).toEqual([first.member]);
+    expect(step.added).toEqual([again.member]);
+    expect(step.state.members.find((m) => m.tab === 1)?.peer).toBe(again.member.peer);
   });
 });

@@ -116,16 +116,21 @@ export class ManualClock implements Clock {
   }
 }
 
+/** Offers waiting for their answer, shared by every factory (so tabs with different options still connect). */
+const rendezvous = new Map<string, (remote: MemoryChannel) => void>();
+let nextOffer = 0;
+
 /**
  * Connection set-up without WebRTC: the initiator's "offer" names a rendezvous; the responder's
  * signal() with it creates the channel pair and both sides connect. `failWith` makes every
- * attempt fail at a chosen step, to test error reporting.
+ * attempt fail at a chosen step, to test error reporting; `hang` makes the attempts to the tabs it
+ * picks never connect nor fail (a link that never comes up, like ICE that never finds a path).
  */
-export function memoryConnectors(opts: { maxMessageSize?: number; failWith?: FabricError } = {}): ConnectorFactory & { open: MemoryChannel[] } {
-  const rendezvous = new Map<string, (remote: MemoryChannel) => void>();
+export function memoryConnectors(
+  opts: { maxMessageSize?: number; failWith?: FabricError; hang?: (remoteTab: number) => boolean } = {},
+): ConnectorFactory & { open: MemoryChannel[] } {
   const open: MemoryChannel[] = [];
-  let next = 0;
-  const factory = (({ initiator }) => {
+  const factory = (({ initiator, remoteTab }) => {
     const signalCbs: ((d: SignalData) => void)[] = [];
     const connectCbs: ((raw: MemoryChannel) => void)[] = [];
     const errorCbs: ((e: FabricError) => void)[] = [];
@@ -153,11 +158,13 @@ export function memoryConnectors(opts: { maxMessageSize?: number; failWith?: Fab
       onError: (cb) => void errorCbs.push(cb),
       destroy: () => void (destroyed = true),
     };
-    if (opts.failWith) {
+    if (opts.hang?.(remoteTab)) {
+      // Says nothing, ever.
+    } else if (opts.failWith) {
       const err = opts.failWith;
       setTimeout(() => errorCbs.forEach((cb) => cb(err)), 0);
     } else if (initiator) {
-      const id = `mem:${next++}`;
+      const id = `mem:${nextOffer++}`;
       rendezvous.set(id, (ch) => !destroyed && connect(ch));
       queueMicrotask(() => signalCbs.forEach((cb) => cb({ type: "offer", sdp: id })));
     }
