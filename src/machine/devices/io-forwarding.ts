@@ -132,11 +132,13 @@ export class IoClient {
 
 /**
  * How many forwarded accesses may wait in the I/O server's queue. The queue holds only what arrives
- * while another access runs, which is nothing at all unless a device handler ends up handling frames
- * (none does today). A well-behaved peer then adds at most one read per vCPU (a read blocks its vCPU
- * until answered: at most MAX_VCPUS - 1 = 254 from all peers) plus the few writes it posts in that
- * time. 16 * MAX_VCPUS (4080) is 16 times the reads' bound: only a peer that floods the device node
- * while an access runs reaches it.
+ * while another access runs: nothing, unless a device handler blocks and handles frames meanwhile
+ * (a DMA device touching a page node 0 does not hold faults on it: the engine's read_blob/write_blob
+ * hooks, and the DSM agent serves the links while it waits). A well-behaved peer then adds at most
+ * one read per vCPU (a read blocks its vCPU until answered: at most MAX_VCPUS - 1 = 254 from all
+ * peers) plus the writes it posts during one page fault (about a round trip, ~1 ms over WebRTC).
+ * 16 * MAX_VCPUS (4080) is 16 times the reads' bound: only a peer that floods the device node
+ * reaches it.
  */
 export const IO_SERVER_MAX_QUEUE = 16 * MAX_VCPUS;
 
