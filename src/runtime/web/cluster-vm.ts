@@ -86,6 +86,8 @@ export class ClusterVm {
   private announced: { config: ControlMessage; to: Set<number> } | null = null;
   /** The live view's knob and trace settings, as tab 0 last ordered them. */
   private controls: ClusterViewControls = { delayMs: 0, tracing: false };
+  /** Counts stops: a join still awaiting a fetch when the VM stopped must not go on to boot. */
+  private run = 0;
 
   constructor(private readonly deps: ClusterVmDeps) {
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
@@ -136,7 +138,12 @@ export class ClusterVm {
       sendRemote: (from, to, frame) => {
         const tab = this.hostOf[to];
         if (tab === undefined) throw new Error(`no tab hosts node ${to}`);
-        this.send(tab, { kind: "node-frame", from, to, payload: frame });
+        try {
+          this.send(tab, { kind: "node-frame", from, to, payload: frame });
+        } catch (err) {
+          const m = this.deps.fabric.members.find((x) => x.tab === tab);
+          throw new Error(`a frame from node ${from} to node ${to} cannot go: the link to ${m ? describeMember(m) : `tab ${tab}`} is closed (${(err as Error).message})`);
+        }
       },
       prepare,
       onStatus: this.deps.onStatus,
@@ -258,6 +265,8 @@ export class ClusterVm {
       });
       await this.machine.boot(guest, (e) => this.onVmEvent(e));
     } catch (err) {
+      // Already stopped (a tab left, a node failed): that reason stands, everywhere.
+      if (this.state.phase === "error" || this.state.phase === "stopped") return;
       this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
     }
   }
@@ -337,6 +346,10 @@ export class ClusterVm {
   }
 
   private halt(reason: string, isError: boolean, failure?: NodeFailure & { tab: number }): void {
+    // The first cause stands: what follows from it (a frame that can no longer go, a late boot
+    // error) must not replace it on the status line.
+    if (!this.live) return;
+    this.run++;
     this.readyWaiter?.reject(new Error(reason));
     this.machine?.terminate();
     this.machine = null;
@@ -506,6 +519,8 @@ export class ClusterVm {
       this.set({ phase: "running" }); // a watcher: it shows the console, runs nothing
       return;
     }
+    const run = this.run;
+    const stopped = () => run !== this.run;
     try {
       const got: Partial<Record<ImageName, ArrayBuffer>> = {};
       for (const d of config.images) {
@@ -517,6 +532,7 @@ export class ClusterVm {
           throw new Error(`cannot fetch the ${d.what} from ${d.url}: ${(err as Error).message}`);
         }
         const sha = await sha256Hex(buf);
+        if (stopped()) return; // the VM stopped (and said why) while this tab fetched
         if (buf.byteLength !== d.bytes || sha !== d.sha256)
           throw new Error(
             `the ${d.what} at ${d.url} differs from tab 0's (here ${buf.byteLength} bytes, sha256 ${sha.slice(0, 12)}…; tab 0 ${d.bytes} bytes, ${d.sha256.slice(0, 12)}…): every tab must load the same build`,
@@ -528,8 +544,10 @@ export class ClusterVm {
       this.set({ phase: "booting" });
       this.machine = this.newMachine(config.vcpus);
       await this.machine.boot(guest, (e) => this.onVmEvent(e));
+      if (stopped()) return;
       this.send(0, { kind: "control", msg: { t: "ready", vcpus: me.vcpus } });
     } catch (err) {
+      if (stopped()) return;
       const reason = (err as Error).message;
       this.send(0, { kind: "control", msg: { t: "refuse", reason } });
       this.halt(reason, true);

@@ -110,7 +110,11 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   /** The failure that stopped the VM, when a node failed (any tab's). */
   let failure: NodeFailure | null = null;
+  /** The VM's recent states with their wall-clock times (tests and the bench read them). */
+  const states: { phase: string; atMs: number; text: string }[] = [];
   const onState = (s: ClusterVmState) => {
+    states.push({ phase: s.phase, atMs: performance.timeOrigin + performance.now(), text: s.phase === "error" ? s.message : s.phase === "stopped" ? s.reason : "" });
+    if (states.length > 50) states.shift();
     if (s.phase === "stopped" || s.phase === "error") {
       // The console says it too: it is where the user looks when the output stops.
       consoleLine(`VM stopped: ${s.phase === "error" ? s.message : s.reason}`);
@@ -293,6 +297,13 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
     failure: () => failure,
+    states: () => [...states],
     ping: (tab: number) => fabric!.ping(tab),
+    // Fault injection for the failure tests and the bench: what a broken or hostile peer can do
+    // anyway (this tab sends what it likes on its own links), so it opens no door.
+    inject: {
+      /** Sends raw bytes to a tab as one frame, past the envelope's encoder. */
+      send: (tab: number, bytes: number[]) => fabric!.send(tab, new Uint8Array(bytes)),
+    },
   };
 }

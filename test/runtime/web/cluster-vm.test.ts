@@ -82,7 +82,7 @@ interface Tab {
 }
 
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
-function cluster(fetched: (tab: number, url: string) => ArrayBuffer): Tab[] {
+function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>): Tab[] {
   const tabs: Tab[] = [];
   let roster = [...members];
   for (const me of members) {
@@ -276,6 +276,27 @@ it("checks its config with the joiners' parser before announcing it: one they wo
   expect(b!.vm.phase).toBe("waiting");
   expect(a!.machines[0]!.booted).toBeNull();
   expect(b!.machines).toEqual([]);
+});
+
+it("a tab whose VM stopped while it fetched the images does not go on to boot it", async () => {
+  // Before, tab B stopped, its fetch came back, and it booted its nodes anyway: "running" alone.
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  const tabs = cluster(async (tab, url) => {
+    if (tab === 1 && url === "bzImage") await held;
+    return bytes(IMAGES[url]!);
+  });
+  const [a, b] = tabs;
+  void a!.vm.bootHost(linux, urls);
+  await until(() => b!.vm.phase === "fetching" && b!.states.some((s) => s.phase === "fetching" && s.what === "kernel"), "tab B fetching the kernel");
+  a!.vm.stop();
+  await until(() => b!.vm.phase === "stopped", "tab B stopping");
+  release();
+  await flush();
+  await flush();
+  expect(b!.vm.phase).toBe("stopped");
+  expect(b!.machines).toEqual([]);
+  expect(b!.states.map((s) => s.phase).slice(-1)).toEqual(["stopped"]);
 });
 
 it("a watcher leaving changes nothing", async () => {

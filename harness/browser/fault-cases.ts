@@ -1,0 +1,178 @@
+// Faults injected into a running cluster of tabs (the self-test guest, one vCPU per tab), each
+// ending in a named stop on every remaining tab, or in the VM running on when the fault is one it
+// must survive. Shared by the failure tests (test/runtime/web/faults.e2e.test.ts) and the bench
+// (faults.stop_ms_*). A case's stop time runs from the injection (wall clock, just before it) to
+// the last remaining tab's status line changing to the stop (its data-since-ms stamp).
+
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, openPage, waitForConsole } from "./cluster-driver.ts";
+
+export interface FaultRun {
+  name: string;
+  /** Milliseconds from the injection to the last remaining tab showing the stop (null: it ran on). */
+  stopMs: number | null;
+  /** The same for each remaining tab, tab A first. */
+  stopMsByTab: number[];
+  /** Each remaining tab's status line at the end, tab A first. */
+  status: { phase: string | null; text: string | null }[];
+  /** Tab A's console, for a failing case's report. */
+  console: string;
+  /** Each remaining tab's cluster log (what it dropped, who left), tab A first. */
+  logs: string[];
+}
+
+/** A cluster of tabs A (tab 0, vCPU 0), B (vCPU 1), C (vCPU 2), and W watching when asked. */
+interface Cluster {
+  ctx: BrowserContext;
+  tabs: ClusterPage[];
+  watcher: ClusterPage | null;
+}
+
+export interface FaultCase {
+  name: string;
+  /** When the fault comes: while tab C fetches its images (tab A waits for it), or while the self-test runs. */
+  when: "booting" | "running";
+  watcher?: boolean;
+  /** Injects the fault; returns the tabs still there (the others it closed). `at.ms` is set just before; a case may move it to the fault's own moment. */
+  inject(c: Cluster, at: { ms: number }): Promise<ClusterPage[]>;
+  /** What every remaining tab's status must say; null when the VM must run on. */
+  expect: RegExp | null;
+}
+
+/** Gives the pages' wall clock just before the call (Node's Date.now() is the same clock on one machine). */
+const now = () => Date.now();
+
+const STOPPED = ["error", "stopped"];
+const ENGINE = "**/engine/v86-giantweb.wasm";
+
+/**
+ * Closes a tab the way a user does: the page asks first (beforeunload), the user confirms. The
+ * fault's time is the confirmation (the tab closes then), reported through `at`.
+ */
+async function closeConfirmed(page: Page, at: { ms: number }): Promise<void> {
+  const closed = new Promise<void>((resolve) => page.once("close", () => resolve()));
+  page.once("dialog", (d) => {
+    at.ms = now();
+    void d.accept();
+  });
+  await page.close({ runBeforeUnload: true });
+  await closed;
+}
+
+const sendRaw = (page: Page, tab: number, bytes: number[], times = 1) =>
+  page.evaluate(
+    ([tab, bytes, times]) => {
+      const hook = (globalThis as unknown as { giantwebCluster: { inject: { send(tab: number, b: number[]): void } } }).giantwebCluster;
+      for (let i = 0; i < times; i++) hook.inject.send(tab, bytes);
+    },
+    [tab, bytes, times] as const,
+  );
+
+export const FAULT_CASES: FaultCase[] = [
+  {
+    // Each remaining tab names what it saw first: tab 2 leaving, its link going down, or a frame for it that cannot go.
+    name: "a vCPU tab closed mid-boot",
+    when: "booting",
+    inject: async ({ tabs }, at) => (await closeConfirmed(tabs[2]!, at), tabs.slice(0, 2)),
+    expect: /^VM stopped: .*tab 2 \(vCPU 2\)/,
+  },
+  {
+    name: "a vCPU tab closed mid-job",
+    when: "running",
+    inject: async ({ tabs }, at) => (await closeConfirmed(tabs[2]!, at), tabs.slice(0, 2)),
+    expect: /^VM stopped: .*tab 2 \(vCPU 2\)/,
+  },
+  {
+    // A node frame from node 1 to node 0 whose DSM message is garbage: node 0's codec refuses it.
+    name: "a corrupted node frame on a link",
+    when: "running",
+    inject: async ({ tabs }) => (await sendRaw(tabs[1]!, 0, [1, 1, 0, 0xde, 0xad, 0xbe, 0xef]), tabs),
+    expect: /^VM stopped: node 0 \(vCPU 0, tab 0\) failed: /,
+  },
+  {
+    name: "1,000 malformed frames from a tab hosting a vCPU",
+    when: "running",
+    inject: async ({ tabs }) => (await sendRaw(tabs[1]!, 0, [77, 1, 2, 3], 1000), tabs),
+    expect: /^VM stopped: tab 1 sent a frame tab 0 cannot use \(unknown envelope kind 77\); a lost frame would hang the VM, so it stopped/,
+  },
+  {
+    // A watcher hosts no node: what it sends cannot be a lost node frame, so it is dropped.
+    name: "1,000 malformed frames from a watcher",
+    when: "running",
+    watcher: true,
+    inject: async ({ tabs, watcher }) => (await sendRaw(watcher!, 0, [77, 1, 2, 3], 1000), tabs),
+    expect: null,
+  },
+];
+
+async function startCluster(browser: Browser, url: string, fault: FaultCase): Promise<{ cluster: Cluster; gate: () => void }> {
+  const ctx = await browser.newContext();
+  const a = await openPage(ctx, url);
+  const tabs = [a];
+  const link = await createCluster(a, 3, 1, "selftest");
+  for (let i = 1; i < 3; i++) {
+    const p = await openPage(ctx, link);
+    tabs.push(p);
+    await joinCluster(p, 1);
+    await a.waitForFunction((k) => document.querySelectorAll("#cluster-roster li").length === k, i + 1, { timeout: 60_000 });
+  }
+  let gate = () => {};
+  if (fault.when === "booting") {
+    // Tab C's engine download waits until the fault is in: tab A is then booting, waiting for C.
+    const held = new Promise<void>((r) => (gate = r));
+    await tabs[2]!.route(ENGINE, async (route) => (await held, route.continue().catch(() => {})));
+  }
+  return { cluster: { ctx, tabs, watcher: null }, gate };
+}
+
+async function waitPhase(page: Page, phases: string[], what: string, timeoutMs: number): Promise<void> {
+  await page.waitForFunction((ps) => ps.includes(document.querySelector("#cluster-status")?.getAttribute("data-phase") ?? ""), phases, { timeout: timeoutMs, polling: 50 }).catch(async () => {
+    const s = await clusterStatus(page);
+    throw new Error(`waiting for ${what}: status ${s.phase} "${s.text}"`);
+  });
+}
+
+/** Runs one case on a fresh cluster (its own browser context) and closes it. */
+export async function runFault(browser: Browser, url: string, fault: FaultCase): Promise<FaultRun> {
+  const { cluster, gate } = await startCluster(browser, url, fault);
+  const { tabs } = cluster;
+  try {
+    if (fault.when === "booting") {
+      await waitPhase(tabs[2]!, ["fetching"], "tab C fetching its images", 120_000);
+      await waitPhase(tabs[0]!, ["booting"], "tab A booting", 120_000);
+    } else {
+      // The self-test runs: its first checks have passed.
+      await waitForConsole(tabs[0]!, /PASS /, "the self-test's first check on tab A", 600_000);
+      if (fault.watcher) {
+        const w = await openPage(cluster.ctx, await tabs[0]!.locator("#cluster-link").inputValue());
+        await w.click("#cluster-watch");
+        await waitPhase(w, ["running"], "the watcher showing the VM", 60_000);
+        cluster.watcher = w;
+      }
+    }
+    const at = { ms: now() };
+    const remaining = await fault.inject(cluster, at);
+    gate();
+    let stopMsByTab: number[] = [];
+    if (fault.expect) {
+      for (const [i, p] of remaining.entries()) await waitPhase(p, STOPPED, `tab ${"ABC"[i]} to stop after ${fault.name}`, 60_000);
+      const since = await Promise.all(remaining.map((p) => p.locator("#cluster-status").getAttribute("data-since-ms")));
+      stopMsByTab = since.map((s) => Number(s) - at.ms);
+    } else {
+      // It must run on: the self-test completes on every tab.
+      for (const p of remaining) await waitForConsole(p, /SUMMARY[^\n]*\n/, "the self-test's SUMMARY after the fault", 600_000);
+    }
+    const status = await Promise.all(remaining.map((p) => clusterStatus(p)));
+    const stopMs = stopMsByTab.length ? Math.max(...stopMsByTab) : null;
+    const logs = await Promise.all(
+      remaining.map(async (p) => {
+        const states = await p.evaluate(() => (globalThis as unknown as { giantwebCluster: { states(): { phase: string; atMs: number; text: string }[] } }).giantwebCluster.states());
+        return `${await p.locator("#cluster-log").innerText()}\n${states.map((s) => `${Math.round(s.atMs - at.ms)} ms: ${s.phase} ${s.text}`).join("\n")}`;
+      }),
+    );
+    return { name: fault.name, stopMs, stopMsByTab, status, console: await consoleText(tabs[0]!), logs };
+  } finally {
+    gate();
+    await cluster.ctx.close();
+  }
+}
