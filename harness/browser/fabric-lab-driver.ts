@@ -14,6 +14,8 @@ export interface Received {
 export interface LabHook {
   tab(): number | undefined;
   members(): { tab: number; role: string; vcpus: number[] }[] | undefined;
+  /** Why signaling is gone, once it is (the cluster runs on without it). */
+  signalingLost(): string | undefined;
   received(): Received[];
   sendData(to: number, sizes: number[], firstSeq?: number): void;
   rtts(to: number, count: number, size: number): Promise<number[]>;

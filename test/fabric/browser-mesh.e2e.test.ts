@@ -2,6 +2,7 @@
 // Tabs of one browser (pages of one context share BroadcastChannel); separate Chromium
 // processes through the WebSocket relay, as two machines would be.
 
+import { createServer, type Server, type Socket, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
@@ -157,6 +158,82 @@ describe("two Chromium processes through the WebSocket relay", () => {
       await a.context().close();
     } finally {
       await other.close();
+    }
+  });
+});
+
+/** A TCP pass-through to the relay, so a test can cut one tab's relay connection (its n-th). */
+async function relayProxy(relayPort: number): Promise<{ url: string; cut(n: number): void; close(): Promise<void> }> {
+  const pairs: [Socket, Socket][] = [];
+  const server: Server = createServer((tab) => {
+    const up = connect(relayPort, "127.0.0.1");
+    const end = () => (tab.destroy(), up.destroy());
+    tab.on("error", end).on("close", end);
+    up.on("error", end).on("close", end);
+    tab.pipe(up);
+    up.pipe(tab);
+    pairs.push([tab, up]);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    cut: (n) => pairs[n]?.forEach((s) => s.destroy()),
+    close: () => new Promise<void>((r) => (pairs.forEach(([a, b]) => (a.destroy(), b.destroy())), server.close(() => r()))),
+  };
+}
+
+describe("the relay only introduces tabs", () => {
+  it("the relay stopped mid-run: the tabs' links stay up and frames still flow; a new join fails with a clear message", async () => {
+    const own = await startRelay();
+    const proxy = await relayProxy(own.port);
+    try {
+      const a = await openLab(await browser.newContext());
+      const link = await create(a, 2, proxy.url);
+      const b = await openLab(await browser.newContext(), link);
+      await join(b);
+      await waitRoster(a, [0, 1]);
+      await exchangeAll([a, b]);
+
+      // First tab 0's own relay connection drops: the relay tells tab 1 "peer gone" and closes the cluster id.
+      proxy.cut(0);
+      for (const p of [a, b]) await p.waitForFunction(() => /signaling lost|ended:/.test(document.querySelector("#log")?.textContent ?? ""));
+      // Then the relay itself stops.
+      await own.close();
+      await proxy.close();
+
+      // Both tabs are still members of the same cluster, and frames still flow both ways, in order and intact.
+      for (const p of [a, b]) {
+        expect((await status(p)).phase).toBe("member");
+        expect(await lab(p, (l) => l.members()?.map((m) => m.tab))).toEqual([0, 1]);
+        expect(await p.locator("#log").textContent()).toMatch(/signaling lost \(links stay up, nobody new can join\)/);
+        expect(await lab(p, (l) => l.signalingLost())).toMatch(/^signaling ended \(.*relay.*\); the links stay up/);
+      }
+      expect((await status(b)).text).toMatch(/signaling lost: the links stay up, nobody new can join/);
+      const sizes = [5, 4096, 70_000, 16];
+      await lab(a, (l, s) => l.sendData(1, s, 100), sizes);
+      await lab(b, (l, s) => l.sendData(0, s, 100), sizes);
+      for (const [p, from] of [[b, 0], [a, 1]] as const) {
+        for (;;) {
+          const got = (await lab(p, (l) => l.received())).filter((r) => r.from === from && r.seq >= 100);
+          if (got.length >= sizes.length) {
+            expect(got.map((r) => [r.seq, r.size, r.intact])).toEqual(sizes.map((size, i) => [100 + i, size, true]));
+            break;
+          }
+          await p.waitForTimeout(100);
+        }
+      }
+
+      // A new tab cannot join: nothing introduces it any more, and it says so.
+      const c = await openLab(await browser.newContext(), link);
+      await c.click("#join");
+      expect(await waitPhase(c, ["error"])).toMatch(/joining failed: relay: cannot reach the relay ws:\/\/127\.0\.0\.1:\d+\/ .*no new tab can join through it \(a running cluster keeps its links without the relay\)/);
+      expect(await lab(a, (l) => l.members()?.map((m) => m.tab))).toEqual([0, 1]);
+      expect([...a.errors, ...b.errors]).toEqual([]);
+      for (const p of [a, b, c]) await p.context().close();
+    } finally {
+      await proxy.close();
+      await own.close();
     }
   });
 });

@@ -72,9 +72,10 @@ function attach(f: FabricMember): void {
         break;
       case "signaling-lost":
         log(`signaling lost (links stay up, nobody new can join): ${e.error.message}`);
+        if (statusLine.dataset.phase === "member") setStatus("member", `tab ${f.tab} of cluster ${f.cluster} (${f.role}); signaling lost: the links stay up, nobody new can join`);
         break;
       case "ended":
-        setStatus("ended", `cluster over: ${e.error.message}`);
+        setStatus("ended", e.error.code === "evicted" ? `evicted: ${e.error.message}` : `cluster over: ${e.error.message}`);
         log(`ended: ${e.error.message}`);
         break;
       case "invalid":
@@ -221,6 +222,8 @@ const hook = {
   tab: () => fabric?.tab,
   members: () => fabric?.members.map((m) => ({ ...m })),
   links: () => fabric?.links(),
+  /** Why signaling is gone, once it is (the cluster runs on without it). */
+  signalingLost: () => fabric?.signalingLostError?.message,
   received: () => received.map((r) => ({ ...r })),
   /** Sends numbered data frames of the given sizes to one tab, numbered from `firstSeq`. */
   sendData(to: number, sizes: number[], firstSeq = 0): void {
