@@ -4,7 +4,10 @@
 // (faults.stop_ms_*). A case's stop time runs from the injection (wall clock, just before it) to
 // the last remaining tab's status line changing to the stop (its data-since-ms stamp).
 
+import { readFileSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import { buildApFaultGuest } from "../../guests/apfault/build.ts";
+import { SELFTEST_URL } from "../../src/ui/cluster/served-paths.ts";
 import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, openPage, waitForConsole } from "./cluster-driver.ts";
 
 export interface FaultRun {
@@ -30,8 +33,12 @@ interface Cluster {
 
 export interface FaultCase {
   name: string;
-  /** When the fault comes: while tab C fetches its images (tab A waits for it), or while the self-test runs. */
-  when: "booting" | "running";
+  /** Readies the case's browser context before any tab opens (e.g. serves another guest). */
+  prepare?(ctx: BrowserContext): Promise<void>;
+  /** For a fault the guest causes itself: when it happened (wall-clock ms), read after the stop. */
+  faultTime?(c: Cluster): Promise<number>;
+  /** When the fault comes: while tab C fetches its images (tab A waits for it), while the self-test runs, or by itself. */
+  when: "booting" | "running" | "by-itself";
   watcher?: boolean;
   /** Injects the fault; returns the tabs still there (the others it closed). `at.ms` is set just before; a case may move it to the fault's own moment. */
   inject(c: Cluster, at: { ms: number }): Promise<ClusterPage[]>;
@@ -96,6 +103,20 @@ export const FAULT_CASES: FaultCase[] = [
     expect: /^VM stopped: tab 1 sent a frame tab 0 cannot use \(unknown envelope kind 77\); a lost frame would hang the VM, so it stopped/,
   },
   {
+    // The AP-fault guest (served as the self-test ELF) loads vCPU 1's task register from a zero
+    // GDT entry once the BSP started it: v86 panics inside tab B's node. Timed from the node's
+    // own failure stamp.
+    name: "an engine panic in a worker",
+    when: "by-itself",
+    prepare: async (ctx) => {
+      const elf = readFileSync(buildApFaultGuest());
+      await ctx.route(`**/${SELFTEST_URL}`, (route) => route.fulfill({ body: elf, contentType: "application/octet-stream", headers: { "Cross-Origin-Resource-Policy": "same-origin" } }));
+    },
+    faultTime: async ({ tabs }) => (await tabs[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { failure(): { atMs: number } | null } }).giantwebCluster.failure()))!.atMs,
+    inject: async ({ tabs }) => tabs,
+    expect: /^VM stopped: node 1 \(vCPU 1, tab 1\) failed: the engine panicked at /,
+  },
+  {
     // A watcher hosts no node: what it sends cannot be a lost node frame, so it is dropped.
     name: "1,000 malformed frames from a watcher",
     when: "running",
@@ -107,6 +128,7 @@ export const FAULT_CASES: FaultCase[] = [
 
 async function startCluster(browser: Browser, url: string, fault: FaultCase): Promise<{ cluster: Cluster; gate: () => void }> {
   const ctx = await browser.newContext();
+  await fault.prepare?.(ctx);
   const a = await openPage(ctx, url);
   const tabs = [a];
   const link = await createCluster(a, 3, 1, "selftest");
@@ -140,7 +162,7 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
     if (fault.when === "booting") {
       await waitPhase(tabs[2]!, ["fetching"], "tab C fetching its images", 120_000);
       await waitPhase(tabs[0]!, ["booting"], "tab A booting", 120_000);
-    } else {
+    } else if (fault.when === "running") {
       // The self-test runs: its first checks have passed.
       await waitForConsole(tabs[0]!, /PASS /, "the self-test's first check on tab A", 600_000);
       if (fault.watcher) {
@@ -156,6 +178,7 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
     let stopMsByTab: number[] = [];
     if (fault.expect) {
       for (const [i, p] of remaining.entries()) await waitPhase(p, STOPPED, `tab ${"ABC"[i]} to stop after ${fault.name}`, 60_000);
+      if (fault.faultTime) at.ms = await fault.faultTime(cluster);
       const since = await Promise.all(remaining.map((p) => p.locator("#cluster-status").getAttribute("data-since-ms")));
       stopMsByTab = since.map((s) => Number(s) - at.ms);
     } else {

@@ -17,11 +17,7 @@ import type { LiveViewHandle } from "../view/panel.ts";
 import { clusterControls, feedFromCluster } from "./cluster-view.ts";
 import { ClusterVm, type ClusterVmState } from "../../runtime/web/cluster-vm.ts";
 
-/** Our firmware (built by the setup, served and emitted by vite.config.ts): it boots Linux directly with tables for every vCPU. */
-export const FIRMWARE_URL = "engine/firmware.bin";
-export const ENGINE_URL = "engine/v86-giantweb.wasm";
-/** The SMP self-test guest (multiboot ELF, built by the setup from guests/selftest). */
-export const SELFTEST_URL = "engine/selftest.elf";
+import { ENGINE_URL, FIRMWARE_URL, SELFTEST_URL } from "./served-paths.ts";
 const SELFTEST_MEMORY_MIB = 64;
 const RELAY_PATH = "/fabric-relay";
 const BUILD = `giantweb ${import.meta.env.MODE}`;

@@ -9,7 +9,7 @@ import { buildApFaultGuest } from "../../../guests/apfault/build.ts";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import type { NodeFailure } from "../../../src/protocol/tab/node-failure.ts";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { SELFTEST_URL } from "../../../src/ui/cluster/cluster-panel.ts";
+import { SELFTEST_URL } from "../../../src/ui/cluster/served-paths.ts";
 import { clusterStatus, consoleText, createCluster, joinCluster, openPage } from "../../../harness/browser/cluster-driver.ts";
 
 const session = useBrowserSession(async () => {
