@@ -196,8 +196,10 @@ export class FabricMember {
       f.close(e instanceof FabricError && e.code === "evicted" ? "evicted" : "join failed");
       throw e;
     }
-    // Tell tab 0, on the link (signaling may be gone), that this tab is fully meshed.
-    f.peerings.get(0)?.link?.sendControl({ t: "ready" });
+    // Tell tab 0, on the link (signaling may be gone), that this tab is fully meshed. (A link that
+    // closed meanwhile has ended the cluster for this tab, or will: the "ended" event says so.)
+    const toHost = f.peerings.get(0)?.link;
+    if (toHost && !toHost.closed) toHost.sendControl({ t: "ready" });
     return f;
   }
 
