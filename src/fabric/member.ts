@@ -142,6 +142,11 @@ export class FabricMember {
   /** Tab 0 only: joiners that have not yet said their links are open, with their eviction timers. */
   private readonly provisional = new Map<number, { peer: string; timer: ReturnType<typeof setTimeout> }>();
   private admitDeadlineMs = 0;
+  /**
+   * Not tab 0: members this tab dropped itself (their link closed, they left) as `tab:peer`, so a
+   * roster of tab 0's that still lists one (tab 0 has not heard yet) does not bring it back.
+   */
+  private readonly locallyGone = new Set<string>();
 
   private constructor(
     private readonly transport: SignalTransport,
@@ -396,7 +401,7 @@ export class FabricMember {
       case "leave": {
         const m = this.roster?.members.find((x) => x.peer === from);
         if (!m || m.tab !== body.tab) return;
-        return this.memberGone(m.tab, `it left: ${body.reason}`, m.peer);
+        return void this.memberGone(m.tab, `it left: ${body.reason}`, m.peer);
       }
     }
   }
@@ -440,8 +445,12 @@ export class FabricMember {
   /** Tab 0's roster, through signaling or on the link from tab 0 (whichever comes first; epochs order them). */
   private onRoster(body: Extract<SignalBody, { t: "roster" }>): void {
     if (!this.roster) return; // not admitted yet: the welcome carries the roster
-    const { state, added, removed } = applyRoster(this.roster, body);
-    if (state === this.roster) return;
+    const step = applyRoster(this.roster, body);
+    if (step.state === this.roster) return;
+    const { removed } = step;
+    for (const k of this.locallyGone) if (!body.members.some((m) => memberKey(m) === k)) this.locallyGone.delete(k);
+    const state = { ...step.state, members: step.state.members.filter((m) => !this.locallyGone.has(memberKey(m))) };
+    const added = step.added.filter((m) => !this.locallyGone.has(memberKey(m)));
     const why = (m: Member) => body.gone?.find((g) => g.tab === m.tab && g.peer === m.peer)?.reason;
     if (!state.members.some((m) => m.tab === this.tab && m.peer === this.self)) {
       const me = this.me;
@@ -470,6 +479,12 @@ export class FabricMember {
         }
         return;
       }
+      case "link-lost":
+        if (this.tab !== 0) return this.invalid(`a link-lost message on the link from tab ${p.tab}; only tab 0 takes them`);
+        if (msg.tab === 0 || msg.tab === p.tab) return this.invalid(`tab ${p.tab} says its link to tab ${msg.tab} closed, which cannot be`);
+        // The mesh is broken: one of the two must go, and tab 0 removes the one reported (a
+        // second report, from the other side, then names a member already gone and changes nothing).
+        return void this.memberGone(msg.tab, `its link to tab ${p.tab} closed (${msg.reason})`, msg.peer);
     }
   }
 
@@ -590,7 +605,11 @@ export class FabricMember {
     const reason = info.error?.message ?? info.byeReason ?? "closed";
     this.emit({ type: "link-down", tab: p.tab, reason, ...(info.error ? { error: info.error } : {}) });
     // A closed link means a closed (or crashed) tab: say so at once rather than wait for tab 0.
-    this.memberGone(p.tab, `its link closed (${reason})`, p.peer);
+    const wasMember = this.memberGone(p.tab, `its link closed (${reason})`, p.peer);
+    // And tell tab 0, which may still have its own link to that tab: the mesh needs every pair.
+    const toHost = this.peerings.get(0)?.link;
+    if (wasMember && this.tab !== 0 && p.tab !== 0 && toHost && !toHost.closed)
+      toHost.sendControl({ t: "link-lost", tab: p.tab, peer: p.peer, reason: reason.slice(0, MAX_REASON_CHARS) });
   }
 
   private dropPeering(p: Peering, reason: string): void {
@@ -602,14 +621,15 @@ export class FabricMember {
   // ------------------------------------------------------------ members leaving
 
   /** A member is gone (its link closed, it left, or tab 0 evicts it); `peer` guards against a reused tab id. */
-  private memberGone(tab: number, reason: string, peer?: string): void {
-    if (!this.roster || tab === this.tab || this.ended) return;
+  private memberGone(tab: number, reason: string, peer?: string): boolean {
+    if (!this.roster || tab === this.tab || this.ended) return false;
     const m = this.roster.members.find((x) => x.tab === tab);
-    if (!m || (peer !== undefined && m.peer !== peer)) return;
+    if (!m || (peer !== undefined && m.peer !== peer)) return false;
     const { state, removed } = removeMember(this.roster, tab, this.tab === 0);
-    if (!removed) return;
+    if (!removed) return false;
     this.roster = state;
     reason = reason.slice(0, MAX_REASON_CHARS);
+    if (this.tab !== 0) this.locallyGone.add(memberKey(removed));
     if (this.tab === 0) {
       this.clearProvisional(tab);
       // On every open link, the gone member's own included: an evicted tab learns why.
@@ -617,6 +637,7 @@ export class FabricMember {
     }
     this.afterMemberGone(removed, reason);
     this.emit({ type: "roster", members: this.roster.members });
+    return true;
   }
 
   private afterMemberGone(m: Member, reason: string): void {
@@ -649,6 +670,8 @@ export class FabricMember {
     for (const cb of [...this.listeners]) cb(e);
   }
 }
+
+const memberKey = (m: Member) => `${m.tab}:${m.peer}`;
 
 /** A join the relay refused or could not carry (only the relay fails with these codes): say what it means for a running cluster. */
 function explainRelayRefusal(e: unknown): unknown {

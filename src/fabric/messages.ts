@@ -70,10 +70,11 @@ export interface Departure {
 
 /**
  * Fabric messages carried on a link itself (not through signaling), so membership keeps working
- * when signaling is gone: tab 0's rosters, and a joiner's `ready` to tab 0 (its links to every
- * member in its welcome are open).
+ * when signaling is gone: tab 0's rosters; a joiner's `ready` to tab 0 (its links to every member
+ * in its welcome are open); a member's `link-lost` to tab 0 (its link to another member closed,
+ * so the mesh is broken and tab 0 removes that member).
  */
-export type LinkControl = Extract<SignalBody, { t: "roster" }> | { t: "ready" };
+export type LinkControl = Extract<SignalBody, { t: "roster" }> | { t: "ready" } | { t: "link-lost"; tab: number; peer: string; reason: string };
 
 /** "*" addresses every peer of the cluster. */
 export type Address = string | "*";
@@ -223,8 +224,16 @@ export function parseBody(v: unknown, where = "signaling message"): SignalBody {
 export function parseLinkControl(v: unknown): LinkControl {
   const c: Check = new Check("link control message");
   const o = c.obj(v, "body");
-  const t = c.oneOf(o.t, "body.t", ["roster", "ready"] as const);
-  return t === "ready" ? { t } : parseRoster(c, o);
+  const t = c.oneOf(o.t, "body.t", ["roster", "ready", "link-lost"] as const);
+  switch (t) {
+    case "ready":
+      return { t };
+    case "roster":
+      return parseRoster(c, o);
+    case "link-lost":
+      if (!isPeerId(o.peer)) c.fail("link-lost.peer is not a peer id");
+      return { t, tab: c.int(o.tab, "link-lost.tab", 0, MAX_TAB_ID), peer: o.peer, reason: c.str(o.reason, "link-lost.reason", MAX_REASON_CHARS) };
+  }
 }
 
 /** Validates a BroadcastChannel message (structured-clone data, so the size is measured as JSON). */

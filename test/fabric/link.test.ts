@@ -72,7 +72,7 @@ describe("chunking", () => {
     expect(splitControl(roster, 256).length).toBeGreaterThan(10);
     // Bounded, and only known, well-formed control messages become messages.
     expect(() => new Reassembler().push({ kind: "control-first", total: MAX_CONTROL_BYTES + 1, payload: new Uint8Array(1) })).toThrow(/control message of \d+ bytes announced, at most/);
-    expect(() => decodeControl(new TextEncoder().encode('{"t":"welcome"}'))).toThrow(/body\.t is "welcome", expected one of roster, ready/);
+    expect(() => decodeControl(new TextEncoder().encode('{"t":"welcome"}'))).toThrow(/body\.t is "welcome", expected one of roster, ready, link-lost/);
     expect(() => decodeControl(new TextEncoder().encode("{not json"))).toThrow(/not UTF-8 JSON/);
     expect(() => decodeControl(new TextEncoder().encode('{"t":"roster","epoch":1,"members":[],"gone":[{"tab":1}]}'))).toThrow(/gone\[0\]\.peer/);
   });

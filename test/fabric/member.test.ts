@@ -442,6 +442,38 @@ describe("membership follows the links, not signaling", () => {
     expect(host.links().map((l) => l.tab)).toEqual([1]);
   });
 
+  it("when the link between two tabs other than tab 0 drops, tab 0 removes one of them and every tab agrees", { timeout: 30_000 }, async () => {
+    const opts = common();
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 4, maxTabs: 4, hostVcpus: 1 }));
+    const link = host.joinLink("http://x/");
+    const a = track(await FabricMember.join(link, { ...opts, role: "compute", vcpus: 1 }));
+    // The second joiner keeps the channels it opens, so the test can cut its link to tab 1.
+    const base = memoryConnectors();
+    const mine: { tab: number; raw: { close(): void } }[] = [];
+    const connector: CommonOptions["connector"] = (req) => {
+      const c = base(req);
+      const onConnect = c.onConnect.bind(c);
+      c.onConnect = (cb) => onConnect((raw) => (mine.push({ tab: req.remoteTab, raw }), cb(raw)));
+      return c;
+    };
+    const b = track(await FabricMember.join(link, { ...opts, connector, role: "compute", vcpus: 2 }));
+    if (a.links().length < 2) await waitFor(a, (e) => e.type === "link-up" && e.tab === 2);
+    const leftAtHost = waitFor(host, (e) => e.type === "member-left");
+    const endings = [a, b].map((n) => waitFor(n, (e) => e.type === "ended").then(() => n));
+    mine.find((x) => x.tab === 1)!.raw.close(); // the link between tabs 1 and 2 drops; both keep their links to tab 0
+    const left = (await leftAtHost) as Extract<FabricEvent, { type: "member-left" }>;
+    expect([1, 2]).toContain(left.member.tab);
+    expect(left.reason).toMatch(new RegExp(`^its link to tab ${3 - left.member.tab} closed`));
+    const gone = await Promise.race(endings);
+    expect(gone.tab).toBe(left.member.tab);
+    expect(gone.isEnded?.code).toBe("evicted");
+    expect(gone.isEnded?.message).toMatch(/tab 0 removed this tab \(tab \d\) from the cluster: its link to tab \d closed/);
+    const survivor = gone === a ? b : a;
+    for (const n of [host, survivor]) expect(n.members.map((m) => m.tab)).toEqual([0, survivor.tab]);
+    expect(host.freeVcpus).toEqual(left.member.vcpus);
+    await exchange([host, survivor]);
+  });
+
   it("does not run out of tab ids: 300 joins and leaves next to a long-lived member, each newcomer linked and told apart", { timeout: 120_000 }, async () => {
     const opts = common();
     const host = track(await FabricMember.create({ ...opts, totalVcpus: 3, maxTabs: 3, hostVcpus: 1 }));

@@ -60,7 +60,11 @@ describe("signaling message validation", () => {
     rejects({ t: "ready" }, /body\.t is "ready"/); // link-only: never through signaling
     expect(parseLinkControl({ t: "ready", extra: 1 })).toEqual({ t: "ready" });
     expect(parseLinkControl({ t: "roster", epoch: 3, members: [member], gone })).toEqual({ t: "roster", epoch: 3, members: [member], gone });
-    expect(() => parseLinkControl({ t: "join" })).toThrow(/link control message: body\.t is "join", expected one of roster, ready/);
+    const lost = { t: "link-lost", tab: 2, peer: newPeerId(), reason: "tab 2 has been silent for 5001 ms" };
+    expect(parseLinkControl({ ...lost, extra: true })).toEqual(lost);
+    expect(() => parseLinkControl({ ...lost, peer: "p" })).toThrow(/link-lost\.peer is not a peer id/);
+    expect(() => parseLinkControl({ ...lost, tab: 255 })).toThrow(/link-lost\.tab is 255/);
+    expect(() => parseLinkControl({ t: "join" })).toThrow(/link control message: body\.t is "join", expected one of roster, ready, link-lost/);
     expect(() => parseLinkControl({ t: "roster", epoch: 1, members: [member, member] })).toThrow(/tab id twice/);
   });
 
