@@ -63,7 +63,26 @@ export type ControlMessage =
    * every tab, so all tabs apply the settings in tab 0's one order.
    */
   | { t: "link-delay"; ms: number }
-  | { t: "tracing"; on: boolean };
+  | { t: "tracing"; on: boolean }
+  /**
+   * tab 0 → a tab that said hello: what watchers (tabs hosting no vCPU) may do, as the creator set
+   * it. Tab 0 enforces it (console input and settings go through tab 0); the others show it.
+   */
+  | { t: "rights"; rights: WatcherRights };
+
+/**
+ * What a watcher may do beyond seeing the console and the live view. Stopping the VM is never a
+ * watcher's: it comes from tab 0, or from a tab hosting vCPUs that saw one of the VM's parts fail
+ * (and any tab may leave, which stops the VM if it hosts vCPUs).
+ */
+export interface WatcherRights {
+  /** Its keys reach node 0's UART. */
+  type: boolean;
+  /** It may turn the latency knob and start or stop a trace. */
+  control: boolean;
+}
+
+export const NO_WATCHER_RIGHTS: WatcherRights = { type: false, control: false };
 
 export type WireMessage =
   | { kind: "node-frame"; from: number; to: number; payload: Uint8Array }
@@ -231,6 +250,13 @@ function parseControl(v: unknown): ControlMessage {
     case "tracing":
       if (typeof o.on !== "boolean") throw new WireError("tracing.on must be true or false");
       return { t: "tracing", on: o.on };
+    case "rights": {
+      const r = o.rights;
+      if (typeof r !== "object" || r === null || Array.isArray(r)) throw new WireError("rights.rights is not an object");
+      const { type, control } = r as Record<string, unknown>;
+      if (typeof type !== "boolean" || typeof control !== "boolean") throw new WireError("rights.rights.type and .control must be true or false");
+      return { t: "rights", rights: { type, control } };
+    }
     default:
       throw new WireError(`unknown control message ${JSON.stringify(String(o.t)).slice(0, 40)}`);
   }

@@ -8,7 +8,7 @@ import type { VmEvent } from "./vm-api.ts";
 import type { FabricEvent, FabricMember, Member } from "../../fabric/adapters/browser.ts";
 import { type ClusterGuest, guestFromImages, guestImages, type ImageName } from "../../protocol/tab/guest.ts";
 import { ClusterMachine, type ClusterMachineLayout } from "./cluster-machine.ts";
-import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, WIRE_CONSOLE_IN, WIRE_CONSOLE_OUT, WIRE_CONTROL, WIRE_VIEW, type WireMessage } from "../../protocol/tab/envelope.ts";
+import { type ControlMessage, decodeWire, encodeWire, type ImageDigest, NO_WATCHER_RIGHTS, type WatcherRights, WIRE_CONSOLE_IN, WIRE_CONSOLE_OUT, WIRE_CONTROL, WIRE_VIEW, type WireMessage } from "../../protocol/tab/envelope.ts";
 import type { NodeStatus, NodeViewReport } from "./node-protocol.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { decode, encode } from "../../protocol/codec.ts";
@@ -38,6 +38,10 @@ export interface ClusterVmDeps {
   makeMachine?(layout: ClusterMachineLayout): TabNodes;
   /** The live view of this tab: every node of the cluster (this tab's and the others') reports here. */
   view?: ClusterViewSink;
+  /** Tab 0: what the creator lets watchers do (default: nothing beyond seeing). */
+  watcherRights?: WatcherRights;
+  /** What watchers may do, when this tab learns it (tab 0 at once, the others from tab 0's hello answer). */
+  onRights?(rights: WatcherRights): void;
 }
 
 /** The VM's live-view controls, the same on every tab (tab 0 orders the changes). */
@@ -88,14 +92,27 @@ export class ClusterVm {
   private controls: ClusterViewControls = { delayMs: 0, tracing: false };
   /** Counts stops: a join still awaiting a fetch when the VM stopped must not go on to boot. */
   private run = 0;
+  /** What watchers may do: the creator's choice on tab 0, tab 0's word elsewhere. */
+  private rights: WatcherRights;
 
   constructor(private readonly deps: ClusterVmDeps) {
+    this.rights = deps.fabric.tab === 0 ? { ...(deps.watcherRights ?? NO_WATCHER_RIGHTS) } : { ...NO_WATCHER_RIGHTS };
     deps.fabric.onFrame((from, bytes) => this.onFrame(from, bytes));
     deps.fabric.on((e) => this.onFabric(e));
     // The hello tells tab 0 that this tab's link to it is open and that it listens; tab 0
     // announces the VM only to tabs that said it (a tab is in the roster before its link opens, and
     // a broadcast reaches only open links; the fabric keeps frames that come before a listener).
     if (deps.fabric.tab !== 0) this.send(0, { kind: "control", msg: { t: "hello" } });
+  }
+
+  /** What watchers may do (as tab 0 said; nothing until it did). */
+  get watcherRights(): WatcherRights {
+    return { ...this.rights };
+  }
+
+  /** Whether this tab may do `what` under the rights: tabs hosting vCPUs may; watchers if allowed. */
+  private allowed(tab: number, what: keyof WatcherRights): boolean {
+    return tab === 0 || this.hostsVcpus(tab) || this.rights[what];
   }
 
   get phase(): ClusterVmState["phase"] {
@@ -201,6 +218,7 @@ export class ClusterVm {
 
   /** Tab 0 applies a setting and sends it to every tab; the others ask tab 0. */
   private order(msg: Extract<ControlMessage, { t: "link-delay" | "tracing" }>): void {
+    if (!this.allowed(this.deps.fabric.tab, "control")) throw new Error("this tab watches: the cluster's creator has not allowed watchers to change the knob or tracing");
     if (this.isHost) {
       this.applyControl(msg);
       this.deps.fabric.broadcast(encodeWire({ kind: "control", msg }));
@@ -318,14 +336,20 @@ export class ClusterVm {
 
   /** Keys typed in this tab's console: to node 0's UART, wherever it is. */
   input(bytes: Uint8Array): void {
-    if (!this.active()) return;
+    if (!this.active() || !this.allowed(this.deps.fabric.tab, "type")) return;
     if (this.isHost) void this.machine?.serialInput(bytes);
     else this.send(0, { kind: "console-in", bytes });
   }
 
   /** Stops the VM on every tab, with a reason every tab shows. */
   stop(reason = "stopped by the user"): void {
+    if (!this.isHost && !this.hostsVcpus(this.deps.fabric.tab)) throw new Error("this tab watches: it may leave the cluster, but only tab 0 or a tab hosting vCPUs stops the VM");
     this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.tab})`, false);
+  }
+
+  /** This tab leaves (the page then closes its fabric membership): its nodes end here; the others see it go. */
+  leave(): void {
+    this.halt(`this tab left the cluster`, false);
   }
 
   private stopEverywhere(reason: string, isError: boolean): void {
@@ -432,6 +456,7 @@ export class ClusterVm {
           break;
         case "console-in":
           if (!this.isHost) throw new Error("console input sent to a tab other than tab 0");
+          if (!this.allowed(from, "type")) throw new Error(`tab ${from} watches and may not type: the creator has not allowed it`);
           if (this.state.phase === "running" || this.state.phase === "booting") void this.machine?.serialInput(m.bytes.slice());
           break;
         case "control":
@@ -467,6 +492,7 @@ export class ClusterVm {
           this.announced.to.add(from);
           this.send(from, { kind: "control", msg: this.announced.config });
         }
+        this.send(from, { kind: "control", msg: { t: "rights", rights: this.rights } });
         // The live view's settings as they are now, so its knob shows them and its nodes apply them.
         if (this.controls.delayMs !== 0) this.send(from, { kind: "control", msg: { t: "link-delay", ms: this.controls.delayMs } });
         if (this.controls.tracing) this.send(from, { kind: "control", msg: { t: "tracing", on: true } });
@@ -484,7 +510,15 @@ export class ClusterVm {
         this.stopEverywhere(`tab ${from} cannot take part: ${msg.reason}`, true);
         break;
       case "stop":
-        if (this.active() || this.machine) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
+        // From tab 0 (its user, or what it saw fail) or a tab hosting vCPUs (what it saw fail;
+        // leaving is how its user stops). A watcher cannot stop the VM.
+        if (from !== 0 && !this.hostsVcpus(from)) throw new Error(`tab ${from} watches and may not stop the VM`);
+        if (this.live) this.halt(msg.reason, !/stopped by the user/.test(msg.reason));
+        break;
+      case "rights":
+        if (from !== 0 || this.isHost) throw new Error("watcher rights from a tab other than tab 0");
+        this.rights = { ...msg.rights };
+        this.deps.onRights?.({ ...this.rights });
         break;
       case "node-failed": {
         const f = msg.failure;
@@ -499,8 +533,10 @@ export class ClusterVm {
       case "link-delay":
       case "tracing":
         // Tab 0 orders every change (a request from any tab); the others apply what tab 0 sends.
-        if (this.isHost) this.order(msg);
-        else if (from === 0) this.applyControl(msg);
+        if (this.isHost) {
+          if (!this.allowed(from, "control")) throw new Error(`tab ${from} watches and may not change the ${msg.t === "tracing" ? "tracing" : "knob"}: the creator has not allowed it`);
+          this.order(msg);
+        } else if (from === 0) this.applyControl(msg);
         else throw new Error(`a ${msg.t} setting from tab ${from}; only tab 0 sends settings to the tabs`);
         break;
     }

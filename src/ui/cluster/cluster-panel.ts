@@ -16,6 +16,7 @@ import type { ViewFeed } from "../../protocol/telemetry/inputs.ts";
 import type { LiveViewHandle } from "../view/panel.ts";
 import { clusterControls, feedFromCluster } from "./cluster-view.ts";
 import { ClusterVm, type ClusterVmState } from "../../runtime/web/cluster-vm.ts";
+import { NO_WATCHER_RIGHTS, type WatcherRights } from "../../protocol/tab/envelope.ts";
 
 import { ENGINE_URL, FIRMWARE_URL, SELFTEST_URL } from "./served-paths.ts";
 const SELFTEST_MEMORY_MIB = 64;
@@ -63,6 +64,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const guestKind = el("select", { id: "cluster-guest" },
     el("option", { value: "linux", selected: true }, "Linux"),
     el("option", { value: "selftest" }, "self-test (SMP checks)"));
+  // What watchers (tabs that join with Watch) may do beyond seeing; tab 0 enforces it.
+  const watchersType = el("input", { id: "cluster-watchers-type", type: "checkbox" });
+  const watchersControl = el("input", { id: "cluster-watchers-control", type: "checkbox" });
   const create = el("button", { id: "cluster-create" }, "Create cluster");
   const joinVcpus = el("input", { id: "cluster-join-vcpus", type: "number", min: "0", max: "16", value: "1" });
   const join = el("button", { id: "cluster-join" }, "Join");
@@ -71,20 +75,26 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const copy = el("button", { id: "cluster-copy" }, "Copy link");
   const boot = el("button", { id: "cluster-boot", disabled: true }, "Boot cluster VM");
   const stop = el("button", { id: "cluster-stop", disabled: true }, "Stop VM");
+  // Any tab but tab 0 may leave; if it hosts vCPUs, that stops the VM everywhere.
+  const leave = el("button", { id: "cluster-leave", hidden: true }, "Leave cluster");
   const roster = el("ul", { id: "cluster-roster" });
 
   const joining = hasJoinFragment(location.href);
   const createRow = el("div", { className: "cluster-row" },
     el("label", {}, "guest ", guestKind), el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
-    el("label", {}, useRelay, " other machines (relay)"), create);
+    el("label", {}, useRelay, " other machines (relay)"),
+    el("label", {}, watchersType, " watchers may type"), el("label", {}, watchersControl, " watchers may use the knob and trace"), create);
   const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
   const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link ", linkBox), copy);
-  const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop);
+  const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop, leave);
   root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, vmRow, status, roster, log);
   setStatus("idle", joining ? "This is a join link: choose how many vCPUs this tab hosts, then Join (or Watch)." : "Create a cluster to spread the VM's vCPUs over tabs.");
 
   let fabric: FabricMember | undefined;
   let vm: ClusterVm | undefined;
+  /** Whether this tab's keys go to the VM (a watcher's only if the creator allowed it). */
+  let typingAllowed = true;
+  let typingNoted = false;
   let bootedOnce = false;
 
   const renderRoster = () => {
@@ -188,9 +198,22 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     linkRow.hidden = false;
     vmRow.hidden = false;
     boot.hidden = f.tab !== 0;
+    const watching = f.tab !== 0 && !f.me?.vcpus.length;
+    stop.hidden = watching;
+    leave.hidden = f.tab === 0;
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
+    /** A watcher's page shows what it may not do (tab 0 refuses it anyway). */
+    const showRights = (r: WatcherRights) => {
+      if (!watching) return;
+      typingAllowed = r.type;
+      opts.view?.handle.lockControls(r.control ? null : "Watching: the cluster's creator has not allowed watchers to change the knob or tracing.");
+      note(`watching: ${r.type ? "you may type on the console" : "typing is off (the creator has not allowed it)"}; ${r.control ? "you may use the knob and trace" : "the knob and trace are off"}`);
+    };
+    if (watching) showRights(NO_WATCHER_RIGHTS);
     vm = new ClusterVm({
       fabric: f,
+      ...(f.tab === 0 ? { watcherRights: { type: watchersType.checked, control: watchersControl.checked } } : {}),
+      onRights: showRights,
       // The envelope already refused anything but a path; resolving it and comparing origins is
       // the second lock on the door (an image comes only from this page's own server).
       fetchImage: async (url) => {
@@ -225,7 +248,10 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       } else if (e.type === "signaling-lost") note(`signaling lost (${e.error.code}): nobody new can join`);
       if (e.type === "roster" && f.tab === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
     });
-    opts.pane.onInput((bytes) => vm?.input(bytes));
+    opts.pane.onInput((bytes) => {
+      if (!typingAllowed && vm?.phase === "running") return void (!typingNoted && ((typingNoted = true), note("typing is off for watchers: the cluster's creator has not allowed it")));
+      vm?.input(bytes);
+    });
     addEventListener("pagehide", () => f.close("the tab closed"));
     // Closing or reloading a tab that hosts vCPUs ends the VM on every tab: the browser asks first.
     addEventListener("beforeunload", (e) => {
@@ -281,7 +307,19 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     );
   });
   boot.addEventListener("click", () => void hostBoot());
-  stop.addEventListener("click", () => vm?.stop());
+  stop.addEventListener("click", () => {
+    try {
+      vm?.stop();
+    } catch (err) {
+      note((err as Error).message);
+    }
+  });
+  leave.addEventListener("click", () => {
+    vm?.leave();
+    fabric?.close("it left");
+    leave.disabled = stop.disabled = true;
+    setStatus("stopped", "This tab left the cluster.");
+  });
 
   // Browser tests and the benchmark read the VM's link counters and the fabric's RTTs from here.
   (globalThis as { giantwebCluster?: unknown }).giantwebCluster = {

@@ -56,7 +56,12 @@ export function clusterControls(view: Pick<LiveViewHandle, "on">, vm: () => { se
   return view.on((e) => {
     const target = vm();
     if (!target) return;
-    if (e.kind === "set-link-delay") target.setLinkDelay(e.ms);
-    else if (e.kind === "trace") target.setTracing(e.recording);
+    // A watcher without the right has these greyed out; a refusal is logged, not thrown into the view.
+    try {
+      if (e.kind === "set-link-delay") target.setLinkDelay(e.ms);
+      else if (e.kind === "trace") target.setTracing(e.recording);
+    } catch (err) {
+      console.warn((err as Error).message);
+    }
   });
 }

@@ -44,6 +44,8 @@ export interface LiveViewHandle {
   showLinkDelay(ms: number): void;
   /** Records a trace now (what the button does); resolves with the file's JSON text. */
   recordTrace(): Promise<string>;
+  /** Greys out the knob and the trace button, saying why (null: usable again). */
+  lockControls(reason: string | null): void;
   /** Draws now (tests; the panel also draws on its own timer). */
   renderNow(): void;
   destroy(): void;
@@ -89,7 +91,10 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
   traceButton.type = "button";
   const traceSeconds = options.traceSeconds ?? 3;
   traceButton.textContent = `Record ${traceSeconds} s trace`;
-  traceButton.title = "Records DSM and interrupt events and downloads a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)";
+  const TRACE_TITLE = "Records DSM and interrupt events and downloads a Chrome trace (open it in ui.perfetto.dev or chrome://tracing)";
+  traceButton.title = TRACE_TITLE;
+  /** Why the controls are greyed out (a watcher without the right), or null. */
+  let locked: string | null = null;
   controls.append(knobLabel, traceButton);
 
   const delayMs = () => (knobOn.checked ? Number(knob.value) : 0);
@@ -224,10 +229,17 @@ export function mountLiveView(container: HTMLElement, source: ViewSource, option
       pageMap.localNode = node;
       drawnConfig = -1; // the legend and the small squares change with it
     },
+    lockControls(reason) {
+      locked = reason;
+      knobOn.disabled = traceButton.disabled = reason !== null;
+      knob.disabled = reason !== null || !knobOn.checked;
+      knobLabel.title = reason ?? "";
+      traceButton.title = reason ?? TRACE_TITLE;
+    },
     showLinkDelay(ms) {
       if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ADDED_DELAY_MS) throw new RangeError(`link delay ${String(ms)} ms is not an integer in 0..${MAX_ADDED_DELAY_MS}`);
       knobOn.checked = ms > 0;
-      knob.disabled = ms === 0;
+      knob.disabled = ms === 0 || locked !== null;
       if (ms > 0) knob.value = String(ms);
       showKnob();
     },

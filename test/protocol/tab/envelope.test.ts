@@ -74,7 +74,7 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }, nodeFailed] as ControlMessage[])
+  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }, nodeFailed, { t: "rights", rights: { type: true, control: false } }] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
 });
 
@@ -117,6 +117,8 @@ it("refuses malformed envelopes, naming the problem", () => {
   bad([4, 0xff, 0xfe], /not UTF-8 JSON/);
   bad(control([1]), /not an object/);
   bad(control({ t: "reboot" }), /unknown control message "reboot"/);
+  bad(control({ t: "rights", rights: { type: 1, control: false } }), /rights.rights.type and .control must be true or false/);
+  bad(control({ t: "rights" }), /rights.rights is not an object/);
   bad(control({ ...config, vcpus: 0 }), /config.vcpus must be a whole number from 1 to 255/);
   bad(control({ ...config, memoryMiB: 1.5 }), /config.memoryMiB/);
   bad(control({ ...config, cmdline: "a\nb" }), /printable ASCII/);

@@ -7,7 +7,7 @@ import type { VmEvent } from "../../../src/runtime/web/vm-api.ts";
 import type { FabricEvent, Member } from "../../../src/fabric/adapters/browser.ts";
 import type { ClusterGuest } from "../../../src/protocol/tab/guest.ts";
 import type { ClusterMachineLayout } from "../../../src/runtime/web/cluster-machine.ts";
-import { encodeWire } from "../../../src/protocol/tab/envelope.ts";
+import { encodeWire, type WatcherRights } from "../../../src/protocol/tab/envelope.ts";
 import type { NodeViewReport } from "../../../src/runtime/web/node-protocol.ts";
 import { encode } from "../../../src/protocol/codec.ts";
 import type { StatsSnapshot } from "../../../src/protocol/messages.ts";
@@ -76,13 +76,15 @@ interface Tab {
   out: string;
   states: ClusterVmState[];
   invalid: string[];
+  /** The watcher rights this tab heard of from tab 0. */
+  rights: WatcherRights[];
   view: ViewLog;
   emit(e: FabricEvent): void;
   frame(from: number, bytes: Uint8Array): void;
 }
 
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
-function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>): Tab[] {
+function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>, opts: { rights?: WatcherRights } = {}): Tab[] {
   const tabs: Tab[] = [];
   let roster = [...members];
   for (const me of members) {
@@ -112,6 +114,7 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
       out: "",
       states: [],
       invalid: [],
+      rights: [],
       view: { configs: [], stats: [], reports: [], controls: [] },
       emit: (e) => {
         if (e.type === "member-left") roster = roster.filter((m) => m.tab !== e.member.tab);
@@ -122,6 +125,8 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
     };
     tab.vm = new ClusterVm({
       fabric,
+      ...(opts.rights ? { watcherRights: opts.rights } : {}),
+      onRights: (r) => tab.rights.push(r),
       fetchImage: async (url) => fetched(me.tab, url),
       onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
       onState: (s) => tab.states.push(s),
@@ -166,15 +171,14 @@ it("boots across tabs: config with digests, ready, then node 0; console and node
   expect(w!.vm.phase).toBe("running"); // the watcher shows the console, runs no node
   expect(w!.machines).toEqual([]);
 
-  // Node 0's serial output appears on every tab; keys from tab B and the watcher reach node 0's UART.
+  // Node 0's serial output appears on every tab; keys from tab B reach node 0's UART.
   a!.machines[0]!.onEvent!({ kind: "serial", bytes: new TextEncoder().encode("login: ") });
   b!.vm.input(new TextEncoder().encode("ls\n"));
-  w!.vm.input(new TextEncoder().encode("id\n"));
-  await until(() => a!.machines[0]!.typed.length === 2, "input at node 0");
+  await until(() => a!.machines[0]!.typed.length === 1, "input at node 0");
   expect(a!.out).toBe("login: ");
   expect(b!.out).toBe("login: ");
   expect(w!.out).toBe("login: ");
-  expect(a!.machines[0]!.typed).toEqual(["ls\n", "id\n"]);
+  expect(a!.machines[0]!.typed).toEqual(["ls\n"]);
 
   // A frame node 0 writes for node 1 goes to tab B's node 1 intact, and back.
   a!.machines[0]!.layout.sendRemote(0, 1, new Uint8Array([1, 2, 3]));
@@ -455,7 +459,7 @@ it("the knob and the trace button on any tab act on every tab's nodes, in tab 0'
 
   b!.vm.setLinkDelay(20); // asked on tab B: tab 0 orders it, every tab applies it once
   await until(() => ma.delayMs === 20 && mb.delayMs === 20, "the delay on both tabs");
-  w!.vm.setTracing(true); // even from the watcher
+  b!.vm.setTracing(true);
   await until(() => ma.tracing && mb.tracing, "tracing on both tabs");
   for (const t of [a!, b!, w!]) expect(t.view.controls.at(-1)).toEqual({ delayMs: 20, tracing: true });
   a!.vm.setLinkDelay(0);
@@ -471,6 +475,53 @@ it("the knob and the trace button on any tab act on every tab's nodes, in tab 0'
   // Tab 1's request to tab 0 is applied everywhere (it is a request, not a forgery).
   await until(() => mb.delayMs === 50, "tab 1's request applied");
   expect(ma.delayMs).toBe(50);
+});
+
+it("a watcher sees but may not type, stop the VM, or change the knob or tracing unless the creator allowed it", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!));
+  const [a, b, w] = tabs;
+  await a!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running") && w!.rights.length === 1, "every tab running, the watcher told its rights");
+  expect(w!.rights).toEqual([{ type: false, control: false }]);
+  // Its own controls refuse (the page greys them out); its keys are not sent.
+  w!.vm.input(new TextEncoder().encode("rm -rf /\n"));
+  expect(() => w!.vm.setLinkDelay(30)).toThrow(/this tab watches: the cluster's creator has not allowed watchers to change the knob or tracing/);
+  expect(() => w!.vm.setTracing(true)).toThrow(/not allowed watchers/);
+  expect(() => w!.vm.stop()).toThrow(/this tab watches: it may leave the cluster, but only tab 0 or a tab hosting vCPUs stops the VM/);
+  // What a modified watcher page sends anyway is refused where it lands (before, each was obeyed).
+  const forged = [
+    { kind: "console-in", bytes: new TextEncoder().encode("reboot\n") },
+    { kind: "control", msg: { t: "link-delay", ms: 50 } },
+    { kind: "control", msg: { t: "tracing", on: true } },
+    { kind: "control", msg: { t: "stop", reason: "stopped by the user (on tab 2)" } },
+  ] as const;
+  for (const m of forged) a!.frame(2, encodeWire(m));
+  b!.frame(2, encodeWire(forged[3]));
+  await flush();
+  expect(a!.invalid).toEqual([
+    "from tab 2: tab 2 watches and may not type: the creator has not allowed it",
+    "from tab 2: tab 2 watches and may not change the knob: the creator has not allowed it",
+    "from tab 2: tab 2 watches and may not change the tracing: the creator has not allowed it",
+    "from tab 2: tab 2 watches and may not stop the VM",
+  ]);
+  expect(b!.invalid).toEqual(["from tab 2: tab 2 watches and may not stop the VM"]);
+  expect(tabs.map((t) => t.vm.phase)).toEqual(["running", "running", "running"]);
+  expect(a!.machines[0]!.typed).toEqual([]);
+  expect([a!.machines[0]!.delayMs, b!.machines[0]!.delayMs, a!.machines[0]!.tracing]).toEqual([0, 0, false]);
+});
+
+it("a watcher the creator allowed types and turns the knob", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!), { rights: { type: true, control: true } });
+  const [a, b, w] = tabs;
+  await a!.vm.bootHost(linux, urls);
+  await until(() => tabs.every((t) => t.vm.phase === "running") && w!.rights.length === 1, "every tab running, the watcher told its rights");
+  expect(w!.vm.watcherRights).toEqual({ type: true, control: true });
+  w!.vm.input(new TextEncoder().encode("id\n"));
+  w!.vm.setLinkDelay(30);
+  await until(() => a!.machines[0]!.typed.length === 1 && b!.machines[0]!.delayMs === 30, "the watcher's keys and knob applied");
+  expect(a!.machines[0]!.typed).toEqual(["id\n"]);
+  // Stopping the VM stays tab 0's or a vCPU host's.
+  expect(() => w!.vm.stop()).toThrow(/only tab 0 or a tab hosting vCPUs stops the VM/);
 });
 
 const apFailure = { node: 1, vcpu: 1, cause: "engine" as const, message: "the engine panicked at src/rust/cpu/cpu.rs:2731:9: #GP | ltr: invalid type (type = 0x0) (RuntimeError: unreachable)", atMs: 1000 };
