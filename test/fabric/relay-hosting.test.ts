@@ -14,13 +14,18 @@ import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { attachRelay, RELAY_PATH, startRelay } from "../../src/fabric/relay/server.ts";
 import { fabricRelay } from "../../src/fabric/relay/vite-plugin.ts";
 
-/** Says hello as tab 0 of a new cluster and returns the relay's first answer (or the failure). */
-function helloAt(url: string, opts: { rejectUnauthorized?: boolean } = {}): Promise<string> {
+/**
+ * Says hello as tab 0 of a new cluster and returns the relay's first answer: "ready", the code of
+ * its refusal, or the failure. `origin` and `host` set those headers as a browser page would.
+ */
+function helloAt(url: string, opts: { rejectUnauthorized?: boolean; origin?: string; host?: string } = {}): Promise<string> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, opts);
+    const { host, ...rest } = opts;
+    const ws = new WebSocket(url, { ...rest, ...(host ? { headers: { host } } : {}) });
     ws.on("open", () => ws.send(JSON.stringify({ t: "hello", cluster: newClusterId(), token: newJoinToken(), peer: newPeerId(), create: true, fabric: FABRIC_VERSION })));
     ws.on("message", (d) => {
-      resolve(JSON.parse(d.toString()).t);
+      const m = JSON.parse(d.toString());
+      resolve(m.t === "error" ? m.code : m.t);
       ws.close();
     });
     ws.on("error", (e) => resolve(`error: ${e.message}`));
@@ -55,6 +60,53 @@ describe("relay hosting", () => {
     const port = (vite.httpServer!.address() as { port: number }).port;
     expect(await helloAt(`ws://127.0.0.1:${port}${RELAY_PATH}`)).toBe("ready");
     await vite.close();
+  });
+
+  it("inside the page server, serves only the server's own pages (Origin), on the hosts the server answers to", async () => {
+    const vite = await createViteServer({
+      configFile: false,
+      root: join(import.meta.dirname, "../.."),
+      plugins: [fabricRelay()],
+      server: { port: 0, host: "127.0.0.1", allowedHosts: ["giant.lan.example"] },
+      logLevel: "silent",
+      optimizeDeps: { noDiscovery: true, include: [] },
+    });
+    await vite.listen();
+    const port = (vite.httpServer!.address() as { port: number }).port;
+    const url = `ws://127.0.0.1:${port}${RELAY_PATH}`;
+    // The page's own origin, however the server was reached.
+    expect(await helloAt(url, { origin: `http://127.0.0.1:${port}` })).toBe("ready");
+    expect(await helloAt(url, { origin: `http://localhost:${port}`, host: `localhost:${port}` })).toBe("ready");
+    expect(await helloAt(url, { origin: `http://giant.lan.example:${port}`, host: `giant.lan.example:${port}` })).toBe("ready"); // server.allowedHosts
+    // A page of another site, even on this machine or another port of it, may not.
+    expect(await helloAt(url, { origin: "https://evil.example" })).toBe("origin-not-allowed");
+    expect(await helloAt(url, { origin: `http://localhost:${port}` })).toBe("origin-not-allowed"); // reached as 127.0.0.1
+    expect(await helloAt(url, { origin: `http://127.0.0.1:${port + 1}` })).toBe("origin-not-allowed");
+    expect(await helloAt(url, { origin: "null" })).toBe("origin-not-allowed");
+    // DNS rebinding: another site's name pointed at this server; Vite does not answer to it, nor does the relay.
+    expect(await helloAt(url, { origin: `http://rebind.evil.example:${port}`, host: `rebind.evil.example:${port}` })).toBe("origin-not-allowed");
+    // Node.js clients send no Origin: not a browser page, let through (the token guards clusters).
+    expect(await helloAt(url)).toBe("ready");
+    await vite.close();
+  });
+
+  it("attachRelay allows its own pages by default and takes more origins and hosts", async () => {
+    const http = createHttpServer((_, res) => res.end("page"));
+    const relay = attachRelay(http, { allowedOrigins: ["self", "https://app.example"], allowedHosts: [".lan.example"] });
+    const sockets = new Set<import("node:net").Socket>();
+    http.on("connection", (sock) => sockets.add(sock));
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const port = (http.address() as { port: number }).port;
+    const url = `ws://127.0.0.1:${port}${RELAY_PATH}`;
+    expect(await helloAt(url, { origin: "https://app.example" })).toBe("ready");
+    expect(await helloAt(url, { origin: `http://box.lan.example:${port}`, host: `box.lan.example:${port}` })).toBe("ready");
+    expect(await helloAt(url, { origin: `http://lan.example:${port}`, host: `lan.example:${port}` })).toBe("ready");
+    expect(await helloAt(url, { origin: `http://box.lan.example.evil:${port}`, host: `box.lan.example.evil:${port}` })).toBe("origin-not-allowed");
+    expect(await helloAt(url, { origin: "https://other.example" })).toBe("origin-not-allowed");
+    expect(() => attachRelay(http, { allowedOrigins: ["https://x.example/path"] })).toThrow(/allowedOrigins/);
+    relay.close();
+    for (const sock of sockets) sock.destroy();
+    await new Promise((r) => http.close(r));
   });
 
   it("serves wss:// with a certificate", async () => {

@@ -133,6 +133,21 @@ describe("relay", () => {
     expect(await fast.next((m) => m.t === "error")).toMatchObject({ code: "rate-limited" });
     expect(await fast.closed).toBe(1008);
 
+    // Once refused, a connection is done: frames it sent right behind the refused one are not
+    // looked at, so a valid message after a bad one never reaches the cluster.
+    const c = newClusterId();
+    const t = newJoinToken();
+    const target = new Client();
+    await target.hello(c, t, true);
+    const sly = new Client();
+    await sly.hello(c, t, false);
+    sly.ws.send("not json");
+    sly.send(target.peer, leave(1, "behind a refused frame"));
+    expect(await sly.next((m) => m.t === "error")).toMatchObject({ code: "bad-message" });
+    expect(await target.next()).toEqual({ t: "peer-gone", peer: sly.peer }); // and nothing before it
+    target.ws.close();
+    await target.closed;
+
     // Silent connections are dropped.
     const silent = new Client();
     expect(await silent.next()).toMatchObject({ code: "hello-timeout" });

@@ -1,6 +1,8 @@
 // The relay's own envelope (JSON text over one WebSocket per tab). The relay checks the cluster
 // and token on "hello", then passes "send" bodies (validated signaling messages) only between
 // peers of that cluster. It never looks into WebRTC traffic and refuses binary frames outright.
+// A tab's "ping" (after its hello) is answered by the relay's "pong": browsers cannot see the
+// WebSocket ping frames the relay sends, so this is how a tab learns its relay went silent.
 
 import { FabricError } from "../errors.ts";
 import { isClusterId, isJoinToken, isPeerId } from "../ids.ts";
@@ -10,7 +12,9 @@ export { FABRIC_VERSION };
 
 export type ClientMessage =
   | { t: "hello"; cluster: string; token: string; peer: string; create: boolean; fabric: number }
-  | { t: "send"; to: Address; body: SignalBody };
+  | { t: "send"; to: Address; body: SignalBody }
+  /** Keepalive from the tab; the relay answers "pong". */
+  | { t: "ping" };
 
 export type RelayErrorCode =
   | "bad-message" // not JSON, not a known message, or a field is wrong
@@ -25,7 +29,11 @@ export type RelayErrorCode =
   | "relay-full"
   | "version-mismatch"
   | "hello-timeout"
-  | "cluster-closed"; // the creating tab left
+  | "cluster-closed" // the creating tab left
+  | "origin-not-allowed" // the page's Origin is not on the relay's allow-list
+  | "too-many-connections" // this address already holds the relay's per-address cap of connections
+  | "byte-rate-limited" // more bytes a second than the relay allows one connection
+  | "slow-reader"; // the tab did not read what the relay sent it; its backlog passed the cap
 export const RELAY_ERROR_CODES: readonly RelayErrorCode[] = [
   "bad-message",
   "binary",
@@ -40,6 +48,10 @@ export const RELAY_ERROR_CODES: readonly RelayErrorCode[] = [
   "version-mismatch",
   "hello-timeout",
   "cluster-closed",
+  "origin-not-allowed",
+  "too-many-connections",
+  "byte-rate-limited",
+  "slow-reader",
 ];
 
 export type RelayMessage =
@@ -47,6 +59,8 @@ export type RelayMessage =
   | { t: "ready"; peers: string[]; creator: string }
   | { t: "deliver"; from: string; body: SignalBody }
   | { t: "peer-gone"; peer: string }
+  /** The answer to a tab's "ping". */
+  | { t: "pong" }
   | { t: "error"; code: RelayErrorCode; detail: string };
 
 /** The largest WebSocket message either side accepts (bytes of UTF-8 JSON). */
@@ -82,6 +96,8 @@ export function parseClientMessage(text: string): ClientMessage {
     case "send":
       if (o.to !== "*" && !isPeerId(o.to)) fail('send.to is neither a peer id nor "*"');
       return { t: "send", to: o.to as Address, body: parseBody(o.body, "relay send.body") };
+    case "ping":
+      return { t: "ping" };
     default:
       return fail(`unknown message type ${JSON.stringify(o.t)?.slice(0, 40)}`);
   }
@@ -101,6 +117,8 @@ export function parseRelayMessage(text: string): RelayMessage {
     case "peer-gone":
       if (!isPeerId(o.peer)) fail("peer-gone.peer is not a peer id");
       return { t: "peer-gone", peer: o.peer };
+    case "pong":
+      return { t: "pong" };
     case "error":
       if (typeof o.code !== "string" || !(RELAY_ERROR_CODES as readonly string[]).includes(o.code)) fail("error.code is unknown");
       if (typeof o.detail !== "string" || o.detail.length > 1024) fail("error.detail is not short text");
