@@ -22,6 +22,8 @@ export interface FaultRun {
   console: string;
   /** Each remaining tab's cluster log (what it dropped, who left), tab A first. */
   logs: string[];
+  /** What the case's own checks found wrong. */
+  problems: string[];
 }
 
 /** A cluster of tabs A (tab 0, vCPU 0), B (vCPU 1), C (vCPU 2), and W watching when asked. */
@@ -44,6 +46,8 @@ export interface FaultCase {
   inject(c: Cluster, at: { ms: number }): Promise<ClusterPage[]>;
   /** What every remaining tab's status must say; null when the VM must run on. */
   expect: RegExp | null;
+  /** More checks once the case ended; returns what is wrong (nothing: fine). */
+  after?(c: Cluster): Promise<string[]>;
 }
 
 /** Gives the pages' wall clock just before the call (Node's Date.now() is the same clock on one machine). */
@@ -65,6 +69,9 @@ async function closeConfirmed(page: Page, at: { ms: number }): Promise<void> {
   await page.close({ runBeforeUnload: true });
   await closed;
 }
+
+/** A control message's envelope bytes, as a page would send it (the envelope's kind 4, JSON). */
+const control = (msg: unknown) => [4, ...new TextEncoder().encode(JSON.stringify(msg))];
 
 const sendRaw = (page: Page, tab: number, bytes: number[], times = 1) =>
   page.evaluate(
@@ -117,11 +124,32 @@ export const FAULT_CASES: FaultCase[] = [
     expect: /^VM stopped: node 1 \(vCPU 1, tab 1\) failed: the engine panicked at /,
   },
   {
-    // A watcher hosts no node: what it sends cannot be a lost node frame, so it is dropped.
-    name: "1,000 malformed frames from a watcher",
+    // A watcher hosts no node: what it sends cannot be a lost node frame, so it is dropped; and it
+    // has no right to type, stop the VM or turn the knob (the creator did not allow it).
+    name: "a watcher's stop, typing and knob, and 1,000 malformed frames from it",
     when: "running",
     watcher: true,
-    inject: async ({ tabs, watcher }) => (await sendRaw(watcher!, 0, [77, 1, 2, 3], 1000), tabs),
+    inject: async ({ tabs, watcher }) => {
+      const w = watcher!;
+      await sendRaw(w, 0, [3, ...new TextEncoder().encode("reboot\n")]);
+      for (const to of [0, 1, 2]) await sendRaw(w, to, control({ t: "stop", reason: "stopped by the user (on tab 3)" }));
+      await sendRaw(w, 0, control({ t: "link-delay", ms: 50 }));
+      await sendRaw(w, 0, [77, 1, 2, 3], 1000);
+      return tabs;
+    },
+    after: async ({ tabs, watcher }) => {
+      const problems: string[] = [];
+      const log = await tabs[0]!.locator("#cluster-log").innerText();
+      for (const refused of ["tab 3 watches and may not type", "tab 3 watches and may not stop the VM", "tab 3 watches and may not change the knob", "from tab 3: unknown envelope kind 77 (×1000)"])
+        if (!log.includes(refused)) problems.push(`tab A's log does not say "${refused}":\n${log}`);
+      for (const [i, p] of tabs.entries()) {
+        const knob = await p.locator(".lv-knob-value").textContent();
+        if (knob !== "off") problems.push(`tab ${"ABC"[i]}'s knob shows ${knob}, not off`);
+      }
+      if (!(await watcher!.locator(".lv-knob-on").isDisabled()) || !(await watcher!.locator(".lv-trace").isDisabled())) problems.push("the watcher's knob and trace button are not greyed out");
+      if (await watcher!.locator("#cluster-stop").isVisible()) problems.push("the watcher shows a Stop button");
+      return problems;
+    },
     expect: null,
   },
 ];
@@ -185,6 +213,7 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
       // It must run on: the self-test completes on every tab.
       for (const p of remaining) await waitForConsole(p, /SUMMARY[^\n]*\n/, "the self-test's SUMMARY after the fault", 600_000);
     }
+    const problems = (await fault.after?.(cluster)) ?? [];
     const status = await Promise.all(remaining.map((p) => clusterStatus(p)));
     const stopMs = stopMsByTab.length ? Math.max(...stopMsByTab) : null;
     const logs = await Promise.all(
@@ -193,7 +222,7 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
         return `${await p.locator("#cluster-log").innerText()}\n${states.map((s) => `${Math.round(s.atMs - at.ms)} ms: ${s.phase} ${s.text}`).join("\n")}`;
       }),
     );
-    return { name: fault.name, stopMs, stopMsByTab, status, console: await consoleText(tabs[0]!), logs };
+    return { name: fault.name, stopMs, stopMsByTab, status, console: await consoleText(tabs[0]!), logs, problems };
   } finally {
     gate();
     await cluster.ctx.close();

@@ -54,7 +54,18 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   };
   const log = el("ul", { id: "cluster-log" });
   const note = (text: string) => {
-    log.append(el("li", {}, `${new Date().toISOString().slice(11, 19)} ${text}`));
+    // A repeat (a peer sending the same bad message again and again) counts up on one line, so a
+    // flood cannot push everything else out of the log.
+    const last = log.lastElementChild as HTMLElement | null;
+    if (last?.dataset.text === text) {
+      const n = Number(last.dataset.repeats ?? "1") + 1;
+      last.dataset.repeats = String(n);
+      last.textContent = `${new Date().toISOString().slice(11, 19)} ${text} (×${n})`;
+      return;
+    }
+    const li = el("li", {}, `${new Date().toISOString().slice(11, 19)} ${text}`);
+    li.dataset.text = text;
+    log.append(li);
     while (log.children.length > 20) log.firstElementChild!.remove();
   };
 

@@ -19,6 +19,7 @@ for (const fault of FAULT_CASES) {
     const run = await runFault(session.browser, session.url, fault);
     console.log(`${fault.name}: ${run.stopMs === null ? "ran on" : `stopped everywhere ${Math.round(run.stopMs)} ms after the fault (${run.stopMsByTab.map((ms, i) => `tab ${"ABC"[i]} ${Math.round(ms)} ms`).join(", ")})`}\n${run.status.map((s, i) => `  tab ${"ABC"[i]}: ${s.phase} "${s.text}"`).join("\n")}`);
     if (process.env.FAULTS_VERBOSE) console.log(run.logs.map((l, i) => `tab ${"ABC"[i]} log:\n${l}`).join("\n"));
+    expect(run.problems).toEqual([]);
     for (const s of run.status) {
       if (fault.expect) {
         expect(s.phase).toBe("error");
