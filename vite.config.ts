@@ -119,6 +119,8 @@ function filesUnder(dir: string): string[] {
 
 export default defineConfig({
   // fabricRelay: the signaling relay at /fabric-relay for tabs on other machines (never VM traffic).
+  // It serves only this server's own pages (Origin, checked against the Host the request came to
+  // and server.allowedHosts); its limits are in src/fabric/README.md, "Relay".
   plugins: [guestImages(), fabricRelay()],
   server: { headers: isolationHeaders, host: "127.0.0.1", port: 5173 },
   preview: { headers: isolationHeaders, host: "127.0.0.1", port: 4173 },
