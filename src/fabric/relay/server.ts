@@ -379,6 +379,10 @@ function relayHub(wss: WebSocketServer, opts: HubOptions): Hub {
     const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     ws.on("error", (e) => log(`connection ${who}: ${e.message}`));
     const address = addressKey(req.socket.remoteAddress);
+    // The Origin and the caps are checked on the upgraded connection, not by failing the HTTP
+    // upgrade: a browser shows a page only "closed, 1006" for a failed upgrade, whatever the
+    // status and body, while an `error` message and a close reason reach it. The refused
+    // connection takes nothing from the caps, and at most closeGraceMs (and maxConnections of them).
     const originWhy = originRefusal(req.headers.origin, req, opts.origins, opts.allowedHosts);
     if (originWhy) return turnAway(ws, "origin-not-allowed", originWhy, who);
     if (conns.size >= limits.maxConnections)
