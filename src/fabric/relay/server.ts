@@ -341,7 +341,11 @@ function relayHub(wss: WebSocketServer, opts: HubOptions): Hub {
     }
     log(`refused ${who}: ${code}: ${detail}`);
     sendRaw(ws, { t: "error", code, detail });
-    ws.close(CLOSE_POLICY, code);
+    closeSoon(ws, CLOSE_POLICY, code);
+  };
+  /** Starts the closing handshake; a client that does not finish it within closeGraceMs is cut. */
+  const closeSoon = (ws: WebSocket, code: number, reason: string) => {
+    ws.close(code, reason);
     const cut = setTimeout(() => ws.terminate(), limits.closeGraceMs);
     cut.unref?.();
     ws.once("close", () => clearTimeout(cut));
@@ -486,7 +490,7 @@ function relayHub(wss: WebSocketServer, opts: HubOptions): Hub {
       clusters.delete(clusterId);
       for (const p of cluster.peers.values()) {
         sendRaw(p.ws, { t: "error", code: "cluster-closed", detail: "the cluster's first tab (tab 0) left" });
-        p.ws.close(1000, "cluster-closed");
+        closeSoon(p.ws, 1000, "cluster-closed");
       }
     }
   }
