@@ -97,6 +97,17 @@ export const FAULT_CASES: FaultCase[] = [
     expect: /^VM stopped: .*tab 2 \(vCPU 2\)/,
   },
   {
+    // Tabs B and C (neither is tab 0) lose their link: each tells tab 0, which removes one of them;
+    // every tab stops, each naming the link or the tab it lost.
+    name: "the link between two tabs other than tab 0 cut",
+    when: "running",
+    inject: async ({ tabs }) => {
+      await tabs[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { inject: { cutLink(tab: number): void } } }).giantwebCluster.inject.cutLink(2));
+      return tabs;
+    },
+    expect: /^VM stopped: .*(link between tab [12] and tab [12] \(vCPU [12]\) went down|tab [12] \(vCPU [12]\) left the cluster|evicted)/,
+  },
+  {
     // A node frame from node 1 to node 0 whose DSM message is garbage: node 0's codec refuses it.
     name: "a corrupted node frame on a link",
     when: "running",

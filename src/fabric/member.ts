@@ -370,6 +370,16 @@ export class FabricMember {
   }
 
   /** Leaves the cluster: tells the others (signaling and links) and releases everything. */
+  /**
+   * Fault injection (the failure tests and the bench): cuts the link to `tab` as a network failure
+   * would, with no goodbye; both ends then see it close. Nothing a tab could not do to its own links.
+   */
+  cutLink(tab: number): void {
+    const p = this.peerings.get(tab);
+    if (!p) throw new FabricError("channel", `no link to tab ${tab} to cut`);
+    p.connector.destroy();
+  }
+
   close(reason = "leaving"): void {
     if (this.tab >= 0 && !this.ended) this.transport.send("*", { t: "leave", tab: this.tab, reason });
     this.clearProvisional();

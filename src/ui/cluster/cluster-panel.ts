@@ -254,7 +254,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       else if (e.type === "member-left") note(`tab ${e.member.tab} left: ${e.reason}`);
       else if (e.type === "link-down" && e.error) note(`link to tab ${e.tab} failed (${e.error.code}): ${e.error.message}`);
       else if (e.type === "ended") {
-        setStatus("error", `The cluster ended: ${e.error.message}`);
+        // A VM that already stopped keeps its first cause on the status line; the log says the rest.
+        if (vm?.phase === "error" || vm?.phase === "stopped") note(`the cluster ended for this tab: ${e.error.message}`);
+        else setStatus("error", `The cluster ended: ${e.error.message}`);
         boot.disabled = true;
       } else if (e.type === "signaling-lost") note(`signaling lost (${e.error.code}): nobody new can join`);
       if (e.type === "roster" && f.tab === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
@@ -349,6 +351,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     inject: {
       /** Sends raw bytes to a tab as one frame, past the envelope's encoder. */
       send: (tab: number, bytes: number[]) => fabric!.send(tab, new Uint8Array(bytes)),
+      /** Cuts the link to a tab as a network failure would (no goodbye). */
+      cutLink: (tab: number) => fabric!.cutLink(tab),
     },
   };
 }
