@@ -406,7 +406,10 @@ export class ClusterVm {
       // Node frames flow only between tabs hosting vCPUs; a watcher's link carries the console.
       if (this.live && this.hostsVcpus(e.tab) && this.deps.fabric.me?.vcpus.length) {
         const m = this.deps.fabric.members.find((x) => x.tab === e.tab);
-        this.stopEverywhere(`the link between tab ${this.deps.fabric.tab} and ${m ? describeMember(m) : `tab ${e.tab}`} went down (${e.reason}); the VM stopped`, true);
+        const why = `the link between tab ${this.deps.fabric.tab} and ${m ? describeMember(m) : `tab ${e.tab}`} went down (${e.reason}); the VM stopped`;
+        // The fabric follows a closed link with member-left at once when the tab is gone (a goodbye,
+        // a crash): that names the cause better, so it goes first; a link lost alone stops it here.
+        queueMicrotask(() => this.live && this.stopEverywhere(why, true));
       }
     } else if (e.type === "ended" && this.live) {
       this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);
