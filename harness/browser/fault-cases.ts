@@ -205,7 +205,11 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
       // The self-test runs: its first checks have passed.
       await waitForConsole(tabs[0]!, /PASS /, "the self-test's first check on tab A", 600_000);
       if (fault.watcher) {
-        const w = await openPage(cluster.ctx, await tabs[0]!.locator("#cluster-link").inputValue());
+        // The watcher comes in by tab 0's watch link (its own token: watchers only).
+        const watchLink = await tabs[0]!.locator("#cluster-watch-link").inputValue();
+        if (!watchLink.includes("#watch=")) throw new Error(`tab A shows no watch link (got "${watchLink}")`);
+        const w = await openPage(cluster.ctx, watchLink);
+        if (!(await w.locator("#cluster-join").isHidden())) throw new Error("a watch link's page offers to join with vCPUs");
         await w.click("#cluster-watch");
         await waitPhase(w, ["running"], "the watcher showing the VM", 60_000);
         cluster.watcher = w;

@@ -1,4 +1,6 @@
 // Join links: <page URL>#join=<cluster>.<token>[&relay=<ws(s) URL, percent-encoded>]
+// Watch links: the same with "watch=" and the cluster's watch token, which admits a tab as a
+// watcher only (it hosts no vCPU and has only the rights the creator gives watchers).
 //
 // Why the fragment and not the query: browsers never send the fragment to the server (not in the
 // request line, not in Referer headers, not in access logs), so the token stays between the tabs
@@ -10,6 +12,8 @@ import { isClusterId, isJoinToken } from "./ids.ts";
 export interface JoinLink {
   cluster: string;
   token: string;
+  /** A watch link: its token admits a watcher only. */
+  watch?: boolean;
   /** WebSocket relay for tabs on other machines; absent: tabs of this browser only (BroadcastChannel). */
   relay?: string;
 }
@@ -19,14 +23,14 @@ const MAX_LINK_CHARS = 2048;
 
 export function formatJoinLink(pageUrl: string, link: JoinLink): string {
   const base = pageUrl.split("#")[0]!;
-  let fragment = `join=${link.cluster}.${link.token}`;
+  let fragment = `${link.watch ? "watch" : "join"}=${link.cluster}.${link.token}`;
   if (link.relay !== undefined) fragment += `&relay=${encodeURIComponent(checkRelayUrl(link.relay))}`;
   return `${base}#${fragment}`;
 }
 
 /** True when the text carries a join fragment at all (a page with none is a "create" page). */
 export function hasJoinFragment(href: string): boolean {
-  return /(^|[#&])join=/.test(href.includes("#") ? href.slice(href.indexOf("#") + 1) : href);
+  return /(^|[#&])(join|watch)=/.test(href.includes("#") ? href.slice(href.indexOf("#") + 1) : href);
 }
 
 /**
@@ -49,18 +53,22 @@ export function parseJoinLink(input: string): JoinLink {
     if (params.has(key)) throw bad(`"${key}" appears twice`);
     params.set(key, part.slice(eq + 1));
   }
-  const join = params.get("join");
-  if (join === undefined) throw bad('no "join=<cluster>.<token>" after the "#"');
+  if (params.has("join") && params.has("watch")) throw bad('both "join=" and "watch=": a link is one or the other');
+  const watch = params.has("watch");
+  const key = watch ? "watch" : "join";
+  const join = params.get(key);
+  if (join === undefined) throw bad('no "join=<cluster>.<token>" (or "watch=...") after the "#"');
   const dot = join.indexOf(".");
-  if (dot < 0) throw bad('"join=" needs <cluster>.<token> separated by a dot');
+  if (dot < 0) throw bad(`"${key}=" needs <cluster>.<token> separated by a dot`);
   const cluster = join.slice(0, dot);
   const token = join.slice(dot + 1);
   if (!isClusterId(cluster)) throw bad(`cluster id "${join.slice(0, Math.min(dot, 40))}" is not 12 base64url characters`);
   if (!isJoinToken(token)) throw bad("the token is not 32 base64url characters (was the link cut short?)");
-  for (const key of params.keys())
-    if (key !== "join" && key !== "relay") throw bad(`unknown parameter "${key.slice(0, 40)}"`);
+  for (const k of params.keys())
+    if (k !== key && k !== "relay") throw bad(`unknown parameter "${k.slice(0, 40)}"`);
+  const base: JoinLink = watch ? { cluster, token, watch: true } : { cluster, token };
   const relayText = params.get("relay");
-  if (relayText === undefined) return { cluster, token };
+  if (relayText === undefined) return base;
   let relay: string;
   try {
     relay = decodeURIComponent(relayText);
@@ -68,7 +76,7 @@ export function parseJoinLink(input: string): JoinLink {
     throw bad("the relay address is not valid percent-encoding");
   }
   try {
-    return { cluster, token, relay: checkRelayUrl(relay) };
+    return { ...base, relay: checkRelayUrl(relay) };
   } catch (e) {
     throw bad((e as Error).message);
   }

@@ -118,6 +118,8 @@ export const EARLY_BYTES_MAX = 8 << 20;
 export class FabricMember {
   readonly cluster: string;
   readonly token: string;
+  /** Tab 0: the watch link's token (admits watchers only). */
+  private watchToken: string | undefined;
   readonly relay: string | undefined;
   readonly self: string;
   /** This tab's number in the cluster (0: the tab that created it); -1 until admitted. */
@@ -172,10 +174,12 @@ export class FabricMember {
   static async create(opts: CreateOptions): Promise<FabricMember> {
     const cluster = newClusterId();
     const token = newJoinToken();
+    const watchToken = newJoinToken();
     const self = newPeerId();
     const roster = hostRoster({ totalVcpus: opts.totalVcpus, maxTabs: opts.maxTabs, protocol: opts.protocol }, self, opts.hostVcpus, opts.build);
-    const transport = await opts.transport({ cluster, self, token, create: true });
+    const transport = await opts.transport({ cluster, self, token, create: true, watchToken });
     const f = new FabricMember(transport, opts, cluster, token, opts.relay);
+    f.watchToken = watchToken;
     f.admitDeadlineMs = opts.admitDeadlineMs ?? DEFAULT_ADMIT_DEADLINE_MS;
     f.tab = 0;
     f.roster = roster;
@@ -186,6 +190,7 @@ export class FabricMember {
   /** Joins the cluster a link names. Resolves when tab 0 admitted us and every link is open. */
   static async join(link: JoinLink | string, opts: JoinOptions): Promise<FabricMember> {
     const parsed = typeof link === "string" ? parseJoinLink(link) : link;
+    if (parsed.watch && opts.role !== "watcher") throw new FabricError("wrong-token", "this is a watch link: it lets this tab watch the cluster, not host vCPUs");
     const self = newPeerId();
     let transport: SignalTransport;
     try {
@@ -291,6 +296,12 @@ export class FabricMember {
 
   joinLink(pageUrl: string): string {
     return formatJoinLink(pageUrl, { cluster: this.cluster, token: this.token, ...(this.relay ? { relay: this.relay } : {}) });
+  }
+
+  /** Tab 0: the link that admits watchers only (null on other tabs, which do not hold it). */
+  watchLink(pageUrl: string): string | null {
+    if (this.watchToken === undefined) return null;
+    return formatJoinLink(pageUrl, { cluster: this.cluster, token: this.watchToken, watch: true, ...(this.relay ? { relay: this.relay } : {}) });
   }
 
   /** Subscribes to events; returns the unsubscribe function. */
@@ -417,7 +428,7 @@ export class FabricMember {
   }
 
   private onJoin(from: string, body: Extract<SignalBody, { t: "join" }>): void {
-    const result = admit(this.roster, { ...body, peer: from }, this.token);
+    const result = admit(this.roster, { ...body, peer: from }, { join: this.token, ...(this.watchToken ? { watch: this.watchToken } : {}) });
     if (!result.ok) {
       this.transport.send(from, { t: "reject", code: result.code, detail: result.detail });
       return;

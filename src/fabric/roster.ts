@@ -62,10 +62,18 @@ export function freeVcpus(state: RosterState): number[] {
   return range(0, state.shape.totalVcpus).filter((v) => !used.has(v));
 }
 
+/** The tokens a cluster admits with: the join link's (any role) and the watch link's (watchers only). */
+export interface ClusterTokens {
+  join: string;
+  watch?: string;
+}
+
 /** Host side: decide on a join request. A repeated request from an admitted peer gets the same answer. */
-export function admit(state: RosterState, req: JoinRequest, clusterToken: string): Admission {
+export function admit(state: RosterState, req: JoinRequest, tokens: ClusterTokens): Admission {
   const reject = (code: JoinRejectCode, detail: string): Admission => ({ ok: false, code, detail, state });
-  if (!tokensEqual(req.token, clusterToken)) return reject("wrong-token", "the join link's token is not this cluster's");
+  const watchOnly = tokens.watch !== undefined && tokensEqual(req.token, tokens.watch);
+  if (!watchOnly && !tokensEqual(req.token, tokens.join)) return reject("wrong-token", "the join link's token is not this cluster's");
+  if (watchOnly && req.role !== "watcher") return reject("wrong-token", "this is a watch link: it lets a tab watch the cluster, not host vCPUs");
   if (req.fabric !== FABRIC_VERSION || req.protocol !== state.shape.protocol)
     return reject(
       "version-mismatch",

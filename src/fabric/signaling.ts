@@ -31,6 +31,8 @@ export interface TransportRequest {
   token: string;
   /** True for tab 0: the relay registers the cluster under this token. */
   create: boolean;
+  /** Tab 0: the cluster's watch token, which the relay also lets in (watchers join with it). */
+  watchToken?: string;
 }
 
 /** Opens a transport; resolves when it can carry messages (the relay accepted us). */

@@ -70,6 +70,13 @@ describe("join links", () => {
     expect(hasJoinFragment("http://x/#foo=1")).toBe(false);
   });
 
+  it("a watch link round-trips as one and says so", () => {
+    const watch = formatJoinLink("https://host.example/app/", { cluster, token, watch: true, relay: "wss://relay.example/r" });
+    expect(watch).toBe(`https://host.example/app/#watch=${cluster}.${token}&relay=${encodeURIComponent("wss://relay.example/r")}`);
+    expect(parseJoinLink(watch)).toEqual({ cluster, token, watch: true, relay: "wss://relay.example/r" });
+    expect(hasJoinFragment(watch)).toBe(true);
+  });
+
   const malformed: [string, RegExp][] = [
     ["http://x/", /no "join=/],
     ["http://x/#join=", /separated by a dot/],
@@ -79,6 +86,8 @@ describe("join links", () => {
     [`http://x/#join=${cluster}.${token.slice(0, 31)}*`, /token/],
     [`http://x/#join=${cluster}.${token}&join=${cluster}.${token}`, /appears twice/],
     [`http://x/#join=${cluster}.${token}&evil=1`, /unknown parameter "evil"/],
+    [`http://x/#join=${cluster}.${token}&watch=${cluster}.${token}`, /both "join=" and "watch="/],
+    [`http://x/#watch=${cluster}`, /"watch=" needs <cluster>.<token>/],
     [`http://x/#join=${cluster}.${token}&relay=http%3A%2F%2Fx`, /must start with ws:\/\/ or wss:\/\//],
     [`http://x/#join=${cluster}.${token}&relay=%E0%A4%A`, /percent-encoding/],
     [`http://x/#join=${cluster}.${token}&relay=ws%3A%2F%2Fu%3Ap%40h%2F`, /credentials/],

@@ -6,6 +6,7 @@ import { WebSocket } from "ws";
 import { FabricError } from "../../src/fabric/errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
+import { parseJoinLink } from "../../src/fabric/join-link.ts";
 import { type CommonOptions, EARLY_FRAMES_MAX, type FabricEvent, FabricMember } from "../../src/fabric/member.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { broadcastTransport, channelName } from "../../src/fabric/adapters/broadcast.ts";
@@ -125,6 +126,22 @@ describe("mesh over BroadcastChannel", () => {
     expect(host.members).toHaveLength(2); // none of the refused tabs got in
   });
 
+  it("a watch link admits a watcher only; it does not carry the join token", async () => {
+    const opts = common();
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 2, maxTabs: 4, hostVcpus: 1 }));
+    const watchLink = host.watchLink("http://x/")!;
+    expect(watchLink).not.toContain(host.token);
+    const asCompute = await joinError(FabricMember.join(watchLink, { ...opts, role: "compute", vcpus: 1 }));
+    expect(asCompute.code).toBe("wrong-token");
+    expect(asCompute.message).toBe("this is a watch link: it lets this tab watch the cluster, not host vCPUs");
+    // Its token presented for a compute role (a page that ignores the link's kind) is refused by tab 0.
+    const forged = await joinError(FabricMember.join({ ...parseJoinLink(watchLink), watch: false }, { ...opts, role: "compute", vcpus: 1 }));
+    expect(forged).toMatchObject({ code: "wrong-token", message: expect.stringMatching(/this is a watch link: it lets a tab watch the cluster, not host vCPUs/) });
+    const w = track(await FabricMember.join(watchLink, { ...opts, role: "watcher", vcpus: 0 }));
+    expect(w.members.map((m) => [m.tab, m.role])).toEqual([[0, "host"], [1, "watcher"]]);
+    expect(w.watchLink("http://x/")).toBeNull(); // only tab 0 holds it
+  });
+
   it("names the failed step when a link cannot open", async () => {
     const ok = common();
     const host = track(await FabricMember.create({ ...ok, totalVcpus: 2, maxTabs: 2, hostVcpus: 1 }));
@@ -211,6 +228,15 @@ describe("mesh over the WebSocket relay", () => {
     await ended;
     for (let i = 0; i < 50 && relay.stats().clusters > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(relay.stats().clusters).toBe(0);
+  });
+
+  it("lets a watcher in through the relay with the watch link's token", async () => {
+    const opts = viaRelay();
+    const host = track(await FabricMember.create({ ...opts, totalVcpus: 2, maxTabs: 4, hostVcpus: 1 }));
+    const w = track(await FabricMember.join(host.watchLink("http://x/")!, { ...opts, role: "watcher", vcpus: 0 }));
+    expect(w.members.map((m) => m.role)).toEqual(["host", "watcher"]);
+    const c = track(await FabricMember.join(host.joinLink("http://x/"), { ...opts, role: "compute", vcpus: 1 }));
+    expect(c.members.map((m) => m.role)).toEqual(["host", "watcher", "compute"]);
   });
 
   it("lets no member but tab 0 welcome a joiner (the relay vouches for the creator)", async () => {

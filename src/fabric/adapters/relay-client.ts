@@ -145,7 +145,7 @@ export class RelayTransport implements SignalTransport {
       t.keepalive = timers.setInterval(check, pingIntervalMs);
       ws.onopen = () => {
         waiting = { checks: 0, what: "no answer to hello" };
-        ws.send(JSON.stringify({ t: "hello", cluster: req.cluster, token: req.token, peer: req.self, create: req.create, fabric: FABRIC_VERSION }));
+        ws.send(JSON.stringify({ t: "hello", cluster: req.cluster, token: req.token, peer: req.self, create: req.create, fabric: FABRIC_VERSION, ...(req.watchToken ? { watchToken: req.watchToken } : {}) }));
       };
       ws.onmessage = (ev) => {
         waiting = undefined;

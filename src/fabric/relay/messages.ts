@@ -11,7 +11,8 @@ import { type Address, FABRIC_VERSION, MAX_SIGNAL_CHARS, parseBody, type SignalB
 export { FABRIC_VERSION };
 
 export type ClientMessage =
-  | { t: "hello"; cluster: string; token: string; peer: string; create: boolean; fabric: number }
+  /** `watchToken` (tab 0's hello only): a second token the relay admits, for watch links. */
+  | { t: "hello"; cluster: string; token: string; peer: string; create: boolean; fabric: number; watchToken?: string }
   | { t: "send"; to: Address; body: SignalBody }
   /** Keepalive from the tab; the relay answers "pong". */
   | { t: "ping" };
@@ -92,7 +93,8 @@ export function parseClientMessage(text: string): ClientMessage {
       if (!isPeerId(o.peer)) fail("hello.peer is not a peer id");
       if (typeof o.create !== "boolean") fail("hello.create is not a boolean");
       if (typeof o.fabric !== "number" || !Number.isInteger(o.fabric)) fail("hello.fabric is not an integer");
-      return { t: "hello", cluster: o.cluster, token: o.token, peer: o.peer, create: o.create, fabric: o.fabric };
+      if (o.watchToken !== undefined && (!o.create || !isJoinToken(o.watchToken))) fail("hello.watchToken is not a join token on a creating hello");
+      return { t: "hello", cluster: o.cluster, token: o.token, peer: o.peer, create: o.create, fabric: o.fabric, ...(o.watchToken !== undefined ? { watchToken: o.watchToken as string } : {}) };
     case "send":
       if (o.to !== "*" && !isPeerId(o.to)) fail('send.to is neither a peer id nor "*"');
       return { t: "send", to: o.to as Address, body: parseBody(o.body, "relay send.body") };

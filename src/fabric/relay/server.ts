@@ -163,6 +163,8 @@ interface Peer {
 
 interface Cluster {
   token: string;
+  /** The watch link's token, admitted as well (tab 0 decides what a watcher may be). */
+  watchToken?: string;
   creator: string;
   peers: Map<string, Peer>;
 }
@@ -465,11 +467,13 @@ function relayHub(wss: WebSocketServer, opts: HubOptions): Hub {
     if (m.create) {
       if (cluster) return void refuse(ws, "cluster-exists", "a cluster with this id is already registered", who);
       if (clusters.size >= limits.maxClusters) return void refuse(ws, "relay-full", `the relay already serves ${limits.maxClusters} clusters`, who);
-      cluster = { token: m.token, creator: m.peer, peers: new Map() };
+      cluster = { token: m.token, ...(m.watchToken ? { watchToken: m.watchToken } : {}), creator: m.peer, peers: new Map() };
       clusters.set(m.cluster, cluster);
     } else {
       if (!cluster) return void refuse(ws, "unknown-cluster", "no cluster with this id on the relay (is its first tab still open?)", who);
-      if (!tokensEqual(m.token, cluster.token)) return void refuse(ws, "wrong-token", "the token is not this cluster's", who);
+      // Either token lets a tab talk to tab 0; which role it may take is tab 0's to decide.
+      if (!tokensEqual(m.token, cluster.token) && !(cluster.watchToken !== undefined && tokensEqual(m.token, cluster.watchToken)))
+        return void refuse(ws, "wrong-token", "the token is not this cluster's", who);
       if (cluster.peers.has(m.peer)) return void refuse(ws, "peer-exists", "this peer id is already connected", who);
       if (cluster.peers.size >= limits.maxPeersPerCluster)
         return void refuse(ws, "cluster-full", `the relay allows ${limits.maxPeersPerCluster} tabs per cluster`, who);

@@ -4,7 +4,7 @@
 
 import { checkBios, checkBzImage, checkInitramfs } from "../../guests/image-checks.ts";
 import { GUEST_PROMPT } from "../../guests/initramfs.ts";
-import { createCluster, FabricError, type FabricMember, hasJoinFragment, joinCluster, type Member } from "../../fabric/adapters/browser.ts";
+import { createCluster, FabricError, type FabricMember, hasJoinFragment, joinCluster, type Member, parseJoinLink } from "../../fabric/adapters/browser.ts";
 import { PROTOCOL_VERSION } from "../../protocol/types.ts";
 import type { BootConfig } from "../page/boot-config.ts";
 import type { ConsolePane } from "../console/console-pane.ts";
@@ -96,10 +96,22 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     el("label", {}, useRelay, " other machines (relay)"),
     el("label", {}, watchersType, " watchers may type"), el("label", {}, watchersControl, " watchers may use the knob and trace"), create);
   const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
-  const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link ", linkBox), copy);
+  // Tab 0 also shows the watch link: its own token admits watchers only.
+  const watchLinkBox = el("input", { id: "cluster-watch-link", readOnly: true, size: 60 });
+  const copyWatch = el("button", { id: "cluster-copy-watch" }, "Copy watch link");
+  const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link (hosts vCPUs) ", linkBox), copy);
+  const watchRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Watch link (sees only) ", watchLinkBox), copyWatch);
   const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop, leave);
-  root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, vmRow, status, roster, log);
-  setStatus("idle", joining ? "This is a join link: choose how many vCPUs this tab hosts, then Join (or Watch)." : "Create a cluster to spread the VM's vCPUs over tabs.");
+  root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, watchRow, vmRow, status, roster, log);
+  // A watch link lets this tab watch only: no Join with vCPUs.
+  let watchOnly = false;
+  try {
+    watchOnly = joining && parseJoinLink(location.href).watch === true;
+  } catch {
+    // a malformed link is reported when the user joins
+  }
+  if (watchOnly) join.hidden = joinVcpus.parentElement!.hidden = true;
+  setStatus("idle", !joining ? "Create a cluster to spread the VM's vCPUs over tabs." : watchOnly ? "This is a watch link: Watch to see the cluster's VM." : "This is a join link: choose how many vCPUs this tab hosts, then Join (or Watch).");
 
   let fabric: FabricMember | undefined;
   let vm: ClusterVm | undefined;
@@ -213,6 +225,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     stop.hidden = watching;
     leave.hidden = f.tab === 0;
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
+    const watchLink = f.watchLink(location.href.split("#")[0]!);
+    watchRow.hidden = watchLink === null;
+    watchLinkBox.value = watchLink ?? "";
     /** A watcher's page shows what it may not do (tab 0 refuses it anyway). */
     const showRights = (r: WatcherRights) => {
       if (!watching) return;
@@ -312,13 +327,15 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   };
   join.addEventListener("click", () => void doJoin("compute"));
   watch.addEventListener("click", () => void doJoin("watcher"));
-  copy.addEventListener("click", () => {
-    linkBox.select();
-    void navigator.clipboard?.writeText(linkBox.value).then(
-      () => note("join link copied"),
+  const copyFrom = (box: HTMLInputElement, what: string) => {
+    box.select();
+    void navigator.clipboard?.writeText(box.value).then(
+      () => note(`${what} copied`),
       () => note("copy failed: select the link and copy it by hand"),
     );
-  });
+  };
+  copy.addEventListener("click", () => copyFrom(linkBox, "join link"));
+  copyWatch.addEventListener("click", () => copyFrom(watchLinkBox, "watch link"));
   boot.addEventListener("click", () => void hostBoot());
   stop.addEventListener("click", () => {
     try {
