@@ -343,7 +343,8 @@ export class ClusterVm {
 
   /** Stops the VM on every tab, with a reason every tab shows. */
   stop(reason = "stopped by the user"): void {
-    if (!this.isHost && !this.hostsVcpus(this.deps.fabric.tab)) throw new Error("this tab watches: it may leave the cluster, but only tab 0 or a tab hosting vCPUs stops the VM");
+    // The user's stop is tab 0's; another tab leaves instead (which stops the VM if it hosts vCPUs).
+    if (!this.isHost) throw new Error("only tab 0 stops the VM: this tab may leave the cluster (which stops the VM if it hosts vCPUs)");
     this.stopEverywhere(`${reason} (on tab ${this.deps.fabric.tab})`, false);
   }
 

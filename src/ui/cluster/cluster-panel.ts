@@ -222,7 +222,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     vmRow.hidden = false;
     boot.hidden = f.tab !== 0;
     const watching = f.tab !== 0 && !f.me?.vcpus.length;
-    stop.hidden = watching;
+    stop.hidden = f.tab !== 0;
     leave.hidden = f.tab === 0;
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
     const watchLink = f.watchLink(location.href.split("#")[0]!);
