@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { buildApFaultGuest } from "../../guests/apfault/build.ts";
 import { SELFTEST_URL } from "../../src/ui/cluster/served-paths.ts";
+import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
+import { relayProxy } from "../nodejs/relay-proxy.ts";
 import { type ClusterPage, clusterStatus, consoleText, createCluster, joinCluster, openPage, waitForConsole } from "./cluster-driver.ts";
 
 export interface FaultRun {
@@ -37,6 +39,10 @@ export interface FaultCase {
   name: string;
   /** Readies the case's browser context before any tab opens (e.g. serves another guest). */
   prepare?(ctx: BrowserContext): Promise<void>;
+  /** Starts what the case needs outside the browser; returns the query tab A's page opens with. */
+  start?(): Promise<string>;
+  /** Ends what `start` started. */
+  cleanup?(): Promise<void>;
   /** For a fault the guest causes itself: when it happened (wall-clock ms), read after the stop. */
   faultTime?(c: Cluster): Promise<number>;
   /** When the fault comes: while tab C fetches its images (tab A waits for it), while the self-test runs, or by itself. */
@@ -82,7 +88,48 @@ const sendRaw = (page: Page, tab: number, bytes: number[], times = 1) =>
     [tab, bytes, times] as const,
   );
 
+/**
+ * The cluster signals through a relay of its own (the page's ?relay=), reached through a proxy;
+ * mid-run tab 0's relay connection is cut (the relay then closes the cluster id) and the relay
+ * stops. Signaling only introduces tabs: the VM runs on, every tab says nobody new can join.
+ */
+function relayStopped(): FaultCase {
+  let relay: RelayServer | null = null;
+  let proxy: Awaited<ReturnType<typeof relayProxy>> | null = null;
+  return {
+    name: "the relay stopped mid-run",
+    when: "running",
+    start: async () => {
+      relay = await startRelay();
+      proxy = await relayProxy(relay.port);
+      return `?relay=${encodeURIComponent(proxy.url)}`;
+    },
+    inject: async ({ tabs }) => {
+      proxy!.cut(0);
+      await relay!.close();
+      relay = null;
+      return tabs;
+    },
+    after: async ({ tabs }) => {
+      const problems: string[] = [];
+      for (const [i, p] of tabs.entries()) {
+        const link = await p.locator("#cluster-link").inputValue();
+        if (!link.includes("&relay=")) problems.push(`tab ${"ABC"[i]}'s join link names no relay: ${link}`);
+        const log = await p.locator("#cluster-log").innerText();
+        if (!/signaling lost .*nobody new can join/.test(log)) problems.push(`tab ${"ABC"[i]}'s log does not say signaling was lost:\n${log}`);
+      }
+      return problems;
+    },
+    cleanup: async () => {
+      await proxy?.close();
+      await relay?.close();
+    },
+    expect: null,
+  };
+}
+
 export const FAULT_CASES: FaultCase[] = [
+  relayStopped(),
   {
     // Each remaining tab names what it saw first: tab 2 leaving, its link going down, or a frame for it that cannot go.
     name: "a vCPU tab closed mid-boot",
@@ -168,7 +215,7 @@ export const FAULT_CASES: FaultCase[] = [
 async function startCluster(browser: Browser, url: string, fault: FaultCase): Promise<{ cluster: Cluster; gate: () => void }> {
   const ctx = await browser.newContext();
   await fault.prepare?.(ctx);
-  const a = await openPage(ctx, url);
+  const a = await openPage(ctx, `${url}${(await fault.start?.()) ?? ""}`);
   const tabs = [a];
   const link = await createCluster(a, 3, 1, "selftest");
   for (let i = 1; i < 3; i++) {
@@ -241,5 +288,6 @@ export async function runFault(browser: Browser, url: string, fault: FaultCase):
   } finally {
     gate();
     await cluster.ctx.close();
+    await fault.cleanup?.();
   }
 }

@@ -2,11 +2,11 @@
 // Tabs of one browser (pages of one context share BroadcastChannel); separate Chromium
 // processes through the WebSocket relay, as two machines would be.
 
-import { createServer, type Server, type Socket, connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 import { launchChromium } from "../../harness/browser/browser.ts";
+import { relayProxy } from "../../harness/nodejs/relay-proxy.ts";
 import { startWebServer } from "../../harness/browser/web-server.ts";
 import { create, join, lab, type LabPage, openLab as openLabAt, type Received, status, waitPhase, waitRoster } from "../../harness/browser/fabric-lab-driver.ts";
 
@@ -161,27 +161,6 @@ describe("two Chromium processes through the WebSocket relay", () => {
     }
   });
 });
-
-/** A TCP pass-through to the relay, so a test can cut one tab's relay connection (its n-th). */
-async function relayProxy(relayPort: number): Promise<{ url: string; cut(n: number): void; close(): Promise<void> }> {
-  const pairs: [Socket, Socket][] = [];
-  const server: Server = createServer((tab) => {
-    const up = connect(relayPort, "127.0.0.1");
-    const end = () => (tab.destroy(), up.destroy());
-    tab.on("error", end).on("close", end);
-    up.on("error", end).on("close", end);
-    tab.pipe(up);
-    up.pipe(tab);
-    pairs.push([tab, up]);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/`,
-    cut: (n) => pairs[n]?.forEach((s) => s.destroy()),
-    close: () => new Promise<void>((r) => (pairs.forEach(([a, b]) => (a.destroy(), b.destroy())), server.close(() => r()))),
-  };
-}
 
 describe("the relay only introduces tabs", () => {
   it("the relay stopped mid-run: the tabs' links stay up and frames still flow; a new join fails with a clear message", async () => {

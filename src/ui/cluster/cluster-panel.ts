@@ -71,7 +71,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   const total = el("input", { id: "cluster-total", type: "number", min: "1", max: "16", value: "2" });
   const here = el("input", { id: "cluster-here", type: "number", min: "1", max: "16", value: "1" });
-  const useRelay = el("input", { id: "cluster-relay", type: "checkbox", checked: !isLoopback(location.hostname) });
+  const useRelay = el("input", { id: "cluster-relay", type: "checkbox", checked: opts.config.relayUrl !== null || !isLoopback(location.hostname) });
   const guestKind = el("select", { id: "cluster-guest" },
     el("option", { value: "linux", selected: true }, "Linux"),
     el("option", { value: "selftest" }, "self-test (SMP checks)"));
@@ -93,7 +93,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const joining = hasJoinFragment(location.href);
   const createRow = el("div", { className: "cluster-row" },
     el("label", {}, "guest ", guestKind), el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
-    el("label", {}, useRelay, " other machines (relay)"),
+    el("label", { title: opts.config.relayUrl ?? `this page's server, ${RELAY_PATH}` }, useRelay, " other machines (relay)"),
     el("label", {}, watchersType, " watchers may type"), el("label", {}, watchersControl, " watchers may use the knob and trace"), create);
   const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
   // Tab 0 also shows the watch link: its own token admits watchers only.
@@ -303,7 +303,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     if (!Number.isInteger(h) || h < 1 || h > t) return setStatus("error", `vCPUs on this tab must be a whole number from 1 to ${t} (tab 0 hosts at least the boot CPU)`);
     create.disabled = true;
     try {
-      const relay = useRelay.checked ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${RELAY_PATH}` : undefined;
+      const relay = useRelay.checked ? (opts.config.relayUrl ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${RELAY_PATH}`) : undefined;
       enter(await createCluster({ totalVcpus: t, hostVcpus: h, maxTabs: MAX_TABS, protocol: PROTOCOL_VERSION, build: BUILD, ...(relay ? { relay } : {}) }));
     } catch (err) {
       create.disabled = false;

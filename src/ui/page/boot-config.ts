@@ -1,6 +1,8 @@
 // What the page boots, from its URL. Pure, so it is unit-tested: every parameter is checked and a
 // bad one is reported by name instead of being ignored or crashing the boot.
 
+import { checkRelayUrl } from "../../fabric/join-link.ts";
+
 export interface BootConfig {
   kernelUrl: string;
   initrdUrl: string;
@@ -17,6 +19,11 @@ export interface BootConfig {
    * it and every page the vCPUs touch comes through the DSM (a demonstration of the fault path).
    */
   memory: "local" | "remote";
+  /**
+   * The signaling relay a cluster created on this page uses (ws:// or wss://), e.g. one run on its
+   * own with scripts/relay.ts; null: the page server's own (/fabric-relay), when "other machines" is ticked.
+   */
+  relayUrl: string | null;
 }
 
 export const DEFAULT_BOOT_CONFIG: BootConfig = {
@@ -33,6 +40,7 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   watchdogSeconds: 300,
   vcpus: 1,
   memory: "local",
+  relayUrl: null,
 };
 
 /** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */
@@ -40,7 +48,7 @@ export const MAX_VCPUS = 8;
 
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory"];
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {
@@ -87,6 +95,13 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
     const memory = get("memory")!;
     if (memory === "local" || memory === "remote") config.memory = memory;
     else errors.push(`memory: "${memory}" must be "local" or "remote"`);
+  }
+  if (get("relay") !== null) {
+    try {
+      config.relayUrl = checkRelayUrl(get("relay")!);
+    } catch (err) {
+      errors.push(`relay: ${(err as Error).message}`);
+    }
   }
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }

@@ -18,7 +18,7 @@ it("names every bad parameter instead of booting something else", () => {
   expect(r.ok).toBe(false);
   if (r.ok) return;
   expect(r.errors).toEqual([
-    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory)',
+    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay)',
     'kernel: "javascript:alert(1)" must be an http(s) URL or a path on this server',
     "cmdline: must be printable ASCII of at most 2047 characters",
     'mem: "9999" must be a whole number from 32 to 2048',
@@ -30,4 +30,14 @@ it("checks the machine's shape: vCPU count and where memory lives", () => {
   const r = parseBootConfig("?memory=cloud&vcpus=0");
   expect(r.ok).toBe(false);
   if (!r.ok) expect(r.errors).toEqual([`vcpus: "0" must be a whole number from 1 to ${MAX_VCPUS}`, 'memory: "cloud" must be "local" or "remote"']);
+});
+
+it("takes a signaling relay for clusters, checked as a join link's relay is", () => {
+  expect(parseBootConfig("?relay=wss%3A%2F%2Frelay.example%3A8787%2F")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, relayUrl: "wss://relay.example:8787/" } });
+  const r = parseBootConfig("?relay=http%3A%2F%2Fx&watchdog=1");
+  expect(r.ok).toBe(false);
+  if (!r.ok)
+    expect(r.errors).toEqual(['watchdog: "1" must be a whole number from 5 to 3600', 'relay: relay address "http://x" must start with ws:// or wss://']);
+  const n = parseBootConfig("?relay=ws%3A%2F%2F127");
+  expect(!n.ok && n.errors).toEqual(['relay: relay address "ws://127" has the malformed host "127" (it would mean 0.0.0.127)']);
 });
