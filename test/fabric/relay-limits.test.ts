@@ -12,6 +12,7 @@ import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { type FabricEvent, FabricMember } from "../../src/fabric/member.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
 import { MAX_RELAY_MESSAGE_BYTES, parseClientMessage, parseRelayMessage, type RelayMessage } from "../../src/fabric/relay/messages.ts";
+import { RawRelayClient } from "./relay-test-client.ts";
 import { addressKey, type RelayLimits, relayLimits, type RelayServer, type RelayTimers, startRelay } from "../../src/fabric/relay/server.ts";
 import { fabricRelay } from "../../src/fabric/relay/vite-plugin.ts";
 
@@ -45,20 +46,12 @@ const until = async (cond: () => boolean): Promise<void> => {
 };
 
 /** A raw client that records everything the relay says, and how the connection ended. */
-class Client {
-  readonly ws: WebSocket;
-  readonly got: RelayMessage[] = [];
-  readonly peer = newPeerId();
+class Client extends RawRelayClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   pings = 0;
-  private waiters: (() => void)[] = [];
   constructor(url: string, opts: ClientOptions = {}) {
-    this.ws = new WebSocket(url, opts);
+    super(url, opts);
     sockets.push(this.ws);
-    this.ws.on("message", (d) => {
-      this.got.push(parseRelayMessage(d.toString()));
-      this.waiters.splice(0).forEach((w) => w());
-    });
     this.ws.on("ping", () => this.pings++);
     this.ws.on("error", () => {});
     this.closed = new Promise((r) => this.ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
@@ -68,16 +61,6 @@ class Client {
     await new Promise<void>((r, j) => (this.ws.readyState === WebSocket.OPEN ? r() : (this.ws.once("open", () => r()), this.ws.once("close", () => r()), this.ws.once("error", j))));
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ t: "hello", cluster, token, peer: this.peer, create, fabric: FABRIC_VERSION }));
     return this.next();
-  }
-  async next(pred: (m: RelayMessage) => boolean = () => true): Promise<RelayMessage> {
-    for (;;) {
-      const m = this.got.find(pred);
-      if (m) {
-        this.got.splice(this.got.indexOf(m), 1);
-        return m;
-      }
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
   }
   send(to: string, body: unknown): Promise<void> {
     return new Promise((r) => this.ws.send(JSON.stringify({ t: "send", to, body }), () => r()));

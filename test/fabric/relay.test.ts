@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { newClusterId, newJoinToken, newPeerId } from "../../src/fabric/ids.ts";
 import { FABRIC_VERSION } from "../../src/fabric/messages.ts";
-import { parseRelayMessage, type RelayMessage } from "../../src/fabric/relay/messages.ts";
+import type { RelayMessage } from "../../src/fabric/relay/messages.ts";
+import { RawRelayClient } from "./relay-test-client.ts";
 import { type RelayServer, startRelay } from "../../src/fabric/relay/server.ts";
 
 let relay: RelayServer;
@@ -16,18 +17,10 @@ beforeAll(async () => {
 afterAll(() => relay?.close());
 
 /** A raw client that records everything the relay says and when it closes. */
-class Client {
-  readonly ws: WebSocket;
-  readonly got: RelayMessage[] = [];
-  readonly peer = newPeerId();
+class Client extends RawRelayClient {
   closed: Promise<number>;
-  private waiters: (() => void)[] = [];
   constructor(url = relay.url) {
-    this.ws = new WebSocket(url);
-    this.ws.on("message", (d) => {
-      this.got.push(parseRelayMessage(d.toString()));
-      this.waiters.splice(0).forEach((w) => w());
-    });
+    super(url);
     this.closed = new Promise((r) => this.ws.on("close", (code) => r(code)));
   }
   opened(): Promise<void> {
@@ -37,16 +30,6 @@ class Client {
     await this.opened();
     this.ws.send(JSON.stringify({ t: "hello", cluster, token, peer: this.peer, create, fabric }));
     return this.next();
-  }
-  async next(pred: (m: RelayMessage) => boolean = () => true): Promise<RelayMessage> {
-    for (;;) {
-      const m = this.got.find(pred);
-      if (m) {
-        this.got.splice(this.got.indexOf(m), 1);
-        return m;
-      }
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
   }
   send(to: string, body: unknown): void {
     this.ws.send(JSON.stringify({ t: "send", to, body }));
