@@ -31,7 +31,12 @@ export interface GuestImages {
   cmdline: string;
 }
 
-export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable";
+/**
+ * `nokaslr`: Debian's kernel otherwise picks a random physical base at each boot (48 MiB above its
+ * link address in one boot here), and the live view names pages from System.map's link addresses.
+ * Kept equal to the page's DEFAULT_BOOT_CONFIG.cmdline (src/ui/page/boot-config.ts).
+ */
+export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr";
 
 export const guestPaths = (dir = GUEST_DIR): GuestImages => ({
   bzImage: join(dir, "linux/bzImage"),

@@ -2,6 +2,7 @@
 // worker threads, each with its own copy of guest RAM kept coherent only by the DSM, with IPIs,
 // interrupts and I/O forwarded between them. Linux must bring up every CPU and use them.
 
+import { readFileSync } from "node:fs";
 import { afterEach, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../../src/guests/images.ts";
@@ -51,6 +52,13 @@ for (const vcpus of HEAVY ? [2, 4] : [2]) {
 
     const info = await run(c, "nproc; grep -c ^processor /proc/cpuinfo");
     expect(info).toMatch(new RegExp(`^${vcpus}\\r?\\n${vcpus}\\r?$`, "m"));
+
+    // The kernel runs at the address its System.map gives (no KASLR), so the live view's page names
+    // are the running kernel's. Without nokaslr it moved at random (32 and 48 MiB up in two boots here).
+    const mapped = /^([0-9a-f]{8}) T _stext$/m.exec(readFileSync(ensureGuestImages().systemMap, "utf8"))?.[1];
+    expect(mapped).toBe("c1000000");
+    const running = await run(c, "grep ' _stext$' /proc/kallsyms");
+    expect(running).toMatch(new RegExp(`^${mapped} T _stext\\r?$`, "m"));
 
     // One CPU-bound job pinned to each CPU; every sum must be exact.
     const jobs = Array.from({ length: vcpus }, (_, i) => `taskset ${1 << i} sh -c 'x=0; j=0; while [ $j -lt 3000 ]; do x=$((x+j*${i + 1})); j=$((j+1)); done; echo job${i}=$x' &`).join(" ");
