@@ -283,8 +283,7 @@ export class ClusterVm {
       });
       await this.machine.boot(guest, (e) => this.onVmEvent(e));
     } catch (err) {
-      // Already stopped (a tab left, a node failed): that reason stands, everywhere.
-      if (this.state.phase === "error" || this.state.phase === "stopped") return;
+      // (When the VM already stopped, a tab left or a node failed, this does nothing: that cause stands.)
       this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
     }
   }
@@ -354,7 +353,7 @@ export class ClusterVm {
   }
 
   private stopEverywhere(reason: string, isError: boolean): void {
-    const wasActive = this.active() || this.machine !== null;
+    const wasActive = this.live;
     this.halt(reason, isError);
     if (wasActive) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "stop", reason } }));
   }
