@@ -115,8 +115,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
 
   let fabric: FabricMember | undefined;
   let vm: ClusterVm | undefined;
-  /** Whether this tab's keys go to the VM (a watcher's only if the creator allowed it). */
-  let typingAllowed = true;
+  /** Whether the log already said that this watcher's typing is off. */
   let typingNoted = false;
   let bootedOnce = false;
 
@@ -231,7 +230,6 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     /** A watcher's page shows what it may not do (tab 0 refuses it anyway). */
     const showRights = (r: WatcherRights) => {
       if (!watching) return;
-      typingAllowed = r.type;
       opts.view?.handle.lockControls(r.control ? null : "Watching: the cluster's creator has not allowed watchers to change the knob or tracing.");
       note(`watching: ${r.type ? "you may type on the console" : "typing is off (the creator has not allowed it)"}; ${r.control ? "you may use the knob and trace" : "the knob and trace are off"}`);
     };
@@ -277,7 +275,12 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       if (e.type === "roster" && f.tab === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
     });
     opts.pane.onInput((bytes) => {
-      if (!typingAllowed && vm?.phase === "running") return void (!typingNoted && ((typingNoted = true), note("typing is off for watchers: the cluster's creator has not allowed it")));
+      // ClusterVm drops a watcher's keys without the right; the log says so once.
+      if (watching && vm?.phase === "running" && !vm.watcherRights.type) {
+        if (!typingNoted) note("typing is off for watchers: the cluster's creator has not allowed it");
+        typingNoted = true;
+        return;
+      }
       vm?.input(bytes);
     });
     addEventListener("pagehide", () => f.close("the tab closed"));
