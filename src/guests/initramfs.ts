@@ -20,6 +20,9 @@ hostname giantweb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# A hot-added CPU is registered but left offline by the kernel; as a distro's udev rule does, bring it
+# up (ACPI CPU hotplug, see src/machine/firmware/README-hotplug.md). Removal needs no help.
+uevent sh -c '[ "$SUBSYSTEM" = cpu ] && [ "$ACTION" = add ] && [ -w "/sys$DEVPATH/online" ] && echo 1 > "/sys$DEVPATH/online"' </dev/null >/dev/null 2>&1 &
 echo "${GUEST_BANNER} Linux $(uname -r), $(nproc) CPU(s) online"
 export PS1='${GUEST_PROMPT}\\w# '
 cd /root
