@@ -23,6 +23,8 @@ export interface RouterCounters {
   eoisForwarded: number;
   /** Remote IPIs by target vCPU, for the live view's IPI matrix. */
   ipisTo: number[];
+  /** Interrupts whose target vCPU no node hosts (a possible CPU not plugged in): dropped, as by an absent APIC. */
+  unhostedDropped: number;
 }
 
 /**
@@ -79,15 +81,46 @@ export class InterruptRouter {
     /** The vCPU this node hosts (its APIC ID), or null (a node with devices or memory but no vCPU). */
     private readonly self: number | null,
     private readonly selfNode: NodeId,
-    /** The node hosting each vCPU. */
-    private readonly vcpuNodes: readonly NodeId[],
+    /**
+     * The node hosting each possible vCPU, or null while no node hosts it (a CPU that is not
+     * plugged in: its deliveries are dropped). Changes at run time through `setHost`.
+     */
+    vcpuNodes: readonly (NodeId | null)[],
     private readonly deviceNode: NodeId,
     private readonly send: (to: NodeId, msg: Message) => void,
     private readonly target: RouterTarget,
   ) {
     if (self !== null && vcpuNodes[self] !== selfNode) throw new RangeError(`vCPU ${self} is not hosted by node ${selfNode}`);
+    this.vcpuNodes = [...vcpuNodes];
     this.apics = vcpuNodes.map((_, i) => resetAddressing(i));
-    this.counters = { ipisSent: 0, ipisReceived: 0, irqsSent: 0, irqsReceived: 0, eoisForwarded: 0, ipisTo: new Array(vcpuNodes.length).fill(0) };
+    this.counters = { ipisSent: 0, ipisReceived: 0, irqsSent: 0, irqsReceived: 0, eoisForwarded: 0, ipisTo: new Array(vcpuNodes.length).fill(0), unhostedDropped: 0 };
+  }
+
+  private readonly vcpuNodes: (NodeId | null)[];
+
+  /** The node hosting `vcpu` now, or null. */
+  hostOf(vcpu: number): NodeId | null {
+    return this.vcpuNodes[vcpu] ?? null;
+  }
+
+  /**
+   * A vCPU gets a host (a node joined with it) or loses it (its node left after the guest ejected
+   * it). A new host starts from the reset addressing: its APIC was just reset, and the guest
+   * programs it again when it brings the CPU up.
+   */
+  setHost(vcpu: number, node: NodeId | null): void {
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpuNodes.length) throw new RangeError(`no possible vCPU ${vcpu} (0..${this.vcpuNodes.length - 1})`);
+    if (vcpu === this.self) throw new RangeError(`vCPU ${vcpu} is this node's own`);
+    this.vcpuNodes[vcpu] = node;
+    this.apics[vcpu] = resetAddressing(vcpu);
+  }
+
+  /** Tells a node that just joined this vCPU's current addressing (it missed the writes). */
+  introduceTo(node: NodeId): void {
+    const self = this.self;
+    if (self === null) return;
+    const a = this.apics[self]!;
+    for (const reg of ["id", "ldr", "dfr"] as const) this.send(node, { type: "apic-reg", vcpu: self, reg, value: a[reg] >>> 0 });
   }
 
   /** The engine's onSend hook: forwards to remote targets, returns whether this vCPU gets it too. */
@@ -99,14 +132,19 @@ export class InterruptRouter {
     if (delivery && toIncoming(msg)) {
       for (const t of targets) {
         if (t === this.self) continue;
+        const host = this.vcpuNodes[t];
+        if (host === null || host === undefined) {
+          this.counters.unhostedDropped++;
+          continue;
+        }
         if (msg.source === "ipi") {
           this.counters.ipisSent++;
           this.counters.ipisTo[t]!++;
-          this.send(this.vcpuNodes[t]!, { type: "ipi", src: this.self!, dest: t, delivery });
+          this.send(host, { type: "ipi", src: this.self!, dest: t, delivery });
           if (this.observer) this.observer(this.self, t, delivery);
         } else {
           this.counters.irqsSent++;
-          this.send(this.vcpuNodes[t]!, { type: "irq", dest: t, pin: msg.irq, delivery });
+          this.send(host, { type: "irq", dest: t, pin: msg.irq, delivery });
           if (this.observer) this.observer(this.self, t, delivery, msg.irq);
         }
       }
@@ -119,8 +157,10 @@ export class InterruptRouter {
     const self = this.self;
     if (self === null) return; // a node without a vCPU has no APIC registers to write
     this.apics[self] = { ...now };
-    for (let v = 0; v < this.apics.length; v++)
-      if (v !== self) this.send(this.vcpuNodes[v]!, { type: "apic-reg", vcpu: self, reg, value: value >>> 0 });
+    for (let v = 0; v < this.apics.length; v++) {
+      const host = this.vcpuNodes[v];
+      if (v !== self && host !== null && host !== undefined) this.send(host, { type: "apic-reg", vcpu: self, reg, value: value >>> 0 });
+    }
   }
 
   /** The engine's onEoi hook: level EOIs belong to the device node's IOAPIC. */
