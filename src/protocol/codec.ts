@@ -23,6 +23,8 @@ import {
   BYE_REASONS,
   FORWARDED_IO_OPS,
   INTERRUPT_KINDS,
+  MAX_HANDOFF_PAGES,
+  MAX_MANAGER_RECORDS,
   REPORT_EVENT_TYPES,
   ROLES,
   STAT_COUNTERS,
@@ -47,6 +49,8 @@ const TYPE_CODES: Record<MessageType, number> = {
   "dsm-invalidate": 19,
   "dsm-invalidate-ack": 20,
   "dsm-confirm": 21,
+  "dsm-handoff": 22,
+  "dsm-records": 23,
   ipi: 32,
   irq: 33,
   eoi: 34,
@@ -125,7 +129,7 @@ export function encode(msg: Message): Uint8Array {
   if (msg === null || typeof msg !== "object") throw new CodecError("bad-value", "message is not an object");
   const code = TYPE_CODES[msg.type];
   if (code === undefined) throw new CodecError("unknown-type", `message type ${String(msg.type)} is not known`);
-  const w = new Writer(msg.type === "dsm-grant" ? PAGE_SIZE + 64 : 32);
+  const w = new Writer(msg.type === "dsm-grant" ? PAGE_SIZE + 64 : msg.type === "dsm-handoff" ? 256 : 32);
   w.u8(PROTOCOL_VERSION, "protocol version");
   w.u8(code, "type");
   switch (msg.type) {
@@ -195,6 +199,39 @@ export function encode(msg: Message): Uint8Array {
       w.u32(msg.page, "dsm-confirm.page");
       w.u8(enumCode(ACCESSES, msg.access, "dsm-confirm.access"), "dsm-confirm.access");
       break;
+    case "dsm-handoff": {
+      if (!Array.isArray(msg.pages)) throw new CodecError("bad-value", "dsm-handoff.pages is not an array");
+      if (msg.pages.length === 0 && msg.last !== true)
+        throw new CodecError("bad-value", "dsm-handoff carries no pages and is not the last batch");
+      w.u8(msg.last === true ? 1 : 0, "dsm-handoff.flags");
+      let prev = -1;
+      writeList(w, msg.pages, MAX_HANDOFF_PAGES, "dsm-handoff.pages", (hp, f) => {
+        w.u32(hp.page, `${f}.page`);
+        prev = ascending(prev, hp.page, `${f}.page`);
+        const form = enumCode(DATA_FORMS, hp.data?.form, `${f}.data.form`);
+        w.u8(form, `${f}.data.form`);
+        w.varint(checkInt(hp.version, 1, Number.MAX_SAFE_INTEGER, `${f}.version`), `${f}.version`);
+        writeList(w, hp.copyset, MAX_NODES, `${f}.copyset`, (v, g) => w.u8(node(v, g), g));
+        if (hp.data.form === "bytes") {
+          const bytes = hp.data.bytes;
+          if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE)
+            throw new CodecError("bad-length", `${f}.data.bytes must be ${PAGE_SIZE} bytes`);
+          w.raw(bytes);
+        }
+      });
+      break;
+    }
+    case "dsm-records": {
+      if (!Array.isArray(msg.records) || msg.records.length === 0)
+        throw new CodecError("bad-value", "dsm-records.records must be a non-empty array");
+      let prev = -1;
+      writeWideList(w, msg.records, MAX_MANAGER_RECORDS, "dsm-records.records", (rec, f) => {
+        w.u32(rec.page, `${f}.page`);
+        prev = ascending(prev, rec.page, `${f}.page`);
+        w.u8(node(rec.owner, `${f}.owner`), `${f}.owner`);
+      });
+      break;
+    }
     case "ipi":
       w.u8(vcpu(msg.src, "ipi.src"), "ipi.src");
       w.u8(vcpu(msg.dest, "ipi.dest"), "ipi.dest");
@@ -324,6 +361,12 @@ function writePageRuns(w: Writer, runs: readonly PageRun[]): void {
     w.u8(enumCode(PAGE_STATES, run.state, `${f}.state`), `${f}.state`);
     next = run.first + run.count;
   });
+}
+
+/** Pages in handoffs and record batches are strictly ascending (one canonical encoding, no duplicates). */
+function ascending(prev: number, page: number, field: string): number {
+  if (page <= prev) throw new CodecError("bad-value", `${field} is ${page}, not above the previous page ${prev}`);
+  return page;
 }
 
 function checkConfig(nodes: number, memoryPages: number, vcpuHome: readonly number[]): void {
@@ -537,6 +580,34 @@ function decodeBody(r: Reader, type: MessageType): Message {
     case "dsm-confirm": {
       const page = r.u32("dsm-confirm.page");
       return { type, page, access: enumValue(ACCESSES, r.u8("dsm-confirm.access"), "dsm-confirm.access") };
+    }
+    case "dsm-handoff": {
+      const flags = r.u8("dsm-handoff.flags");
+      if (flags > 1) throw new CodecError("bad-value", `dsm-handoff.flags ${flags} has unknown bits set`);
+      let prev = -1;
+      // smallest page entry: page u32, form, version, empty copyset
+      const pages = readList(r, MAX_HANDOFF_PAGES, 7, "dsm-handoff.pages", (f) => {
+        const page = r.u32(`${f}.page`);
+        prev = ascending(prev, page, `${f}.page`);
+        const form = enumValue(DATA_FORMS, r.u8(`${f}.data.form`), `${f}.data.form`);
+        const version = checkInt(r.varint(`${f}.version`), 1, Number.MAX_SAFE_INTEGER, `${f}.version`);
+        const copyset = readList(r, MAX_NODES, 1, `${f}.copyset`, (g) => node(r.u8(g), g));
+        const data: PageData = form === "bytes" ? { form, bytes: r.raw(PAGE_SIZE, `${f}.data`) } : { form };
+        return { page, version, copyset, data };
+      });
+      if (pages.length === 0 && flags === 0)
+        throw new CodecError("bad-value", "dsm-handoff carries no pages and is not the last batch");
+      return { type, pages, last: flags === 1 };
+    }
+    case "dsm-records": {
+      let prev = -1;
+      const records = readWideList(r, MAX_MANAGER_RECORDS, 5, "dsm-records.records", (f) => {
+        const page = r.u32(`${f}.page`);
+        prev = ascending(prev, page, `${f}.page`);
+        return { page, owner: node(r.u8(`${f}.owner`), `${f}.owner`) };
+      });
+      if (records.length === 0) throw new CodecError("bad-value", "dsm-records.records must be a non-empty array");
+      return { type, records };
     }
     case "ipi": {
       const src = vcpu(r.u8("ipi.src"), "ipi.src");

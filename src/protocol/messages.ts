@@ -116,6 +116,48 @@ export interface DsmConfirm {
   access: FaultAccess;
 }
 
+// ---------------------------------------------------------------- DSM membership (join / leave)
+// Sent only while the whole VM is quiescent (see dsm/membership.ts): a membership change moves the
+// manager role of one node slot's pages (page p is managed by node p mod slots when that slot is a
+// member, else by node 0) and, on a leave, the leaving node's pages to node 0.
+
+/** One page a leaving node owned: its version, its copyset without the leaving node, its bytes. */
+export interface HandoffPage {
+  page: PageNumber;
+  version: PageVersion;
+  copyset: NodeId[];
+  /** `current` only when node 0 is in the copyset (it holds this version already). */
+  data: PageData;
+}
+
+/** Most pages in one `dsm-handoff` (with bytes: 64 x 4 KiB, the size of a few grants in flight). */
+export const MAX_HANDOFF_PAGES = 64;
+/** Most records in one `dsm-records` (5 bytes each on the wire). */
+export const MAX_MANAGER_RECORDS = 4096;
+
+/** Leaving node -> node 0: pages it owned, in batches (ascending pages); `last` marks the final batch. */
+export interface DsmHandoff {
+  type: "dsm-handoff";
+  pages: HandoffPage[];
+  last: boolean;
+}
+
+/** A manager's belief of who owns a page it manages. */
+export interface ManagerRecord {
+  page: PageNumber;
+  owner: NodeId;
+}
+
+/**
+ * Manager records of one slot's pages, in batches (ascending pages): node 0 -> a joining node (the
+ * pages it will manage), or a leaving node -> node 0 (the pages it managed). The receiver knows how
+ * many to expect (every page of the slot), so no end marker is needed.
+ */
+export interface DsmRecords {
+  type: "dsm-records";
+  records: ManagerRecord[];
+}
+
 // ---------------------------------------------------------------- interrupts
 
 /** Local APIC / IOAPIC delivery modes; INIT de-assert is the level-deasserted INIT IPI. */
@@ -362,7 +404,15 @@ export interface ViewReport {
 
 // ---------------------------------------------------------------- the union
 
-export type DsmMessage = DsmRequest | DsmForward | DsmGrant | DsmInvalidate | DsmInvalidateAck | DsmConfirm;
+export type DsmMessage =
+  | DsmRequest
+  | DsmForward
+  | DsmGrant
+  | DsmInvalidate
+  | DsmInvalidateAck
+  | DsmConfirm
+  | DsmHandoff
+  | DsmRecords;
 
 export type Message =
   | Hello

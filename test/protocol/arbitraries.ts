@@ -43,6 +43,29 @@ const pageData: Arbitrary<PageData> = fc.oneof(
   fc.constant({ form: "current" as const }),
 );
 
+/** Strictly ascending page numbers (handoffs and manager records are sorted, without duplicates). */
+const ascendingPages = (max: number, minLength: number) =>
+  fc.uniqueArray(u32, { minLength, maxLength: max }).map((pages) => pages.sort((a, b) => a - b));
+
+const handoff = fc
+  .tuple(ascendingPages(4, 0), fc.boolean())
+  .chain(([pages, last]) =>
+    fc
+      .tuple(...pages.map(() => fc.record({ version, copyset: fc.array(nodeId, { maxLength: 4 }), data: pageData })))
+      .map((entries) => ({
+        type: "dsm-handoff" as const,
+        pages: entries.map((e, i) => ({ page: pages[i]!, ...e })),
+        last: last || pages.length === 0,
+      })),
+  );
+
+const records = ascendingPages(20, 1).chain((pages) =>
+  fc.tuple(...pages.map(() => nodeId)).map((owners) => ({
+    type: "dsm-records" as const,
+    records: owners.map((owner, i) => ({ page: pages[i]!, owner })),
+  })),
+);
+
 export const delivery: Arbitrary<Delivery> = fc.oneof(
   fc.record({ mode: fc.constant("fixed" as const), vector: u8, trigger }),
   fc.record({ mode: fc.constant("lowest" as const), vector: u8, trigger }),
@@ -153,6 +176,8 @@ export const message: Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant("dsm-invalidate" as const), page: u32, version, ackTo: nodeId }),
   fc.record({ type: fc.constant("dsm-invalidate-ack" as const), page: u32, version }),
   fc.record({ type: fc.constant("dsm-confirm" as const), page: u32, access }),
+  handoff,
+  records,
   fc.record({ type: fc.constant("ipi" as const), src: vcpuId, dest: vcpuId, delivery }),
   fc.record({ type: fc.constant("irq" as const), dest: vcpuId, pin: u8, delivery }),
   fc.record({ type: fc.constant("eoi" as const), vcpu: vcpuId, vector: u8 }),

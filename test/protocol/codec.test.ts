@@ -294,6 +294,71 @@ describe("view report (the live view's report, sent between tabs)", () => {
   });
 });
 
+describe("DSM membership messages (handoff, manager records)", () => {
+  const bytes = new Uint8Array(PAGE_SIZE).fill(9);
+  const handoff: Message = {
+    type: "dsm-handoff",
+    pages: [
+      { page: 3, version: 7, copyset: [0, 2], data: { form: "current" } },
+      { page: 9, version: 2, copyset: [], data: { form: "bytes", bytes } },
+      { page: 10, version: 1, copyset: [4], data: { form: "zero" } },
+    ],
+    last: true,
+  };
+  const records: Message = { type: "dsm-records", records: [{ page: 1, owner: 0 }, { page: 9, owner: 3 }] };
+
+  it("round-trip, compactly", () => {
+    for (const msg of [handoff, records, { type: "dsm-handoff" as const, pages: [], last: true }]) expect(decode(encode(msg))).toEqual(msg);
+    // flags, count, then per page: page u32, form, version varint, copyset, bytes
+    expect(encode(handoff).length).toBe(2 + 1 + 1 + (4 + 1 + 1 + 3) + (4 + 1 + 1 + 1 + PAGE_SIZE) + (4 + 1 + 1 + 2));
+    expect(encode(records).length).toBe(2 + 1 + 2 * 5);
+  });
+
+  it("refuse malformed frames with a CodecError naming the field", () => {
+    const frame = encode(handoff);
+    const flags = frame.slice();
+    flags[2] = 2;
+    rejects(flags, "bad-value", /dsm-handoff.flags 2 has unknown bits/);
+    const form = frame.slice();
+    form[2 + 1 + 1 + 4] = 3;
+    rejects(form, "bad-value", /dsm-handoff.pages\[0\].data.form code 3/);
+    const version = frame.slice();
+    version[2 + 1 + 1 + 4 + 1] = 0;
+    rejects(version, "out-of-range", /dsm-handoff.pages\[0\].version/);
+    const tooMany = frame.slice();
+    tooMany[3] = 65;
+    rejects(tooMany, "bad-length", /dsm-handoff.pages count is 65, at most 64/);
+    rejects(frame.slice(0, frame.length - 1), "short");
+    // a repeated page, an empty record batch, an empty handoff batch that is not the last
+    const twice = encode(records).slice();
+    twice[2 + 1 + 5] = 1; // second record's page 9 -> 1 (low byte), equal to the first
+    rejects(twice, "bad-value", /dsm-records.records\[1\].page is 1, not above the previous page 1/);
+    const owner = encode(records).slice();
+    owner[2 + 1 + 4] = 255;
+    rejects(owner, "out-of-range", /dsm-records.records\[0\].owner/);
+    rejects(new Uint8Array([PROTOCOL_VERSION, 23, 0]), "bad-value", /dsm-records.records must be a non-empty array/);
+    rejects(new Uint8Array([PROTOCOL_VERSION, 22, 0, 0]), "bad-value", /no pages and is not the last batch/);
+  });
+
+  it("refuse to encode invalid ones", () => {
+    if (handoff.type !== "dsm-handoff" || records.type !== "dsm-records") throw new Error("unreachable");
+    const [a, b] = handoff.pages;
+    expect(codecError(() => encode({ ...handoff, pages: [b!, a!] })).message).toMatch(/pages\[1\].page is 3, not above/);
+    expect(codecError(() => encode({ ...handoff, pages: [{ ...a!, version: 0 }] })).reason).toBe("out-of-range");
+    expect(codecError(() => encode({ ...handoff, pages: [{ ...a!, copyset: [255] }] })).reason).toBe("out-of-range");
+    expect(codecError(() => encode({ ...handoff, pages: [{ ...a!, data: { form: "bytes", bytes: new Uint8Array(3) } }] })).reason).toBe(
+      "bad-length",
+    );
+    expect(codecError(() => encode({ ...handoff, pages: Array.from({ length: 65 }, (_, i) => ({ ...a!, page: i })) })).reason).toBe(
+      "bad-length",
+    );
+    expect(codecError(() => encode({ type: "dsm-records", records: [] })).reason).toBe("bad-value");
+    expect(codecError(() => encode({ type: "dsm-records", records: Array.from({ length: 4097 }, (_, page) => ({ page, owner: 0 })) })).reason).toBe(
+      "bad-length",
+    );
+  });
+});
+
 it("the fuzz generates every message type the codec knows", () => {
   // A type left out of the arbitrary would never be fuzzed (view-report once was).
   const seen = new Set(fc.sample(message, { numRuns: 20_000, seed: 42 }).map((m) => m.type));

@@ -1,6 +1,7 @@
 // One node's half of the DSM coherence protocol: Ivy-style, 4 KiB pages, Invalid/Shared/Modified.
 //
-// Manager scheme: a FIXED DISTRIBUTED MANAGER (page p is managed by node p mod N) that serialises
+// Manager scheme: a FIXED DISTRIBUTED MANAGER (page p is managed by node p mod N, N the number of
+// node slots, when slot p mod N is a member of the VM, else by node 0) that serialises
 // the transactions of each page, with a confirmation that ends each transaction. Chosen over Ivy's
 // dynamic probable-owner chain (which GiantVM uses) because:
 //   - at most one transaction per page is in flight, so the invariants are local and the proof of
@@ -24,19 +25,33 @@
 // access was revoked; copies are only handed out by the owner, so there is one writer or many
 // readers at any time, and every copy carries the bytes of the latest write (version check).
 //
+// Membership (nodes joining and leaving a running VM; see membership.ts): changes happen only at
+// GLOBAL QUIESCENCE, with every engine paused and no transaction in flight anywhere. A join of slot
+// k moves the manager role of slot k's pages from node 0 to k (node 0 sends k its records,
+// `dsm-records`); k starts with no pages. A leave of k hands k's pages to node 0 (`dsm-handoff`: same
+// version, copyset without k, bytes) and its manager records back to node 0, and every other node
+// forgets k (drops it from copysets; records saying "owner k" now say node 0). Since no transaction
+// spans a change, the arguments above (deadlock, livelock, sequential consistency) are unaffected:
+// each stretch between two changes is a run of the fixed-manager protocol from a coherent state.
+//
 // Pure: no timers, no I/O, no globals. Inputs are method calls, outputs are DsmEffect lists.
 
 import type {
   DsmConfirm,
   DsmForward,
   DsmGrant,
+  DsmHandoff,
   DsmInvalidate,
   DsmInvalidateAck,
   DsmMessage,
+  DsmRecords,
   DsmRequest,
+  HandoffPage,
+  ManagerRecord,
   PageData,
   PageRun,
 } from "../messages.ts";
+import { MAX_HANDOFF_PAGES, MAX_MANAGER_RECORDS } from "../messages.ts";
 import type { Access, FaultAccess, NodeId, PageNumber, PageState, PageVersion } from "../types.ts";
 import { MAX_NODES, PAGE_SIZE } from "../types.ts";
 import type { DsmEffect } from "./effects.ts";
@@ -45,7 +60,18 @@ import { DsmProtocolError, DsmUsageError } from "./effects.ts";
 export interface DsmConfig {
   /** This node's id, 0..nodes-1. Node 0 starts owning every page, Modified, at version 1. */
   self: NodeId;
+  /** Node SLOTS: ids 0..nodes-1 (at most MAX_NODES); page p's manager is slot p mod nodes if a member. */
   nodes: number;
+  /**
+   * The members live when this node starts (default: every slot). Must hold node 0 and `self`.
+   * Nodes that start together must be given the same set.
+   */
+  members?: readonly NodeId[];
+  /**
+   * This node joins a running VM (`members` is the set after the join): it starts with no pages
+   * and awaits node 0's `dsm-records` for the pages it will manage (not quiescent until then).
+   */
+  joining?: boolean;
   /** Guest RAM in pages; page numbers are 0..pages-1. */
   pages: number;
   /** A read fault also moves ownership to the reader (default true). */
@@ -93,6 +119,15 @@ export interface PageInspection {
   revokesPending: number;
   /** Only at the page's manager: who it believes owns the page, and transactions queued. */
   manager: { owner: NodeId; queued: number } | null;
+}
+
+/** What a node tells the membership coordinator (see membership.ts). */
+export interface DsmQuiescenceReport {
+  node: NodeId;
+  quiescent: boolean;
+  /** DSM messages sent to / received from each node slot (index = node id) since that node joined. */
+  sent: number[];
+  received: number[];
 }
 
 const NONE = 0;
@@ -148,6 +183,18 @@ export class DsmNode {
   private effects: DsmEffect[] = [];
   private readonly loopback: DsmMessage[] = [];
 
+  // Membership. `member[n]` is 1 for live members (self included). Counts of DSM messages per peer
+  // for the quiescence check; reset for a node when it joins (all counts are balanced then).
+  private readonly member: Uint8Array;
+  private readonly sentTo: number[];
+  private readonly receivedFrom: number[];
+  /** Managed pages whose record has not arrived yet (a joining node; node 0 during a leave). */
+  private readonly recordsMissing = new Set<PageNumber>();
+  /** At node 0 while a leave is being handed over: who leaves, and whether its last handoff came. */
+  private leaving: { node: NodeId; handoffDone: boolean } | null = null;
+  /** This node left the VM: it holds nothing and takes no more input. */
+  private left = false;
+
   constructor(config: DsmConfig) {
     const { self, nodes, pages } = config;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)
@@ -164,16 +211,232 @@ export class DsmNode {
     this.owner = new Uint8Array(pages);
     this.version = new Float64Array(pages);
     this.managedOwner = new Uint8Array(pages); // every page starts owned by node 0
-    if (self === 0) {
+    this.member = new Uint8Array(nodes);
+    const members = config.members ?? Array.from({ length: nodes }, (_, n) => n);
+    if (!Array.isArray(members)) throw new DsmUsageError("members is not an array");
+    for (const n of members) {
+      if (!Number.isInteger(n) || n < 0 || n >= nodes || this.member[n])
+        throw new DsmUsageError(`members lists ${n}: expected distinct node ids in 0..${nodes - 1}`);
+      this.member[n] = 1;
+    }
+    if (!this.member[0] || !this.member[self])
+      throw new DsmUsageError(`members [${members.join(", ")}] must include node 0 and this node (${self})`);
+    this.sentTo = new Array<number>(nodes).fill(0);
+    this.receivedFrom = new Array<number>(nodes).fill(0);
+    if (config.joining) {
+      if (self === 0) throw new DsmUsageError("node 0 starts the VM; it cannot join one");
+      for (let p = self; p < pages; p += nodes) this.recordsMissing.add(p);
+    } else if (self === 0) {
       this.access.fill(WRITE);
       this.owner.fill(1);
       this.version.fill(1);
     }
   }
 
-  /** The node that serialises the transactions of `page`. */
+  /** The node that serialises the transactions of `page`: its slot if that is a member, else node 0. */
   managerOf(page: PageNumber): NodeId {
-    return page % this.nodes;
+    const slot = page % this.nodes;
+    return this.member[slot] ? slot : 0;
+  }
+
+  isMember(node: NodeId): boolean {
+    return this.member[node] === 1;
+  }
+
+  /** The live members, ascending (this node's view). */
+  members(): NodeId[] {
+    const out: NodeId[] = [];
+    for (let n = 0; n < this.nodes; n++) if (this.member[n]) out.push(n);
+    return out;
+  }
+
+  /** This node's report for the membership coordinator's quiescence check. */
+  quiescenceReport(): DsmQuiescenceReport {
+    return { node: this.self, quiescent: this.isQuiescent(), sent: [...this.sentTo], received: [...this.receivedFrom] };
+  }
+
+  /** True once `leave()` ran: the node holds nothing; discard it. */
+  hasLeft(): boolean {
+    return this.left;
+  }
+
+  // ------------------------------------------------------------ membership changes (at global quiescence)
+
+  /**
+   * Node `k` joins (call at every current member, at global quiescence, before any engine resumes).
+   * Node 0 answers with the manager records of slot k's pages, which k manages from now on; the
+   * new node itself is a fresh DsmNode built with `joining: true`.
+   */
+  addMember(k: NodeId): DsmEffect[] {
+    this.checkChange(k, "join");
+    if (this.member[k]) throw new DsmUsageError(`node ${k} is already a member`);
+    return this.run(() => {
+      this.member[k] = 1;
+      this.sentTo[k] = 0;
+      this.receivedFrom[k] = 0;
+      if (this.self === 0) this.sendRecords(k, k);
+    });
+  }
+
+  /**
+   * Node `k` leaves (call at every remaining member, at global quiescence, while k calls `leave`).
+   * Drops k from every copyset kept here; as a manager, records saying "owner k" now say node 0,
+   * which adopts k's pages. Node 0 then awaits k's handoff and records (not quiescent until then).
+   */
+  removeMember(k: NodeId): DsmEffect[] {
+    this.checkChange(k, "leave");
+    if (k === 0) throw new DsmUsageError("node 0 holds the devices and never leaves");
+    if (!this.member[k]) throw new DsmUsageError(`node ${k} is not a member`);
+    return this.run(() => {
+      this.member[k] = 0;
+      this.forget(k);
+      if (this.self === 0) {
+        this.leaving = { node: k, handoffDone: false };
+        for (let p = k; p < this.pages; p += this.nodes) this.recordsMissing.add(p);
+      }
+    });
+  }
+
+  /**
+   * This node leaves (at global quiescence, its engine stopped for good). Sends node 0 the manager
+   * records of the pages it manages and every page it owns (version, copyset, bytes read with
+   * `pageBytes` from local memory; `current` when node 0 holds a copy), in bounded batches; then it
+   * holds nothing.
+   */
+  leave(pageBytes: (page: PageNumber) => Uint8Array): DsmEffect[] {
+    if (this.self === 0) throw new DsmUsageError("node 0 holds the devices and never leaves");
+    if (this.left) throw new DsmUsageError(`node ${this.self} has already left`);
+    if (!this.isQuiescent()) throw new DsmUsageError(`node ${this.self} cannot leave while transactions are in flight`);
+    return this.run(() => {
+      this.sendRecords(this.self, 0);
+      let batch: HandoffPage[] = [];
+      for (let page = 0; page < this.pages; page++) {
+        if (!this.owner[page]) continue;
+        const copyset = this.copysets.get(page) ?? [];
+        let data: PageData;
+        if (copyset.includes(0)) data = { form: "current" };
+        else {
+          const bytes = pageBytes(page);
+          if (!(bytes instanceof Uint8Array) || bytes.length !== PAGE_SIZE)
+            throw new DsmUsageError(`pageBytes(${page}) must return the page's ${PAGE_SIZE} bytes`);
+          data = isZeroPage(bytes) ? { form: "zero" } : { form: "bytes", bytes: bytes.slice() };
+        }
+        batch.push({ page, version: this.version[page]!, copyset: [...copyset], data });
+        if (batch.length === MAX_HANDOFF_PAGES) {
+          this.send(0, { type: "dsm-handoff", pages: batch, last: false });
+          batch = [];
+        }
+      }
+      this.send(0, { type: "dsm-handoff", pages: batch, last: true });
+      for (let page = 0; page < this.pages; page++) {
+        if (this.access[page] !== NONE || this.owner[page]) this.setAccess(page, NONE, false);
+        this.version[page] = 0;
+      }
+      this.copysets.clear();
+      this.member.fill(0);
+      this.left = true;
+    });
+  }
+
+  private checkChange(k: NodeId, what: string): void {
+    if (this.left) throw new DsmUsageError(`node ${this.self} has left`);
+    if (!Number.isInteger(k) || k < 0 || k >= this.nodes)
+      throw new DsmUsageError(`${what} of node ${k}: expected a node id in 0..${this.nodes - 1}`);
+    if (k === this.self) throw new DsmUsageError(`node ${k} cannot ${what} at itself`);
+    if (!this.isQuiescent())
+      throw new DsmUsageError(`${what} of node ${k} while node ${this.self} has transactions in flight (changes need global quiescence)`);
+  }
+
+  /** Sends `to` this node's manager records of slot `slot`'s pages, in batches. */
+  private sendRecords(slot: NodeId, to: NodeId): void {
+    let batch: ManagerRecord[] = [];
+    for (let page = slot; page < this.pages; page += this.nodes) {
+      batch.push({ page, owner: this.managedOwner[page]! });
+      this.managedOwner[page] = 0;
+      if (batch.length === MAX_MANAGER_RECORDS) {
+        this.send(to, { type: "dsm-records", records: batch });
+        batch = [];
+      }
+    }
+    if (batch.length > 0) this.send(to, { type: "dsm-records", records: batch });
+  }
+
+  /** Node k is gone: no copy of it remains, and node 0 owns what it owned. */
+  private forget(k: NodeId): void {
+    for (const [page, copyset] of this.copysets) {
+      const i = copyset.indexOf(k);
+      if (i < 0) continue;
+      copyset.splice(i, 1);
+      if (copyset.length === 0) this.copysets.delete(page);
+    }
+    for (let page = 0; page < this.pages; page++)
+      if (this.managerOf(page) === this.self && this.managedOwner[page] === k) this.managedOwner[page] = 0;
+  }
+
+  private onRecords(from: NodeId, msg: DsmRecords): void {
+    const source = this.leaving !== null ? this.leaving.node : 0;
+    if (from !== source || this.recordsMissing.size === 0)
+      throw new DsmProtocolError(`node ${from} sent manager records node ${this.self} does not expect`);
+    if (!Array.isArray(msg.records) || msg.records.length === 0 || msg.records.length > MAX_MANAGER_RECORDS)
+      throw new DsmProtocolError(`manager records from node ${from} are malformed`);
+    for (const rec of msg.records) {
+      const page = this.protocolPage(rec?.page, "dsm-records");
+      if (!this.recordsMissing.has(page))
+        throw new DsmProtocolError(`node ${from} sent a manager record of page ${page}, which node ${this.self} does not await`);
+      // A leaving node's pages all go to node 0; any other owner must be a live member (not the joiner).
+      const owner = this.leaving !== null && rec.owner === from ? 0 : rec.owner;
+      if (!this.isNode(owner) || !this.member[owner] || (this.leaving === null && owner === this.self))
+        throw new DsmProtocolError(`node ${from} says page ${page} is owned by node ${rec.owner}, not a possible owner`);
+      this.managedOwner[page] = owner;
+      this.recordsMissing.delete(page);
+    }
+    this.finishLeave();
+  }
+
+  private onHandoff(from: NodeId, msg: DsmHandoff): void {
+    if (this.leaving === null || this.leaving.node !== from || this.leaving.handoffDone)
+      throw new DsmProtocolError(`node ${from} handed over pages node ${this.self} does not expect`);
+    if (!Array.isArray(msg.pages) || msg.pages.length > MAX_HANDOFF_PAGES)
+      throw new DsmProtocolError(`handoff from node ${from} is malformed`);
+    for (const hp of msg.pages) {
+      const page = this.protocolPage(hp?.page, "dsm-handoff");
+      if (this.owner[page] || this.busy.has(page))
+        throw new DsmProtocolError(`node ${from} handed over page ${page}, which node ${this.self} owns or uses`);
+      const copyset = hp.copyset;
+      if (
+        !Array.isArray(copyset) ||
+        !copyset.every((n, i) => this.isNode(n) && this.member[n] === 1 && copyset.indexOf(n) === i)
+      )
+        throw new DsmProtocolError(`node ${from} handed over page ${page} with copyset [${String(copyset)}]`);
+      const holds = this.access[page] !== NONE;
+      const local = this.version[page]!;
+      if (!isVersion(hp.version) || hp.version < 1 || hp.version < local || (holds && hp.version !== local))
+        throw new DsmProtocolError(`node ${from} handed over page ${page} at version ${hp.version}, node ${this.self} has ${local}`);
+      if (holds !== copyset.includes(this.self))
+        throw new DsmProtocolError(
+          `node ${from} handed over page ${page} with a copyset that ${holds ? "omits" : "lists"} node ${this.self}, which ${holds ? "holds" : "has no"} a copy`,
+        );
+      const form = hp.data?.form;
+      if (form === "bytes" ? !(hp.data.bytes instanceof Uint8Array) || hp.data.bytes.length !== PAGE_SIZE : form !== "zero" && form !== "current")
+        throw new DsmProtocolError(`node ${from} handed over page ${page} with malformed page data`);
+      if (form === "current" && !holds)
+        throw new DsmProtocolError(`node ${from} handed over page ${page} as current, but node ${this.self} holds no copy`);
+      // Adopt as shared-owner at the same version: a later local write bumps the version as usual.
+      const others = copyset.filter((n) => n !== this.self);
+      this.version[page] = hp.version;
+      this.setAccess(page, READ, true);
+      if (others.length > 0) this.copysets.set(page, others);
+      // The engine installs the bytes; the grant is held until its accessDone like any other.
+      this.busy.set(page, { kind: "holding", confirm: null });
+      this.effects.push({ type: "grant", page, access: "read", data: hp.data });
+    }
+    if (msg.last === true) this.leaving.handoffDone = true;
+    else if (msg.pages.length === 0) throw new DsmProtocolError(`empty handoff batch from node ${from}`);
+    this.finishLeave();
+  }
+
+  private finishLeave(): void {
+    if (this.leaving?.handoffDone && this.recordsMissing.size === 0) this.leaving = null;
   }
 
   // ------------------------------------------------------------ inputs
@@ -182,6 +445,8 @@ export class DsmNode {
   onLocalFault(page: PageNumber, access: FaultAccess): DsmEffect[] {
     this.checkPage(page);
     if (access !== "read" && access !== "write") throw new DsmUsageError(`fault access is ${String(access)}`);
+    if (this.left || this.recordsMissing.size > 0 || this.leaving !== null)
+      throw new DsmUsageError(`local fault on page ${page} while a membership change is in progress (engines stay paused until it completes)`);
     return this.run(() => {
       // While a grant is held (until its accessDone), new faults on the page wait their turn.
       if (this.busy.has(page)) this.defer(page, { kind: "fault", access });
@@ -226,6 +491,12 @@ export class DsmNode {
   onMessage(from: NodeId, msg: DsmMessage): DsmEffect[] {
     if (!Number.isInteger(from) || from < 0 || from >= this.nodes || from === this.self)
       throw new DsmProtocolError(`message from node ${from}, expected another node in 0..${this.nodes - 1}`);
+    if (this.left) throw new DsmProtocolError(`message from node ${from} to node ${this.self}, which has left the VM`);
+    // A leaving node is no member any more, but its handoff and records still arrive at node 0.
+    const handingOver = this.leaving?.node === from && (msg?.type === "dsm-handoff" || msg?.type === "dsm-records");
+    if (!this.member[from] && !handingOver)
+      throw new DsmProtocolError(`${String(msg?.type)} from node ${from}, which is not a member of the VM (as node ${this.self} knows it)`);
+    this.receivedFrom[from]!++;
     return this.run(() => this.dispatch(from, msg));
   }
 
@@ -251,7 +522,14 @@ export class DsmNode {
 
   /** True when nothing is in flight at this node (no transaction, queue or revoke pending). */
   isQuiescent(): boolean {
-    return this.busy.size === 0 && this.deferred.size === 0 && this.revokes.size === 0 && this.managerQueues.size === 0;
+    return (
+      this.busy.size === 0 &&
+      this.deferred.size === 0 &&
+      this.revokes.size === 0 &&
+      this.managerQueues.size === 0 &&
+      this.recordsMissing.size === 0 &&
+      this.leaving === null
+    );
   }
 
   pageState(page: PageNumber): PageState {
@@ -291,7 +569,10 @@ export class DsmNode {
 
   private send(to: NodeId, msg: DsmMessage): void {
     if (to === this.self) this.loopback.push(msg);
-    else this.effects.push({ type: "send", to, msg });
+    else {
+      this.sentTo[to]!++;
+      this.effects.push({ type: "send", to, msg });
+    }
   }
 
   private setAccess(page: PageNumber, level: number, owner: boolean): void {
@@ -346,6 +627,10 @@ export class DsmNode {
     return typeof n === "number" && Number.isInteger(n) && n >= 0 && n < this.nodes;
   }
 
+  private isMemberId(n: unknown): boolean {
+    return this.isNode(n) && this.member[n as number] === 1;
+  }
+
   private protocolPage(page: unknown, what: string): PageNumber {
     if (typeof page !== "number" || !Number.isInteger(page) || page < 0 || page >= this.pages)
       throw new DsmProtocolError(`${what} names page ${String(page)}, outside guest RAM (0..${this.pages - 1})`);
@@ -366,6 +651,10 @@ export class DsmNode {
         return this.onInvalidateAck(from, msg);
       case "dsm-confirm":
         return this.onConfirm(from, msg);
+      case "dsm-handoff":
+        return this.onHandoff(from, msg);
+      case "dsm-records":
+        return this.onRecords(from, msg);
       default:
         throw new DsmProtocolError(`not a DSM message: ${String((msg as { type?: unknown }).type)}`);
     }
@@ -416,7 +705,7 @@ export class DsmNode {
     const copyset = msg.copyset;
     if (
       !Array.isArray(copyset) ||
-      !copyset.every((n, i) => this.isNode(n) && n !== this.self && copyset.indexOf(n) === i) ||
+      !copyset.every((n, i) => this.isMemberId(n) && n !== this.self && copyset.indexOf(n) === i) ||
       (!msg.owner && copyset.length > 0) ||
       (msg.access === "write" && (!msg.owner || copyset.length > 0))
     )
@@ -466,7 +755,7 @@ export class DsmNode {
   private onInvalidate(from: NodeId, msg: DsmInvalidate): void {
     const page = this.protocolPage(msg.page, "dsm-invalidate");
     if (this.owner[page]) throw new DsmProtocolError(`node ${from} invalidated page ${page} at its owner ${this.self}`);
-    if (!this.isNode(msg.ackTo) || !isVersion(msg.version) || msg.version === 0)
+    if (!this.isMemberId(msg.ackTo) || !isVersion(msg.version) || msg.version === 0)
       throw new DsmProtocolError(`invalidation of page ${page} from node ${from} is malformed (ack to ${msg.ackTo})`);
     if (msg.version <= this.version[page]!)
       throw new DsmProtocolError(`node ${from} invalidated page ${page} for version ${msg.version}, not newer than this copy`);
@@ -493,7 +782,7 @@ export class DsmNode {
     const page = this.protocolPage(msg.page, "dsm-forward");
     if (from !== this.managerOf(page))
       throw new DsmProtocolError(`node ${from} forwarded a request for page ${page}, whose manager is ${this.managerOf(page)}`);
-    if (!this.isNode(msg.requester) || msg.requester === this.self)
+    if (!this.isMemberId(msg.requester) || msg.requester === this.self)
       throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} names requester ${msg.requester}`);
     if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
       throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} is malformed`);
@@ -584,6 +873,10 @@ export class DsmNode {
       throw new DsmProtocolError(`node ${from} asked node ${this.self} about page ${page}, managed by ${this.managerOf(page)}`);
     if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
       throw new DsmProtocolError(`request for page ${page} from node ${from} is malformed`);
+    if (this.recordsMissing.has(page))
+      throw new DsmProtocolError(
+        `node ${from} asked node ${this.self} about page ${page} before its manager record arrived (a membership change was not complete)`,
+      );
     const queue = this.managerQueues.get(page);
     const item = { requester: from, access: msg.access, have: msg.have };
     if (queue) {
