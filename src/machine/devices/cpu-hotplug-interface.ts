@@ -9,7 +9,9 @@ export const CPU_HOTPLUG_LENGTH = 12;
 
 /** Register offsets from CPU_HOTPLUG_BASE. */
 export const CPU_HOTPLUG_REG = {
-  /** dword. Write: CPU selector (CSEL). Read: command data 2 (0 here). */
+  /** dword. Write: CPU selector (CSEL). Read: command data 2 (0 here). While the selector names no
+   *  possible CPU, every register reads 0 and writes to the others are ignored (QEMU's rule; the
+   *  spec's enumeration loop ends on it). */
   selector: 0x0,
   /** byte. Read: bit 0 enabled (CPEN), bit 1 insert event (CINS), bit 2 remove event (CRMV).
    *  Write: bit 1 clears the insert event, bit 2 the remove event, bit 3 ejects the selected CPU. */
@@ -43,3 +45,16 @@ export const CPU_HOTPLUG_GPE_BIT = 2;
 
 /** At most this many possible CPUs (Debian's 686 kernel has NR_CPUS = 32). */
 export const MAX_POSSIBLE_CPUS = 32;
+
+/**
+ * The ISA IRQ of the SCI when node 0's device serves the registers on v86 (FADT SCI_INT, with a
+ * level/active-high override in the MADT). Not 9: v86's ACPI PM timer calls device_lower_irq(9)
+ * about every 100 ms (libv86.mjs `timer`), which drops a pending level SCI. What v86 0.5.462 raises
+ * in our configuration (our firmware, `acpi: true`, default devices): 0 PIT, 1 and 12 PS/2, 4 COM1,
+ * 5 SB16, 6 floppy, 7 LPT1, 8 RTC, 9 ACPI timer, 14/15 IDE, and PCI INTx (the default ne2k at
+ * 00:05) through the PIIX3 PIRQ route registers 0x60-0x63, which are 0 at reset and which our
+ * firmware never programs (SeaBIOS does, to 10 and 11 in current versions, but the SeaBIOS guest
+ * boots one CPU and never carries this device). 10 and 11 are free; 11 is taken because a guest may move the SB16 to 10
+ * (mixer register 0x80 offers 2, 5, 7, 10) but never to 11. QEMU's PIIX4 keeps its SCI on 9.
+ */
+export const CPU_HOTPLUG_SCI_IRQ = 11;
