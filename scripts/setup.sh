@@ -47,8 +47,8 @@ apt_install gcc binutils xz-utils
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   # Chromium for the browser tests (playwright-core drives it; it never downloads a browser),
   # QEMU as the reference the self-test guest and the benchmarks compare against,
-  # gcc/binutils for the freestanding test guests.
-  apt_install chromium qemu-system-x86 gcc binutils libc6-dev
+  # gcc/binutils for the freestanding test guests, ACPICA's iasl to check our AML (acpica-tools).
+  apt_install chromium qemu-system-x86 gcc binutils libc6-dev acpica-tools
 fi
 
 # The default Linux guest (Debian's i386 kernel, busybox initramfs, SeaBIOS) in .cache/guest.

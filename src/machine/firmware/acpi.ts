@@ -1,9 +1,10 @@
 // ACPI tables for N CPUs: RSDP -> RSDT (and XSDT for ACPI 2.0) -> MADT, and optionally a FADT
-// with its FACS and an empty DSDT. The MADT is what makes Linux see every CPU and the IOAPIC; the
+// with its FACS and a DSDT (empty, or with the CPU hotplug AML when CPUs may be hot-added). The MADT is what makes Linux see every CPU and the IOAPIC; the
 // FADT tells it where v86's PIIX4-style power-management registers are (PM timer at 0xB008, etc.),
 // which lets the ACPI interpreter start instead of giving up for want of a FADT/DSDT.
 
 import { fixChecksum, TableWriter } from "./bytes.ts";
+import { buildCpuHotplugAml } from "./cpu-hotplug-aml.ts";
 import { check } from "./errors.ts";
 import { intiFlags, type Platform } from "./platform.ts";
 
@@ -46,14 +47,23 @@ const seal = (w: TableWriter): Uint8Array => {
   return w.bytes;
 };
 
+/** MADT processor local APIC flags. */
+export const MADT_LAPIC_ENABLED = 1 << 0;
+export const MADT_LAPIC_ONLINE_CAPABLE = 1 << 1;
+
 export function buildMadt(p: Platform): Uint8Array {
   const overrides = p.routes.filter((r) => r.pin !== r.irq || r.polarity !== "conforms" || r.trigger !== "conforms");
-  const length = 8 + p.cpus * 8 + 12 + overrides.length * 10 + 6;
+  const length = 8 + p.possibleCpus * 8 + 12 + overrides.length * 10 + 6;
   const w = sdt("APIC", length, 1);
   w.u32(36, p.lapicAddress).u32(40, 1); // PCAT_COMPAT: dual 8259s are present
   let at = 44;
-  for (const id of p.apicIds) {
-    w.u8(at, 0).u8(at + 1, 8).u8(at + 2, id).u8(at + 3, id).u32(at + 4, 1); // processor local APIC, enabled
+  for (let id = 0; id < p.possibleCpus; id++) {
+    // processor local APIC: enabled when present at boot. An absent CPU is listed anyway (Linux
+    // counts it as a hotplug CPU; without the entry hotplug cannot work) with Enabled clear and
+    // Online Capable (bit 1, ACPI 6.3) set: our revision-1 FADT makes Linux ignore bit 1, but a
+    // FADT of 6.3 or later would make it drop a disabled entry without it.
+    const flags = id < p.cpus ? MADT_LAPIC_ENABLED : MADT_LAPIC_ONLINE_CAPABLE;
+    w.u8(at, 0).u8(at + 1, 8).u8(at + 2, id).u8(at + 3, id).u32(at + 4, flags);
     at += 8;
   }
   w.u8(at, 1).u8(at + 1, 12).u8(at + 2, p.ioapic.id).u8(at + 3, 0).u32(at + 4, p.ioapic.address).u32(at + 8, 0);
@@ -81,9 +91,16 @@ export function buildFadt(p: Platform, facsAddress: number, dsdtAddress: number)
   return seal(w);
 }
 
-/** A DSDT with no AML: the interpreter loads an empty namespace (no PCI root, no devices). */
-export function buildDsdt(): Uint8Array {
-  return seal(sdt("DSDT", 0, 1));
+/**
+ * Without hotplug mode, a DSDT with no AML: the interpreter loads an empty namespace (no PCI root,
+ * no devices). In hotplug mode, the CPU hotplug AML (cpu-hotplug-aml.ts): a processor device per
+ * possible CPU and the GPE handler. Revision 1 (32-bit integers) either way.
+ */
+export function buildDsdt(p?: Platform): Uint8Array {
+  const body = p?.hotplug ? buildCpuHotplugAml(p) : new Uint8Array(0);
+  const w = sdt("DSDT", body.length, 1);
+  w.set(SDT_HEADER_SIZE, body);
+  return seal(w);
 }
 
 export function buildFacs(): Uint8Array {
@@ -97,6 +114,7 @@ export function buildAcpiTables(p: Platform, opts: AcpiOptions): AcpiTables {
   check(revision === 0 || revision === 2, `ACPI revision must be 0 or 2, got ${String(revision)}`);
   check(opts.address % 16 === 0, `RSDP address 0x${opts.address.toString(16)} is not 16-byte aligned`);
   const withFadt = opts.fadt ?? true;
+  check(withFadt || !p.hotplug, "CPU hotplug needs the FADT and its DSDT (the hotplug AML and GPE block); do not pass fadt: false with possibleCpus > cpus");
 
   const rsdpLength = revision === 2 ? 36 : 20;
   const madt = buildMadt(p);
@@ -115,7 +133,7 @@ export function buildAcpiTables(p: Platform, opts: AcpiOptions): AcpiTables {
   const entries: number[] = [];
   if (withFadt) {
     const facsAddr = place("FACS", buildFacs(), 64);
-    const dsdtAddr = place("DSDT", buildDsdt());
+    const dsdtAddr = place("DSDT", buildDsdt(p));
     // the FADT comes first in the root table, as firmware usually orders it
     entries.push(place("FACP", buildFadt(p, facsAddr, dsdtAddr)));
   }

@@ -34,8 +34,8 @@ export interface MpTableOptions {
 export function buildMpTable(p: Platform, opts: MpTableOptions): Uint8Array {
   check(opts.address % 16 === 0, `MP floating pointer address 0x${opts.address.toString(16)} is not 16-byte aligned`);
   const ioInts = p.routes.length + (p.extIntPin === null ? 0 : 1);
-  const entries = p.cpus + 1 + 1 + ioInts + 2;
-  const configLength = HEADER_SIZE + p.cpus * PROCESSOR_SIZE + (entries - p.cpus) * ENTRY_SIZE;
+  const entries = p.possibleCpus + 1 + 1 + ioInts + 2;
+  const configLength = HEADER_SIZE + p.possibleCpus * PROCESSOR_SIZE + (entries - p.possibleCpus) * ENTRY_SIZE;
   const w = new TableWriter(MP_FLOATING_SIZE + configLength);
   const configAddress = opts.address + MP_FLOATING_SIZE;
 
@@ -51,8 +51,9 @@ export function buildMpTable(p: Platform, opts: MpTableOptions): Uint8Array {
   w.u32(c + 28, 0).u16(c + 32, 0).u16(c + 34, entries).u32(c + 36, p.lapicAddress).u16(c + 40, 0);
 
   let at = c + HEADER_SIZE;
-  for (const id of p.apicIds) {
-    const flags = 1 | (id === 0 ? 2 : 0); // enabled; CPU 0 is the bootstrap processor
+  for (let id = 0; id < p.possibleCpus; id++) {
+    // enabled when present at boot (Linux counts a disabled entry as a hotplug CPU); CPU 0 is the bootstrap processor
+    const flags = (id < p.cpus ? 1 : 0) | (id === 0 ? 2 : 0);
     w.u8(at, MpEntry.Processor).u8(at + 1, id).u8(at + 2, LAPIC_VERSION).u8(at + 3, flags);
     w.u32(at + 4, CPU_SIGNATURE).u32(at + 8, CPU_FEATURES);
     at += PROCESSOR_SIZE;

@@ -160,6 +160,8 @@ export interface MadtDecoded {
   lapicAddress: number;
   pcatCompat: boolean;
   lapics: { processorId: number; apicId: number; enabled: boolean }[];
+  /** The local APIC entries' whole flags words, in order (bit 0 Enabled, bit 1 Online Capable). */
+  lapicFlags: number[];
   ioapics: { id: number; address: number; gsiBase: number }[];
   overrides: { bus: number; irq: number; gsi: number; polarity: number; trigger: number }[];
   lapicNmis: { processorId: number; lint: number }[];
@@ -169,7 +171,7 @@ export function decodeMadt(t: SdtDecoded): MadtDecoded {
   expect(t.signature).toBe("APIC");
   const b = t.body;
   const d = dv(b);
-  const out: MadtDecoded = { lapicAddress: d.getUint32(0, true), pcatCompat: !!(d.getUint32(4, true) & 1), lapics: [], ioapics: [], overrides: [], lapicNmis: [] };
+  const out: MadtDecoded = { lapicAddress: d.getUint32(0, true), pcatCompat: !!(d.getUint32(4, true) & 1), lapics: [], lapicFlags: [], ioapics: [], overrides: [], lapicNmis: [] };
   let at = 8;
   while (at < b.length) {
     const type = b[at]!;
@@ -178,6 +180,7 @@ export function decodeMadt(t: SdtDecoded): MadtDecoded {
     if (type === 0) {
       expect(len).toBe(8);
       out.lapics.push({ processorId: b[at + 2]!, apicId: b[at + 3]!, enabled: !!(d.getUint32(at + 4, true) & 1) });
+      out.lapicFlags.push(d.getUint32(at + 4, true));
     } else if (type === 1) {
       expect(len).toBe(12);
       out.ioapics.push({ id: b[at + 2]!, address: d.getUint32(at + 4, true), gsiBase: d.getUint32(at + 8, true) });
