@@ -8,10 +8,22 @@
 // consistency (indeed linearizability). On top: single writer / multiple readers at every write,
 // exact totals of atomic increments, every run finishes (all operations done: no deadlock) within
 // a bounded number of events (no livelock), and the final state is coherent.
+//
+// Membership (issue 14): a VM may boot with only some node slots live, and at random points the
+// simulation changes members the way the runtime must: it stops issuing new operations (pause),
+// drives messages while a MembershipCoordinator collects the nodes' quiescence reports (each taken
+// at its own random instant, so rounds are not atomic cuts), applies a join (a free slot, possibly
+// one that left before) or a leave (a member other than node 0, whose remaining operations are
+// dropped) once the coordinator declares global quiescence, waits for the change to complete, and
+// resumes. On top of the checks above: after a leave the departed node is referenced nowhere (no
+// copyset, no manager record, no member list) and holds nothing, and departed nodes never hold a
+// page again.
 
 import { decode, encode } from "../../src/protocol/codec.ts";
 import type { DsmEffect } from "../../src/protocol/dsm/effects.ts";
-import { DsmNode } from "../../src/protocol/dsm/node.ts";
+import { MembershipCoordinator } from "../../src/protocol/dsm/membership.ts";
+import type { MembershipChange } from "../../src/protocol/dsm/membership.ts";
+import { DsmNode, zeroDsmCounters } from "../../src/protocol/dsm/node.ts";
 import type { DsmCounters } from "../../src/protocol/dsm/node.ts";
 import type { DsmMessage } from "../../src/protocol/messages.ts";
 import { emptyCounters, PageStateMirror } from "../../src/protocol/stats.ts";
@@ -24,7 +36,11 @@ export type Mutation =
   /** An invalidation is dropped and a forged ack sent in its place: the old copy survives. */
   | "skip-invalidate"
   /** A grant's page bytes are replaced by the "zero page" form. */
-  | "zero-data";
+  | "zero-data"
+  /** At a leave, one remaining node (not node 0) is not told: it keeps the leaver in its copysets and records. */
+  | "skip-forget"
+  /** A leaving node's handoff loses the copyset entries other than node 0: node 0 adopts pages thinking they have no copies. */
+  | "handoff-drops-copyset";
 
 export interface SimOptions {
   seed: number;
@@ -55,6 +71,10 @@ export interface SimOptions {
    * which is deadlock-free but can livelock (two nodes stealing each other's pages forever).
    */
   discipline?: "pin" | "release";
+  /** Node slots live at boot (default: all); always holds node 0. */
+  initialMembers?: number[];
+  /** Membership changes (joins and leaves) to make at random points of the run (default 0). */
+  membershipChanges?: number;
 }
 
 export interface SimResult {
@@ -69,6 +89,16 @@ export interface SimResult {
   multiPageOps: number;
   /** DSM counters summed over the nodes: shows which protocol paths the run exercised. */
   counters: DsmCounters;
+  /** Membership changes completed; rejoins are joins of a slot that had left before. */
+  joins: number;
+  leaves: number;
+  rejoins: number;
+  /** Pages handed to node 0 by leaving nodes. */
+  pagesHandedOver: number;
+  /** Changes applied while operations were still to run (in the middle of the workload). */
+  midRunChanges: number;
+  /** Most report rounds one change needed (draining, then completing). */
+  maxRounds: number;
 }
 
 /** `copy` reads a word of `src` and writes it to `page`: an instruction that needs two pages at once. */
@@ -85,7 +115,10 @@ type Event =
   | { kind: "deliver"; from: number; to: number; msg: DsmMessage }
   | { kind: "issue"; node: number; vcpu: number }
   | { kind: "retry"; node: number; page: number }
-  | { kind: "revoke-done"; node: number; page: number; level: number; wantBytes: boolean };
+  | { kind: "revoke-done"; node: number; page: number; level: number; wantBytes: boolean }
+  | { kind: "change" }
+  | { kind: "round" }
+  | { kind: "report"; node: number; round: number };
 
 interface Scheduled {
   time: number;
@@ -175,8 +208,22 @@ export function simOptionsForSeed(seed: number, overrides: Partial<SimOptions> =
     readTakesOwnership: rng.chance(0.5),
     maxDelay: 1 + rng.int(20),
     maxThink: rng.int(15),
+    // Drawn last, so the fields above are what they were before membership changes existed.
+    ...membershipFor(rng, nodes),
     ...overrides,
   };
+}
+
+/** A change that needs more report rounds than this is stuck (healthy runs: see SimResult.maxRounds). */
+const MAX_ROUNDS = 500;
+
+function membershipFor(rng: Prng, nodes: number): Pick<SimOptions, "initialMembers" | "membershipChanges"> {
+  const membershipChanges = rng.chance(0.3) ? 0 : 1 + rng.int(3);
+  // Half the VMs boot with every slot live, the others with node 0 and a random few.
+  const initialMembers = rng.chance(0.5)
+    ? Array.from({ length: nodes }, (_, n) => n)
+    : [0, ...Array.from({ length: nodes - 1 }, (_, i) => i + 1).filter(() => rng.chance(0.4))];
+  return { initialMembers, membershipChanges };
 }
 
 export function runSimulation(options: SimOptions): SimResult {
@@ -187,10 +234,18 @@ export function runSimulation(options: SimOptions): SimResult {
     if (violations.length < 20) violations.push(`t=${now}: ${what}`);
   };
 
-  const dsm = Array.from(
-    { length: nodes },
-    (_, self) => new DsmNode({ self, nodes, pages, readTakesOwnership: options.readTakesOwnership }),
-  );
+  const members = new Set(options.initialMembers ?? Array.from({ length: nodes }, (_, n) => n));
+  if (!members.has(0)) throw new Error("sim: node 0 must be an initial member");
+  const newNode = (self: number, joining: boolean) =>
+    new DsmNode({ self, nodes, pages, members: [...members].sort((a, b) => a - b), joining, readTakesOwnership: options.readTakesOwnership });
+  /** The live DsmNode of each slot (null: not a member). */
+  const dsm: (DsmNode | null)[] = Array.from({ length: nodes }, (_, self) => (members.has(self) ? newNode(self, false) : null));
+  const everyDsm: DsmNode[] = dsm.filter((d): d is DsmNode => d !== null);
+  const live = (n: number): DsmNode => {
+    const d = dsm[n];
+    if (!d) throw new Error(`sim: node ${n} is not a member`);
+    return d;
+  };
   const truth = Array.from({ length: pages }, () => new Uint8Array(PAGE_SIZE));
   const truthViews = truth.map((t) => new DataView(t.buffer));
   const incs = new Array<number>(pages).fill(0);
@@ -200,8 +255,9 @@ export function runSimulation(options: SimOptions): SimResult {
     if (rng.chance(0.5)) for (const off of WORD_OFFSETS) truthViews[p]!.setUint32(off, rng.next(), true);
 
   let opId = 0;
-  const engines: Engine[] = dsm.map((_, n) => {
-    const mem = Array.from({ length: pages }, (_, p) => (n === 0 ? truth[p]!.slice() : new Uint8Array(PAGE_SIZE)));
+  let opsTotal = 0;
+  let multiPageOps = 0;
+  function makeVcpus(): Vcpu[] {
     const vcpus: Vcpu[] = [];
     for (let v = 0; v < options.vcpusPerNode; v++) {
       const ops: Op[] = [];
@@ -212,11 +268,19 @@ export function runSimulation(options: SimOptions): SimResult {
         const kind: OpKind = pages > 1 && rng.chance(0.15) ? "copy" : r < 4 ? "read" : r < 7 ? "write" : "inc";
         const offset = kind === "inc" ? COUNTER_OFFSET : kind === "read" ? rng.pick(READ_OFFSETS) : rng.pick(WORD_OFFSETS);
         const op: Op = { kind, page, offset, value: ++opId };
-        if (kind === "copy") op.src = { page: (page + 1 + rng.int(pages - 1)) % pages, offset: rng.pick(READ_OFFSETS) };
+        if (kind === "copy") {
+          op.src = { page: (page + 1 + rng.int(pages - 1)) % pages, offset: rng.pick(READ_OFFSETS) };
+          multiPageOps++;
+        }
         ops.push(op);
       }
       vcpus.push({ ops, next: 0, waiting: null, waitPage: -1, faultPending: false, pinned: [] });
+      opsTotal += ops.length;
     }
+    return vcpus;
+  }
+  function makeEngine(n: number, member: boolean): Engine {
+    const mem = Array.from({ length: pages }, (_, p) => (n === 0 ? truth[p]!.slice() : new Uint8Array(PAGE_SIZE)));
     return {
       mem,
       views: mem.map((m) => new DataView(m.buffer)),
@@ -225,10 +289,10 @@ export function runSimulation(options: SimOptions): SimResult {
       pins: new Uint16Array(pages),
       faults: new Map(),
       lastRevokeAt: 0,
-      vcpus,
+      vcpus: member ? makeVcpus() : [],
     };
-  });
-  const opsTotal = nodes * options.vcpusPerNode * options.opsPerNode;
+  }
+  const engines: Engine[] = dsm.map((d, n) => makeEngine(n, d !== null));
 
   const queue = new EventQueue();
   let now = 0;
@@ -255,6 +319,10 @@ export function runSimulation(options: SimOptions): SimResult {
     if (options.mutation === "zero-data" && msg.type === "dsm-grant" && msg.data.form === "bytes" && rng.chance(0.5)) {
       mutationsApplied++;
       msg = { ...msg, data: { form: "zero" } };
+    }
+    if (options.mutation === "handoff-drops-copyset" && msg.type === "dsm-handoff" && msg.pages.some((hp) => hp.copyset.some((n) => n !== 0))) {
+      mutationsApplied++;
+      msg = { ...msg, pages: msg.pages.map((hp) => ({ ...hp, copyset: hp.copyset.filter((n) => n === 0) })) };
     }
     deliverLater(from, to, msg);
   }
@@ -359,13 +427,13 @@ export function runSimulation(options: SimOptions): SimResult {
     const queue = e.faults.get(page);
     if (queue) queue.push(vcpu);
     else e.faults.set(page, [vcpu]);
-    apply(node, dsm[node]!.onLocalFault(page, faultAccess(level)));
+    apply(node, live(node).onLocalFault(page, faultAccess(level)));
   }
 
   function unpin(node: number, page: number): void {
     const e = engines[node]!;
     if (e.pins[page] === 0) throw new Error(`sim: unpin of unpinned page ${page} at node ${node}`);
-    if (--e.pins[page]! === 0) apply(node, dsm[node]!.accessDone(page));
+    if (--e.pins[page]! === 0) apply(node, live(node).accessDone(page));
   }
 
   function unpinAll(node: number, cpu: Vcpu, abovePage = -1): void {
@@ -424,7 +492,14 @@ export function runSimulation(options: SimOptions): SimResult {
   function retry(node: number, page: number): void {
     const e = engines[node]!;
     const answered = e.faults.get(page)?.shift();
-    if (answered === undefined) throw new Error(`sim: grant of page ${page} at node ${node} answers no fault`);
+    if (answered === undefined) {
+      // Node 0 adopting a leaver's page: the engine installed it; nobody faulted, so release it.
+      if (change?.kind === "leave" && node === 0 && applied) {
+        apply(node, live(node).accessDone(page));
+        return;
+      }
+      throw new Error(`sim: grant of page ${page} at node ${node} answers no fault`);
+    }
     if (e.faults.get(page)!.length === 0) e.faults.delete(page);
     e.vcpus[answered]!.faultPending = false;
     e.pins[page]!++; // the grant itself, until every woken vCPU has had its go
@@ -438,54 +513,233 @@ export function runSimulation(options: SimOptions): SimResult {
     const e = engines[node]!;
     e.access[page] = Math.min(e.access[page]!, level);
     e.revokesPending[page]!--;
-    apply(node, dsm[node]!.revoked(page, wantBytes ? e.mem[page]!.slice() : undefined));
+    apply(node, live(node).revoked(page, wantBytes ? e.mem[page]!.slice() : undefined));
   }
 
-  for (let node = 0; node < nodes; node++)
+  for (const node of members)
     for (let vcpu = 0; vcpu < options.vcpusPerNode; vcpu++) at(rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
 
-  const mirrors = dsm.map((_, n) => new PageStateMirror(n, pages));
+  const mirrors = Array.from({ length: nodes }, (_, n) => new PageStateMirror(n, pages));
   let snapshotSeq = 0;
+  function snapshotOf(n: number, d: DsmNode): void {
+    const frame = encode({
+      type: "stats",
+      node: n,
+      seq: snapshotSeq++,
+      atMs: now,
+      counters: { ...emptyCounters(), ...d.counters },
+      vcpus: [],
+      links: [],
+      pages: d.takePageChanges(),
+    });
+    const msg = decode(frame);
+    if (msg.type !== "stats") throw new Error("stats snapshot decoded as another message");
+    mirrors[msg.node]!.apply(msg.pages);
+  }
   function snapshot(): void {
     dsm.forEach((d, n) => {
-      const frame = encode({
-        type: "stats",
-        node: n,
-        seq: snapshotSeq++,
-        atMs: now,
-        counters: { ...emptyCounters(), ...d.counters },
-        vcpus: [],
-        links: [],
-        pages: d.takePageChanges(),
-      });
-      const msg = decode(frame);
-      if (msg.type !== "stats") throw new Error("stats snapshot decoded as another message");
-      mirrors[msg.node]!.apply(msg.pages);
+      if (d) snapshotOf(n, d);
     });
   }
 
-  // Healthy runs take at most ~10 events per operation (measured over 10,000 seeds).
-  const maxEvents = 100 * opsTotal + 10_000;
+  // ---------------------------------------------------------------- membership changes
+
+  const coordinator = new MembershipCoordinator(nodes, [...members]);
+  /** The change in progress; `applied` once the coordinator said "apply". */
+  let change: MembershipChange | null = null;
+  let applied = false;
+  /** While a change is in progress no vCPU starts a new operation; these wait for the resume. */
+  let paused = false;
+  let pausedIssues: { node: number; vcpu: number }[] = [];
+  /** The node leaving right now (its DsmNode still reports until the change completes). */
+  let leaver: DsmNode | null = null;
+  /** Nodes that left (their last DsmNode), to check they hold nothing, and the slots that ever were members. */
+  const departed = new Map<number, DsmNode>();
+  const everMember = new Set(members);
+  let joins = 0;
+  let leaves = 0;
+  let rejoins = 0;
+  let pagesHandedOver = 0;
+  let midRunChanges = 0;
+  let rounds = 0;
+  let maxRounds = 0;
+  let changesDone = 0;
+  let lastLeft = -1;
+
+  const horizon = options.opsPerNode * (options.maxThink + 2 * options.maxDelay) + 1;
+  for (let i = 0; i < (options.membershipChanges ?? 0); i++) at(rng.int(horizon), { kind: "change" });
+
+  function startChange(): void {
+    if (change !== null) {
+      at(now + 1 + rng.int(4 * options.maxDelay + 1), { kind: "change" }); // one at a time
+      return;
+    }
+    const free = Array.from({ length: nodes }, (_, n) => n).filter((n) => !members.has(n));
+    const leavable = [...members].filter((n) => n !== 0);
+    let next: MembershipChange;
+    if (free.length > 0 && (leavable.length === 0 || rng.chance(0.5)))
+      next = { kind: "join", node: free.includes(lastLeft) && rng.chance(0.5) ? lastLeft : rng.pick(free) };
+    else next = { kind: "leave", node: rng.pick(leavable) };
+    coordinator.propose(next);
+    change = next;
+    applied = false;
+    rounds = 0;
+    paused = true;
+    at(now + 1, { kind: "round" });
+  }
+
+  function round(): void {
+    checkDeparted();
+    maxRounds = Math.max(maxRounds, ++rounds);
+    if (rounds > MAX_ROUNDS) {
+      violate(`livelock: the membership change ${JSON.stringify(change)} found no quiescence in ${MAX_ROUNDS} report rounds`);
+      return;
+    }
+    const r = coordinator.beginRound();
+    // Each node answers at its own instant: a round is not an atomic cut.
+    for (const node of r.ask) at(now + rng.int(options.maxDelay + 1), { kind: "report", node, round: r.round });
+  }
+
+  function report(node: number, roundNo: number): void {
+    const d = dsm[node] ?? (leaver?.self === node ? leaver : null);
+    if (!d) throw new Error(`sim: report from node ${node}, which is not running`);
+    const decision = coordinator.report(roundNo, d.quiescenceReport());
+    if (decision === null) return;
+    if (decision.kind === "again") {
+      // After a violation a drain may never end (an injected bug): stop asking, let the run end.
+      if (violations.length === 0) at(now + 1 + rng.int(options.maxDelay), { kind: "round" });
+    }
+    else if (decision.kind === "apply") {
+      applyChange(decision.change);
+      at(now + 1, { kind: "round" });
+    } else finishChange(decision.change, decision.members);
+  }
+
+  /** At global quiescence: every node learns of the change at once (the runtime: before any engine resumes). */
+  function applyChange(c: MembershipChange): void {
+    applied = true;
+    if (opsDone < opsTotal) midRunChanges++;
+    const k = c.node;
+    if (c.kind === "join") {
+      for (const n of members) apply(n, live(n).addMember(k));
+      if (everMember.has(k)) rejoins++;
+      everMember.add(k);
+      members.add(k);
+      const d = newNode(k, true);
+      dsm[k] = d;
+      everyDsm.push(d);
+      engines[k] = makeEngine(k, true);
+      joins++;
+      return;
+    }
+    const d = live(k);
+    const e = engines[k]!;
+    let skip = -1;
+    if (options.mutation === "skip-forget") {
+      const others = [...members].filter((n) => n !== 0 && n !== k);
+      if (others.length > 0) {
+        skip = rng.pick(others);
+        mutationsApplied++;
+      }
+    }
+    for (const n of members) if (n !== k && n !== skip) apply(n, live(n).removeMember(k));
+    for (let p = 0; p < pages; p++) if (d.inspect(p).owner) pagesHandedOver++;
+    apply(k, d.leave((p) => e.mem[p]!.slice()));
+    // Its vCPUs stop for good: their remaining operations will never run.
+    for (const cpu of e.vcpus) {
+      if (cpu.waiting !== null || cpu.pinned.length > 0) violate(`node ${k} leaves in the middle of an operation`);
+      opsTotal -= cpu.ops.length - cpu.next;
+    }
+    if (options.snapshotEvery) snapshotOf(k, d);
+    members.delete(k);
+    dsm[k] = null;
+    leaver = d;
+    engines[k] = makeEngine(k, false);
+    engines[k]!.access.fill(0);
+    leaves++;
+    lastLeft = k;
+  }
+
+  function finishChange(c: MembershipChange, after: number[]): void {
+    if (after.join() !== [...members].sort((a, b) => a - b).join())
+      violate(`the coordinator's members [${after.join()}] differ from the simulation's [${[...members].join()}]`);
+    if (c.kind === "leave") {
+      departed.set(c.node, leaver!);
+      leaver = null;
+      checkForgotten(c.node);
+    }
+    change = null;
+    applied = false;
+    paused = false;
+    changesDone++;
+    const resume = pausedIssues;
+    pausedIssues = [];
+    for (const { node, vcpu } of resume) if (members.has(node)) at(now + rng.int(options.maxThink + 1), { kind: "issue", node, vcpu });
+    if (c.kind === "join")
+      for (let vcpu = 0; vcpu < options.vcpusPerNode; vcpu++) at(now + rng.int(options.maxThink + 1), { kind: "issue", node: c.node, vcpu });
+  }
+
+  /** After node k left: no live node refers to it, and it holds nothing. */
+  function checkForgotten(k: number): void {
+    for (const n of members) {
+      const d = live(n);
+      if (d.isMember(k)) violate(`node ${n} still counts node ${k} as a member after it left`);
+      for (let p = 0; p < pages; p++) {
+        const v = d.inspect(p);
+        if (v.copyset.includes(k)) violate(`page ${p}: node ${n}'s copyset [${v.copyset.join()}] still holds node ${k}, which left`);
+        if (v.manager?.owner === k) violate(`page ${p}: manager ${n} still believes node ${k}, which left, owns it`);
+      }
+    }
+  }
+
+  /** Departed nodes hold no page, ever (the count must never grow from 0). */
+  function checkDeparted(): void {
+    for (const [k, d] of departed)
+      for (let p = 0; p < pages; p++) {
+        const v = d.inspect(p);
+        if (v.owner || v.access !== "none" || v.copyset.length > 0) violate(`node ${k} left but still holds page ${p} (${v.state})`);
+      }
+  }
+
+  const maxEvents = () => 100 * opId + 10_000 + 3_000 * changesDone;
   try {
     while (queue.size > 0) {
-      if (++events > maxEvents) {
-        violate(`livelock: more than ${maxEvents} events for ${opsTotal} operations`);
+      // Healthy runs take at most ~10 events per operation (measured over 10,000 seeds), plus the
+      // report rounds of membership changes.
+      if (++events > maxEvents()) {
+        violate(`livelock: more than ${maxEvents()} events for ${opsTotal} operations`);
         break;
       }
       const { time, event } = queue.pop()!;
       now = time;
       switch (event.kind) {
-        case "deliver":
-          apply(event.to, dsm[event.to]!.onMessage(event.from, event.msg));
+        case "deliver": {
+          const target = dsm[event.to];
+          if (!target) {
+            violate(`${event.msg.type} from node ${event.from} reached node ${event.to}, which is not a member`);
+            break;
+          }
+          apply(event.to, target.onMessage(event.from, event.msg));
           break;
+        }
         case "issue":
-          progress(event.node, event.vcpu);
+          if (paused) pausedIssues.push({ node: event.node, vcpu: event.vcpu });
+          else if (members.has(event.node)) progress(event.node, event.vcpu);
           break;
         case "retry":
           retry(event.node, event.page);
           break;
         case "revoke-done":
           revokeDone(event.node, event.page, event.level, event.wantBytes);
+          break;
+        case "change":
+          startChange();
+          break;
+        case "round":
+          round();
+          break;
+        case "report":
+          report(event.node, event.round);
           break;
       }
       if (violations.length >= 20) break;
@@ -495,47 +749,54 @@ export function runSimulation(options: SimOptions): SimResult {
     violate(`exception: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
   }
 
+  if (violations.length === 0 && change !== null) violate(`the membership change ${JSON.stringify(change)} never completed`);
   if (violations.length === 0) checkFinalState();
   if (violations.length === 0 && options.snapshotEvery) {
     snapshot();
     for (let n = 0; n < nodes; n++)
-      for (let p = 0; p < pages; p++)
-        if (mirrors[n]!.state(p) !== dsm[n]!.pageState(p))
-          violate(`page ${p}: the viewer's mirror of node ${n} says ${mirrors[n]!.state(p)}, the node ${dsm[n]!.pageState(p)}`);
+      for (let p = 0; p < pages; p++) {
+        const state = dsm[n]?.pageState(p) ?? "invalid";
+        if (mirrors[n]!.state(p) !== state)
+          violate(`page ${p}: the viewer's mirror of node ${n} says ${mirrors[n]!.state(p)}, the node ${state}`);
+      }
   }
 
   function checkFinalState(): void {
     if (opsDone !== opsTotal) {
-      for (let n = 0; n < nodes; n++)
+      for (const n of members)
         for (const cpu of engines[n]!.vcpus) {
           const w = cpu.waiting;
-          if (w) violate(`deadlock: node ${n} still waits on page ${w.page} (${JSON.stringify(dsm[n]!.inspect(w.page))})`);
+          if (w) violate(`deadlock: node ${n} still waits on page ${w.page} (${JSON.stringify(live(n).inspect(w.page))})`);
         }
       violate(`deadlock: ${opsDone} of ${opsTotal} operations completed`);
       return;
     }
-    for (let n = 0; n < nodes; n++) {
-      if (!dsm[n]!.isQuiescent()) violate(`node ${n} is not quiescent at the end`);
+    checkDeparted();
+    const liveNodes = [...members].sort((a, b) => a - b);
+    for (const n of liveNodes) {
+      if (!live(n).isQuiescent()) violate(`node ${n} is not quiescent at the end`);
       if (engines[n]!.pins.some((c) => c !== 0) || engines[n]!.faults.size > 0)
         violate(`node ${n} ends with pins or unanswered faults`);
     }
+    for (let n = 0; n < nodes; n++)
+      if (!members.has(n) && engines[n]!.access.some((a) => a !== 0)) violate(`node ${n} is no member but its engine maps pages`);
     for (let p = 0; p < pages; p++) {
-      const views = dsm.map((d) => d.inspect(p));
-      const owners = views.flatMap((v, n) => (v.owner ? [n] : []));
+      const views = new Map(liveNodes.map((n) => [n, live(n).inspect(p)]));
+      const owners = liveNodes.filter((n) => views.get(n)!.owner);
       if (owners.length !== 1) {
         violate(`page ${p} has owners [${owners.join(", ")}], expected exactly one`);
         continue;
       }
       const owner = owners[0]!;
-      const ov = views[owner]!;
-      const manager = views[dsm[0]!.managerOf(p)]!.manager;
+      const ov = views.get(owner)!;
+      const manager = views.get(live(0).managerOf(p))!.manager;
       if (manager?.owner !== owner) violate(`page ${p}: manager believes ${manager?.owner} owns it, owner is ${owner}`);
-      const holders = views.flatMap((v, n) => (n !== owner && v.access !== "none" ? [n] : []));
+      const holders = liveNodes.filter((n) => n !== owner && views.get(n)!.access !== "none");
       if (holders.join() !== ov.copyset.join())
         violate(`page ${p}: copyset [${ov.copyset.join()}] but copies at [${holders.join()}]`);
       if (ov.access === "write" && holders.length > 0) violate(`page ${p}: modified at ${owner} with other copies`);
-      for (let n = 0; n < nodes; n++) {
-        const v = views[n]!;
+      for (const n of liveNodes) {
+        const v = views.get(n)!;
         const level = v.access === "write" ? 2 : v.access === "read" ? 1 : 0;
         if (engines[n]!.access[p] !== level)
           violate(`page ${p}: node ${n}'s engine has access ${engines[n]!.access[p]}, its DSM says ${v.access}`);
@@ -550,14 +811,26 @@ export function runSimulation(options: SimOptions): SimResult {
     }
   }
 
-  const counters = { ...dsm[0]!.counters };
-  for (const d of dsm.slice(1))
+  const counters = zeroDsmCounters();
+  for (const d of everyDsm)
     for (const key of Object.keys(counters) as (keyof DsmCounters)[]) counters[key] += d.counters[key];
-  const multiPageOps = engines.reduce(
-    (sum, e) => sum + e.vcpus.reduce((s2, cpu) => s2 + cpu.ops.filter((op) => op.kind === "copy").length, 0),
-    0,
-  );
-  return { options, violations, opsDone, opsTotal, events, messages, mutationsApplied, multiPageOps, counters };
+  return {
+    options,
+    violations,
+    opsDone,
+    opsTotal,
+    events,
+    messages,
+    mutationsApplied,
+    multiPageOps,
+    counters,
+    joins,
+    leaves,
+    rejoins,
+    pagesHandedOver,
+    midRunChanges,
+    maxRounds,
+  };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
