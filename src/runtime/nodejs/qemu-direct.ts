@@ -14,7 +14,16 @@ import { buildFirmware } from "./firmware-build.ts";
 import { planDirectBoot, type DirectBootInput, type DirectBootPlan } from "../../machine/firmware/direct-boot.ts";
 
 export interface QemuDirectOptions {
+  /** CPUs present at boot. */
   cpus: number;
+  /**
+   * CPUs the machine may have (QEMU `-smp cpus,maxcpus=possibleCpus`); above `cpus` our tables are
+   * in hotplug mode (absent CPUs in the MADT, the CPU hotplug AML in the DSDT) and CPUs can be added
+   * with QMP `device_add` (pass `qmp: true`).
+   */
+  possibleCpus?: number;
+  /** Open a QMP socket (`-qmp unix:...,server=on,wait=off`); its path is `qmpPath`. */
+  qmp?: boolean;
   extraCmdline?: string;
   memoryMiB?: number;
   tables?: DirectBootInput["tables"];
@@ -22,6 +31,12 @@ export interface QemuDirectOptions {
 
 export interface QemuDirectVm extends SerialConsole {
   plan: DirectBootPlan;
+  /** The QMP socket's path (with `qmp: true`); connect with `connectQmp` (guests/qemu-qmp.ts). */
+  qmpPath?: string;
+  /** What QEMU printed on stderr so far. */
+  stderr(): string;
+  /** QEMU's exit code or signal once it has exited, else undefined. */
+  exit(): { code: number | null; signal: string | null } | undefined;
   destroy(): void;
 }
 
@@ -33,7 +48,7 @@ export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
     initrd: new Uint8Array(readFileSync(paths.initramfs)),
     cmdline: [paths.cmdline, opts.extraCmdline].filter(Boolean).join(" "),
     memoryBytes: memoryMiB * 1024 * 1024,
-    platform: { cpus: opts.cpus, isaWiring: "pc" },
+    platform: { cpus: opts.cpus, isaWiring: "pc", ...(opts.possibleCpus !== undefined ? { possibleCpus: opts.possibleCpus } : {}) },
     ...(opts.tables ? { tables: opts.tables } : {}),
   });
   const dir = mkdtempSync(join(tmpdir(), "gw-qemu-direct-"));
@@ -48,9 +63,12 @@ export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
     name: "QEMU's serial console",
     detail: () => `stderr: ${qemu.stderr()}`,
   });
+  const smp = opts.possibleCpus !== undefined && opts.possibleCpus !== opts.cpus ? `${opts.cpus},maxcpus=${opts.possibleCpus}` : String(opts.cpus);
+  const qmpPath = opts.qmp ? join(dir, "qmp.sock") : undefined;
   const qemu = startQemu({
-    args: ["-accel", "tcg", "-machine", "pc", "-m", String(memoryMiB), "-smp", String(opts.cpus), "-bios", buildFirmware(), ...loaders,
-           "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults"],
+    args: ["-accel", "tcg", "-machine", "pc", "-m", String(memoryMiB), "-smp", smp, "-bios", buildFirmware(), ...loaders,
+           "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
+           ...(qmpPath ? ["-qmp", `unix:${qmpPath},server=on,wait=off`] : [])],
     input: true,
     onOutput: (text) => serial.append(text),
   });
@@ -58,7 +76,10 @@ export function startDirectLinuxQemu(opts: QemuDirectOptions): QemuDirectVm {
   qemu.child.on("exit", cleanup);
   return {
     plan,
+    ...(qmpPath ? { qmpPath } : {}),
     ...serial,
+    stderr: () => qemu.stderr(),
+    exit: () => (qemu.child.exitCode === null && qemu.child.signalCode === null ? undefined : { code: qemu.child.exitCode, signal: qemu.child.signalCode }),
     destroy: () => {
       qemu.destroy();
       cleanup();
