@@ -7,6 +7,7 @@
 import type { V86Options } from "v86";
 import { planDirectBoot } from "./firmware/direct-boot.ts";
 import { multibootTables } from "./firmware/multiboot.ts";
+import { CPU_HOTPLUG_SCI_IRQ } from "./devices/cpu-hotplug-interface.ts";
 
 /** The v86 options a node is given: everything but the wasm (the engine's) and `autostart` (the node starts the CPU). */
 export type GuestV86Options = Omit<V86Options, "wasm_fn" | "wasm_path" | "autostart">;
@@ -90,13 +91,13 @@ export function multibootV86Options(g: { elf: ArrayBuffer; cmdline: string; memo
  * The guest's v86 options (the same on every node), and what the first node (node 0, which owns
  * guest RAM at the start) writes into RAM before the first instruction; `cpus` is the VM's vCPU count.
  */
-export function guestSetup(guest: NodeGuest, at: { first: boolean; cpus: number }): { v86: GuestV86Options; bootWrites?: BootWrite[] } {
-  const { first, cpus } = at;
+export function guestSetup(guest: NodeGuest, at: { first: boolean; cpus: number; possibleCpus?: number }): { v86: GuestV86Options; bootWrites?: BootWrite[] } {
+  const { first, cpus, possibleCpus } = at;
   switch (guest.kind) {
     case "seabios":
       return { v86: seabiosV86Options(guest, guest.cmdline, guest.memoryMiB) };
     case "firmware": {
-      const plan = { bzImage: new Uint8Array(guest.bzImage), initrd: new Uint8Array(guest.initrd), cmdline: guest.cmdline, memoryBytes: guest.memoryMiB << 20, platform: { cpus } };
+      const plan = { bzImage: new Uint8Array(guest.bzImage), initrd: new Uint8Array(guest.initrd), cmdline: guest.cmdline, memoryBytes: guest.memoryMiB << 20, platform: { cpus, ...(possibleCpus !== undefined ? { possibleCpus, sciIrq: CPU_HOTPLUG_SCI_IRQ } : {}) } };
       return { v86: firmwareV86Options(guest.firmware, guest.memoryMiB), bootWrites: first ? planDirectBoot(plan).writes : undefined };
     }
     case "multiboot":

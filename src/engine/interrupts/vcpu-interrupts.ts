@@ -98,7 +98,13 @@ export interface InterruptStats {
 interface V86Internals {
   v86: {
     running: boolean;
-    cpu: { main_loop: () => number; stop_idling: () => void; run_hardware_timers: (acpi: boolean, now: number) => number };
+    cpu: {
+      main_loop: () => number;
+      stop_idling: () => void;
+      run_hardware_timers: (acpi: boolean, now: number) => number;
+      device_raise_irq: (irq: number) => void;
+      device_lower_irq: (irq: number) => void;
+    };
   };
 }
 
@@ -336,6 +342,17 @@ export class VcpuInterrupts {
       d.setUint8(flagsByte, d.getUint8(flagsByte) | ifBit);
       if (ifBit) this.takeIrqsSoon();
     }
+  }
+
+  /**
+   * Drives an ISA IRQ line from a device of ours on this node (the CPU hotplug device's SCI), at
+   * any time: through deviceAccess, and the vCPU is woken if it idles.
+   */
+  setIsaIrq(irq: number, level: boolean): void {
+    if (!Number.isInteger(irq) || irq < 0 || irq > 15) throw new EngineError(`an ISA IRQ is 0..15, got ${JSON.stringify(irq)}`);
+    const cpu = (this.vcpu.emulator as unknown as V86Internals).v86.cpu;
+    this.deviceAccess(() => (level ? cpu.device_raise_irq(irq) : cpu.device_lower_irq(irq)));
+    this.wake();
   }
 
   // --- incoming -------------------------------------------------------------------------------

@@ -112,6 +112,15 @@ export class DsmAgent {
     return this.held.length > 0;
   }
 
+  /**
+   * Carries out effects the runtime asked of the DSM outside a fault or a message (a membership
+   * change: DsmNode.addMember, removeMember, leave) and pushes the frames out.
+   */
+  carryOut(effects: DsmEffect[]): void {
+    this.apply(effects);
+    this.links.flush();
+  }
+
   /** Non-blocking: finishes held grants, handles every waiting frame, pushes queued frames out. */
   poll(): void {
     this.releaseHeld();

@@ -16,6 +16,10 @@ import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf } from "../../machine/devices/io-forwarding.ts";
 import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 import { wallClockMs } from "./wall-clock.ts";
+import { CpuHotplugDevice } from "../../machine/devices/cpu-hotplug.ts";
+import { connectSci, installCpuHotplug } from "../../machine/devices/cpu-hotplug-ports.ts";
+import { CPU_HOTPLUG_SCI_IRQ } from "../../machine/devices/cpu-hotplug-interface.ts";
+import { portTableOf } from "../../engine/ports.ts";
 
 export interface VcpuNodeConfig {
   plan: LocalLinksPlan;
@@ -51,6 +55,12 @@ export interface VcpuNodeConfig {
    * v86 printed for it), or serving its links threw on the timer or the doorbell. Called once.
    */
   onFailure?(failure: NodeFailure): void;
+  /**
+   * An elastic VM (issue 14): the DSM's members when this node starts (default: every slot) and
+   * whether it joins a running VM (it then starts with no pages and waits for node 0's manager
+   * records); on the device node, the CPU hotplug device for `possibleCpus` with `present` enabled.
+   */
+  elastic?: { members: number[]; joining: boolean; possibleCpus: number; present: number[] };
 }
 
 /**
@@ -84,6 +94,8 @@ export interface VcpuNode {
   links: LocalLinks;
   io: IoClient | IoServer;
   router: InterruptRouter | null;
+  /** The device node's CPU hotplug device (elastic VMs only). */
+  hotplug: CpuHotplugDevice | null;
   /** Handles waiting messages without blocking (called between v86 slices). */
   poll(): void;
   /** Serves peers until `stop()` returns true; blocks the worker (for nodes whose CPU does not run). */
@@ -103,6 +115,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
+  let hotplug: CpuHotplugDevice | null = null;
   let router: InterruptRouter | null = null;
   // v86 prints a Rust panic's message through this import just before the panic traps, and the
   // trap itself says only "unreachable": keep the last lines so a failure can quote the panic.
@@ -150,7 +163,12 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   };
   // The engine stops itself on a throw out of main_loop (vcpu.ts) and reports it here.
   vcpu.onError = (error) => fail("engine", error);
-  const dsm = new DsmNode({ self: plan.self, nodes: plan.nodes, pages: vcpu.pageCount });
+  const dsm = new DsmNode({
+    self: plan.self,
+    nodes: plan.nodes,
+    pages: vcpu.pageCount,
+    ...(config.elastic ? { members: config.elastic.members, joining: config.elastic.joining } : {}),
+  });
   const links = new LocalLinks(plan);
 
   let io: IoClient | IoServer;
@@ -201,6 +219,12 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
       { read: (addr, size) => dev(() => cpu.devices.read(addr, size)), write: (addr, size, value) => dev(() => cpu.devices.write(addr, size, value)) },
     );
     vcpu.onSerialOutput((byte) => void serial.push(byte));
+    if (config.elastic) {
+      // Replaces v86's GPE0 bytes; the SCI is an IRQ no v86 device drives (cpu-hotplug-interface.ts).
+      hotplug = new CpuHotplugDevice({ possibleCpus: config.elastic.possibleCpus, present: config.elastic.present });
+      installCpuHotplug(portTableOf(vcpu.ports), hotplug);
+      connectSci(hotplug, CPU_HOTPLUG_SCI_IRQ, (irq) => cpu.setIsaIrq(irq, true), (irq) => cpu.setIsaIrq(irq, false));
+    }
   } else {
     const client = new IoClient(a, config.vcpu ?? plan.self, deviceNode);
     io = client;
@@ -266,6 +290,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     links,
     io,
     router,
+    hotplug,
     poll,
     serveUntil(stop) {
       while (!stop()) {

@@ -18,9 +18,27 @@ export interface NodeCluster {
   failures(): NodeFailure[];
   send(node: number, text: string): void;
   stats(node: number): Promise<Record<string, any>>;
+  /**
+   * A control request to a node's worker (see cluster-worker.ts, `ControlRequest`); rejects with
+   * the worker's error text when it refuses or fails.
+   */
+  control(node: number, request: ControlRequest): Promise<unknown>;
+  /** Starts the worker of a node slot planned but not started at boot (`slots`), hosting `vcpu`. */
+  startNode(self: number, spec: { vcpu: number; vcpuNodes: (number | null)[]; members: number[]; serve?: ServeOptions }): Promise<void>;
+  /** Terminates a node's worker (after it left the VM). */
+  endNode(self: number): Promise<void>;
+  /** Events the nodes report (a CPU ejected by the guest, an _OST result), oldest first. */
+  events(): ClusterEvent[];
+  /** Resolves with the first event (from index `from` of events()) that `match` accepts. */
+  waitForEvent(match: (e: ClusterEvent) => boolean, ms: number, from?: number): Promise<ClusterEvent>;
   /** Stops the serving nodes and returns their final stats; terminates every worker. */
   stop(): Promise<Record<string, any>[]>;
 }
+
+/** A control request to one node's worker. */
+export type ControlRequest = { op: string; [k: string]: unknown };
+/** Something a node reported on its own (not an answer to a control request). */
+export type ClusterEvent = { node: number; event: string; [k: string]: unknown };
 
 export interface ClusterOptions {
   wasmPath: string;
@@ -46,13 +64,30 @@ export interface ClusterOptions {
    * fails the node with an AuditError naming it (src/engine/README.md, "The coherence audit").
    */
   audit?: { wasmPath: string; vcpus: number[] };
+  /**
+   * An elastic VM (issue 14): the firmware describes this many possible CPUs (vCPUs
+   * 0..possibleCpus-1, default: the vCPUs `nodes` host), of which 0..presentCpus-1 are present at
+   * boot (default: all). The others are plugged in later through node 0's hotplug device.
+   */
+  possibleCpus?: number;
+  presentCpus?: number;
+  /** Node slots the links are planned for (default nodes.length); slots past `nodes` start later (startNode). */
+  slots?: number;
 }
 
 export function startCluster(opts: ClusterOptions): NodeCluster {
-  const plan = planLocalLinks(opts.nodes.length);
-  const vcpuNodes: number[] = [];
-  opts.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
-  if (vcpuNodes.length === 0 || vcpuNodes.some((n) => n === undefined)) throw new Error("the nodes' vCPUs must be numbered 0..N-1 without gaps");
+  const slots = opts.slots ?? opts.nodes.length;
+  if (!Number.isInteger(slots) || slots < opts.nodes.length) throw new RangeError(`slots must be an integer >= the ${opts.nodes.length} nodes started at boot, got ${String(opts.slots)}`);
+  const plan = planLocalLinks(slots);
+  const hosted: number[] = [];
+  opts.nodes.forEach((n, i) => n.vcpu !== null && (hosted[n.vcpu] = i));
+  const possibleCpus = opts.possibleCpus ?? hosted.length;
+  const presentCpus = opts.presentCpus ?? possibleCpus;
+  if (!Number.isInteger(possibleCpus) || possibleCpus < hosted.length) throw new RangeError(`possibleCpus must cover the hosted vCPUs (${hosted.length}), got ${String(opts.possibleCpus)}`);
+  if (!Number.isInteger(presentCpus) || presentCpus < 1 || presentCpus > possibleCpus) throw new RangeError(`presentCpus must be in 1..${possibleCpus}, got ${String(opts.presentCpus)}`);
+  const vcpuNodes: (number | null)[] = Array.from({ length: possibleCpus }, (_, v) => hosted[v] ?? null);
+  if (vcpuNodes.length === 0 || vcpuNodes.slice(0, presentCpus).some((n) => n === null)) throw new Error(`every present vCPU (0..${presentCpus - 1}) needs a node`);
+  const elastic = opts.possibleCpus !== undefined || opts.presentCpus !== undefined || slots > opts.nodes.length;
   const delay = opts.linkDelayMs ?? 0;
   if (!Number.isInteger(delay) || delay < 0 || delay > MAX_ADDED_DELAY_MS) throw new RangeError(`linkDelayMs must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${String(opts.linkDelayMs)}`);
   const stopFlag = new SharedArrayBuffer(4);
@@ -61,7 +96,11 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   const failed = (f: NodeFailure) => (errors.push(new NodeFailureError(f)), listeners.forEach((l) => l()));
   const listeners = new Set<() => void>();
   const finals: Promise<Record<string, any>>[] = [];
-  const workers = opts.nodes.map((spec, self) => {
+  const events: ClusterEvent[] = [];
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextRequest = 1;
+  const workers: Worker[] = [];
+  const spawn = (self: number, spec: { vcpu: number | null; serve?: ServeOptions }, hosts: (number | null)[], members?: number[], joining = false) => {
     const w = startTsWorker(new URL("./cluster-worker.ts", import.meta.url), {
       plan: { ...plan, self },
       wasmPath: opts.wasmPath,
@@ -69,26 +108,48 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       guest: opts.guest,
       vcpu: spec.vcpu,
       serve: spec.serve,
-      vcpuNodes,
+      vcpuNodes: hosts,
       deviceNode: opts.deviceNode,
       stop: stopFlag,
       linkDelayMs: delay,
       watchPages: opts.watchPages,
+      ...(elastic ? { elastic: { possibleCpus, presentCpus, members: members ?? opts.nodes.map((_, i) => i), joining } } : {}),
     });
     let ready = false;
-    // An uncaught error ends the worker: before "ready" the node did not start, after it the node died.
-    w.on("error", (e) => failed(makeFailure(self, spec.vcpu, ready ? "worker" : "start", errorText(e), wallClockMs())));
-    w.on("message", (m) => {
-      if (m.kind === "ready") ready = true;
-      else if (m.kind === "failed") failed(m.failure as NodeFailure);
-      else if (m.kind === "serial") {
-        out += Buffer.from(m.bytes).toString("latin1");
-        listeners.forEach((l) => l());
-      }
+    const started = new Promise<void>((resolve, reject) => {
+      // An uncaught error ends the worker: before "ready" the node did not start, after it the node died.
+      w.on("error", (e) => {
+        const f = makeFailure(self, spec.vcpu, ready ? "worker" : "start", errorText(e), wallClockMs());
+        failed(f);
+        if (!ready) reject(new NodeFailureError(f));
+      });
+      w.on("message", (m) => {
+        if (m.kind === "ready") ((ready = true), resolve());
+        else if (m.kind === "failed") failed(m.failure as NodeFailure);
+        else if (m.kind === "serial") {
+          out += Buffer.from(m.bytes).toString("latin1");
+          listeners.forEach((l) => l());
+        } else if (m.kind === "event") {
+          events.push({ ...m.event, node: self });
+          listeners.forEach((l) => l());
+        } else if (m.kind === "control-reply") {
+          const p = pending.get(m.id);
+          pending.delete(m.id);
+          if (m.ok) p?.resolve(m.value);
+          else p?.reject(new Error(`node ${self}: ${m.error}`));
+        }
+      });
     });
     if (spec.vcpu === null) finals.push(new Promise((resolve) => w.on("message", (m) => m.kind === "stats" && resolve(m))));
+    workers[self] = w;
+    return started;
+  };
+  opts.nodes.forEach((spec, self) => void spawn(self, spec, vcpuNodes).catch(() => {}));
+  const worker = (node: number) => {
+    const w = workers[node];
+    if (!w) throw new RangeError(`node ${node} has no worker (slots 0..${slots - 1}; started: ${workers.map((w, i) => (w ? i : -1)).filter((i) => i >= 0).join(", ")})`);
     return w;
-  });
+  };
   return {
     workers,
     output: () => out,
@@ -105,21 +166,52 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
         check();
       });
     },
-    send: (node, text) => workers[node]!.postMessage({ kind: "send", text }),
+    events: () => [...events],
+    waitForEvent(match, ms, from = 0) {
+      return new Promise((resolve, reject) => {
+        const done = (f: () => void) => (clearTimeout(t), listeners.delete(check), f());
+        const t = setTimeout(() => done(() => reject(new Error(`no such node event within ${ms / 1000} s; events so far: ${JSON.stringify(events)}`))), ms);
+        const check = () => {
+          const e = events.slice(from).find(match);
+          if (e) done(() => resolve(e));
+          else if (errors.length) done(() => reject(errors[0]));
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    send: (node, text) => worker(node).postMessage({ kind: "send", text }),
     stats: (node) =>
       new Promise((resolve) => {
-        const w = workers[node]!;
+        const w = worker(node);
         const on = (m: { kind: string }) => m.kind === "stats" && (w.off("message", on), resolve(m));
         w.on("message", on);
         w.postMessage({ kind: "stats" });
       }),
+    control(node, request) {
+      const id = nextRequest++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker(node).postMessage({ kind: "control", id, request });
+      });
+    },
+    async startNode(self, spec) {
+      if (!Number.isInteger(self) || self < 0 || self >= slots) throw new RangeError(`node ${self} is not a slot of this cluster (0..${slots - 1})`);
+      if (workers[self]) throw new Error(`node ${self} is running`);
+      await spawn(self, spec, spec.vcpuNodes, spec.members, true);
+    },
+    async endNode(self) {
+      const w = worker(self);
+      delete workers[self];
+      await w.terminate();
+    },
     async stop() {
       Atomics.store(new Int32Array(stopFlag), 0, 1);
       Atomics.notify(new Int32Array(stopFlag), 0);
       // Wake nodes blocked on their doorbells so they see the flag.
       for (const bell of plan.bells) (Atomics.add(new Int32Array(bell), 0, 1), Atomics.notify(new Int32Array(bell), 0));
       const result = await Promise.all(finals);
-      await Promise.all(workers.map((w) => w.terminate()));
+      await Promise.all(workers.filter(Boolean).map((w) => w.terminate()));
       return result;
     },
   };
