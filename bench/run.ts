@@ -2,7 +2,7 @@
 // writes bench-results.json (metric name -> { value, unit, note? }). Ratios are taken side by side
 // in this one run, against the stock boot measured here (the machine is shared and noisy).
 
-import { readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../src/guests/images.ts";
@@ -52,7 +52,12 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) {
   }
 }
 
-writeFileSync(join(REPO_ROOT, "bench-results.json"), JSON.stringify(results, null, 2) + "\n");
+// With --only, the other metrics of the last run stay in the file (each ratio is still taken side
+// by side within its own module's run); a full run rewrites it.
+const resultsPath = join(REPO_ROOT, "bench-results.json");
+const kept: Metrics = only.length > 0 && existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, "utf8")) : {};
+for (const name of Object.keys(kept)) if (ctx.wants(name)) delete kept[name];
+writeFileSync(resultsPath, JSON.stringify({ ...kept, ...results }, null, 2) + "\n");
 const rows = Object.entries(results).map(([name, m]) => [name, m.value.toPrecision(4), m.unit, m.note ?? ""]);
 const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), ["metric", "value", "unit"][i]!.length));
 console.log(["metric", "value", "unit"].map((h, i) => h.padEnd(widths[i]!)).join("  ") + "  note");

@@ -57,8 +57,17 @@ it("boots with 1 of 4 possible vCPUs, adds vCPUs 1 and 2 on new nodes, runs pinn
   const par = await run(c, `${jobs} wait`);
   for (let i = 0; i < 3; i++) expect(par).toContain(`job${i}=${((2999 * 3000) / 2) * (i + 1)} on ${i}`);
 
+  // Refusals, each naming its reason; the VM runs on.
+  await expect(vm.leave(0)).rejects.toThrow(/vCPU 0 cannot leave: its node holds the devices/);
+  await expect(vm.leave(3)).rejects.toThrow(/cannot leave with vCPU 3: no node hosts it/);
+  await expect(vm.join(1)).rejects.toThrow(/cannot join with vCPU 1: node 1 hosts it/);
+  await expect(vm.join(4)).rejects.toThrow(/possible vCPUs to add are 1\.\.3/);
+  await expect(c.control(0, { op: "plug", cpu: 1 })).rejects.toThrow(/cannot plug CPU 1: it is already enabled/);
+
   const mark = c.output().length;
-  const left = await vm.leave(2);
+  const leaving = vm.leave(2);
+  await expect(vm.join()).rejects.toThrow(/cannot join: another join or leave is in progress/);
+  const left = await leaving;
   console.log(`vCPU 2 left from node ${left.node}: ${left.change.rounds} report rounds, paused ${left.change.pausedMs.toFixed(0)} ms`);
   await c.waitFor(/CPU 2 is now offline/, 60_000, mark);
   expect(left.ownedAfter).toBe(0);
@@ -85,5 +94,15 @@ it("boots with 1 of 4 possible vCPUs, adds vCPUs 1 and 2 on new nodes, runs pinn
     console.log(`round ${round}: join paused ${joined.change.pausedMs.toFixed(0)} ms, leave paused ${left.change.pausedMs.toFixed(0)} ms`);
   }
   expect((await run(c, "nproc")).trim()).toBe("2");
+
+  // Every possible vCPU taken: a further join is refused.
+  for (const vcpu of [2, 3]) {
+    const mark = c.output().length;
+    expect((await vm.join()).vcpu).toBe(vcpu);
+    await c.waitFor(new RegExp(`Booting Node 0 Processor ${vcpu} APIC 0x${vcpu}`), 300_000, mark);
+  }
+  await expect(vm.join()).rejects.toThrow(/cannot join: all 4 vCPUs are taken/);
+  for (let i = 0; i < 50 && (await online(c)) !== "0-3"; i++) await new Promise((r) => setTimeout(r, 1000));
+  expect((await run(c, "nproc")).trim()).toBe("4");
   noOops(c);
 }, 40 * 60_000);
