@@ -23,7 +23,7 @@ export interface MembershipNodes {
   leave(k: NodeId): Promise<void>;
   /** The interrupt router at `at` learns that `vcpu` is hosted by `host` (null: by nobody). */
   setHost(at: NodeId, vcpu: number, host: NodeId | null): Promise<void>;
-  /** Starts the joining node k (its DSM built joining, with `members`); every member already knows it. */
+  /** Starts the joining node k (its DSM built joining, with `members`), before the others learn of it. */
   start(k: NodeId, members: NodeId[]): Promise<void>;
   /** Waits a little between report rounds (the links carry what is in flight meanwhile). */
   sleep(ms: number): Promise<void>;
@@ -47,11 +47,16 @@ export class MembershipChangeError extends Error {
  * Node `k` joins hosting `vcpu`. Afterwards the guest still sees the CPU absent: the caller plugs
  * it in at node 0's hotplug device, and the guest brings it up (INIT/SIPI to k).
  */
-export function joinNode(coord: MembershipCoordinator, nodes: MembershipNodes, k: NodeId, vcpu: number, now: () => number): Promise<MembershipChangeResult> {
-  return change(coord, nodes, { kind: "join", node: k }, now, async (before) => {
+export async function joinNode(coord: MembershipCoordinator, nodes: MembershipNodes, k: NodeId, vcpu: number, now: () => number): Promise<MembershipChangeResult> {
+  // The new node starts before the VM pauses (starting an engine takes about a second): until the
+  // guest sends its CPU INIT/SIPI it sends nothing, and what the others send it (node 0's manager
+  // records, the APIC addressing) waits in its rings, so the pause covers only the DSM change.
+  const before = coord.members();
+  if (before.includes(k)) throw new MembershipChangeError(`node ${k} is already a member`);
+  await nodes.start(k, [...before, k].sort((a, b) => a - b));
+  return change(coord, nodes, { kind: "join", node: k }, now, async () => {
     for (const m of before) await nodes.addMember(m, k);
     for (const m of before) await nodes.setHost(m, vcpu, k);
-    await nodes.start(k, [...before, k].sort((a, b) => a - b));
   });
 }
 
