@@ -129,8 +129,8 @@ function mountElastic(possibleCpus: number) {
     show();
     body(m).then(
       (done) => {
+        // (A refusal shown meanwhile, of a click during this change, stays.)
         if (mine) doing = null;
-        error.textContent = "";
         line.title = done;
         show();
       },
@@ -153,6 +153,7 @@ function mountElastic(possibleCpus: number) {
       const hosts = m.hosts();
       const vcpu = Math.max(0, ...hosts.flatMap((h, v) => (h === null ? [] : [v])));
       const r = await m.leave(vcpu);
+      strip.remove(r.node);
       return `vCPU ${vcpu} left with node ${r.node} (${r.change.rounds} report rounds, paused ${r.change.pausedMs.toFixed(0)} ms)`;
     }),
   );
