@@ -31,7 +31,19 @@ export interface NodeInit {
    * [1] = non-zero while a trace records. See CONTROL_DELAY_MS / CONTROL_TRACING.
    */
   control?: SharedArrayBuffer;
+  /**
+   * An elastic VM (issue 14), as cluster-worker.ts's: the firmware describes `possibleCpus` CPUs of
+   * which 0..presentCpus-1 are present at boot; the DSM's members when this node starts, and
+   * whether it joins a running VM (it then starts with no pages). `vcpuNodes` then names a node
+   * for each possible vCPU (an unhosted one: null, sent as is).
+   */
+  elastic?: { possibleCpus: number; presentCpus: number; members: number[]; joining?: boolean };
 }
+
+/** A control request to a node (the ops of cluster-worker.ts: pause, resume, set-host, dsm-*, drain, plug, unplug, hotplug-state). */
+export type NodeControlRequest = { op: string; [k: string]: unknown };
+/** Something a node reports on its own: node 0's hotplug device saw the guest eject a CPU, or an _OST result. */
+export type NodeEvent = { event: "cpu-ejected"; cpu: number } | { event: "ost"; cpu: number; ostEvent: number; status: number };
 
 export const CONTROL_DELAY_MS = 0;
 export const CONTROL_TRACING = 1;
@@ -60,7 +72,12 @@ export class NodeControls {
  */
 export type NodeViewReport = Omit<ViewReport, "type">;
 
-export type PageToNode = NodeInit | { kind: "serial-input"; bytes: Uint8Array } | { kind: "stop" };
+export type PageToNode =
+  | NodeInit
+  | { kind: "serial-input"; bytes: Uint8Array }
+  | { kind: "stop" }
+  /** Answered by a `control-reply` with the same id. */
+  | { kind: "control"; id: number; request: NodeControlRequest };
 
 export interface NodeStatus {
   node: number;
@@ -86,7 +103,11 @@ export type NodeToPage =
   /** Sent right after each `stats` frame. */
   | { kind: "view"; report: NodeViewReport }
   /** The node stopped working (before or after it started); see NodeFailure. */
-  | { kind: "failed"; failure: NodeFailure };
+  | { kind: "failed"; failure: NodeFailure }
+  /** The answer to the `control` request `id`: its value, or the node's error text. */
+  | { kind: "control-reply"; id: number; ok: true; value: unknown }
+  | { kind: "control-reply"; id: number; ok: false; error: string }
+  | { kind: "event"; event: NodeEvent };
 
 /** Where a page wants a node's reports (TabMachine's and ClusterMachine's layouts have these). */
 export interface NodeReports {

@@ -5,7 +5,10 @@
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "./vm-api.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
-import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
+import { NodeControls, type NodeControlRequest, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
+import { MembershipCoordinator } from "../../protocol/dsm/membership.ts";
+import type { DsmQuiescenceReport } from "../../protocol/dsm/node.ts";
+import { joinNode, leaveNode, type MembershipChangeResult, type MembershipNodes } from "../node/membership-driver.ts";
 
 export interface TabMachineLayout extends NodeReports {
   /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
@@ -17,9 +20,21 @@ export interface TabMachineLayout extends NodeReports {
   firmware: boolean;
   /** The node that hosts the devices (default 0). */
   deviceNode?: number;
+  /**
+   * An elastic VM (issue 14, as src/runtime/nodejs/elastic-cluster.ts): the firmware describes
+   * `possibleCpus` CPUs; node 0 boots alone with vCPU 0 (`nodes` must be [{ vcpu: 0 }], our
+   * firmware, devices on node 0); the links are planned for `possibleCpus` node slots, and nodes
+   * join (join()) and leave (leave()) with one vCPU each while the guest runs.
+   */
+  elastic?: { possibleCpus: number };
 }
 
 const START_TIMEOUT_MS = 60_000;
+/** How long the guest may take to offline and eject a CPU (it migrates tasks, on a loaded machine). */
+const EJECT_MS = 300_000;
+
+/** An event a node reported, with the node. */
+export type TabNodeEvent = NodeEvent & { node: number };
 
 export class TabMachine implements VmWorkerApi {
   private workers: Worker[] = [];
@@ -28,11 +43,27 @@ export class TabMachine implements VmWorkerApi {
   private readonly controls = new NodeControls();
   /** The node whose CPU runs the console (the lowest node that runs a CPU). */
   private consoleNode = -1;
+  // The elastic VM's state: control requests in flight, node events, each possible vCPU's node.
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextRequest = 1;
+  private readonly nodeEvents: TabNodeEvent[] = [];
+  private readonly listeners = new Set<() => void>();
+  private readonly failures: string[] = [];
+  private hostOf: (number | null)[] = [];
+  private coord: MembershipCoordinator | null = null;
+  private busy = false;
+  private spawnNode: ((self: number, vcpu: number, vcpuNodes: (number | null)[], members: number[]) => Promise<void>) | null = null;
 
   constructor(private readonly layout: TabMachineLayout) {
     if (layout.nodes.length < 1) throw new Error("a machine needs at least one node");
     const vcpus = layout.nodes.flatMap((n) => (n.vcpu === null ? [] : [n.vcpu])).sort((a, b) => a - b);
     if (vcpus.length === 0 || vcpus.some((v, i) => v !== i)) throw new Error("the nodes' vCPUs must be numbered 0..N-1");
+    if (layout.elastic) {
+      const { possibleCpus } = layout.elastic;
+      if (!Number.isInteger(possibleCpus) || possibleCpus < 1) throw new RangeError(`possibleCpus must be a positive integer, got ${String(possibleCpus)}`);
+      if (layout.nodes.length !== 1 || layout.nodes[0]!.vcpu !== 0 || (layout.deviceNode ?? 0) !== 0 || !layout.firmware)
+        throw new Error("an elastic VM boots node 0 alone with vCPU 0 and the devices, on our firmware");
+    }
     if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
       throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
   }
@@ -42,17 +73,23 @@ export class TabMachine implements VmWorkerApi {
   }
 
   async boot(images: VmImages, options: VmBootOptions, onEvent: (event: VmEvent) => void): Promise<void> {
-    const plan = planLocalLinks(this.layout.nodes.length);
-    const vcpuNodes: number[] = [];
+    const elastic = this.layout.elastic;
+    const plan = planLocalLinks(elastic ? elastic.possibleCpus : this.layout.nodes.length);
+    const vcpuNodes: (number | null)[] = elastic ? Array.from({ length: elastic.possibleCpus }, () => null) : [];
     this.layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
     this.consoleNode = this.layout.deviceNode ?? 0;
-    const ready: Promise<void>[] = [];
-    this.layout.nodes.forEach((spec, self) => {
+    if (elastic) {
+      this.hostOf = [...vcpuNodes];
+      this.coord = new MembershipCoordinator(elastic.possibleCpus, [0]);
+    }
+    const spawn = (self: number, vcpu: number | null, hosts: (number | null)[], members?: number[], joining = false): Promise<void> => {
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
-      this.workers.push(worker);
+      this.workers[self] = worker;
       // A node failing stops this VM: the session hears it as an error and ends every worker.
-      const onFailure = (f: NodeFailure) => onEvent({ kind: "error", message: `VM stopped: ${describeFailure(f)}` });
-      ready.push(watchNode(worker, { self, vcpu: spec.vcpu }, START_TIMEOUT_MS, onEvent, { ...this.layout, onFailure }));
+      const onFailure = (f: NodeFailure) => (this.failures.push(describeFailure(f)), this.notify(), onEvent({ kind: "error", message: `VM stopped: ${describeFailure(f)}` }));
+      worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => this.onNodeMessage(self, e.data));
+      const started = watchNode(worker, { self, vcpu }, START_TIMEOUT_MS, onEvent, { ...this.layout, onFailure });
+      const spec = { vcpu };
       // Every node gets its own copy of the images: each builds its own v86 instance.
       const common = { bzImage: images.bzImage.slice(0), initrd: images.initrd.slice(0), cmdline: options.cmdline, memoryMiB: options.memoryMiB };
       const init: PageToNode = {
@@ -63,15 +100,164 @@ export class TabMachine implements VmWorkerApi {
           ? { kind: "firmware", firmware: images.bios.slice(0), ...common }
           : { kind: "seabios", bios: images.bios.slice(0), vgaBios: images.vgaBios.slice(0), ...common },
         vcpu: spec.vcpu,
-        vcpuNodes,
+        // An elastic VM's unhosted vCPUs are null (the router skips them until set-host).
+        vcpuNodes: hosts as number[],
         deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
         control: this.controls.cell,
+        ...(elastic
+          ? { elastic: { possibleCpus: elastic.possibleCpus, presentCpus: 1, members: members ?? [0], joining } satisfies NodeInit["elastic"] }
+          : {}),
       };
       worker.postMessage(init);
-    });
-    await Promise.all(ready);
+      return started;
+    };
+    this.spawnNode = (self, vcpu, hosts, members) => spawn(self, vcpu, hosts, members, true);
+    await Promise.all(this.layout.nodes.map((spec, self) => spawn(self, spec.vcpu, vcpuNodes)));
     onEvent({ kind: "started" });
+  }
+
+  private notify(): void {
+    this.listeners.forEach((l) => l());
+  }
+
+  private onNodeMessage(node: number, m: NodeToPage): void {
+    if (m.kind === "control-reply") {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.ok) p?.resolve(m.value);
+      else p?.reject(new Error(`node ${node}: ${m.error}`));
+    } else if (m.kind === "event") {
+      this.nodeEvents.push({ ...m.event, node });
+      this.notify();
+    }
+  }
+
+  /** A control request to a node's worker (node-worker.ts); rejects with the node's error text. */
+  control(node: number, request: NodeControlRequest): Promise<unknown> {
+    const w = this.workers[node];
+    if (!w) return Promise.reject(new RangeError(`node ${node} has no worker`));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ kind: "control", id, request } satisfies PageToNode);
+    });
+  }
+
+  /** Events the nodes reported (a CPU ejected by the guest, an _OST result), oldest first. */
+  events(): TabNodeEvent[] {
+    return [...this.nodeEvents];
+  }
+
+  private waitForEvent(match: (e: TabNodeEvent) => boolean, ms: number, from: number): Promise<TabNodeEvent> {
+    return new Promise((resolve, reject) => {
+      const done = (f: () => void) => (clearTimeout(t), this.listeners.delete(check), f());
+      const t = setTimeout(() => done(() => reject(new Error(`no such node event within ${ms / 1000} s; events so far: ${JSON.stringify(this.nodeEvents)}`))), ms);
+      const check = () => {
+        const e = this.nodeEvents.slice(from).find(match);
+        if (e) done(() => resolve(e));
+        else if (this.failures.length) done(() => reject(new Error(this.failures[0])));
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** An elastic VM: the node hosting each possible vCPU, or null (empty for other VMs). */
+  hosts(): (number | null)[] {
+    return [...this.hostOf];
+  }
+
+  /** Whether a join or leave is under way. */
+  get changing(): boolean {
+    return this.busy;
+  }
+
+  private elasticState(what: string): { coord: MembershipCoordinator; possibleCpus: number; spawn: NonNullable<TabMachine["spawnNode"]> } {
+    const possibleCpus = this.layout.elastic?.possibleCpus;
+    if (possibleCpus === undefined) throw new Error(`cannot ${what}: this VM is not elastic`);
+    if (!this.coord || !this.spawnNode) throw new Error(`cannot ${what}: the VM has not booted`);
+    if (this.failures.length) throw new Error(`cannot ${what}: the VM stopped (${this.failures[0]})`);
+    return { coord: this.coord, possibleCpus, spawn: this.spawnNode };
+  }
+
+  private membershipNodes(vcpu: number, spawn: NonNullable<TabMachine["spawnNode"]>): MembershipNodes {
+    return {
+      pause: async (n) => void (await this.control(n, { op: "pause" })),
+      resume: async (n) => void (await this.control(n, { op: "resume" })),
+      report: async (n) => {
+        // A node that failed meanwhile ends the change.
+        if (this.failures.length) throw new Error(this.failures[0]);
+        return (await this.control(n, { op: "dsm-report" })) as DsmQuiescenceReport;
+      },
+      addMember: async (at, k) => void (await this.control(at, { op: "dsm-add-member", node: k })),
+      removeMember: async (at, k) => void (await this.control(at, { op: "dsm-remove-member", node: k })),
+      leave: async (k) => void (await this.control(k, { op: "dsm-leave" })),
+      setHost: async (at, v, host) => void (await this.control(at, { op: "set-host", vcpu: v, node: host })),
+      start: (k, members) => spawn(k, vcpu, this.hostOf.map((h, v) => (v === vcpu ? k : h)), members),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    };
+  }
+
+  private async exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error(`cannot ${what}: another join or leave is in progress`);
+    this.busy = true;
+    try {
+      return await body();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * An elastic VM: a new node (a new worker) joins hosting `vcpu` (default: the lowest free one)
+   * and the CPU is plugged in at node 0's hotplug device; the guest brings it online on its own.
+   */
+  join(wanted?: number): Promise<{ node: number; vcpu: number; change: MembershipChangeResult }> {
+    return this.exclusive("join", async () => {
+      const { coord, possibleCpus, spawn } = this.elasticState("join");
+      const vcpu = wanted ?? this.hostOf.indexOf(null);
+      if (vcpu < 0) throw new Error(`cannot join: all ${possibleCpus} vCPUs are taken`);
+      if (!Number.isInteger(vcpu) || vcpu < 1 || vcpu >= possibleCpus) throw new RangeError(`cannot join with vCPU ${vcpu}: possible vCPUs to add are 1..${possibleCpus - 1}`);
+      if (this.hostOf[vcpu] !== null) throw new Error(`cannot join with vCPU ${vcpu}: node ${this.hostOf[vcpu]} hosts it`);
+      const members = coord.members();
+      const node = Array.from({ length: possibleCpus }, (_, i) => i).find((i) => !members.includes(i));
+      if (node === undefined) throw new Error("cannot join: no free node slot");
+      const change = await joinNode(coord, this.membershipNodes(vcpu, spawn), node, vcpu, () => performance.now());
+      this.hostOf[vcpu] = node;
+      await this.control(0, { op: "plug", cpu: vcpu });
+      return { node, vcpu, change };
+    });
+  }
+
+  /**
+   * An elastic VM: the guest takes `vcpu` offline and ejects it, its node hands every page it owns
+   * to node 0 and its worker ends. Refused for vCPU 0 (node 0 holds the devices).
+   */
+  leave(vcpu: number, ejectMs = EJECT_MS): Promise<{ node: number; change: MembershipChangeResult; ownedAfter: number }> {
+    return this.exclusive("leave", async () => {
+      const { coord, spawn } = this.elasticState("leave");
+      if (vcpu === 0) throw new Error("vCPU 0 cannot leave: its node holds the devices (stop the VM instead)");
+      const node = this.hostOf[vcpu];
+      if (node === null || node === undefined) throw new Error(`cannot leave with vCPU ${vcpu}: no node hosts it`);
+      const from = this.nodeEvents.length;
+      await this.control(0, { op: "unplug", cpu: vcpu });
+      // The guest offlines the CPU (moving its tasks away) and then calls _EJ0; a refusal comes as
+      // an _OST with a failure status for the eject request (event 3).
+      const answer = await this.waitForEvent(
+        (e) => e.cpu === vcpu && (e.event === "cpu-ejected" || (e.event === "ost" && e.ostEvent === 3 && e.status !== 0 && e.status !== 0x84)),
+        ejectMs,
+        from,
+      );
+      if (answer.event === "ost") throw new Error(`the guest refused to eject vCPU ${vcpu} (_OST status 0x${answer.status.toString(16)})`);
+      await this.control(node, { op: "pause" });
+      const change = await leaveNode(coord, this.membershipNodes(vcpu, spawn), node, vcpu, () => performance.now());
+      this.hostOf[vcpu] = null;
+      const drained = (await this.control(node, { op: "drain" })) as { owned: number };
+      this.workers[node]?.terminate();
+      delete this.workers[node];
+      return { node, change, ownedAfter: drained.owned };
+    });
   }
 
   /** The latency knob: added one-way delay (0..50 ms) on every frame every node sends, from now on. */
@@ -90,12 +276,12 @@ export class TabMachine implements VmWorkerApi {
 
   async stop(): Promise<void> {
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
-    for (const w of this.workers) w.postMessage({ kind: "stop" } satisfies PageToNode);
+    for (const w of this.workers) w?.postMessage({ kind: "stop" } satisfies PageToNode);
   }
 
   terminate(): void {
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
-    for (const w of this.workers) w.terminate();
+    for (const w of this.workers) w?.terminate();
     this.workers = [];
   }
 }

@@ -24,6 +24,12 @@ export interface BootConfig {
    * own with scripts/relay.ts; null: the page server's own (/fabric-relay), when "other machines" is ticked.
    */
   relayUrl: string | null;
+  /**
+   * An elastic VM (`?possible=N`, issue 14): the guest may have up to N vCPUs; it boots with vCPU 0
+   * alone and the page's Add/Remove vCPU buttons start and end a node (a worker) per vCPU while it
+   * runs. null: a fixed VM of `vcpus` vCPUs.
+   */
+  possibleCpus: number | null;
 }
 
 export const DEFAULT_BOOT_CONFIG: BootConfig = {
@@ -43,6 +49,7 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   vcpus: 1,
   memory: "local",
   relayUrl: null,
+  possibleCpus: null,
 };
 
 /** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */
@@ -50,7 +57,7 @@ export const MAX_VCPUS = 8;
 
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay"];
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {
@@ -104,6 +111,12 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
     } catch (err) {
       errors.push(`relay: ${(err as Error).message}`);
     }
+  }
+  if (get("possible") !== null) {
+    config.possibleCpus = checkInt("possible", get("possible")!, 2, MAX_VCPUS, errors);
+    // The elastic VM boots on one vCPU with local memory; the others come and go.
+    if (get("vcpus") !== null && get("vcpus") !== "1") errors.push(`possible: an elastic VM boots with 1 vCPU (drop vcpus=${get("vcpus")})`);
+    if (config.memory === "remote") errors.push(`possible: an elastic VM keeps its memory local (drop memory=remote)`);
   }
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }

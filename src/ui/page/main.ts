@@ -32,20 +32,34 @@ const controls = connectControls(view, () => machine);
 
 // One vCPU with local memory runs stock v86 in one worker (the baseline). Any other shape runs the
 // extended engine, one worker per node, joined by the DSM.
-const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote";
+const usesNodes = (c: BootConfig) => c.vcpus > 1 || c.memory === "remote" || c.possibleCpus !== null;
 // Remote memory: node 0 only holds RAM and the boot vCPU's node (1) keeps the devices, SeaBIOS boots.
 // N vCPUs: node i hosts vCPU i, node 0 the devices; our firmware boots Linux with tables for all N.
+// Elastic (?possible=N): node 0 boots alone with vCPU 0 and the devices; nodes join and leave.
 const layoutOf = (c: BootConfig) =>
-  c.memory === "remote"
+  c.possibleCpus !== null
+    ? { nodes: [{ vcpu: 0 }], deviceNode: 0, firmware: true, elastic: { possibleCpus: c.possibleCpus } }
+    : c.memory === "remote"
     ? { nodes: [{ vcpu: null }, ...Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i }))], deviceNode: 1, firmware: false }
     : { nodes: Array.from({ length: c.vcpus }, (_, i) => ({ vcpu: i })), deviceNode: 0, firmware: true };
 
 const parsed0 = parseBootConfig(location.search, location.href);
 // With several vCPUs our firmware replaces SeaBIOS (unless the URL names a BIOS).
 const parsed =
-  parsed0.ok && parsed0.config.vcpus > 1 && parsed0.config.memory === "local" && !new URLSearchParams(location.search).has("bios")
+  parsed0.ok && (parsed0.config.vcpus > 1 || parsed0.config.possibleCpus !== null) && parsed0.config.memory === "local" && !new URLSearchParams(location.search).has("bios")
     ? { ok: true as const, config: { ...parsed0.config, biosUrl: "engine/firmware.bin" } }
     : parsed0;
+let elastic: ReturnType<typeof mountElastic> | null = null;
+// The console's output as text (its last MiB), for browser tests (the pane shows only its screen).
+const transcript = {
+  text: "",
+  decoder: new TextDecoder("latin1"),
+  add(bytes: Uint8Array) {
+    this.text += this.decoder.decode(bytes, { stream: true });
+    if (this.text.length > 2 << 20) this.text = this.text.slice(-(1 << 20));
+  },
+};
+(globalThis as { giantwebConsole?: unknown }).giantwebConsole = { text: () => transcript.text };
 const session = new VmSession({
   fetchImage: fetchWithProgress,
   wasmUrl: parsed.ok && usesNodes(parsed.config) ? "engine/v86-giantweb.wasm" : wasmUrl,
@@ -54,9 +68,12 @@ const session = new VmSession({
       const layout = layoutOf(parsed.config);
       const vcpuHome: number[] = [];
       layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuHome[n.vcpu] = i));
+      // An elastic VM: every node slot, each vCPU's usual node (a join takes the lowest free slot).
+      const elasticCpus = parsed.config.possibleCpus;
+      if (elasticCpus !== null) for (let v = 0; v < elasticCpus; v++) vcpuHome[v] = v;
       feed.push({
         kind: "config",
-        config: { type: "config", nodes: layout.nodes.length, memoryPages: parsed.config.memoryMiB * 256, vcpuHome, readTakesOwnership: true, guest: "linux" },
+        config: { type: "config", nodes: elasticCpus ?? layout.nodes.length, memoryPages: parsed.config.memoryMiB * 256, vcpuHome, readTakesOwnership: true, guest: "linux" },
       });
       machine = new TabMachine({ ...layout, onStatus: (s) => strip.update(s), ...feedFromNodes(feed) });
       controls.apply(machine);
@@ -74,10 +91,81 @@ const session = new VmSession({
     const busy = status.phase === "fetching" || status.phase === "booting" || status.phase === "running";
     bootButton.disabled = busy;
     stopButton.disabled = !busy;
+    elastic?.phase(status.phase);
   },
-  onOutput: (bytes) => pane.write(bytes),
+  onOutput: (bytes) => {
+    pane.write(bytes);
+    transcript.add(bytes);
+  },
 });
 pane.onInput((bytes) => void session.input(bytes));
+
+// An elastic VM's controls: Add vCPU (a node joins with the lowest free vCPU) and Remove vCPU (the
+// highest one leaves), a line of which vCPUs are online on which node, and refusals or failures.
+function mountElastic(possibleCpus: number) {
+  $("elastic").hidden = false;
+  const join = $<HTMLButtonElement>("elastic-join");
+  const leave = $<HTMLButtonElement>("elastic-leave");
+  const line = $("elastic-status");
+  const error = $("elastic-error");
+  let running = false;
+  let doing: string | null = null;
+  const show = () => {
+    const hosts = machine?.hosts() ?? [];
+    const online = hosts.flatMap((h, v) => (h === null ? [] : [v]));
+    line.textContent = running
+      ? `vCPUs online: ${online.join(", ") || "none"} of ${possibleCpus} possible · ${online.map((v) => `vCPU ${v} on node ${hosts[v]}`).join(", ")}${doing ? ` · ${doing}` : ""}`
+      : `Elastic VM: up to ${possibleCpus} vCPUs; boots with vCPU 0`;
+    line.dataset.online = online.join(",");
+    line.dataset.busy = doing ? "1" : "";
+    join.disabled = leave.disabled = !running;
+  };
+  const act = (what: string, body: (m: TabMachine) => Promise<string>) => {
+    const m = machine;
+    if (!m) return;
+    error.textContent = "";
+    const mine = !m.changing;
+    if (mine) doing = what;
+    show();
+    body(m).then(
+      (done) => {
+        // (A refusal shown meanwhile, of a click during this change, stays.)
+        if (mine) doing = null;
+        line.title = done;
+        show();
+      },
+      (e: unknown) => {
+        if (mine) doing = null;
+        error.textContent = `${what} failed: ${e instanceof Error ? e.message : String(e)}`;
+        show();
+      },
+    );
+  };
+  join.addEventListener("click", () =>
+    act("adding a vCPU", async (m) => {
+      const r = await m.join();
+      return `vCPU ${r.vcpu} joined on node ${r.node} (${r.change.rounds} report rounds, paused ${r.change.pausedMs.toFixed(0)} ms)`;
+    }),
+  );
+  leave.addEventListener("click", () =>
+    act("removing a vCPU", async (m) => {
+      // The highest vCPU hosted (vCPU 0 alone: the machine refuses, and says why).
+      const hosts = m.hosts();
+      const vcpu = Math.max(0, ...hosts.flatMap((h, v) => (h === null ? [] : [v])));
+      const r = await m.leave(vcpu);
+      strip.remove(r.node);
+      return `vCPU ${vcpu} left with node ${r.node} (${r.change.rounds} report rounds, paused ${r.change.pausedMs.toFixed(0)} ms)`;
+    }),
+  );
+  show();
+  return {
+    phase(phase: string) {
+      running = phase === "running";
+      if (phase !== "running") doing = null;
+      show();
+    },
+  };
+}
 
 // The cluster of tabs (create / join by link): the same console pane, vCPUs spread over tabs.
 if (parsed.ok)
@@ -91,6 +179,8 @@ if (parsed.ok)
       bootButton.hidden = stopButton.hidden = true;
     },
   });
+
+if (parsed.ok && parsed.config.possibleCpus !== null) elastic = mountElastic(parsed.config.possibleCpus);
 
 if (!parsed.ok) {
   statusLine.textContent = `Error in the page's URL: ${parsed.errors.join("; ")}`;

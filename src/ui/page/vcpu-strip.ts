@@ -12,6 +12,12 @@ export class VcpuStrip {
     this.container.replaceChildren();
   }
 
+  /** A node that is gone (it left an elastic VM). */
+  remove(node: number): void {
+    this.last.delete(node);
+    this.container.querySelector(`[data-node="${node}"]`)?.remove();
+  }
+
   update(status: NodeStatus, now = performance.now()): void {
     const prev = this.last.get(status.node);
     this.last.set(status.node, { at: now, status });

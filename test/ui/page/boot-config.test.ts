@@ -18,7 +18,7 @@ it("names every bad parameter instead of booting something else", () => {
   expect(r.ok).toBe(false);
   if (r.ok) return;
   expect(r.errors).toEqual([
-    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay)',
+    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible)',
     'kernel: "javascript:alert(1)" must be an http(s) URL or a path on this server',
     "cmdline: must be printable ASCII of at most 2047 characters",
     'mem: "9999" must be a whole number from 32 to 2048',
@@ -40,4 +40,15 @@ it("takes a signaling relay for clusters, checked as a join link's relay is", ()
     expect(r.errors).toEqual(['watchdog: "1" must be a whole number from 5 to 3600', 'relay: relay address "http://x" must start with ws:// or wss://']);
   const n = parseBootConfig("?relay=ws%3A%2F%2F127");
   expect(!n.ok && n.errors).toEqual(['relay: relay address "ws://127" has the malformed host "127" (it would mean 0.0.0.127)']);
+});
+
+it("takes an elastic VM's possible vCPUs (boots with vCPU 0 alone, local memory)", () => {
+  expect(parseBootConfig("?possible=4")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, possibleCpus: 4 } });
+  expect(parseBootConfig("?possible=4&vcpus=1")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, possibleCpus: 4 } });
+  const r = parseBootConfig("?possible=1");
+  expect(r.ok).toBe(false);
+  if (!r.ok) expect(r.errors).toEqual([`possible: "1" must be a whole number from 2 to ${MAX_VCPUS}`]);
+  const s = parseBootConfig("?possible=4&vcpus=2&memory=remote");
+  expect(s.ok).toBe(false);
+  if (!s.ok) expect(s.errors).toEqual(["possible: an elastic VM boots with 1 vCPU (drop vcpus=2)", "possible: an elastic VM keeps its memory local (drop memory=remote)"]);
 });
