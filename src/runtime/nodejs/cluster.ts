@@ -7,6 +7,7 @@ import { startTsWorker } from "./ts-worker.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { errorText, makeFailure, type NodeFailure, NodeFailureError } from "../../protocol/tab/node-failure.ts";
 import type { ServeOptions } from "../node/vcpu-node.ts";
+import type { NodeControlRequest, NodeEvent } from "../node/node-control.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
 
 export interface NodeCluster {
@@ -19,10 +20,10 @@ export interface NodeCluster {
   send(node: number, text: string): void;
   stats(node: number): Promise<Record<string, any>>;
   /**
-   * A control request to a node's worker (see cluster-worker.ts, `ControlRequest`); rejects with
+   * A control request to a node's worker (node/node-control.ts); rejects with
    * the worker's error text when it refuses or fails.
    */
-  control(node: number, request: ControlRequest): Promise<unknown>;
+  control(node: number, request: NodeControlRequest): Promise<unknown>;
   /** Starts the worker of a node slot planned but not started at boot (`slots`), hosting `vcpu`. */
   startNode(self: number, spec: { vcpu: number; vcpuNodes: (number | null)[]; members: number[]; serve?: ServeOptions }): Promise<void>;
   /** Terminates a node's worker (after it left the VM). */
@@ -35,10 +36,8 @@ export interface NodeCluster {
   stop(): Promise<Record<string, any>[]>;
 }
 
-/** A control request to one node's worker. */
-export type ControlRequest = { op: string; [k: string]: unknown };
-/** Something a node reported on its own (not an answer to a control request). */
-export type ClusterEvent = { node: number; event: string; [k: string]: unknown };
+/** Something a node reported on its own (not an answer to a control request), with the node. */
+export type ClusterEvent = NodeEvent & { node: number };
 
 export interface ClusterOptions {
   wasmPath: string;

@@ -8,6 +8,7 @@ import { describeFailure, makeFailure, type NodeFailure } from "../../protocol/t
 import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
 import type { NodeGuest } from "../../machine/guest-setup.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
+import type { ElasticNodeInit, NodeControlRequest, NodeEvent } from "../node/node-control.ts";
 
 /** What a node boots (defined with the v86 options for it in machine/guest-setup.ts). */
 export type { NodeGuest };
@@ -37,13 +38,11 @@ export interface NodeInit {
    * whether it joins a running VM (it then starts with no pages). `vcpuNodes` then names a node
    * for each possible vCPU (an unhosted one: null, sent as is).
    */
-  elastic?: { possibleCpus: number; presentCpus: number; members: number[]; joining?: boolean };
+  elastic?: ElasticNodeInit;
 }
 
-/** A control request to a node (the ops of cluster-worker.ts: pause, resume, set-host, dsm-*, drain, plug, unplug, hotplug-state). */
-export type NodeControlRequest = { op: string; [k: string]: unknown };
-/** Something a node reports on its own: node 0's hotplug device saw the guest eject a CPU, or an _OST result. */
-export type NodeEvent = { event: "cpu-ejected"; cpu: number } | { event: "ost"; cpu: number; ostEvent: number; status: number };
+/** Control requests to a node of an elastic VM, and what it reports on its own (node/node-control.ts). */
+export type { NodeControlRequest, NodeEvent };
 
 export const CONTROL_DELAY_MS = 0;
 export const CONTROL_TRACING = 1;

@@ -9,7 +9,8 @@ import { startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
 import { errorText, makeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 import { delayLinks } from "../links/link-delay.ts";
 import { RttProbe } from "../links/link-rtt.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeControlRequest, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
+import { checkControlRequest, elasticNodeConfig, reportNodeEvents, runNodeControl } from "../node/node-control.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "../node/view-recorder.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
 
@@ -134,83 +135,11 @@ async function start(msg: NodeInit): Promise<VcpuNode> {
     },
     // Link round-trip probes (nothing else reaches here: the node's own traffic is handled inside).
     onOther: (from, m) => void rtt?.onMessage(from, m),
-    ...(msg.elastic
-      ? {
-          elastic: {
-            members: msg.elastic.members,
-            joining: msg.elastic.joining === true,
-            possibleCpus: msg.elastic.possibleCpus,
-            present: Array.from({ length: msg.elastic.presentCpus }, (_, i) => i),
-          },
-        }
-      : {}),
+    ...elasticNodeConfig(msg.elastic),
   });
   // The guest's answers to the hotplug device (node 0): a CPU ejected, an _OST result.
-  n.hotplug?.onEject((cpu) => post({ kind: "event", event: { event: "cpu-ejected", cpu } }));
-  n.hotplug?.onOst((cpu, ostEvent, status) => post({ kind: "event", event: { event: "ost", cpu, ostEvent, status } }));
+  reportNodeEvents(n, (event) => post({ kind: "event", event }));
   return n;
-}
-
-/** The elastic VM's control requests (as cluster-worker.ts's): CPUs plugged in and out, nodes joining and leaving. */
-async function controlOp(r: NodeControlRequest): Promise<unknown> {
-  const n = node;
-  if (!n) throw new Error("the node has not started (or has stopped)");
-  switch (r.op) {
-    // Stops the vCPU at an instruction boundary; the node keeps serving its peers (timer and doorbell).
-    case "pause":
-      return n.cpu.pause();
-    case "resume":
-      return n.cpu.resume();
-    // Another vCPU got a host (a node joined with it) or lost it (its node left).
-    case "set-host": {
-      const vcpu = r.vcpu as number;
-      const host = r.node as number | null;
-      if (!n.router) throw new Error("this node routes no interrupts");
-      n.router.setHost(vcpu, host);
-      if (host !== null) n.router.introduceTo(host);
-      n.poll();
-      return null;
-    }
-    // The DSM's part of a membership change (see src/protocol/dsm/membership.ts for the order).
-    case "dsm-report":
-      n.poll();
-      return n.dsm.quiescenceReport();
-    case "dsm-add-member":
-      n.agent.carryOut(n.dsm.addMember(r.node as number));
-      return null;
-    case "dsm-remove-member":
-      n.agent.carryOut(n.dsm.removeMember(r.node as number));
-      return null;
-    case "dsm-leave": {
-      // The engine is stopped for good: read each owned page's bytes and give up all access.
-      let handedOff = 0;
-      n.agent.carryOut(n.dsm.leave((page) => (handedOff++, n.vcpu.revoke(page, "none"))));
-      return { handedOff, owned: ownedPages(n) };
-    }
-    // After a leave completed: take in whatever was sent before the others forgot this node.
-    case "drain":
-      n.poll();
-      return { owned: ownedPages(n) };
-    // Node 0's hotplug device (refusals reach the page as the device's message).
-    case "plug":
-    case "unplug": {
-      const hotplug = n.hotplug;
-      if (!hotplug) throw new Error("this node has no CPU hotplug device");
-      const cpu = r.cpu as number;
-      n.cpu.deviceAccess(() => (r.op === "plug" ? hotplug.plug(cpu) : hotplug.requestUnplug(cpu)));
-      return null;
-    }
-    case "hotplug-state":
-      return n.hotplug?.snapshot() ?? null;
-    default:
-      throw new Error(`unknown control request ${JSON.stringify(r.op)}`);
-  }
-}
-
-function ownedPages(n: VcpuNode): number {
-  let owned = 0;
-  for (let p = 0; p < n.dsm.pages; p++) if (n.dsm.inspect(p).owner) owned++;
-  return owned;
 }
 
 /** Hooks the live view's observers, delay and round-trip probes onto a started node. */
@@ -254,7 +183,12 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
       }
       case "control":
         // Answered on its own (a request must not wait for another, and its failure is the caller's, not the node's).
-        controlOp(msg.request).then(
+        Promise.resolve()
+          .then(() => {
+            if (!node) throw new Error("the node has not started (or has stopped)");
+            return runNodeControl(node, checkControlRequest(msg.request));
+          })
+          .then(
           (value) => post({ kind: "control-reply", id: msg.id, ok: true, value: value ?? null }),
           (error) => post({ kind: "control-reply", id: msg.id, ok: false, error: errorText(error) }),
         );

@@ -6,9 +6,7 @@ import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "./vm-api.ts"
 import { planLocalLinks } from "../links/local-links.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { NodeControls, type NodeControlRequest, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
-import { MembershipCoordinator } from "../../protocol/dsm/membership.ts";
-import type { DsmQuiescenceReport } from "../../protocol/dsm/node.ts";
-import { joinNode, leaveNode, type MembershipChangeResult, type MembershipNodes } from "../node/membership-driver.ts";
+import { ElasticVm } from "../node/elastic-vm.ts";
 
 export interface TabMachineLayout extends NodeReports {
   /** One entry per node: the vCPU it hosts, or null for a node that only holds memory. */
@@ -30,8 +28,6 @@ export interface TabMachineLayout extends NodeReports {
 }
 
 const START_TIMEOUT_MS = 60_000;
-/** How long the guest may take to offline and eject a CPU (it migrates tasks, on a loaded machine). */
-const EJECT_MS = 300_000;
 
 /** An event a node reported, with the node. */
 export type TabNodeEvent = NodeEvent & { node: number };
@@ -49,10 +45,7 @@ export class TabMachine implements VmWorkerApi {
   private readonly nodeEvents: TabNodeEvent[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly failures: string[] = [];
-  private hostOf: (number | null)[] = [];
-  private coord: MembershipCoordinator | null = null;
-  private busy = false;
-  private spawnNode: ((self: number, vcpu: number, vcpuNodes: (number | null)[], members: number[]) => Promise<void>) | null = null;
+  private elasticVm: ElasticVm | null = null;
 
   constructor(private readonly layout: TabMachineLayout) {
     if (layout.nodes.length < 1) throw new Error("a machine needs at least one node");
@@ -78,10 +71,6 @@ export class TabMachine implements VmWorkerApi {
     const vcpuNodes: (number | null)[] = elastic ? Array.from({ length: elastic.possibleCpus }, () => null) : [];
     this.layout.nodes.forEach((n, i) => n.vcpu !== null && (vcpuNodes[n.vcpu] = i));
     this.consoleNode = this.layout.deviceNode ?? 0;
-    if (elastic) {
-      this.hostOf = [...vcpuNodes];
-      this.coord = new MembershipCoordinator(elastic.possibleCpus, [0]);
-    }
     const spawn = (self: number, vcpu: number | null, hosts: (number | null)[], members?: number[], joining = false): Promise<void> => {
       const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
       this.workers[self] = worker;
@@ -112,7 +101,19 @@ export class TabMachine implements VmWorkerApi {
       worker.postMessage(init);
       return started;
     };
-    this.spawnNode = (self, vcpu, hosts, members) => spawn(self, vcpu, hosts, members, true);
+    if (elastic)
+      this.elasticVm = new ElasticVm({
+        possibleCpus: elastic.possibleCpus,
+        control: (node, request) => this.control(node, request),
+        start: (k, vcpu, hosts, members) => spawn(k, vcpu, hosts, members, true),
+        end: async (k) => {
+          this.workers[k]?.terminate();
+          delete this.workers[k];
+        },
+        eventCount: () => this.nodeEvents.length,
+        waitForEvent: (match, ms, from) => this.waitForEvent(match, ms, from),
+        failure: () => this.failures[0] ?? null,
+      });
     await Promise.all(this.layout.nodes.map((spec, self) => spawn(self, spec.vcpu, vcpuNodes)));
     onEvent({ kind: "started" });
   }
@@ -165,99 +166,34 @@ export class TabMachine implements VmWorkerApi {
 
   /** An elastic VM: the node hosting each possible vCPU, or null (empty for other VMs). */
   hosts(): (number | null)[] {
-    return [...this.hostOf];
+    return this.elasticVm?.hosts() ?? [];
   }
 
   /** Whether a join or leave is under way. */
   get changing(): boolean {
-    return this.busy;
+    return this.elasticVm?.changing ?? false;
   }
 
-  private elasticState(what: string): { coord: MembershipCoordinator; possibleCpus: number; spawn: NonNullable<TabMachine["spawnNode"]> } {
-    const possibleCpus = this.layout.elastic?.possibleCpus;
-    if (possibleCpus === undefined) throw new Error(`cannot ${what}: this VM is not elastic`);
-    if (!this.coord || !this.spawnNode) throw new Error(`cannot ${what}: the VM has not booted`);
-    if (this.failures.length) throw new Error(`cannot ${what}: the VM stopped (${this.failures[0]})`);
-    return { coord: this.coord, possibleCpus, spawn: this.spawnNode };
-  }
-
-  private membershipNodes(vcpu: number, spawn: NonNullable<TabMachine["spawnNode"]>): MembershipNodes {
-    return {
-      pause: async (n) => void (await this.control(n, { op: "pause" })),
-      resume: async (n) => void (await this.control(n, { op: "resume" })),
-      report: async (n) => {
-        // A node that failed meanwhile ends the change.
-        if (this.failures.length) throw new Error(this.failures[0]);
-        return (await this.control(n, { op: "dsm-report" })) as DsmQuiescenceReport;
-      },
-      addMember: async (at, k) => void (await this.control(at, { op: "dsm-add-member", node: k })),
-      removeMember: async (at, k) => void (await this.control(at, { op: "dsm-remove-member", node: k })),
-      leave: async (k) => void (await this.control(k, { op: "dsm-leave" })),
-      setHost: async (at, v, host) => void (await this.control(at, { op: "set-host", vcpu: v, node: host })),
-      start: (k, members) => spawn(k, vcpu, this.hostOf.map((h, v) => (v === vcpu ? k : h)), members),
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    };
-  }
-
-  private async exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
-    if (this.busy) throw new Error(`cannot ${what}: another join or leave is in progress`);
-    this.busy = true;
-    try {
-      return await body();
-    } finally {
-      this.busy = false;
-    }
+  private elastic(what: string): ElasticVm {
+    if (!this.layout.elastic) throw new Error(`cannot ${what}: this VM is not elastic`);
+    if (!this.elasticVm) throw new Error(`cannot ${what}: the VM has not booted`);
+    return this.elasticVm;
   }
 
   /**
    * An elastic VM: a new node (a new worker) joins hosting `vcpu` (default: the lowest free one)
    * and the CPU is plugged in at node 0's hotplug device; the guest brings it online on its own.
    */
-  join(wanted?: number): Promise<{ node: number; vcpu: number; change: MembershipChangeResult }> {
-    return this.exclusive("join", async () => {
-      const { coord, possibleCpus, spawn } = this.elasticState("join");
-      const vcpu = wanted ?? this.hostOf.indexOf(null);
-      if (vcpu < 0) throw new Error(`cannot join: all ${possibleCpus} vCPUs are taken`);
-      if (!Number.isInteger(vcpu) || vcpu < 1 || vcpu >= possibleCpus) throw new RangeError(`cannot join with vCPU ${vcpu}: possible vCPUs to add are 1..${possibleCpus - 1}`);
-      if (this.hostOf[vcpu] !== null) throw new Error(`cannot join with vCPU ${vcpu}: node ${this.hostOf[vcpu]} hosts it`);
-      const members = coord.members();
-      const node = Array.from({ length: possibleCpus }, (_, i) => i).find((i) => !members.includes(i));
-      if (node === undefined) throw new Error("cannot join: no free node slot");
-      const change = await joinNode(coord, this.membershipNodes(vcpu, spawn), node, vcpu, () => performance.now());
-      this.hostOf[vcpu] = node;
-      await this.control(0, { op: "plug", cpu: vcpu });
-      return { node, vcpu, change };
-    });
+  async join(wanted?: number): ReturnType<ElasticVm["join"]> {
+    return this.elastic("join").join(wanted);
   }
 
   /**
    * An elastic VM: the guest takes `vcpu` offline and ejects it, its node hands every page it owns
    * to node 0 and its worker ends. Refused for vCPU 0 (node 0 holds the devices).
    */
-  leave(vcpu: number, ejectMs = EJECT_MS): Promise<{ node: number; change: MembershipChangeResult; ownedAfter: number }> {
-    return this.exclusive("leave", async () => {
-      const { coord, spawn } = this.elasticState("leave");
-      if (vcpu === 0) throw new Error("vCPU 0 cannot leave: its node holds the devices (stop the VM instead)");
-      const node = this.hostOf[vcpu];
-      if (node === null || node === undefined) throw new Error(`cannot leave with vCPU ${vcpu}: no node hosts it`);
-      const from = this.nodeEvents.length;
-      await this.control(0, { op: "unplug", cpu: vcpu });
-      // The guest offlines the CPU (moving its tasks away) and then calls _EJ0; a refusal comes as
-      // an _OST with a failure status for the eject request (event 3).
-      const answer = await this.waitForEvent(
-        (e) => e.cpu === vcpu && (e.event === "cpu-ejected" || (e.event === "ost" && e.ostEvent === 3 && e.status !== 0 && e.status !== 0x84)),
-        ejectMs,
-        from,
-      );
-      if (answer.event === "ost") throw new Error(`the guest refused to eject vCPU ${vcpu} (_OST status 0x${answer.status.toString(16)})`);
-      await this.control(node, { op: "pause" });
-      const change = await leaveNode(coord, this.membershipNodes(vcpu, spawn), node, vcpu, () => performance.now());
-      this.hostOf[vcpu] = null;
-      const drained = (await this.control(node, { op: "drain" })) as { owned: number };
-      this.workers[node]?.terminate();
-      delete this.workers[node];
-      return { node, change, ownedAfter: drained.owned };
-    });
+  async leave(vcpu: number, ejectMs?: number): ReturnType<ElasticVm["leave"]> {
+    return this.elastic("leave").leave(vcpu, ejectMs);
   }
 
   /** The latency knob: added one-way delay (0..50 ms) on every frame every node sends, from now on. */

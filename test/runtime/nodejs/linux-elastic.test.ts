@@ -20,9 +20,14 @@ async function run(c: NodeCluster, command: string, ms = 300_000): Promise<strin
   const mark = c.output().length;
   c.send(0, `${command}; echo '==''done'\n`);
   const out = await c.waitFor(/==done\r?\n/, ms, mark);
-  // What the command printed: after the echoed command line, before the marker.
+  // What the command printed: after the echoed command line, before the marker, without the
+  // kernel's own lines (CPU hotplug messages land in the middle of a command's output).
   const text = out.slice(mark, out.lastIndexOf("==done"));
-  return text.slice(text.indexOf("\n") + 1);
+  return text
+    .slice(text.indexOf("\n") + 1)
+    .split(/\r?\n/)
+    .filter((l) => !/^\s*\[\s*\d+\.\d+\]/.test(l))
+    .join("\n");
 }
 
 const online = async (c: NodeCluster) => (await run(c, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();

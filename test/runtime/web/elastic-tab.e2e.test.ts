@@ -31,8 +31,13 @@ async function run(page: Page, command: string, timeoutMs = 300_000): Promise<st
   await page.locator(".xterm").click();
   await page.keyboard.type(`${command}; echo '==''done'\n`, { delay: 20 });
   const out = await waitForConsole(page, /==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
+  // Without the kernel's own lines (CPU hotplug messages land in the middle of a command's output).
   const text = out.slice(0, out.lastIndexOf("==done"));
-  return text.slice(text.indexOf("\n") + 1);
+  return text
+    .slice(text.indexOf("\n") + 1)
+    .split(/\r?\n/)
+    .filter((l) => !/^\s*\[\s*\d+\.\d+\]/.test(l))
+    .join("\n");
 }
 
 const online = async (page: Page) => (await run(page, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();
