@@ -33,8 +33,8 @@ export interface VcpuNodeConfig {
   v86: GuestV86Options;
   /** The vCPU this node hosts (its APIC ID), or null for a node that only holds memory. */
   vcpu: number | null;
-  /** The node hosting each vCPU (vCPU 0 boots; the others start waiting for INIT/SIPI). */
-  vcpuNodes: number[];
+  /** The node hosting each possible vCPU, or null while none does (vCPU 0 boots; the others start waiting for INIT/SIPI). */
+  vcpuNodes: (number | null)[];
   /** The node that hosts the devices (default 0, as in GiantVM); the others forward their I/O to it. */
   deviceNode?: number;
   /** Blocks written into guest RAM before the first instruction (the firmware's boot plan); node 0 only. */

@@ -18,7 +18,7 @@ interface Data {
   guest: GuestFiles;
   vcpu: number | null;
   serve?: ServeOptions;
-  vcpuNodes: number[];
+  vcpuNodes: (number | null)[];
   deviceNode?: number;
   stop: SharedArrayBuffer;
   linkDelayMs?: number;

@@ -21,7 +21,7 @@ export interface NodeInit {
   /** The vCPU this node hosts, or null for a node that only holds memory. */
   vcpu: number | null;
   /** The node hosting each vCPU. */
-  vcpuNodes: number[];
+  vcpuNodes: (number | null)[];
   /** The node that hosts the devices; the others forward their I/O to it. */
   deviceNode: number;
   /** Set to non-zero by the page to stop a node that only serves memory. */

@@ -90,7 +90,7 @@ export class TabMachine implements VmWorkerApi {
           : { kind: "seabios", bios: images.bios.slice(0), vgaBios: images.vgaBios.slice(0), ...common },
         vcpu: spec.vcpu,
         // An elastic VM's unhosted vCPUs are null (the router skips them until set-host).
-        vcpuNodes: hosts as number[],
+        vcpuNodes: hosts,
         deviceNode: this.layout.deviceNode ?? 0,
         stop: this.stopFlag,
         control: this.controls.cell,
