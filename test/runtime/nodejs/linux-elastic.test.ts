@@ -7,6 +7,7 @@ import { afterEach, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../../src/guests/images.ts";
 import { buildFirmware } from "../../../src/runtime/nodejs/firmware-build.ts";
+import { commandOutput } from "../../../harness/console-output.ts";
 import type { NodeCluster } from "../../../src/runtime/nodejs/cluster.ts";
 import { startElasticCluster, type ElasticCluster } from "../../../src/runtime/nodejs/elastic-cluster.ts";
 
@@ -20,14 +21,7 @@ async function run(c: NodeCluster, command: string, ms = 300_000): Promise<strin
   const mark = c.output().length;
   c.send(0, `${command}; echo '==''done'\n`);
   const out = await c.waitFor(/==done\r?\n/, ms, mark);
-  // What the command printed: after the echoed command line, before the marker, without the
-  // kernel's own lines (CPU hotplug messages land in the middle of a command's output).
-  const text = out.slice(mark, out.lastIndexOf("==done"));
-  return text
-    .slice(text.indexOf("\n") + 1)
-    .split(/\r?\n/)
-    .filter((l) => !/^\s*\[\s*\d+\.\d+\]/.test(l))
-    .join("\n");
+  return commandOutput(out.slice(mark, out.lastIndexOf("==done")));
 }
 
 const online = async (c: NodeCluster) => (await run(c, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();

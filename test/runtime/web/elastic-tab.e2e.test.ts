@@ -3,6 +3,7 @@
 // through ACPI CPU hotplug) and "Remove vCPU" takes it away again (the guest offlines and ejects
 // it, the node hands its pages to node 0 and its worker ends). Real Chromium, real Linux guest.
 
+import { commandOutput } from "../../../harness/console-output.ts";
 import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
@@ -31,13 +32,7 @@ async function run(page: Page, command: string, timeoutMs = 300_000): Promise<st
   await page.locator(".xterm").click();
   await page.keyboard.type(`${command}; echo '==''done'\n`, { delay: 20 });
   const out = await waitForConsole(page, /==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
-  // Without the kernel's own lines (CPU hotplug messages land in the middle of a command's output).
-  const text = out.slice(0, out.lastIndexOf("==done"));
-  return text
-    .slice(text.indexOf("\n") + 1)
-    .split(/\r?\n/)
-    .filter((l) => !/^\s*\[\s*\d+\.\d+\]/.test(l))
-    .join("\n");
+  return commandOutput(out.slice(0, out.lastIndexOf("==done")));
 }
 
 const online = async (page: Page) => (await run(page, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();
