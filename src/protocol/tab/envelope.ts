@@ -15,6 +15,7 @@ import type { StatsSnapshot, ViewReport } from "../messages.ts";
 import { MAX_ADDED_DELAY_MS } from "../types.ts";
 import { MAX_FAILURE_MESSAGE, NODE_FAILURE_CAUSES, type NodeFailure } from "./node-failure.ts";
 import { GUEST_IMAGES, GUEST_KINDS, type GuestKind, type ImageName, isGuestKind } from "./guest.ts";
+import { checkControlRequest, type NodeControlRequest } from "./node-control.ts";
 
 /**
  * A path on the page's own server, by syntax alone: absolute ("/…") or relative to the page,
@@ -42,11 +43,19 @@ export interface ImageDigest {
 }
 
 export type ControlMessage =
-  /** tab 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes. */
-  | { t: "config"; guest: GuestKind; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[] }
+  /**
+   * tab 0 → all: what the VM boots; each tab hosting vCPUs fetches, checks and starts its nodes.
+   * `elastic`: an elastic VM (issue 14): `vcpus` is the most it may have, tab 0 booted it with its own
+   * slice, and a tab that joins gets its vCPUs plugged into the running guest (the `node-*`
+   * messages below); without it, every tab's nodes start together before the boot.
+   */
+  | { t: "config"; guest: GuestKind; vcpus: number; memoryMiB: number; cmdline: string; images: ImageDigest[]; elastic?: true }
   /** a tab → tab 0: this tab listens for the VM's messages now (sent once, when it entered the cluster). */
   | { t: "hello" }
-  /** a tab → tab 0: its nodes are running (waiting for the guest's SIPI). */
+  /**
+   * a tab → tab 0: its nodes are running (waiting for the guest's SIPI); in an elastic VM, it has the
+   * images and open links to every tab hosting vCPUs, and waits for tab 0 to start its nodes.
+   */
   | { t: "ready"; vcpus: number[] }
   /** a tab → tab 0: it cannot take part (image mismatch, worker failure...); tab 0 stops. */
   | { t: "refuse"; reason: string }
@@ -68,7 +77,30 @@ export type ControlMessage =
    * tab 0 → a tab that said hello: what watchers (tabs hosting no vCPU) may do, as the creator set
    * it. Tab 0 enforces it (console input and settings go through tab 0); the others show it.
    */
-  | { t: "rights"; rights: WatcherRights };
+  | { t: "rights"; rights: WatcherRights }
+  // ---- an elastic VM's joins and leaves (tab 0 runs them: runtime/node/elastic-vm.ts)
+  /**
+   * tab 0 → all: the tab hosting each possible vCPU in the VM (null: no node runs it), and the
+   * change under way ("" when none). Tabs stop the VM for a lost tab only if it hosts a node here.
+   */
+  | { t: "vm-hosts"; hosts: (number | null)[]; changing: string }
+  /** tab 0 → a tab whose vCPUs it will not add (the VM still boots, say): the VM runs on without it. */
+  | { t: "join-refused"; reason: string }
+  /** a tab → tab 0: take this tab's vCPUs out of the VM, so that it may go. */
+  | { t: "leave-request" }
+  /** tab 0 → that tab: its vCPUs are out and its nodes ended; it may disconnect. */
+  | { t: "leave-done" }
+  /** tab 0 → that tab: it cannot leave now; the VM runs on with it. */
+  | { t: "leave-refused"; reason: string }
+  /** tab 0 → the tab hosting `node`: start it, joining the running VM (answered by `node-reply`). */
+  | { t: "node-start"; id: number; node: number; vcpuNodes: (number | null)[]; members: number[] }
+  /** tab 0 → the tab hosting `node`: a control request for it (answered by `node-reply`). */
+  | { t: "node-control"; id: number; node: number; request: NodeControlRequest }
+  /** tab 0 → the tab hosting `node`: it left the VM; end its worker (answered by `node-reply`). */
+  | { t: "node-end"; id: number; node: number }
+  /** the hosting tab → tab 0: the answer to request `id` (its value is checked by what asked). */
+  | { t: "node-reply"; id: number; ok: true; value: unknown }
+  | { t: "node-reply"; id: number; ok: false; error: string };
 
 /**
  * What a watcher may do beyond seeing the console and the live view. Stopping the VM is never a
@@ -187,6 +219,8 @@ function int(v: unknown, what: string, min: number, max: number): number {
   return v;
 }
 
+const requestId = (v: unknown, what: string) => int(v, `${what}.id`, 1, Number.MAX_SAFE_INTEGER);
+
 function parseControl(v: unknown): ControlMessage {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WireError("control message is not an object");
   const o = v as Record<string, unknown>;
@@ -215,7 +249,9 @@ function parseControl(v: unknown): ControlMessage {
         throw new WireError(`config.images lists ${listed.join(", ")}, but the ${guest} guest needs exactly ${names.join(", ")}`);
       const cmdline = str(o.cmdline, "config.cmdline", 2047);
       if (!/^[\x20-\x7e]*$/.test(cmdline)) throw new WireError("config.cmdline must be printable ASCII");
-      return { t: "config", guest, vcpus: int(o.vcpus, "config.vcpus", 1, 255), memoryMiB: int(o.memoryMiB, "config.memoryMiB", 32, 2048), cmdline, images };
+      if (o.elastic !== undefined && o.elastic !== true) throw new WireError("config.elastic must be true or absent");
+      const config = { t: "config" as const, guest, vcpus: int(o.vcpus, "config.vcpus", 1, 255), memoryMiB: int(o.memoryMiB, "config.memoryMiB", 32, 2048), cmdline, images };
+      return o.elastic ? { ...config, elastic: true } : config;
     }
     case "ready": {
       if (!Array.isArray(o.vcpus) || o.vcpus.length > 255) throw new WireError("ready.vcpus must be a list of vCPU ids");
@@ -256,6 +292,46 @@ function parseControl(v: unknown): ControlMessage {
       const { type, control } = r as Record<string, unknown>;
       if (typeof type !== "boolean" || typeof control !== "boolean") throw new WireError("rights.rights.type and .control must be true or false");
       return { t: "rights", rights: { type, control } };
+    }
+    case "vm-hosts": {
+      if (!Array.isArray(o.hosts) || o.hosts.length < 1 || o.hosts.length > 255) throw new WireError("vm-hosts.hosts must list 1..255 vCPUs");
+      const hosts = o.hosts.map((h, i) => (h === null ? null : int(h, `vm-hosts.hosts[${i}]`, 0, 254)));
+      if (hosts[0] !== 0) throw new WireError("vm-hosts.hosts[0] must be 0: tab 0 hosts vCPU 0");
+      return { t: "vm-hosts", hosts, changing: str(o.changing, "vm-hosts.changing", 256) };
+    }
+    case "join-refused":
+      return { t: "join-refused", reason: str(o.reason, "join-refused.reason") };
+    case "leave-request":
+      return { t: "leave-request" };
+    case "leave-done":
+      return { t: "leave-done" };
+    case "leave-refused":
+      return { t: "leave-refused", reason: str(o.reason, "leave-refused.reason") };
+    case "node-start": {
+      const list = (v: unknown, what: string) => {
+        if (!Array.isArray(v) || v.length < 1 || v.length > 255) throw new WireError(`node-start.${what} must list 1..255 entries`);
+        return v;
+      };
+      const vcpuNodes = list(o.vcpuNodes, "vcpuNodes").map((n, i) => (n === null ? null : int(n, `node-start.vcpuNodes[${i}]`, 0, 254)));
+      const members = list(o.members, "members").map((n, i) => int(n, `node-start.members[${i}]`, 0, 254));
+      return { t: "node-start", id: requestId(o.id, "node-start"), node: int(o.node, "node-start.node", 0, 254), vcpuNodes, members };
+    }
+    case "node-control": {
+      let request: NodeControlRequest;
+      try {
+        request = checkControlRequest(o.request);
+      } catch (err) {
+        throw new WireError(`node-control.request: ${(err as Error).message}`);
+      }
+      return { t: "node-control", id: requestId(o.id, "node-control"), node: int(o.node, "node-control.node", 0, 254), request };
+    }
+    case "node-end":
+      return { t: "node-end", id: requestId(o.id, "node-end"), node: int(o.node, "node-end.node", 0, 254) };
+    case "node-reply": {
+      const id = requestId(o.id, "node-reply");
+      if (o.ok === true) return { t: "node-reply", id, ok: true, value: o.value ?? null };
+      if (o.ok === false) return { t: "node-reply", id, ok: false, error: str(o.error, "node-reply.error") };
+      throw new WireError("node-reply.ok must be true or false");
     }
     default:
       throw new WireError(`unknown control message ${JSON.stringify(String(o.t)).slice(0, 40)}`);

@@ -15,6 +15,8 @@ export type ElasticEvent = NodeEvent & { node: number };
 /** How the controller reaches the nodes. Node 0 hosts vCPU 0 and the devices. */
 export interface ElasticPort {
   possibleCpus: number;
+  /** vCPUs 0..present-1 are online at boot, vCPU i on node i (default 1: node 0 alone). */
+  present?: number;
   control(node: number, request: NodeControlRequest): Promise<unknown>;
   /** Starts node `k` hosting `vcpu` (its DSM built joining, with `members`; `vcpuNodes` as it should know them). */
   start(k: number, vcpu: number, vcpuNodes: (number | null)[], members: number[]): Promise<void>;
@@ -38,8 +40,10 @@ export class ElasticVm {
   constructor(private readonly port: ElasticPort) {
     const n = port.possibleCpus;
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`possibleCpus must be a positive integer, got ${String(n)}`);
-    this.hostOf = Array.from({ length: n }, (_, v) => (v === 0 ? 0 : null));
-    this.coord = new MembershipCoordinator(n, [0]);
+    const present = port.present ?? 1;
+    if (!Number.isInteger(present) || present < 1 || present > n) throw new RangeError(`present vCPUs must be 1..${n}, got ${String(present)}`);
+    this.hostOf = Array.from({ length: n }, (_, v) => (v < present ? v : null));
+    this.coord = new MembershipCoordinator(n, Array.from({ length: present }, (_, i) => i));
   }
 
   /** The node hosting each possible vCPU, or null. */
@@ -61,7 +65,8 @@ export class ElasticVm {
       if (!Number.isInteger(vcpu) || vcpu < 1 || vcpu >= n) throw new RangeError(`cannot join with vCPU ${vcpu}: possible vCPUs to add are 1..${n - 1}`);
       if (this.hostOf[vcpu] !== null) throw new Error(`cannot join with vCPU ${vcpu}: node ${this.hostOf[vcpu]} hosts it`);
       const members = this.coord.members();
-      const node = Array.from({ length: n }, (_, i) => i).find((i) => !members.includes(i));
+      // vCPU v's own slot when it is free (a cluster of tabs routes by it: node v hosts vCPU v).
+      const node = !members.includes(vcpu) ? vcpu : Array.from({ length: n }, (_, i) => i).find((i) => !members.includes(i));
       if (node === undefined) throw new Error("cannot join: no free node slot");
       const change = await joinNode(this.coord, this.nodes(vcpu), node, vcpu, () => performance.now());
       this.hostOf[vcpu] = node;

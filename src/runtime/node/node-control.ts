@@ -22,56 +22,9 @@ export function elasticNodeConfig(e: ElasticNodeInit | undefined): Pick<VcpuNode
   return { elastic: { members: e.members, joining: e.joining === true, possibleCpus: e.possibleCpus, present } };
 }
 
-export type NodeControlRequest =
-  /** Stops the vCPU at an instruction boundary; the node keeps serving its peers (timer and doorbell). */
-  | { op: "pause" }
-  | { op: "resume" }
-  /** Another vCPU got a host (a node joined with it) or lost it (its node left). */
-  | { op: "set-host"; vcpu: number; node: number | null }
-  /** The DSM's part of a membership change (src/protocol/dsm/membership.ts). */
-  | { op: "dsm-report" }
-  | { op: "dsm-add-member"; node: number }
-  | { op: "dsm-remove-member"; node: number }
-  | { op: "dsm-leave" }
-  /** After a leave completed: take in what was sent before the others forgot this node. */
-  | { op: "drain" }
-  /** Node 0's CPU hotplug device. */
-  | { op: "plug"; cpu: number }
-  | { op: "unplug"; cpu: number }
-  | { op: "hotplug-state" };
-
-/** What a node reports on its own: the guest's answers to node 0's hotplug device. */
-export type NodeEvent = { event: "cpu-ejected"; cpu: number } | { event: "ost"; cpu: number; ostEvent: number; status: number };
-
-const int = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x >= 0 && x < 256;
-
-/** Checks a request that crossed a thread boundary; throws a message naming what is wrong. */
-export function checkControlRequest(x: unknown): NodeControlRequest {
-  const r = x as Record<string, unknown> | null;
-  const op = typeof r === "object" && r !== null ? r.op : undefined;
-  switch (op) {
-    case "pause":
-    case "resume":
-    case "dsm-report":
-    case "dsm-leave":
-    case "drain":
-    case "hotplug-state":
-      return { op };
-    case "set-host":
-      if (!int(r!.vcpu) || !(r!.node === null || int(r!.node))) throw new TypeError(`set-host needs a vCPU and a node id or null, got ${JSON.stringify(r)}`);
-      return { op, vcpu: r!.vcpu, node: r!.node as number | null };
-    case "dsm-add-member":
-    case "dsm-remove-member":
-      if (!int(r!.node)) throw new TypeError(`${op} needs a node id, got ${JSON.stringify(r!.node)}`);
-      return { op, node: r!.node };
-    case "plug":
-    case "unplug":
-      if (!int(r!.cpu)) throw new TypeError(`${op} needs a CPU number, got ${JSON.stringify(r!.cpu)}`);
-      return { op, cpu: r!.cpu };
-    default:
-      throw new TypeError(`unknown control request ${JSON.stringify(op)}`);
-  }
-}
+// The requests, events and their checker are the protocol's (tab 0 sends them to other tabs too).
+export { checkControlRequest, type NodeControlRequest, type NodeEvent } from "../../protocol/tab/node-control.ts";
+import type { NodeControlRequest, NodeEvent } from "../../protocol/tab/node-control.ts";
 
 /** Carries out one control request on a started node. */
 export async function runNodeControl(n: VcpuNode, r: NodeControlRequest): Promise<unknown> {

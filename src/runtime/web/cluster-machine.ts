@@ -8,7 +8,7 @@
 import type { VmEvent } from "./vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../links/tab-bridge.ts";
 import type { ClusterGuest } from "../../protocol/tab/guest.ts";
-import { NodeControls, type NodeReports, type PageToNode, watchNode } from "./node-protocol.ts";
+import { type NodeControlRequest, NodeControls, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
 
 export interface ClusterMachineLayout extends NodeReports {
   /** VM nodes in the whole cluster; node i hosts vCPU i. */
@@ -28,6 +28,15 @@ export interface ClusterMachineLayout extends NodeReports {
    * VM must stop everywhere: its nodes would wait forever for the frames it no longer moves.
    */
   onFatal?(why: string): void;
+  /**
+   * An elastic VM (issue 14): `nodes` is the most vCPUs it may have, and the firmware describes them
+   * all. On tab 0, `boot` starts its local nodes 0..k-1 as the VM's first members (k = `local.length`,
+   * vCPUs 0..k-1 present); on any other tab `boot` starts none: tab 0 starts each with `startNode`
+   * when it joins the running VM, and ends it with `endNode` when it leaves.
+   */
+  elastic?: boolean;
+  /** What a local node reports on its own (node 0's hotplug device: ejects, _OST answers). */
+  onNodeEvent?(node: number, event: NodeEvent): void;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -44,6 +53,10 @@ export class ClusterMachine {
   /** The live view's controls, read by every local node (see NodeInit.control). */
   private readonly controls = new NodeControls();
   private pumping = false;
+  private guest: ClusterGuest | null = null;
+  private onEvent: (event: VmEvent) => void = () => {};
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextRequest = 1;
 
   constructor(private readonly layout: ClusterMachineLayout) {
     const { nodes, local } = layout;
@@ -68,23 +81,94 @@ export class ClusterMachine {
   async boot(guest: ClusterGuest, onEvent: (event: VmEvent) => void): Promise<void> {
     this.startPump();
     await this.layout.prepare?.(guest);
-    const vcpuNodes = Array.from({ length: this.layout.nodes }, (_, i) => i);
-    const ready = this.layout.local.map((self) => {
-      // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
-      const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
-      this.workers.set(self, worker);
-      const started = watchNode(worker, { self, vcpu: self }, START_TIMEOUT_MS, onEvent, this.layout);
-      // Every node builds its own v86 instance from its own copy of the images.
-      const common = { kind: "init", plan: nodePlan(this.plan, self), wasm: guest.wasm.slice(0), vcpu: self, vcpuNodes, deviceNode: 0, stop: this.stopFlag, control: this.controls.cell } as const;
-      const init: PageToNode =
-        guest.kind === "linux"
-          ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
-          : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };
-      worker.postMessage(init);
-      return started;
-    });
-    await Promise.all(ready);
+    this.guest = guest;
+    this.onEvent = onEvent;
+    const { nodes, local, elastic } = this.layout;
+    if (elastic) {
+      // Tab 0's slice is the VM's first members; other tabs' nodes start when they join.
+      if (local.includes(0)) {
+        const present = local.length;
+        if (local.some((n) => n >= present)) throw new Error(`an elastic VM boots on tab 0's vCPUs 0..${present - 1}, not ${local.join(", ")}`);
+        const members = Array.from({ length: present }, (_, i) => i);
+        const vcpuNodes = Array.from({ length: nodes }, (_, i) => (i < present ? i : null));
+        await Promise.all(local.map((self) => this.spawn(self, vcpuNodes, { possibleCpus: nodes, presentCpus: present, members, joining: false })));
+      }
+    } else {
+      const vcpuNodes = Array.from({ length: nodes }, (_, i) => i);
+      await Promise.all(local.map((self) => this.spawn(self, vcpuNodes)));
+    }
     onEvent({ kind: "started" });
+  }
+
+  /** Starts local node `self` (it hosts vCPU `self`); resolves when it runs. */
+  private spawn(self: number, vcpuNodes: (number | null)[], elastic?: NodeInit["elastic"]): Promise<void> {
+    const guest = this.guest;
+    if (!guest) throw new Error("the VM has not been set up on this tab");
+    if (this.workers.has(self)) throw new Error(`node ${self} already runs in this tab`);
+    // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
+    const worker = new Worker(new URL("./node-worker.ts", import.meta.url), { type: "module", name: `node${self}` });
+    this.workers.set(self, worker);
+    worker.addEventListener("message", (e: MessageEvent<NodeToPage>) => this.onNodeMessage(self, e.data));
+    const started = watchNode(worker, { self, vcpu: self }, START_TIMEOUT_MS, this.onEvent, this.layout);
+    // Every node builds its own v86 instance from its own copy of the images.
+    const common = {
+      kind: "init",
+      plan: nodePlan(this.plan, self),
+      wasm: guest.wasm.slice(0),
+      vcpu: self,
+      vcpuNodes,
+      deviceNode: 0,
+      stop: this.stopFlag,
+      control: this.controls.cell,
+      ...(elastic ? { elastic } : {}),
+    } as const;
+    const init: PageToNode =
+      guest.kind === "linux"
+        ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
+        : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };
+    worker.postMessage(init);
+    return started;
+  }
+
+  /** An elastic VM: starts local node `self`, joining the running VM with these members (tab 0 asks). */
+  startNode(self: number, vcpuNodes: (number | null)[], members: number[]): Promise<void> {
+    if (!this.layout.elastic) return Promise.reject(new Error("only an elastic VM starts nodes while it runs"));
+    if (!this.layout.local.includes(self)) return Promise.reject(new RangeError(`node ${self} is not one of this tab's (${this.layout.local.join(", ")})`));
+    if (vcpuNodes.length !== this.layout.nodes) return Promise.reject(new RangeError(`node ${self} must know a host for each of the ${this.layout.nodes} possible vCPUs, got ${vcpuNodes.length}`));
+    return this.spawn(self, vcpuNodes, { possibleCpus: this.layout.nodes, presentCpus: 1, members, joining: true });
+  }
+
+  /** An elastic VM: local node `self` left the VM; its worker ends. */
+  endNode(self: number): void {
+    const w = this.workers.get(self);
+    if (!w) throw new RangeError(`node ${self} does not run in this tab`);
+    w.terminate();
+    this.workers.delete(self);
+  }
+
+  /** Whether local node `self` runs. */
+  runs(self: number): boolean {
+    return this.workers.has(self);
+  }
+
+  /** A control request to a local node's worker (node-worker.ts); rejects with the node's error text. */
+  control(self: number, request: NodeControlRequest): Promise<unknown> {
+    const w = this.workers.get(self);
+    if (!w) return Promise.reject(new RangeError(`node ${self} does not run in this tab`));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ kind: "control", id, request } satisfies PageToNode);
+    });
+  }
+
+  private onNodeMessage(node: number, m: NodeToPage): void {
+    if (m.kind === "control-reply") {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.ok) p?.resolve(m.value);
+      else p?.reject(new Error(`node ${node}: ${m.error}`));
+    } else if (m.kind === "event") this.layout.onNodeEvent?.(node, m.event);
   }
 
   /**
@@ -150,5 +234,7 @@ export class ClusterMachine {
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
     for (const w of this.workers.values()) w.terminate();
     this.workers.clear();
+    for (const p of this.pending.values()) p.reject(new Error("this tab's nodes ended"));
+    this.pending.clear();
   }
 }

@@ -13,6 +13,8 @@ import type { NodeStatus, NodeViewReport } from "./node-protocol.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
 import { decode, encode } from "../../protocol/codec.ts";
 import type { StatsSnapshot } from "../../protocol/messages.ts";
+import { ElasticHost } from "./elastic-host.ts";
+import type { NodeEvent } from "../../protocol/tab/node-control.ts";
 
 /** The part of FabricMember this module uses (a fake in unit tests). */
 export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
@@ -23,6 +25,8 @@ export type ClusterVmState =
   | { phase: "booting" }
   | { phase: "running" }
   | { phase: "stopped"; reason: string }
+  /** An elastic VM: this tab is out of it (it left, or tab 0 refused its vCPUs); the VM runs on. */
+  | { phase: "left"; reason: string }
   /** `failure`: set when the VM stopped because a node failed (on any tab). */
   | { phase: "error"; message: string; failure?: NodeFailure & { tab: number } };
 
@@ -42,6 +46,16 @@ export interface ClusterVmDeps {
   watcherRights?: WatcherRights;
   /** What watchers may do, when this tab learns it (tab 0 at once, the others from tab 0's hello answer). */
   onRights?(rights: WatcherRights): void;
+  /**
+   * An elastic VM: the tab hosting each possible vCPU's node (null: offline), and the join or leave
+   * under way ("" when none), on every tab whenever tab 0 says it changed.
+   */
+  onVmHosts?(hosts: (number | null)[], changing: string): void;
+  /**
+   * Tab 0 of an elastic VM: text in node 0's console that says the guest can take a CPU (its shell
+   * prompt); joins before it are refused.
+   */
+  guestReadyText?: string;
 }
 
 /** The VM's live-view controls, the same on every tab (tab 0 orders the changes). */
@@ -63,12 +77,14 @@ export interface ClusterViewSink {
 }
 
 /** What ClusterVm needs of this tab's nodes. */
-export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing">;
+export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode">;
 
 /** How long tab 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
 /** How long tab 0 waits for the hello of the tabs hosting vCPUs (admitted tabs may still be connecting). */
 const LINKS_TIMEOUT_MS = 60_000;
+/** How long tab 0 of an elastic VM waits for a leaving tab's vCPUs to go (the guest moves their tasks). */
+const LEAVE_TIMEOUT_MS = 600_000;
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -94,6 +110,18 @@ export class ClusterVm {
   private run = 0;
   /** What watchers may do: the creator's choice on tab 0, tab 0's word elsewhere. */
   private rights: WatcherRights;
+  /** An elastic VM (config.elastic): tabs join and leave while it runs. */
+  private elastic = false;
+  /** Tab 0 of an elastic VM: the joins and leaves. */
+  private elasticHost: ElasticHost | null = null;
+  /** An elastic VM: the tab hosting each vCPU's node (null: none), as tab 0 last said. */
+  private vmHosts: (number | null)[] = [];
+  private vmChanging = "";
+  /** Tab 0 of an elastic VM: whether the guest can take CPUs yet, from its console. */
+  private guestUp = false;
+  private serialTail = "";
+  /** A tab other than 0 of an elastic VM: its Leave waiting for tab 0's answer. */
+  private leaveWaiter: { resolve(): void; reject(e: Error): void } | null = null;
 
   constructor(private readonly deps: ClusterVmDeps) {
     this.rights = deps.fabric.tab === 0 ? { ...(deps.watcherRights ?? NO_WATCHER_RIGHTS) } : { ...NO_WATCHER_RIGHTS };
@@ -152,8 +180,9 @@ export class ClusterVm {
     const machine = make({
       nodes: total,
       local: me.vcpus,
+      ...(this.elastic ? { elastic: true, onNodeEvent: (node: number, e: NodeEvent) => this.elasticHost?.nodeEvent(node, e) } : {}),
       sendRemote: (from, to, frame) => {
-        const tab = this.hostOf[to];
+        const tab = this.tabOfNode(to);
         if (tab === undefined) throw new Error(`no tab hosts node ${to}`);
         try {
           this.send(tab, { kind: "node-frame", from, to, payload: frame });
@@ -172,6 +201,11 @@ export class ClusterVm {
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
     return machine;
+  }
+
+  /** The tab running VM node `node` (node i hosts vCPU i): the roster's slices in an elastic VM, else as frozen at the start. */
+  private tabOfNode(node: number): number | undefined {
+    return this.elastic ? this.deps.fabric.members.find((m) => m.vcpus.includes(node))?.tab : this.hostOf[node];
   }
 
   // ------------------------------------------------------------ live view
@@ -238,13 +272,20 @@ export class ClusterVm {
    * Tab 0: boots the VM with this guest (images already fetched and checked by the caller) once
    * every tab hosting vCPUs has its images. `urls` are the paths the other tabs fetch them from.
    */
-  async bootHost(guest: ClusterGuest, urls: Partial<Record<ImageName, string>>): Promise<void> {
+  async bootHost(guest: ClusterGuest, urls: Partial<Record<ImageName, string>>, opts: { elastic?: boolean } = {}): Promise<void> {
     if (!this.isHost) throw new Error("only the tab that created the cluster (tab 0) boots the VM");
     if (this.active()) throw new Error(`the VM is already ${this.state.phase}`);
+    const elastic = opts.elastic === true;
+    if (elastic && guest.kind !== "linux") throw new Error("an elastic VM runs the Linux guest (the self-test has no CPU hotplug)");
     const missing = this.missingVcpus();
-    if (missing.length) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
+    if (missing.length && !elastic) throw new Error(`no tab hosts vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")} yet: share the join link`);
+    this.elastic = elastic;
     this.freezeHosts();
-    const total = this.hostOf.length;
+    // An elastic VM boots on this tab's slice; the firmware describes every possible vCPU.
+    const total = elastic ? this.deps.fabric.shape.totalVcpus : this.hostOf.length;
+    const present = this.deps.fabric.me?.vcpus.length ?? 0;
+    this.guestUp = false;
+    this.serialTail = "";
     this.deps.view?.config({ vcpus: total, memoryMiB: guest.memoryMiB, guest: guest.kind });
     this.set({ phase: "booting" });
     try {
@@ -255,7 +296,7 @@ export class ClusterVm {
           if (url === undefined) throw new Error(`no URL for the ${what} image: the other tabs could not fetch it`);
           digests.push({ what, url, bytes: bytes.byteLength, sha256: await sha256Hex(bytes) });
         }
-        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests };
+        const config: ControlMessage = { t: "config", guest: guest.kind, vcpus: total, memoryMiB: guest.memoryMiB, cmdline: guest.cmdline, images: digests, ...(elastic ? { elastic: true as const } : {}) };
         const envelope = encodeWire({ kind: "control", msg: config });
         // Checked with the joiners' own parser before it is announced: a config they would drop
         // (an image URL on another server, say) must stop the VM here and now, not leave it booting.
@@ -264,7 +305,8 @@ export class ClusterVm {
         } catch (err) {
           throw new Error(`the other tabs would refuse this VM's configuration: ${(err as Error).message}`);
         }
-        const others = new Set(this.deps.fabric.members.filter((m) => m.tab !== 0 && m.vcpus.length > 0).map((m) => m.tab));
+        // An elastic VM waits for nobody: a tab hosting vCPUs joins it once it runs.
+        const others = new Set(elastic ? [] : this.deps.fabric.members.filter((m) => m.tab !== 0 && m.vcpus.length > 0).map((m) => m.tab));
         let resolveReady = () => {};
         const ready = new Promise<void>((resolve, reject) => {
           resolveReady = resolve;
@@ -274,6 +316,7 @@ export class ClusterVm {
         await this.hellos([...others]);
         this.deps.fabric.broadcast(envelope);
         this.announced = { config, to: new Set(this.listening) };
+        if (elastic) this.publishHosts(this.elasticHost!.hosts(), "");
         if (others.size === 0) resolveReady();
         try {
           await ready;
@@ -281,11 +324,73 @@ export class ClusterVm {
           this.readyWaiter = null;
         }
       });
+      if (elastic) {
+        const machine = this.machine;
+        this.elasticHost = new ElasticHost({
+          possibleCpus: total,
+          present,
+          local: machine,
+          members: () => this.deps.fabric.members,
+          send: (tab, msg) => this.send(tab, { kind: "control", msg }),
+          failure: () => (this.state.phase === "error" ? this.state.message : this.state.phase === "stopped" ? this.state.reason : null),
+          fatal: (why) => this.stopEverywhere(why, true),
+          onHosts: (hosts, changing) => this.publishHosts(hosts, changing),
+          guestReady: () => this.guestUp,
+        });
+      }
       await this.machine.boot(guest, (e) => this.onVmEvent(e));
     } catch (err) {
       // (When the VM already stopped, a tab left or a node failed, this does nothing: that cause stands.)
       this.stopEverywhere(`the VM failed to boot: ${(err as Error).message}`, true);
     }
+  }
+
+  /** Tab 0 of an elastic VM: shows the hosts here and tells every tab. */
+  private publishHosts(hosts: (number | null)[], changing: string): void {
+    this.setVmHosts(hosts, changing);
+    if (this.live) this.deps.fabric.broadcast(encodeWire({ kind: "control", msg: { t: "vm-hosts", hosts, changing } }));
+  }
+
+  private setVmHosts(hosts: (number | null)[], changing: string): void {
+    this.vmHosts = [...hosts];
+    this.vmChanging = changing;
+    this.deps.onVmHosts?.([...hosts], changing);
+  }
+
+  /** An elastic VM: the tab hosting each vCPU's node (null: offline), and the change under way. */
+  get vmHostMap(): { hosts: (number | null)[]; changing: string } | null {
+    return this.elastic ? { hosts: [...this.vmHosts], changing: this.vmChanging } : null;
+  }
+
+  /** Whether the VM is elastic (tabs join and leave while it runs). */
+  get isElastic(): boolean {
+    return this.elastic;
+  }
+
+  /**
+   * A tab other than tab 0 of an elastic VM: asks tab 0 to take this tab's vCPUs out of the running
+   * guest (it offlines them, their pages move to tabs that stay) and resolves when they are out; the
+   * page then leaves the cluster, and the VM runs on. Rejects with tab 0's refusal, the VM running on.
+   */
+  leaveVm(): Promise<void> {
+    if (this.isHost) return Promise.reject(new Error("tab 0 holds the devices and vCPU 0: it cannot leave the VM (Stop ends it)"));
+    if (!this.elastic) return Promise.reject(new Error("this VM is not elastic: leaving the cluster stops it"));
+    if (this.leaveWaiter) return Promise.reject(new Error("this tab's Leave is already in progress"));
+    if (!this.live) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(() => reject(new Error(`tab 0 did not finish this tab's leave within ${LEAVE_TIMEOUT_MS / 1000} s`))), LEAVE_TIMEOUT_MS);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.leaveWaiter = null;
+        f();
+      };
+      this.leaveWaiter = { resolve: () => done(resolve), reject: (e) => done(() => reject(e)) };
+      try {
+        this.send(0, { kind: "control", msg: { t: "leave-request" } });
+      } catch (err) {
+        this.leaveWaiter.reject(err as Error);
+      }
+    });
   }
 
   /** Waits until these tabs said hello (they are admitted before their links open and they listen). */
@@ -318,9 +423,14 @@ export class ClusterVm {
         // Node 0's UART: shown here and on every other tab.
         this.deps.onOutput(e.bytes);
         if (this.isHost) this.deps.fabric.broadcast(encodeWire({ kind: "console-out", bytes: e.bytes }));
+        if (this.elastic && !this.guestUp && this.deps.guestReadyText) {
+          this.serialTail = (this.serialTail + String.fromCharCode(...e.bytes)).slice(-256);
+          this.guestUp = this.serialTail.includes(this.deps.guestReadyText);
+        }
         break;
       case "started":
-        this.set({ phase: "running" });
+        // A tab joining an elastic VM runs when tab 0 says its vCPUs are in (vm-hosts).
+        if (!this.elastic || this.isHost) this.set({ phase: "running" });
         break;
       case "stopped":
         this.set({ phase: "stopped", reason: "the VM stopped" });
@@ -375,6 +485,8 @@ export class ClusterVm {
     if (!this.live) return;
     this.run++;
     this.readyWaiter?.reject(new Error(reason));
+    this.elasticHost?.stop(reason);
+    this.leaveWaiter?.reject(new Error(reason));
     this.machine?.terminate();
     this.machine = null;
     this.set(isError ? { phase: "error", message: reason, ...(failure ? { failure } : {}) } : { phase: "stopped", reason });
@@ -390,21 +502,36 @@ export class ClusterVm {
     return this.hostOf.includes(tab) || (this.deps.fabric.members.find((m) => m.tab === tab)?.vcpus.length ?? 0) > 0;
   }
 
+  /**
+   * Whether losing `tab` loses part of the VM: in an elastic VM, whether it runs a node of it (tab 0
+   * knows at once; the others as tab 0 last said); otherwise whether it hosts vCPUs.
+   */
+  private holdsPartOfVm(tab: number, member?: Member): boolean {
+    if (!this.elastic) return member ? member.vcpus.length > 0 : this.hostsVcpus(tab);
+    return this.elasticHost ? this.elasticHost.hostsNode(tab) : this.vmHosts.includes(tab);
+  }
+
+  /** Whether this tab runs a node of the VM (so carries node frames). */
+  private get runsNodes(): boolean {
+    return this.elastic ? this.holdsPartOfVm(this.deps.fabric.tab) : (this.deps.fabric.me?.vcpus.length ?? 0) > 0;
+  }
+
   private onFabric(e: FabricEvent): void {
     if (e.type === "member-left") {
       // Its nodes held pages and CPUs nobody else has. Every remaining tab is told, not only the
       // ones that saw it go: a lost link between two tabs is seen by those two alone.
-      if (e.member.vcpus.length > 0 && this.live) {
+      this.elasticHost?.tabGone(e.member.tab);
+      if (this.holdsPartOfVm(e.member.tab, e.member) && this.live) {
         const why = `${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped (seen on tab ${this.deps.fabric.tab})`;
         // A watcher carries no node frames: what it sees alone, it keeps to itself.
-        if (this.deps.fabric.me?.vcpus.length) this.stopEverywhere(why, true);
+        if (this.runsNodes) this.stopEverywhere(why, true);
         else this.halt(why, true);
       }
       if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.tab);
       this.listening.delete(e.member.tab);
     } else if (e.type === "link-down") {
       // Node frames flow only between tabs hosting vCPUs; a watcher's link carries the console.
-      if (this.live && this.hostsVcpus(e.tab) && this.deps.fabric.me?.vcpus.length) {
+      if (this.live && this.holdsPartOfVm(e.tab) && this.runsNodes) {
         const m = this.deps.fabric.members.find((x) => x.tab === e.tab);
         const why = `the link between tab ${this.deps.fabric.tab} and ${m ? describeMember(m) : `tab ${e.tab}`} went down (${e.reason}); the VM stopped`;
         // The fabric follows a closed link with member-left at once when the tab is gone (a goodbye,
@@ -491,9 +618,11 @@ export class ClusterVm {
         this.listening.add(from);
         this.helloWaiter?.();
         // A watcher that joined while the VM runs: tell it what runs, so it shows the console.
-        if (this.announced && this.active() && !this.announced.to.has(from) && this.deps.fabric.members.find((m) => m.tab === from)?.vcpus.length === 0) {
+        // In an elastic VM, so does a tab hosting vCPUs: it joins the running VM with them.
+        if (this.announced && this.active() && !this.announced.to.has(from) && (this.elastic || this.deps.fabric.members.find((m) => m.tab === from)?.vcpus.length === 0)) {
           this.announced.to.add(from);
           this.send(from, { kind: "control", msg: this.announced.config });
+          if (this.elastic) this.send(from, { kind: "control", msg: { t: "vm-hosts", hosts: this.vmHosts, changing: this.vmChanging } });
         }
         this.send(from, { kind: "control", msg: { t: "rights", rights: this.rights } });
         // The live view's settings as they are now, so its knob shows them and its nodes apply them.
@@ -502,6 +631,15 @@ export class ClusterVm {
         break;
       case "ready": {
         if (!this.isHost) throw new Error("a ready message sent to a tab other than tab 0");
+        if (this.elastic) {
+          if (!this.deps.fabric.members.find((m) => m.tab === from)?.vcpus.length) throw new Error(`tab ${from} is ready to join but hosts no vCPU`);
+          if (!this.elasticHost || this.state.phase !== "running") {
+            this.send(from, { kind: "control", msg: { t: "join-refused", reason: `the VM is ${this.state.phase}, not running` } });
+            return;
+          }
+          this.elasticHost.joinWhenReady(from);
+          return;
+        }
         const w = this.readyWaiter;
         if (!w) return;
         w.missing.delete(from);
@@ -533,6 +671,46 @@ export class ClusterVm {
         this.nodeFailed(f, false);
         break;
       }
+      case "vm-hosts": {
+        if (from !== 0 || this.isHost) throw new Error("a vm-hosts message from a tab other than tab 0");
+        if (!this.elastic) throw new Error("a vm-hosts message for a VM that is not elastic");
+        if (msg.hosts.length !== this.deps.fabric.shape.totalVcpus) throw new Error(`vm-hosts lists ${msg.hosts.length} vCPUs, the cluster has ${this.deps.fabric.shape.totalVcpus}`);
+        this.setVmHosts(msg.hosts, msg.changing);
+        // This tab joined: its vCPUs are in and the change is over.
+        const mine = this.deps.fabric.me?.vcpus ?? [];
+        if (this.state.phase === "booting" && mine.length && mine.every((v) => msg.hosts[v] === this.deps.fabric.tab) && msg.changing === "") this.set({ phase: "running" });
+        break;
+      }
+      case "join-refused":
+        if (from !== 0 || this.isHost) throw new Error("a join refusal from a tab other than tab 0");
+        if (this.vmHosts.includes(this.deps.fabric.tab)) throw new Error("tab 0 refused this tab's join, but its nodes are in the VM");
+        this.outOfVm(`tab 0 refused this tab's vCPUs: ${msg.reason}. The VM runs on without them`);
+        break;
+      case "leave-request":
+        if (!this.isHost) throw new Error("a leave request sent to a tab other than tab 0");
+        if (!this.elasticHost || !this.live) this.send(from, { kind: "control", msg: { t: "leave-refused", reason: "no elastic VM runs: leaving the cluster is enough" } });
+        else this.elasticHost.requestLeave(from);
+        break;
+      case "leave-done":
+        if (from !== 0 || this.isHost) throw new Error("a leave-done from a tab other than tab 0");
+        this.outOfVm("this tab left the VM; it runs on without this tab's vCPUs");
+        this.leaveWaiter?.resolve();
+        break;
+      case "leave-refused":
+        if (from !== 0 || this.isHost) throw new Error("a leave refusal from a tab other than tab 0");
+        if (!this.leaveWaiter) throw new Error(`tab 0 refused a leave this tab did not ask for (${msg.reason})`);
+        this.leaveWaiter.reject(new Error(msg.reason));
+        break;
+      case "node-start":
+      case "node-control":
+      case "node-end":
+        if (from !== 0 || this.isHost) throw new Error(`a ${msg.t} request from a tab other than tab 0`);
+        void this.serveNodeRequest(msg);
+        break;
+      case "node-reply":
+        if (!this.isHost || !this.elasticHost) throw new Error("a node-reply sent to a tab that asked nothing");
+        this.elasticHost.onReply(from, msg);
+        break;
       case "link-delay":
       case "tracing":
         // Tab 0 orders every change (a request from any tab); the others apply what tab 0 sends.
@@ -553,6 +731,7 @@ export class ClusterVm {
       return;
     }
     this.freezeHosts();
+    this.elastic = config.elastic === true;
     this.deps.view?.config({ vcpus: config.vcpus, memoryMiB: config.memoryMiB, guest: config.guest });
     if (!me || me.vcpus.length === 0) {
       this.set({ phase: "running" }); // a watcher: it shows the console, runs nothing
@@ -579,10 +758,14 @@ export class ClusterVm {
         got[d.what] = buf;
       }
       const guest = guestFromImages(config.guest, got, config.cmdline, config.memoryMiB);
-      if (config.vcpus !== this.hostOf.length) throw new Error(`tab 0 boots ${config.vcpus} vCPUs but the roster lists ${this.hostOf.length}`);
+      const expected = this.elastic ? this.deps.fabric.shape.totalVcpus : this.hostOf.length;
+      if (config.vcpus !== expected) throw new Error(`tab 0 boots ${config.vcpus} vCPUs but the ${this.elastic ? "cluster's most" : "roster lists"} ${expected}`);
       this.set({ phase: "booting" });
       this.machine = this.newMachine(config.vcpus);
+      // (An elastic VM's nodes start here when tab 0 asks, after this tab said it is ready.)
       await this.machine.boot(guest, (e) => this.onVmEvent(e));
+      if (stopped()) return;
+      if (this.elastic) await this.linksToVm();
       if (stopped()) return;
       this.send(0, { kind: "control", msg: { t: "ready", vcpus: me.vcpus } });
     } catch (err) {
@@ -591,5 +774,50 @@ export class ClusterVm {
       this.send(0, { kind: "control", msg: { t: "refuse", reason } });
       this.halt(reason, true);
     }
+  }
+
+  /** Waits until this tab has open links to every tab running a node of the VM (their frames come at once). */
+  private async linksToVm(): Promise<void> {
+    const deadline = Date.now() + LINKS_TIMEOUT_MS;
+    for (;;) {
+      const up = new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.tab));
+      const waiting = [...new Set(this.vmHosts)].filter((t): t is number => t !== null && t !== this.deps.fabric.tab && !up.has(t));
+      if (waiting.length === 0) return;
+      if (!this.live) throw new Error("the VM stopped while this tab waited for its links");
+      if (Date.now() > deadline) throw new Error(`the links to tab${waiting.length > 1 ? "s" : ""} ${waiting.join(", ")} did not open within ${LINKS_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** A tab other than tab 0 of an elastic VM: carries out tab 0's request for one of its nodes, and answers. */
+  private async serveNodeRequest(msg: Extract<ControlMessage, { t: "node-start" | "node-control" | "node-end" }>): Promise<void> {
+    let reply: ControlMessage;
+    try {
+      const machine = this.machine;
+      if (!machine || !this.elastic) throw new Error("no elastic VM runs on this tab");
+      let value: unknown = null;
+      if (msg.t === "node-start") {
+        await this.linksToVm();
+        await machine.startNode(msg.node, msg.vcpuNodes, msg.members);
+      } else if (msg.t === "node-control") value = await machine.control(msg.node, msg.request);
+      else machine.endNode(msg.node);
+      reply = { t: "node-reply", id: msg.id, ok: true, value: value ?? null };
+    } catch (err) {
+      reply = { t: "node-reply", id: msg.id, ok: false, error: ((err as Error).message ?? String(err)).slice(0, 4000) };
+    }
+    try {
+      this.send(0, { kind: "control", msg: reply });
+    } catch (err) {
+      this.deps.onInvalid?.(`the answer to tab 0's ${msg.t} for node ${msg.node} could not go: ${(err as Error).message}`);
+    }
+  }
+
+  /** An elastic VM goes on without this tab (it left, or was refused): its nodes end, it stops nothing. */
+  private outOfVm(reason: string): void {
+    if (!this.live) return;
+    this.run++;
+    this.machine?.terminate();
+    this.machine = null;
+    this.set({ phase: "left", reason });
   }
 }
