@@ -148,3 +148,113 @@ it("refuses malformed envelopes, naming the problem", () => {
   bad([5, ...st, 0], /live-view frame: .*unexpected byte/);
   expect(() => encodeWire({ kind: "node-frame", from: 300, to: 1, payload: new Uint8Array(1) })).toThrow(/0..254/);
 });
+
+// ------------------------------------------------------------ the elastic VM's control messages (issue 14)
+
+const control = (v: unknown) => encodeWire({ kind: "control", msg: v as ControlMessage });
+/** An envelope built by hand (encodeWire would also take it: the checks are on the receiving side). */
+const raw = (v: unknown) => new Uint8Array([4, ...new TextEncoder().encode(JSON.stringify(v))]);
+const refused = (bytes: Uint8Array, pattern: RegExp) => {
+  let err: unknown;
+  try {
+    decodeWire(bytes);
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected ${new TextDecoder().decode(bytes.subarray(1))} to be refused`).toBeInstanceOf(WireError);
+  expect((err as Error).message).toMatch(pattern);
+};
+
+it("round-trips the elastic VM's control messages", () => {
+  const elastic: ControlMessage[] = [
+    { ...(config as Extract<ControlMessage, { t: "config" }>), vcpus: 4, elastic: true },
+    { t: "vm-hosts", hosts: [0], changing: "" },
+    { t: "vm-hosts", hosts: [0, null, 1, 254], changing: "tab 1 joins with vCPU 2" },
+    { t: "join-refused", reason: "the VM is still booting" },
+    { t: "leave-request" },
+    { t: "leave-done" },
+    { t: "leave-refused", reason: "another change is in progress" },
+    { t: "node-start", id: 1, node: 2, vcpuNodes: [0, null, 2, null], members: [0, 2] },
+    { t: "node-end", id: Number.MAX_SAFE_INTEGER, node: 254 },
+    { t: "node-reply", id: 7, ok: true, value: { node: 2, quiescent: true, sent: [1, 0], received: [0, 3] } },
+    { t: "node-reply", id: 8, ok: true, value: null },
+    { t: "node-reply", id: 9, ok: false, error: "node 2: the engine stopped" },
+  ];
+  const requests = [
+    { op: "pause" },
+    { op: "resume" },
+    { op: "set-host", vcpu: 3, node: 3 },
+    { op: "set-host", vcpu: 3, node: null },
+    { op: "dsm-report" },
+    { op: "dsm-add-member", node: 5 },
+    { op: "dsm-remove-member", node: 5 },
+    { op: "dsm-leave" },
+    { op: "drain" },
+    { op: "plug", cpu: 1 },
+    { op: "unplug", cpu: 7 },
+    { op: "hotplug-state" },
+  ] as const;
+  for (const request of requests) elastic.push({ t: "node-control", id: 3, node: 1, request });
+  for (const msg of elastic) expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
+  // A config without `elastic` decodes without the key (not `elastic: undefined`): the non-elastic VM is unchanged.
+  const plain = decodeWire(control(config));
+  expect(plain.kind === "control" && "elastic" in plain.msg).toBe(false);
+  // A successful reply without a value carries null; extra keys of a request are not passed on.
+  expect(decodeWire(raw({ t: "node-reply", id: 4, ok: true }))).toEqual({ kind: "control", msg: { t: "node-reply", id: 4, ok: true, value: null } });
+  expect(decodeWire(raw({ t: "node-control", id: 4, node: 0, request: { op: "pause", cpu: 3, extra: "x" } }))).toEqual({
+    kind: "control",
+    msg: { t: "node-control", id: 4, node: 0, request: { op: "pause" } },
+  });
+  expect(decodeWire(raw({ t: "leave-request", reason: "ignored" }))).toEqual({ kind: "control", msg: { t: "leave-request" } });
+});
+
+it("refuses a malformed elastic control message, naming the field", () => {
+  const start = { t: "node-start", id: 1, node: 1, vcpuNodes: [0, 1], members: [0, 1] };
+  const cases: [unknown, RegExp][] = [
+    // config.elastic: true or absent, nothing else
+    [{ ...config, elastic: "yes" }, /config\.elastic must be true or absent/],
+    [{ ...config, elastic: false }, /config\.elastic must be true or absent/],
+    [{ ...config, elastic: 1 }, /config\.elastic must be true or absent/],
+    // vm-hosts
+    [{ t: "vm-hosts", hosts: [1, 0], changing: "" }, /vm-hosts\.hosts\[0\] must be 0: tab 0 hosts vCPU 0/],
+    [{ t: "vm-hosts", hosts: [null, 0], changing: "" }, /vm-hosts\.hosts\[0\] must be 0/],
+    [{ t: "vm-hosts", hosts: [], changing: "" }, /vm-hosts\.hosts must list 1\.\.255 vCPUs/],
+    [{ t: "vm-hosts", hosts: "0", changing: "" }, /vm-hosts\.hosts must list 1\.\.255 vCPUs/],
+    [{ t: "vm-hosts", hosts: new Array(256).fill(0), changing: "" }, /vm-hosts\.hosts must list 1\.\.255 vCPUs/],
+    [{ t: "vm-hosts", hosts: [0, 255], changing: "" }, /vm-hosts\.hosts\[1\] must be a whole number from 0 to 254/],
+    [{ t: "vm-hosts", hosts: [0, "1"], changing: "" }, /vm-hosts\.hosts\[1\] must be a whole number/],
+    [{ t: "vm-hosts", hosts: [0] }, /vm-hosts\.changing must be a string of at most 256 characters/],
+    [{ t: "vm-hosts", hosts: [0], changing: "x".repeat(257) }, /vm-hosts\.changing must be a string of at most 256/],
+    // refusals and their reasons
+    [{ t: "join-refused" }, /join-refused\.reason must be a string/],
+    [{ t: "leave-refused", reason: 3 }, /leave-refused\.reason must be a string/],
+    // node-start
+    [{ ...start, id: 0 }, /node-start\.id must be a whole number from 1 to 9007199254740991/],
+    [{ ...start, id: undefined }, /node-start\.id must be a whole number/],
+    [{ ...start, node: 255 }, /node-start\.node must be a whole number from 0 to 254/],
+    [{ ...start, vcpuNodes: [] }, /node-start\.vcpuNodes must list 1\.\.255 entries/],
+    [{ ...start, vcpuNodes: [0, -1] }, /node-start\.vcpuNodes\[1\] must be a whole number from 0 to 254/],
+    [{ ...start, members: [0, null] }, /node-start\.members\[1\] must be a whole number/],
+    [{ ...start, members: undefined }, /node-start\.members must list 1\.\.255 entries/],
+    // node-control: the request is checked by checkControlRequest
+    [{ t: "node-control", id: 2, node: 1, request: { op: "reboot" } }, /node-control\.request: unknown control request "reboot"/],
+    [{ t: "node-control", id: 2, node: 1 }, /node-control\.request: unknown control request/],
+    [{ t: "node-control", id: 2, node: 1, request: { op: "plug", cpu: 256 } }, /node-control\.request: plug needs a CPU number, got 256/],
+    [{ t: "node-control", id: 2, node: 1, request: { op: "set-host", vcpu: 1, node: "2" } }, /node-control\.request: set-host needs a vCPU and a node id or null/],
+    [{ t: "node-control", id: 2, node: 1, request: { op: "dsm-add-member" } }, /node-control\.request: dsm-add-member needs a node id/],
+    [{ t: "node-control", id: 2.5, node: 1, request: { op: "pause" } }, /node-control\.id must be a whole number/],
+    [{ t: "node-control", id: 2, node: -1, request: { op: "pause" } }, /node-control\.node must be a whole number from 0 to 254/],
+    // node-end
+    [{ t: "node-end", id: 2 }, /node-end\.node must be a whole number/],
+    [{ t: "node-end", id: -2, node: 1 }, /node-end\.id must be a whole number/],
+    // node-reply
+    [{ t: "node-reply", id: 3, value: null }, /node-reply\.ok must be true or false/],
+    [{ t: "node-reply", id: 3, ok: "true", value: null }, /node-reply\.ok must be true or false/],
+    [{ t: "node-reply", id: 3, ok: false }, /node-reply\.error must be a string/],
+    [{ t: "node-reply", ok: true, value: null }, /node-reply\.id must be a whole number from 1/],
+  ];
+  for (const [msg, why] of cases) refused(raw(msg), why);
+  // The same messages built with encodeWire (it does not check control messages) are refused the same way.
+  refused(control({ t: "node-control", id: 2, node: 1, request: { op: "reboot" } }), /node-control\.request: unknown control request "reboot"/);
+  refused(control({ ...config, elastic: "yes" }), /config\.elastic/);
+});

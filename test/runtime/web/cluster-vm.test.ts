@@ -7,7 +7,8 @@ import type { VmEvent } from "../../../src/runtime/web/vm-api.ts";
 import type { FabricEvent, Member } from "../../../src/fabric/adapters/browser.ts";
 import type { ClusterGuest } from "../../../src/protocol/tab/guest.ts";
 import type { ClusterMachineLayout } from "../../../src/runtime/web/cluster-machine.ts";
-import { encodeWire, type WatcherRights } from "../../../src/protocol/tab/envelope.ts";
+import { type ControlMessage, decodeWire, encodeWire, type WatcherRights } from "../../../src/protocol/tab/envelope.ts";
+import type { NodeControlRequest } from "../../../src/protocol/tab/node-control.ts";
 import type { NodeViewReport } from "../../../src/runtime/web/node-protocol.ts";
 import { encode } from "../../../src/protocol/codec.ts";
 import type { StatsSnapshot } from "../../../src/protocol/messages.ts";
@@ -34,6 +35,12 @@ class FakeNodes implements TabNodes {
   booted: ClusterGuest | null = null;
   delayMs = 0;
   tracing = false;
+  /** The local nodes running (an elastic VM's tab other than 0 starts none at boot). */
+  running = new Set<number>();
+  /** startNode calls (node, vcpuNodes, members), control requests (node, request), endNode calls. */
+  startedNodes: [number, (number | null)[], number[]][] = [];
+  controls: [number, NodeControlRequest][] = [];
+  endedNodes: number[] = [];
   constructor(readonly layout: ClusterMachineLayout) {}
   get counters() {
     return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
@@ -42,7 +49,29 @@ class FakeNodes implements TabNodes {
     await this.layout.prepare?.(guest);
     this.booted = guest;
     this.onEvent = onEvent;
+    if (!this.layout.elastic || this.layout.local.includes(0)) this.layout.local.forEach((n) => this.running.add(n));
     onEvent({ kind: "started" });
+  }
+  runs(node: number) {
+    return this.running.has(node);
+  }
+  /** A node that is always quiescent and balanced (it exchanged no DSM message), and owns nothing after a drain. */
+  async control(node: number, request: NodeControlRequest): Promise<unknown> {
+    if (!this.running.has(node)) throw new RangeError(`node ${node} does not run in this tab`);
+    this.controls.push([node, request]);
+    const zeros = () => new Array<number>(this.layout.nodes).fill(0);
+    if (request.op === "dsm-report") return { node, quiescent: true, sent: zeros(), received: zeros() };
+    if (request.op === "drain" || request.op === "dsm-leave") return { owned: 0 };
+    return null;
+  }
+  async startNode(node: number, vcpuNodes: (number | null)[], members: number[]) {
+    if (!this.layout.elastic || !this.layout.local.includes(node)) throw new RangeError(`node ${node} is not this tab's`);
+    this.startedNodes.push([node, vcpuNodes, members]);
+    this.running.add(node);
+  }
+  endNode(node: number) {
+    if (!this.running.delete(node)) throw new RangeError(`node ${node} does not run in this tab`);
+    this.endedNodes.push(node);
   }
   deliver(from: number, to: number, frame: Uint8Array) {
     this.delivered.push([from, to, [...frame]]);
@@ -79,14 +108,23 @@ interface Tab {
   /** The watcher rights this tab heard of from tab 0. */
   rights: WatcherRights[];
   view: ViewLog;
+  /** An elastic VM: the vm-hosts this tab was given (onVmHosts). */
+  hosts: [(number | null)[], string][];
+  /** Every control message this tab received, decoded, with its sender. */
+  got: [number, ControlMessage][];
   emit(e: FabricEvent): void;
   frame(from: number, bytes: Uint8Array): void;
+  /** A tab of `later`: it enters the roster and its page starts (it says hello). */
+  arrive(): void;
 }
 
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
-function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>, opts: { rights?: WatcherRights } = {}): Tab[] {
+function cluster(
+  fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>,
+  opts: { rights?: WatcherRights; guestReadyText?: string; later?: number[] } = {},
+): Tab[] {
   const tabs: Tab[] = [];
-  let roster = [...members];
+  let roster = members.filter((m) => !opts.later?.includes(m.tab));
   for (const me of members) {
     const listeners: ((e: FabricEvent) => void)[] = [];
     const frames: ((from: number, f: Uint8Array) => void)[] = [];
@@ -100,6 +138,8 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
         return roster.find((m) => m.tab === me.tab);
       },
       send: (to, bytes) => {
+        // As the fabric: no link to a tab that is not (or no longer) in the roster.
+        if (!roster.some((m) => m.tab === to)) throw new Error(`no open link to tab ${to}`);
         const copy = bytes.slice();
         setTimeout(() => tabs[to]!.frame(me.tab, copy), 0);
       },
@@ -116,14 +156,30 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
       invalid: [],
       rights: [],
       view: { configs: [], stats: [], reports: [], controls: [] },
+      hosts: [],
+      got: [],
       emit: (e) => {
         if (e.type === "member-left") roster = roster.filter((m) => m.tab !== e.member.tab);
         listeners.forEach((l) => l(e));
       },
-      frame: (from, f) => frames.forEach((cb) => cb(from, f)),
+      frame: (from, f) => {
+        if (frames.length && f[0] === 4) {
+          try {
+            const m = decodeWire(f);
+            if (m.kind === "control") tab.got.push([from, m.msg]);
+          } catch {
+            // (the ClusterVm reports it)
+          }
+        }
+        frames.forEach((cb) => cb(from, f));
+      },
+      arrive: () => {
+        if (!roster.includes(me)) roster = [...roster, me];
+        start();
+      },
       vm: undefined as unknown as ClusterVm,
     };
-    tab.vm = new ClusterVm({
+    const start = () => (tab.vm = new ClusterVm({
       fabric,
       ...(opts.rights ? { watcherRights: opts.rights } : {}),
       onRights: (r) => tab.rights.push(r),
@@ -131,6 +187,8 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
       onOutput: (b) => (tab.out += new TextDecoder().decode(b)),
       onState: (s) => tab.states.push(s),
       onInvalid: (why) => tab.invalid.push(why),
+      onVmHosts: (hosts, changing) => void tab.hosts.push([hosts, changing]),
+      ...(opts.guestReadyText ? { guestReadyText: opts.guestReadyText } : {}),
       view: {
         config: (c) => void tab.view.configs.push(c),
         stats: (x) => void tab.view.stats.push(x),
@@ -142,7 +200,8 @@ function cluster(fetched: (tab: number, url: string) => ArrayBuffer | Promise<Ar
         tab.machines.push(m);
         return m;
       },
-    });
+    }));
+    if (!opts.later?.includes(me.tab)) start();
     tabs.push(tab);
   }
   return tabs;
@@ -563,4 +622,191 @@ it("a failure report about a node the sender does not host, or from a third tab,
   expect(a!.invalid).toEqual(["from tab 1: a failure of node 0, which tab 1 does not host", "from tab 2: tab 2 reports a failure of tab 1's node 1"]);
   expect(a!.vm.phase).toBe("running");
   expect(w!.vm.phase).toBe("running");
+});
+
+// ------------------------------------------------------------ an elastic VM over tabs (issue 14)
+
+const PROMPT = "~ # ";
+const serial = (t: Tab, text: string) => t.machines[0]!.onEvent!({ kind: "serial", bytes: new TextEncoder().encode(text) });
+const lastHosts = (t: Tab) => t.hosts.at(-1);
+const requestsTo = (t: Tab, kind: string) => t.got.filter(([from, m]) => from === 0 && m.t === kind);
+
+/** Tab 0 boots an elastic VM with only its slice while tab B (vCPU 1) is not in the cluster yet. */
+async function elasticCluster(fetched: (tab: number, url: string) => ArrayBuffer = (_, url) => bytes(IMAGES[url]!)) {
+  const tabs = cluster(fetched, { guestReadyText: PROMPT, later: [1] });
+  const [a, b, w] = tabs as [Tab, Tab, Tab];
+  // Tab 0 has the watcher's hello before it boots (else the watcher gets the config twice and drops
+  // the second, a race of the boot handshake; see the report of this test's commit).
+  await until(() => w.rights.length === 1, "the watcher's hello answered");
+  await a.vm.bootHost(linux, urls, { elastic: true });
+  await until(() => a.vm.phase === "running" && w.vm.phase === "running", "tab 0 and the watcher running");
+  return { tabs, a, b, w };
+}
+
+it("elastic: tab 0 boots on its own slice at once (a vCPU no tab hosts does not hold it up) and announces config.elastic", async () => {
+  const { a, w } = await elasticCluster();
+  const m = a.machines[0]!;
+  expect(m.layout).toMatchObject({ nodes: 2, local: [0], elastic: true });
+  expect([...m.running]).toEqual([0]);
+  expect(m.booted?.kind).toBe("linux");
+  expect(a.vm.isElastic).toBe(true);
+  expect(a.vm.vmHostMap).toEqual({ hosts: [0, null], changing: "" });
+  // The watcher was told: the config (elastic, the most vCPUs) and who hosts each vCPU.
+  const config = w.got.find(([, msg]) => msg.t === "config")![1];
+  expect(config).toMatchObject({ t: "config", guest: "linux", vcpus: 2, memoryMiB: 64, elastic: true });
+  await until(() => lastHosts(w) !== undefined, "the watcher's vm-hosts");
+  expect(lastHosts(w)).toEqual([[0, null], ""]);
+  expect(w.vm.isElastic).toBe(true);
+  // The same cluster without `elastic` would not boot.
+  const [c] = cluster((_, url) => bytes(IMAGES[url]!), { later: [1] });
+  await expect(c!.vm.bootHost(linux, urls)).rejects.toThrow(/no tab hosts vCPU 1 yet/);
+  // And an elastic VM is Linux only.
+  const [d] = cluster((_, url) => bytes(IMAGES[url]!), { later: [1] });
+  await expect(d!.vm.bootHost({ kind: "selftest", wasm: bytes("wasm"), elf: bytes("elf"), cmdline: "", memoryMiB: 64 }, urls, { elastic: true })).rejects.toThrow(/an elastic VM runs the Linux guest/);
+});
+
+it("elastic: a tab that joins before the shell prompt gets config and vm-hosts, fetches, says ready, is refused and leaves; the VM runs on", async () => {
+  const fetchedBy: string[] = [];
+  const { a, b, w } = await elasticCluster((tab, url) => (tab === 1 && fetchedBy.push(url), bytes(IMAGES[url]!)));
+  serial(a, "Booting the kernel...\n"); // not the prompt yet
+  b.arrive();
+  await until(() => b.vm.phase === "left", "tab B refused");
+  // B got what runs and who hosts what, fetched every image, built its machine with no node running.
+  expect(b.got.map(([from, msg]) => [from, msg.t]).slice(0, 2)).toEqual([
+    [0, "config"],
+    [0, "vm-hosts"],
+  ]);
+  expect(b.got[0]![1]).toMatchObject({ t: "config", elastic: true, vcpus: 2 });
+  expect(b.got[1]![1]).toEqual({ t: "vm-hosts", hosts: [0, null], changing: "" });
+  expect(fetchedBy.sort()).toEqual(["bios.bin", "bzImage", "engine.wasm", "initrd.gz"]);
+  const mb = b.machines[0]!;
+  expect(mb.layout).toMatchObject({ nodes: 2, local: [1], elastic: true });
+  expect(mb.startedNodes).toEqual([]);
+  expect(mb.running.size).toBe(0);
+  expect(a.got.filter(([from, msg]) => from === 1 && msg.t === "ready").map(([, msg]) => msg)).toEqual([{ t: "ready", vcpus: [1] }]);
+  // Tab 0's answer, with the reason; B's machine is gone, tab 0 and the watcher run on.
+  expect(b.states.at(-1)).toEqual({
+    phase: "left",
+    reason: "tab 0 refused this tab's vCPUs: the VM is still booting (its shell is not up, so it cannot take a CPU yet); join again when it is. The VM runs on without them",
+  });
+  expect(b.states.map((s) => s.phase)).toEqual(["fetching", "fetching", "fetching", "fetching", "booting", "left"]);
+  expect(mb.terminated).toBe(true);
+  expect(requestsTo(b, "node-start")).toEqual([]);
+  expect(a.vm.phase).toBe("running");
+  expect(a.machines[0]!.terminated).toBe(false);
+  expect(a.vm.vmHostMap).toEqual({ hosts: [0, null], changing: "" });
+
+  // B leaves the cluster: it runs no node, so the VM runs on everywhere.
+  for (const t of [a, w]) t.emit({ type: "member-left", member: members[1]!, reason: "closed" });
+  await flush();
+  await flush();
+  expect([a.vm.phase, w.vm.phase]).toEqual(["running", "running"]);
+  expect(a.machines[0]!.terminated).toBe(false);
+  expect([...a.invalid, ...b.invalid, ...w.invalid]).toEqual([]);
+});
+
+it("elastic: after the shell prompt (even split over two chunks), a tab's join runs: node-start reaches it, its node starts, it answers and runs", async () => {
+  const { a, b, w } = await elasticCluster();
+  const m0 = a.machines[0]!;
+  serial(a, "Please press Enter to activate this console.\n~ ");
+  serial(a, "# ");
+  b.arrive();
+  await until(() => b.vm.phase === "running", "tab B running");
+  // Tab 0 asked B to start node 1 (hosting vCPU 1) joining members 0 and 1; B's machine started it.
+  expect(requestsTo(b, "node-start").map(([, msg]) => msg)).toEqual([{ t: "node-start", id: expect.any(Number), node: 1, vcpuNodes: [0, 1], members: [0, 1] }]);
+  const mb = b.machines[0]!;
+  expect(mb.startedNodes).toEqual([[1, [0, 1], [0, 1]]]);
+  // B answered each of tab 0's requests, by id, ok.
+  const asked = b.got.filter(([, msg]) => msg.t === "node-start" || msg.t === "node-control").map(([, msg]) => (msg as { id: number }).id);
+  const replies = a.got.filter(([from, msg]) => from === 1 && msg.t === "node-reply").map(([, msg]) => msg as Extract<ControlMessage, { t: "node-reply" }>);
+  expect(replies.map((r) => r.id)).toEqual(asked);
+  expect(replies.every((r) => r.ok)).toBe(true);
+  // B's node took part in the DSM change (reports, resume) and node 0 learned of it, then plugged the CPU.
+  expect(mb.controls.map(([n, r]) => [n, r.op])).toEqual([
+    [1, "dsm-report"],
+    [1, "dsm-report"],
+    [1, "resume"],
+  ]);
+  expect(m0.controls.map(([, r]) => r)).toEqual([
+    { op: "pause" },
+    { op: "dsm-report" },
+    { op: "dsm-report" },
+    { op: "dsm-add-member", node: 1 },
+    { op: "set-host", vcpu: 1, node: 1 },
+    { op: "dsm-report" },
+    { op: "dsm-report" },
+    { op: "resume" },
+    { op: "plug", cpu: 1 },
+  ]);
+  // Every tab knows who hosts what, with the change shown while it ran.
+  await until(() => lastHosts(w)?.[1] === "" && lastHosts(w)?.[0][1] === 1, "the watcher's vm-hosts");
+  for (const t of [a, b, w]) {
+    expect(t.hosts).toContainEqual([[0, 1], "tab 1 joins with vCPU 1"]);
+    expect(lastHosts(t)).toEqual([[0, 1], ""]);
+  }
+  expect([...a.invalid, ...b.invalid, ...w.invalid]).toEqual([]);
+
+  // Now B runs a node of the VM: its leaving the cluster stops the VM everywhere.
+  a.emit({ type: "member-left", member: members[1]!, reason: "its data channel closed" });
+  expect(a.vm.phase).toBe("error");
+  const why = "tab 1 (vCPU 1) left the cluster (its data channel closed); the VM stopped (seen on tab 0)";
+  expect((a.states.at(-1) as { message: string }).message).toBe(why);
+  await until(() => w.vm.phase === "error", "the watcher stopping");
+  expect((w.states.at(-1) as { message: string }).message).toBe(why);
+});
+
+it("elastic: a tab that joined leaves the VM with leaveVm (the guest ejects its CPU, its node ends), then leaves the cluster; the VM runs on", async () => {
+  const { a, b, w } = await elasticCluster();
+  serial(a, PROMPT);
+  b.arrive();
+  await until(() => b.vm.phase === "running", "tab B running");
+  const [m0, mb] = [a.machines[0]!, b.machines[0]!];
+  m0.controls.length = 0;
+  mb.controls.length = 0;
+  const left = b.vm.leaveVm();
+  await until(() => m0.controls.some(([, r]) => r.op === "unplug"), "the unplug at node 0");
+  expect(m0.controls.map(([, r]) => r)).toEqual([{ op: "unplug", cpu: 1 }]);
+  await until(() => lastHosts(b)?.[1] === "tab 1 leaves with vCPU 1", "the leave shown");
+  // The guest offlines and ejects CPU 1 (node 0's hotplug device reports it).
+  m0.layout.onNodeEvent!(0, { event: "cpu-ejected", cpu: 1 });
+  await left;
+  expect(b.states.at(-1)).toEqual({ phase: "left", reason: "this tab left the VM; it runs on without this tab's vCPUs" });
+  expect(mb.controls.map(([, r]) => r.op)).toEqual(["pause", "pause", "dsm-report", "dsm-report", "dsm-leave", "dsm-report", "dsm-report", "drain"]);
+  expect(mb.endedNodes).toEqual([1]);
+  expect(mb.terminated).toBe(true);
+  expect(m0.controls.map(([, r]) => r.op)).toEqual(["unplug", "pause", "dsm-report", "dsm-report", "dsm-remove-member", "set-host", "dsm-report", "dsm-report", "resume"]);
+  expect(a.vm.vmHostMap).toEqual({ hosts: [0, null], changing: "" });
+  // Every tab hears that B runs no node any more; then B goes from the cluster, and nothing stops.
+  await until(() => lastHosts(w)?.[1] === "" && lastHosts(w)?.[0][1] === null, "the watcher's vm-hosts");
+  expect(lastHosts(w)).toEqual([[0, null], ""]);
+  for (const t of [a, w]) t.emit({ type: "member-left", member: members[1]!, reason: "closed" });
+  await flush();
+  await flush();
+  expect([a.vm.phase, w.vm.phase]).toEqual(["running", "running"]);
+  expect(m0.terminated).toBe(false);
+  // Tab 0 itself cannot leave the VM.
+  await expect(a.vm.leaveVm()).rejects.toThrow(/tab 0 holds the devices and vCPU 0: it cannot leave the VM/);
+  expect([...a.invalid, ...b.invalid, ...w.invalid]).toEqual([]);
+});
+
+// KNOWN BUG (left for the owner of elastic-host.ts / cluster-vm.ts; `it.fails` passes while the bug is
+// there and fails once it is fixed: then drop `.fails`). Tab 0 sends `leave-done` to the leaving tab
+// before it broadcasts the vm-hosts without it (ElasticHost.leave, then drain's publish), and a tab
+// other than tab 0 decides from its last vm-hosts whether a tab that left the cluster ran a node.
+// A page that leaves the cluster as soon as leaveVm resolves can thus be seen going by a tab that
+// still lists it: a watcher stops itself, a tab running nodes stops the VM everywhere.
+it.fails("elastic: a tab that leaves the cluster right after leaveVm resolves stops nothing on the other tabs", async () => {
+  const { a, b, w } = await elasticCluster();
+  serial(a, PROMPT);
+  b.arrive();
+  await until(() => b.vm.phase === "running" && lastHosts(w)?.[0][1] === 1 && lastHosts(w)?.[1] === "", "tab B in the VM, the watcher told");
+  const left = b.vm.leaveVm();
+  await until(() => a.machines[0]!.controls.some(([, r]) => r.op === "unplug"), "the unplug at node 0");
+  a.machines[0]!.layout.onNodeEvent!(0, { event: "cpu-ejected", cpu: 1 });
+  await left;
+  // The page leaves the cluster at once; the others see it go.
+  for (const t of [a, w]) t.emit({ type: "member-left", member: members[1]!, reason: "closed" });
+  await flush();
+  await flush();
+  expect([a.vm.phase, w.vm.phase]).toEqual(["running", "running"]);
 });
