@@ -31,6 +31,8 @@ export async function clusterStatus(page: Page): Promise<{ phase: string | null;
 
 /** Creates a cluster of `total` vCPUs with `here` on this page, booting `guest`; returns the join link. */
 export async function createCluster(page: Page, total: number, here = 1, guest: "linux" | "selftest" = "linux"): Promise<string> {
+  // Behind the front door's Start, the fixed cluster's form is folded away.
+  await page.evaluate(() => ((document.querySelector("#cluster-fixed") as HTMLDetailsElement | null)?.setAttribute("open", "")));
   await page.selectOption("#cluster-guest", guest);
   await page.fill("#cluster-total", String(total));
   await page.fill("#cluster-here", String(here));
@@ -38,6 +40,19 @@ export async function createCluster(page: Page, total: number, here = 1, guest: 
   await page.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
   return page.locator("#cluster-link").inputValue();
 }
+
+/** The front door's Start: an elastic VM of at most `possible` vCPUs boots on this page with `here` of them; returns the join link. */
+export async function startElastic(page: Page, possible: number, here = 1): Promise<string> {
+  await page.fill("#cluster-possible", String(possible));
+  await page.fill("#cluster-start-here", String(here));
+  await page.click("#cluster-start");
+  await page.waitForFunction(() => (document.querySelector("#cluster-link") as HTMLInputElement | null)?.value.includes("#join="));
+  return page.locator("#cluster-link").inputValue();
+}
+
+/** An elastic VM as this page last heard it from tab 0: the tab running each vCPU's node (null: none) and the change under way. */
+export const vmHosts = (page: Page) =>
+  page.evaluate(() => (globalThis as unknown as { giantwebCluster: { vmHosts(): { hosts: (number | null)[]; changing: string } | null } }).giantwebCluster.vmHosts());
 
 export async function joinCluster(page: Page, vcpus: number): Promise<void> {
   await page.fill("#cluster-join-vcpus", String(vcpus));

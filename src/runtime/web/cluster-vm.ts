@@ -85,6 +85,8 @@ const READY_TIMEOUT_MS = 600_000;
 const LINKS_TIMEOUT_MS = 60_000;
 /** How long tab 0 of an elastic VM waits for a leaving tab's vCPUs to go (the guest moves their tasks). */
 const LEAVE_TIMEOUT_MS = 600_000;
+/** How long a tab other than tab 0 of an elastic VM waits for tab 0's word on a tab that went. */
+const ELASTIC_GRACE_MS = 3_000;
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -315,7 +317,9 @@ export class ClusterVm {
         });
         await this.hellos([...others]);
         this.deps.fabric.broadcast(envelope);
-        this.announced = { config, to: new Set(this.listening) };
+        // The broadcast reached every open link (the fabric holds frames until a listener comes), so a
+        // hello that comes later from one of these tabs needs no second announcement.
+        this.announced = { config, to: new Set([...this.listening, ...this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.tab)]) };
         if (elastic) this.publishHosts(this.elasticHost!.hosts(), "");
         if (others.size === 0) resolveReady();
         try {
@@ -521,12 +525,18 @@ export class ClusterVm {
       // Its nodes held pages and CPUs nobody else has. Every remaining tab is told, not only the
       // ones that saw it go: a lost link between two tabs is seen by those two alone.
       this.elasticHost?.tabGone(e.member.tab);
-      if (this.holdsPartOfVm(e.member.tab, e.member) && this.live) {
+      const lost = () => {
+        if (!(this.holdsPartOfVm(e.member.tab, e.member) && this.live)) return;
         const why = `${describeMember(e.member)} left the cluster (${e.reason}); the VM stopped (seen on tab ${this.deps.fabric.tab})`;
         // A watcher carries no node frames: what it sees alone, it keeps to itself.
         if (this.runsNodes) this.stopEverywhere(why, true);
         else this.halt(why, true);
-      }
+      };
+      // In an elastic VM tab 0 knows at once whether the tab still ran a node; another tab waits a
+      // moment for tab 0's word (a tab that left the VM goes as soon as tab 0 lets it, and its link
+      // may close here before tab 0's vm-hosts without it arrives). A lost node stops the VM anyway.
+      if (this.elastic && !this.isHost) setTimeout(lost, ELASTIC_GRACE_MS);
+      else lost();
       if (this.readyWaiter) this.readyWaiter.missing.delete(e.member.tab);
       this.listening.delete(e.member.tab);
     } else if (e.type === "link-down") {
@@ -536,7 +546,10 @@ export class ClusterVm {
         const why = `the link between tab ${this.deps.fabric.tab} and ${m ? describeMember(m) : `tab ${e.tab}`} went down (${e.reason}); the VM stopped`;
         // The fabric follows a closed link with member-left at once when the tab is gone (a goodbye,
         // a crash): that names the cause better, so it goes first; a link lost alone stops it here.
-        queueMicrotask(() => this.live && this.stopEverywhere(why, true));
+        // (In an elastic VM, after the grace a tab that left the VM needs: see member-left.)
+        const check = () => this.live && this.holdsPartOfVm(e.tab) && this.stopEverywhere(why, true);
+        if (this.elastic && !this.isHost) setTimeout(check, ELASTIC_GRACE_MS);
+        else queueMicrotask(check);
       }
     } else if (e.type === "ended" && this.live) {
       this.halt(`the cluster ended (${e.error.message}); the VM stopped`, true);

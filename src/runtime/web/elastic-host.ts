@@ -106,16 +106,16 @@ export class ElasticHost {
 
   /** `tab` asks to leave: refused while another change is under way or waits. */
   requestLeave(tab: number): void {
-    if (tab === 0) return this.deps.send(tab, { t: "leave-refused", reason: "tab 0 holds the devices and vCPU 0: it cannot leave (Stop ends the VM)" });
+    if (tab === 0) return this.tell(tab, { t: "leave-refused", reason: "tab 0 holds the devices and vCPU 0: it cannot leave (Stop ends the VM)" });
     const waiting = this.queue.findIndex((q) => q.tab === tab && q.kind === "join");
     if (waiting >= 0 && !this.hostsNode(tab)) {
       // Its join has not begun: nothing of it is in the VM.
       this.queue.splice(waiting, 1);
-      return this.deps.send(tab, { t: "leave-done" });
+      return this.tell(tab, { t: "leave-done" });
     }
     if (this.changing || this.queue.length)
-      return this.deps.send(tab, { t: "leave-refused", reason: `another change is in progress (${this.changing || "a join is waiting"}); Leave again when it is done` });
-    if (!this.hostsNode(tab)) return this.deps.send(tab, { t: "leave-done" });
+      return this.tell(tab, { t: "leave-refused", reason: `another change is in progress (${this.changing || "a join is waiting"}); Leave again when it is done` });
+    if (!this.hostsNode(tab)) return this.tell(tab, { t: "leave-done" });
     this.queue.push({ tab, kind: "leave" });
     void this.drain();
   }
@@ -194,6 +194,15 @@ export class ElasticHost {
     });
   }
 
+  /** An answer to a tab, best effort: a tab that went meanwhile needs none, and the queue must go on. */
+  private tell(tab: number, msg: ControlMessage): void {
+    try {
+      this.deps.send(tab, msg);
+    } catch {
+      // its link closed: it left the cluster (tabGone follows)
+    }
+  }
+
   private sliceOwner(vcpu: number): number | undefined {
     return this.deps.members().find((m) => m.vcpus.includes(vcpu))?.tab;
   }
@@ -207,10 +216,17 @@ export class ElasticHost {
     this.draining = true;
     try {
       for (let next = this.queue.shift(); next && !this.deps.failure(); next = this.queue.shift()) {
-        if (next.kind === "join") await this.join(next.tab);
-        else await this.leave(next.tab);
-        this.changing = "";
-        this.publish();
+        try {
+          if (next.kind === "join") await this.join(next.tab);
+          else await this.leave(next.tab);
+        } catch (err) {
+          this.deps.fatal(`the ${next.kind} of tab ${next.tab} failed: ${(err as Error).message}`);
+        } finally {
+          if (this.changing) {
+            this.changing = "";
+            this.publish();
+          }
+        }
       }
     } finally {
       this.draining = false;
@@ -221,7 +237,7 @@ export class ElasticHost {
     const member = this.deps.members().find((m) => m.tab === tab);
     if (!member) return; // it left while it waited
     if (!this.deps.guestReady())
-      return this.deps.send(tab, { t: "join-refused", reason: "the VM is still booting (its shell is not up, so it cannot take a CPU yet); join again when it is" });
+      return this.tell(tab, { t: "join-refused", reason: "the VM is still booting (its shell is not up, so it cannot take a CPU yet); join again when it is" });
     for (const v of member.vcpus) {
       if (this.nodeTab[v] !== null) continue;
       this.changing = `tab ${tab} joins with vCPU ${v}`;
@@ -237,7 +253,9 @@ export class ElasticHost {
         if (!this.paused && !earlier) {
           if (this.nodeTab[v] === tab) await this.endQuietly(tab, v);
           this.nodeTab[v] = null;
-          return this.deps.send(tab, { t: "join-refused", reason: `vCPU ${v} could not join: ${why}` });
+          // Every tab hears that the tab runs no node before it goes (so none stops the VM for it).
+          this.done();
+          return this.tell(tab, { t: "join-refused", reason: `vCPU ${v} could not join: ${why}` });
         }
         return this.deps.fatal(`tab ${tab}'s join with vCPU ${v} failed midway: ${why}`);
       }
@@ -265,10 +283,17 @@ export class ElasticHost {
       } catch (err) {
         const why = (err as Error).message;
         // Before its node paused (the guest refused the eject, or took too long) nothing changed.
-        if (!this.paused) return this.deps.send(tab, { t: "leave-refused", reason: `vCPU ${v} cannot leave: ${why}` });
+        if (!this.paused) return this.tell(tab, { t: "leave-refused", reason: `vCPU ${v} cannot leave: ${why}` });
         return this.deps.fatal(`tab ${tab}'s leave with vCPU ${v} failed midway: ${why}`);
       }
     }
-    this.deps.send(tab, { t: "leave-done" });
+    this.done();
+    this.tell(tab, { t: "leave-done" });
+  }
+
+  /** The change is over: every tab hears the hosts as they are now. */
+  private done(): void {
+    this.changing = "";
+    this.publish();
   }
 }

@@ -34,6 +34,8 @@ export interface ClusterPanelOptions {
   onEnter?(): void;
   /** The page's live view: fed with every node of the cluster; its knob and trace act on the whole cluster. */
   view?: { feed: ViewFeed; handle: LiveViewHandle };
+  /** The page's front door (`/`): Start (an elastic VM on this tab) comes first; the fixed cluster folds away. */
+  frontDoor?: boolean;
 }
 
 const isLoopback = (host: string) => host === "localhost" || host === "127.0.0.1" || host === "[::1]";
@@ -79,6 +81,10 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const watchersType = el("input", { id: "cluster-watchers-type", type: "checkbox" });
   const watchersControl = el("input", { id: "cluster-watchers-control", type: "checkbox" });
   const create = el("button", { id: "cluster-create" }, "Create cluster");
+  // The front door: an elastic VM that boots at once on this tab; tabs that open the link add vCPUs.
+  const possible = el("input", { id: "cluster-possible", type: "number", min: "2", max: String(MAX_VCPUS), value: "4" });
+  const startHere = el("input", { id: "cluster-start-here", type: "number", min: "1", max: String(MAX_VCPUS), value: "1" });
+  const start = el("button", { id: "cluster-start" }, "Start");
   const joinVcpus = el("input", { id: "cluster-join-vcpus", type: "number", min: "0", max: "16", value: "1" });
   const join = el("button", { id: "cluster-join" }, "Join");
   const watch = el("button", { id: "cluster-watch" }, "Watch");
@@ -88,7 +94,11 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const stop = el("button", { id: "cluster-stop", disabled: true }, "Stop VM");
   // Any tab but tab 0 may leave; if it hosts vCPUs, that stops the VM everywhere.
   const leave = el("button", { id: "cluster-leave", hidden: true }, "Leave cluster");
+  // After this tab left an elastic VM (or was refused), a fresh join from this page.
+  const joinAgain = el("button", { id: "cluster-join-again", hidden: true }, "Join again");
   const roster = el("ul", { id: "cluster-roster" });
+  /** An elastic VM: which vCPUs are in the guest and the change under way. */
+  const vmLine = el("div", { id: "cluster-vm-hosts", role: "status" });
 
   const joining = hasJoinFragment(location.href);
   const createRow = el("div", { className: "cluster-row" },
@@ -101,8 +111,14 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const copyWatch = el("button", { id: "cluster-copy-watch" }, "Copy watch link");
   const linkRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Join link (hosts vCPUs) ", linkBox), copy);
   const watchRow = el("div", { className: "cluster-row", hidden: true }, el("label", {}, "Watch link (sees only) ", watchLinkBox), copyWatch);
-  const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop, leave);
-  root.append(el("h2", {}, "Cluster of tabs"), joining ? joinRow : createRow, linkRow, watchRow, vmRow, status, roster, log);
+  const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop, leave, joinAgain);
+  const startRow = el("div", { className: "cluster-row", id: "cluster-start-row" },
+    start, el("label", {}, "vCPUs at most ", possible), el("label", {}, "on this tab ", startHere),
+    el("span", { className: "hint" }, "The VM boots on this tab at once; every tab that opens its link adds vCPUs, and gives them back when it leaves."));
+  // The fixed cluster (every vCPU's tab joins before the boot) folds away behind the front door.
+  const fixed = el("details", { id: "cluster-fixed" }, el("summary", {}, "Fixed cluster: every tab joins before the VM boots"), createRow);
+  fixed.open = !opts.frontDoor;
+  root.append(el("h2", {}, opts.frontDoor ? "Start a VM" : "Cluster of tabs"), ...(joining ? [joinRow] : [startRow, fixed]), linkRow, watchRow, vmRow, status, vmLine, roster, log);
   // A watch link lets this tab watch only: no Join with vCPUs.
   let watchOnly = false;
   try {
@@ -118,6 +134,10 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   /** Whether the log already said that this watcher's typing is off. */
   let typingNoted = false;
   let bootedOnce = false;
+  /** This tab created an elastic VM (Start). */
+  let elasticStart = false;
+  /** This tab's Leave of an elastic VM is under way. */
+  let leaving = false;
 
   const renderRoster = () => {
     if (!fabric) return;
@@ -125,15 +145,27 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     roster.replaceChildren(
       ...fabric.members.map((m: Member) => {
         const r = rtt.get(m.tab);
-        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
+        // An elastic VM: whether each of the tab's vCPUs runs in the guest yet (tab 0 says).
+        const map = vm?.vmHostMap;
+        const inVm = map ? m.vcpus.filter((v) => map.hosts[v] === m.tab) : m.vcpus;
+        const state = map && m.vcpus.length ? (inVm.length === m.vcpus.length ? " (online)" : inVm.length ? ` (online: ${inVm.join(", ")})` : " (not in the VM)") : "";
+        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")}${state}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
         li.dataset.tab = String(m.tab);
+        if (map) li.dataset.online = inVm.join(",");
         return li;
       }),
     );
     const missing = vm?.missingVcpus() ?? [];
-    if (fabric.tab === 0 && vm?.phase === "waiting")
+    const map = vm?.vmHostMap;
+    if (map) {
+      const online = map.hosts.flatMap((t, v) => (t === null ? [] : [v]));
+      vmLine.textContent = `vCPUs in the VM: ${online.join(", ")} of ${map.hosts.length} possible${map.changing ? ` · ${map.changing}…` : ""}`;
+      vmLine.dataset.online = online.join(",");
+      vmLine.dataset.changing = map.changing;
+    }
+    if (fabric.tab === 0 && vm?.phase === "waiting" && !elasticStart)
       setStatus("waiting", missing.length ? `Waiting for tabs to host vCPU${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: share the join link.` : "Every vCPU has a tab: booting.");
-    boot.disabled = fabric.tab !== 0 || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
+    boot.disabled = fabric.tab !== 0 || elasticStart || missing.length > 0 || vm?.phase === "booting" || vm?.phase === "running" || vm?.phase === "fetching";
   };
 
   /** The failure that stopped the VM, when a node failed (any tab's). */
@@ -141,7 +173,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   /** The VM's recent states with their wall-clock times (tests and the bench read them). */
   const states: { phase: string; atMs: number; text: string }[] = [];
   const onState = (s: ClusterVmState) => {
-    states.push({ phase: s.phase, atMs: performance.timeOrigin + performance.now(), text: s.phase === "error" ? s.message : s.phase === "stopped" ? s.reason : "" });
+    states.push({ phase: s.phase, atMs: performance.timeOrigin + performance.now(), text: s.phase === "error" ? s.message : s.phase === "stopped" || s.phase === "left" ? s.reason : "" });
     if (states.length > 50) states.shift();
     if (s.phase === "stopped" || s.phase === "error") {
       // The console says it too: it is where the user looks when the output stops.
@@ -155,9 +187,16 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       case "fetching":
         return setStatus("fetching", `Fetching the ${s.what} tab 0 announced…`);
       case "booting":
-        return setStatus("booting", "Booting the cluster's VM…");
+        return setStatus("booting", vm?.isElastic && fabric?.tab !== 0 ? "Joining the running VM: starting this tab's vCPUs…" : "Booting the cluster's VM…");
       case "running":
         return setStatus("running", fabric?.me?.vcpus.length ? "VM running: the console below is node 0's serial port." : "Watching: the console below is node 0's serial port.");
+      case "left":
+        // Out of the VM, which runs on: this tab leaves the cluster too (a refused tab may join again).
+        consoleLine(s.reason);
+        fabric?.close("it left the VM");
+        leave.disabled = true;
+        joinAgain.hidden = fabric?.tab === 0;
+        return setStatus("left", s.reason);
       case "stopped":
         return setStatus("stopped", `VM stopped: ${s.reason}`);
       case "error":
@@ -183,7 +222,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     opts.pane.clear();
     promptSeen = false;
     tail = "";
-    const kind: GuestKind = isGuestKind(guestKind.value) ? guestKind.value : "linux";
+    // An elastic VM runs Linux (the self-test has no CPU hotplug).
+    const kind: GuestKind = elasticStart ? "linux" : isGuestKind(guestKind.value) ? guestKind.value : "linux";
     const urls = { engine: ENGINE_URL, firmware: FIRMWARE_URL, kernel: opts.config.kernelUrl, initramfs: opts.config.initrdUrl, elf: SELFTEST_URL };
     try {
       const get = async (what: string, url: string, check?: (b: Uint8Array, w: string) => unknown) => {
@@ -206,7 +246,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
               memoryMiB: opts.config.memoryMiB,
             }
           : { kind, wasm: await get("engine", urls.engine), elf: await get("self-test guest", urls.elf, checkMultibootElf), cmdline: "", memoryMiB: SELFTEST_MEMORY_MIB };
-      await vm.bootHost(guest, urls);
+      await vm.bootHost(guest, urls, { elastic: elasticStart });
     } catch (err) {
       setStatus("error", `Cannot boot: ${(err as Error).message}`);
     }
@@ -219,10 +259,14 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     joinRow.hidden = true;
     linkRow.hidden = false;
     vmRow.hidden = false;
-    boot.hidden = f.tab !== 0;
+    boot.hidden = f.tab !== 0 || elasticStart;
+    startRow.hidden = true;
+    fixed.hidden = true;
     const watching = f.tab !== 0 && !f.me?.vcpus.length;
     stop.hidden = f.tab !== 0;
-    leave.hidden = f.tab === 0;
+    // Tab 0 of an elastic VM shows Leave too: it says why tab 0 cannot, beside Stop.
+    leave.hidden = f.tab === 0 && !elasticStart;
+    leave.textContent = elasticStart || f.tab !== 0 ? "Leave" : "Leave cluster";
     linkBox.value = f.joinLink(location.href.split("#")[0]!);
     const watchLink = f.watchLink(location.href.split("#")[0]!);
     watchRow.hidden = watchLink === null;
@@ -257,6 +301,12 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
         }
       },
       onState,
+      guestReadyText: GUEST_PROMPT,
+      onVmHosts: (hosts, changing) => {
+        const online = hosts.flatMap((t, v) => (t === null ? [] : [v]));
+        note(changing ? `${changing}…` : `vCPUs in the VM: ${online.join(", ")}`);
+        renderRoster();
+      },
       onInvalid: (why) => note(`dropped a message ${why}`),
       onStatus: (st) => nodeStatus.set(st.node, st),
       ...(opts.view ? { view: feedFromCluster(opts.view.feed, opts.view.handle, () => f.me?.vcpus[0] ?? null) } : {}),
@@ -272,7 +322,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
         else setStatus("error", `The cluster ended: ${e.error.message}`);
         boot.disabled = true;
       } else if (e.type === "signaling-lost") note(`signaling lost (${e.error.code}): nobody new can join`);
-      if (e.type === "roster" && f.tab === 0 && !bootedOnce && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
+      if (e.type === "roster" && f.tab === 0 && !bootedOnce && !elasticStart && vm?.phase === "waiting" && vm.missingVcpus().length === 0) void hostBoot();
     });
     opts.pane.onInput((bytes) => {
       // ClusterVm drops a watcher's keys without the right; the log says so once.
@@ -285,13 +335,16 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     });
     addEventListener("pagehide", () => f.close("the tab closed"));
     // Closing or reloading a tab that hosts vCPUs ends the VM on every tab: the browser asks first.
+    // A tab of an elastic VM (not tab 0) starts its Leave meanwhile: when it is done the tab can go.
     addEventListener("beforeunload", (e) => {
       const phase = vm?.phase;
-      if (f.me?.vcpus.length && (phase === "fetching" || phase === "booting" || phase === "running")) e.preventDefault();
+      if (!f.me?.vcpus.length || !(phase === "fetching" || phase === "booting" || phase === "running")) return;
+      e.preventDefault();
+      if (vm?.isElastic && f.tab !== 0 && !leaving) void leaveElastic();
     });
     setInterval(renderRoster, 1000);
     renderRoster();
-    if (f.tab === 0 && vm.missingVcpus().length === 0) void hostBoot();
+    if (f.tab === 0 && (elasticStart || vm.missingVcpus().length === 0)) void hostBoot();
   };
 
   const failed = (what: string, err: unknown) => {
@@ -313,6 +366,41 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       failed("Creating the cluster", err);
     }
   });
+
+  start.addEventListener("click", async () => {
+    const t = Number(possible.value);
+    const h = Number(startHere.value);
+    if (!Number.isInteger(t) || t < 2 || t > MAX_VCPUS) return setStatus("error", `vCPUs at most must be a whole number from 2 to ${MAX_VCPUS}`);
+    if (!Number.isInteger(h) || h < 1 || h > t) return setStatus("error", `vCPUs on this tab must be a whole number from 1 to ${t}`);
+    start.disabled = create.disabled = true;
+    elasticStart = true;
+    try {
+      const relay = useRelay.checked ? (opts.config.relayUrl ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${RELAY_PATH}`) : undefined;
+      enter(await createCluster({ totalVcpus: t, hostVcpus: h, maxTabs: MAX_TABS, protocol: PROTOCOL_VERSION, build: BUILD, ...(relay ? { relay } : {}) }));
+    } catch (err) {
+      start.disabled = create.disabled = false;
+      elasticStart = false;
+      failed("Starting the VM", err);
+    }
+  });
+
+  /** A tab of an elastic VM leaves: tab 0 takes its vCPUs out of the guest, then it goes. */
+  const leaveElastic = async () => {
+    if (!vm) return;
+    leaving = true;
+    leave.disabled = true;
+    setStatus("leaving", "Leaving: the guest takes this tab's vCPUs offline and its pages move to the tabs that stay…");
+    try {
+      await vm.leaveVm();
+    } catch (err) {
+      // Refused (another change under way, the guest would not eject): the VM runs on with this tab.
+      note(`Leave refused: ${(err as Error).message}`);
+      if (vm.phase === "running") setStatus("running", `Leave refused: ${(err as Error).message}. The VM runs on with this tab.`);
+      leave.disabled = false;
+    } finally {
+      leaving = false;
+    }
+  };
 
   const doJoin = async (role: "compute" | "watcher") => {
     const n = role === "watcher" ? 0 : Number(joinVcpus.value);
@@ -347,7 +435,21 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       note((err as Error).message);
     }
   });
+  joinAgain.addEventListener("click", () => location.reload());
   leave.addEventListener("click", () => {
+    if (fabric?.tab === 0 && vm?.isElastic) {
+      note("tab 0 holds the devices and vCPU 0: it cannot leave the VM; Stop ends it for every tab");
+      setStatus(vm.phase, "Tab 0 cannot leave: it holds the devices and vCPU 0. Stop ends the VM for every tab.");
+      return;
+    }
+    if (vm?.isElastic && fabric?.me?.vcpus.length && vm.phase !== "left") {
+      if (leaving) {
+        note("Leave refused: this tab's Leave is already in progress");
+        return;
+      }
+      void leaveElastic();
+      return;
+    }
     vm?.leave();
     fabric?.close("it left");
     leave.disabled = stop.disabled = true;
@@ -364,6 +466,9 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
     failure: () => failure,
+    /** An elastic VM: the tab running each vCPU's node, and the change under way. */
+    vmHosts: () => vm?.vmHostMap ?? null,
+    leaveVm: () => vm!.leaveVm(),
     states: () => [...states],
     ping: (tab: number) => fabric!.ping(tab),
     // Fault injection for the failure tests and the bench: what a broken or hostile peer can do

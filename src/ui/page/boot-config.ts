@@ -57,7 +57,8 @@ export const MAX_VCPUS = 8;
 
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible"];
+// "stock": the one-tab page (stock v86 behind Boot) instead of the front door; it takes no value.
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible", "stock"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {

@@ -1,4 +1,6 @@
-// The page: a Boot button, a status line and the serial console of a one-vCPU VM.
+// The page. Its front door (`/`, or a join link) is the cluster panel's Start: an elastic VM on this
+// tab that other tabs join. With parameters (`?stock`, `?vcpus=2`, `?possible=4`...) it is the
+// one-tab page: a Boot button, a status line and the serial console of a VM in this tab.
 
 import wasmUrl from "v86/build/v86.wasm?url";
 import { parseBootConfig } from "./boot-config.ts";
@@ -50,6 +52,8 @@ const parsed =
     ? { ok: true as const, config: { ...parsed0.config, biosUrl: "engine/firmware.bin" } }
     : parsed0;
 let elastic: ReturnType<typeof mountElastic> | null = null;
+// The front door: no parameter but the relay's (a join link's fragment is not a parameter).
+const frontDoor = [...new URLSearchParams(location.search).keys()].every((k) => k === "relay");
 // The console's output as text (its last MiB), for browser tests (the pane shows only its screen).
 const transcript = {
   text: "",
@@ -173,12 +177,19 @@ if (parsed.ok)
     pane,
     config: parsed.config,
     view: { feed, handle: view },
+    frontDoor,
     onEnter: () => {
-      // In a cluster the VM is the cluster's: the one-tab Boot stays off.
+      // In a cluster the VM is the cluster's: the one-tab Boot and its status line stay off.
       bootButton.disabled = true;
-      bootButton.hidden = stopButton.hidden = true;
+      bootButton.hidden = stopButton.hidden = statusLine.hidden = true;
     },
   });
+
+// The front door shows the cluster's Start first; stock v86 stays one link away, for comparison.
+if (parsed.ok && frontDoor) {
+  bootButton.hidden = stopButton.hidden = statusLine.hidden = true;
+  $("stock-link").hidden = false;
+}
 
 if (parsed.ok && parsed.config.possibleCpus !== null) elastic = mountElastic(parsed.config.possibleCpus);
 

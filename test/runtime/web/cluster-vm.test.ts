@@ -789,13 +789,9 @@ it("elastic: a tab that joined leaves the VM with leaveVm (the guest ejects its 
   expect([...a.invalid, ...b.invalid, ...w.invalid]).toEqual([]);
 });
 
-// KNOWN BUG (left for the owner of elastic-host.ts / cluster-vm.ts; `it.fails` passes while the bug is
-// there and fails once it is fixed: then drop `.fails`). Tab 0 sends `leave-done` to the leaving tab
-// before it broadcasts the vm-hosts without it (ElasticHost.leave, then drain's publish), and a tab
-// other than tab 0 decides from its last vm-hosts whether a tab that left the cluster ran a node.
-// A page that leaves the cluster as soon as leaveVm resolves can thus be seen going by a tab that
-// still lists it: a watcher stops itself, a tab running nodes stops the VM everywhere.
-it.fails("elastic: a tab that leaves the cluster right after leaveVm resolves stops nothing on the other tabs", async () => {
+// Tab 0 broadcasts the vm-hosts without the leaving tab before it sends leave-done, so a page that
+// leaves the cluster as soon as leaveVm resolves is not seen going by a tab that still lists it.
+it("elastic: a tab that leaves the cluster right after leaveVm resolves stops nothing on the other tabs", async () => {
   const { a, b, w } = await elasticCluster();
   serial(a, PROMPT);
   b.arrive();

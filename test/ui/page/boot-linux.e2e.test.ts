@@ -45,7 +45,7 @@ it("boots Linux in a worker and runs a command typed into the xterm console", as
   const failed: string[] = [];
   page.on("response", (r) => void (r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`)));
   page.on("requestfailed", (r) => failed.push(`${r.failure()?.errorText ?? "failed"} ${r.url()}`));
-  await page.goto(server.url);
+  await page.goto(`${server.url}?stock`);
   // The icon the page names is served as an image (headless Chromium does not fetch icons itself).
   const icon = await page.evaluate(async () => {
     const href = (document.querySelector('link[rel="icon"]') as HTMLLinkElement | null)?.href;

@@ -85,7 +85,7 @@ it("loads every page and worker and boots VMs on a cold dependency cache without
   await createCluster(cluster.page, 1, 1, "selftest");
   await until(cluster, () => !!(globalThis as unknown as { giantwebCluster?: { consoleText(): string } }).giantwebCluster?.consoleText().includes("SELFTEST BEGIN"), "SELFTEST BEGIN");
   // The one-tab page: Boot starts the one-vCPU worker (stock v86); stopped once the kernel prints.
-  const one = await watched(await openPage(ctx, "about:blank"), url);
+  const one = await watched(await openPage(ctx, "about:blank"), `${url}?stock`);
   pages.push(one);
   await one.page.click("#boot");
   await until(one, () => ((document.querySelector(".xterm-rows") as HTMLElement | null)?.innerText ?? "").trim().length > 0, "console output");
