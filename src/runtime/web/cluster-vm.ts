@@ -74,6 +74,11 @@ export interface ClusterViewSink {
   report(report: NodeViewReport): void;
   /** The cluster's knob and trace settings changed (also when another tab changed them). */
   controls(c: ClusterViewControls): void;
+  /**
+   * An elastic VM: the tab running each possible vCPU's node (null: the vCPU is offline, no node),
+   * and the join or leave under way ("" when none); on every tab, whenever tab 0 says it changed.
+   */
+  hosts?(hosts: (number | null)[], changing: string): void;
 }
 
 /** What ClusterVm needs of this tab's nodes. */
@@ -359,6 +364,7 @@ export class ClusterVm {
     this.vmHosts = [...hosts];
     this.vmChanging = changing;
     this.deps.onVmHosts?.([...hosts], changing);
+    this.deps.view?.hosts?.([...hosts], changing);
   }
 
   /** An elastic VM: the tab hosting each vCPU's node (null: offline), and the change under way. */
