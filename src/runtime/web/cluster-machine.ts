@@ -8,7 +8,7 @@
 import type { VmEvent } from "./vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../links/tab-bridge.ts";
 import type { ClusterGuest } from "../../protocol/tab/guest.ts";
-import { type NodeControlRequest, NodeControls, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
+import { type NodeControlRequest, NodeControls, NodeRequests, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
 
 export interface ClusterMachineLayout extends NodeReports {
   /** VM nodes in the whole cluster; node i hosts vCPU i. */
@@ -55,8 +55,7 @@ export class ClusterMachine {
   private pumping = false;
   private guest: ClusterGuest | null = null;
   private onEvent: (event: VmEvent) => void = () => {};
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextRequest = 1;
+  private readonly requests = new NodeRequests();
 
   constructor(private readonly layout: ClusterMachineLayout) {
     const { nodes, local } = layout;
@@ -153,22 +152,12 @@ export class ClusterMachine {
 
   /** A control request to a local node's worker (node-worker.ts); rejects with the node's error text. */
   control(self: number, request: NodeControlRequest): Promise<unknown> {
-    const w = this.workers.get(self);
-    if (!w) return Promise.reject(new RangeError(`node ${self} does not run in this tab`));
-    const id = this.nextRequest++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage({ kind: "control", id, request } satisfies PageToNode);
-    });
+    return this.requests.send(this.workers.get(self), self, request);
   }
 
+
   private onNodeMessage(node: number, m: NodeToPage): void {
-    if (m.kind === "control-reply") {
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.ok) p?.resolve(m.value);
-      else p?.reject(new Error(`node ${node}: ${m.error}`));
-    } else if (m.kind === "event") this.layout.onNodeEvent?.(node, m.event);
+    if (!this.requests.answer(node, m) && m.kind === "event") this.layout.onNodeEvent?.(node, m.event);
   }
 
   /**
@@ -234,7 +223,6 @@ export class ClusterMachine {
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
     for (const w of this.workers.values()) w.terminate();
     this.workers.clear();
-    for (const p of this.pending.values()) p.reject(new Error("this tab's nodes ended"));
-    this.pending.clear();
+    this.requests.failAll("this tab's nodes ended");
   }
 }

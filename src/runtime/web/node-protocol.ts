@@ -159,3 +159,37 @@ export function watchNode(worker: Worker, node: { self: number; vcpu: number | n
   });
 }
 
+/**
+ * A page's control requests to its node workers, matched with their `control-reply` by id (the
+ * one place both TabMachine and ClusterMachine keep them).
+ */
+export class NodeRequests {
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private next = 1;
+
+  /** Sends `request` to node `node`'s worker; resolves with its value, rejects with the node's error text. */
+  send(worker: Worker | undefined, node: number, request: NodeControlRequest): Promise<unknown> {
+    if (!worker) return Promise.reject(new RangeError(`node ${node} has no worker here`));
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ kind: "control", id, request } satisfies PageToNode);
+    });
+  }
+
+  /** A worker's answer; false for any other message. */
+  answer(node: number, m: NodeToPage): boolean {
+    if (m.kind !== "control-reply") return false;
+    const p = this.pending.get(m.id);
+    this.pending.delete(m.id);
+    if (m.ok) p?.resolve(m.value);
+    else p?.reject(new Error(`node ${node}: ${m.error}`));
+    return true;
+  }
+
+  /** The workers ended: every request in flight fails with `why`. */
+  failAll(why: string): void {
+    for (const p of this.pending.values()) p.reject(new Error(why));
+    this.pending.clear();
+  }
+}

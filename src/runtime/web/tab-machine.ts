@@ -5,7 +5,7 @@
 import type { VmBootOptions, VmEvent, VmImages, VmWorkerApi } from "./vm-api.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { describeFailure, type NodeFailure } from "../../protocol/tab/node-failure.ts";
-import { NodeControls, type NodeControlRequest, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
+import { NodeControls, type NodeControlRequest, NodeRequests, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
 import { ElasticVm } from "../node/elastic-vm.ts";
 
 export interface TabMachineLayout extends NodeReports {
@@ -40,8 +40,7 @@ export class TabMachine implements VmWorkerApi {
   /** The node whose CPU runs the console (the lowest node that runs a CPU). */
   private consoleNode = -1;
   // The elastic VM's state: control requests in flight, node events, each possible vCPU's node.
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextRequest = 1;
+  private readonly requests = new NodeRequests();
   private readonly nodeEvents: TabNodeEvent[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly failures: string[] = [];
@@ -123,12 +122,8 @@ export class TabMachine implements VmWorkerApi {
   }
 
   private onNodeMessage(node: number, m: NodeToPage): void {
-    if (m.kind === "control-reply") {
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.ok) p?.resolve(m.value);
-      else p?.reject(new Error(`node ${node}: ${m.error}`));
-    } else if (m.kind === "event") {
+    if (this.requests.answer(node, m)) return;
+    if (m.kind === "event") {
       this.nodeEvents.push({ ...m.event, node });
       this.notify();
     }
@@ -136,14 +131,9 @@ export class TabMachine implements VmWorkerApi {
 
   /** A control request to a node's worker (node-worker.ts); rejects with the node's error text. */
   control(node: number, request: NodeControlRequest): Promise<unknown> {
-    const w = this.workers[node];
-    if (!w) return Promise.reject(new RangeError(`node ${node} has no worker`));
-    const id = this.nextRequest++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage({ kind: "control", id, request } satisfies PageToNode);
-    });
+    return this.requests.send(this.workers[node], node, request);
   }
+
 
   /** Events the nodes reported (a CPU ejected by the guest, an _OST result), oldest first. */
   events(): TabNodeEvent[] {
@@ -219,5 +209,6 @@ export class TabMachine implements VmWorkerApi {
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
     for (const w of this.workers) w?.terminate();
     this.workers = [];
+    this.requests.failAll("the VM's nodes ended");
   }
 }
