@@ -38,7 +38,14 @@ export type ViewInput =
    */
   | { kind: "page-moves"; node: number; seq: number; receivedMs: number; moves: PageMove[] }
   /** DSM and interrupt events; sent only while a trace is recorded (see the `trace` event). */
-  | { kind: "events"; events: TraceEvent[] };
+  | { kind: "events"; events: TraceEvent[] }
+  /**
+   * An elastic VM's vCPUs: for each possible vCPU (node v hosts vCPU v) the tab running its node,
+   * or null while it is offline (no node); and the join or leave under way ("" when none), e.g.
+   * "tab 3 joins with vCPU 2". Sent whenever tab 0 says it changed; a VM that never sends it has
+   * every node of its config online.
+   */
+  | { kind: "hosts"; hosts: (number | null)[]; changing: string; receivedMs: number };
 
 /** What the view asks of the machine. */
 export type ViewEvent =
@@ -154,6 +161,12 @@ export function checkViewInput(input: ViewInput): void {
     case "events":
       need(Array.isArray(input.events), "events input: events is not an array");
       for (const e of input.events) checkTraceEvent(e);
+      return;
+    case "hosts":
+      need(Array.isArray(input.hosts) && input.hosts.length >= 1 && input.hosts.length <= 255, "hosts input: hosts is not an array of 1..255 entries");
+      input.hosts.forEach((t, v) => need(t === null || isNat(t), `hosts input: vCPU ${v}'s tab is ${JSON.stringify(t)}, expected a tab number or null`));
+      need(typeof input.changing === "string", "hosts input: changing is not a string");
+      need(isTime(input.receivedMs), "hosts input: receivedMs is not a finite number");
       return;
     default:
       throw new ViewInputError(`unknown view input kind ${JSON.stringify((input as { kind?: unknown }).kind)}`);

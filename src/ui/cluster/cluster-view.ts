@@ -1,6 +1,6 @@
 // Between the live view and a VM spread over tabs (ClusterVm): what the cluster delivers (the VM's
-// shape, every node's snapshots and reports, the cluster-wide knob and trace settings) becomes
-// ViewInputs and knob updates, and the view's knob and trace events become cluster settings.
+// shape, every node's snapshots and reports, the cluster-wide knob and trace settings, an elastic
+// VM's vCPU hosts) becomes ViewInputs and knob updates, and the view's knob and trace events become cluster settings.
 // The single-tab path does the same with machine-glue.ts.
 
 import type { ClusterConfig } from "../../protocol/messages.ts";
@@ -47,6 +47,9 @@ export function feedFromCluster(
     },
     controls(c) {
       view.showLinkDelay(c.delayMs);
+    },
+    hosts(hosts, changing) {
+      feed.push({ kind: "hosts", hosts: [...hosts], changing, receivedMs: clock.now() });
     },
   };
 }

@@ -165,15 +165,17 @@ export class PageMapCanvas {
   }
 
   private renderLegend(): void {
-    const map = this.model.pageMap!;
-    const owned = map.ownedCounts();
-    const items = owned.map((count, n) => {
+    const { entries, hidden } = legendEntries(this.model);
+    const items = entries.map(({ node: n, pages, tab, online }) => {
       const item = el("span", "lv-legend-item");
+      item.dataset.node = String(n);
+      if (!online) item.classList.add("lv-legend-offline");
       const sw = el("i", "lv-swatch");
       sw.style.background = nodeColor(n);
-      item.append(sw, `node ${n}: ${count} pages`);
+      item.append(sw, `node ${n}${tab !== null ? ` (tab ${tab})` : online ? "" : " (offline)"}: ${pages} pages`);
       return item;
     });
+    if (hidden) items.push(Object.assign(el("span", "lv-legend-item lv-muted"), { textContent: `${hidden} offline node${hidden > 1 ? "s" : ""}, no pages` }));
     const shade = el("span", "lv-legend-item lv-muted");
     shade.textContent =
       "bright: modified · dim: shared copies exist · corner: some pages elsewhere · outlined: hot" +
@@ -226,6 +228,23 @@ export class PageMapCanvas {
     if (syms) lines.push(`kernel: ${syms}`);
     this.tooltip.textContent = lines.join("\n");
   }
+}
+
+/**
+ * The legend's nodes: those online, and any other that still owns pages (none should, once the
+ * view hears it went: its pages went back to node 0). `hidden` counts the offline ones left out.
+ */
+export function legendEntries(model: LiveModel): { entries: { node: number; pages: number; tab: number | null; online: boolean }[]; hidden: number } {
+  const map = model.pageMap;
+  if (!map) return { entries: [], hidden: 0 };
+  const entries: { node: number; pages: number; tab: number | null; online: boolean }[] = [];
+  let hidden = 0;
+  map.ownedCounts().forEach((pages, node) => {
+    const online = model.online(node);
+    if (online || pages > 0) entries.push({ node, pages, tab: model.tabOf(node), online });
+    else hidden++;
+  });
+  return { entries, hidden };
 }
 
 function el(tag: string, className: string): HTMLElement {

@@ -72,6 +72,30 @@ export class PageMapModel {
     this.generation++;
   }
 
+  /**
+   * Nodes that went away (an elastic VM's vCPU went offline): they hold no copy any more, and a page
+   * still shown as theirs is in flight (their pages went back to node 0, whose deltas say so when
+   * they come). Returns how many pages that released.
+   */
+  dropNodes(nodes: readonly number[]): number {
+    const gone = new Uint8Array(NO_OWNER + 1);
+    for (const n of nodes) {
+      const mirror = this.mirrors[n];
+      if (!mirror) throw new RangeError(`node ${n} dropped, but the cluster has ${this.nodes} nodes`);
+      mirror.codes.fill(INVALID);
+      gone[n] = 1;
+    }
+    let released = 0;
+    if (nodes.length)
+      for (let p = 0; p < this.pages; p++)
+        if (gone[this.owner[p]!]) {
+          this.owner[p] = NO_OWNER;
+          released++;
+        }
+    this.generation++;
+    return released;
+  }
+
   ownerOf(page: number): number | null {
     this.check(page);
     const o = this.owner[page]!;

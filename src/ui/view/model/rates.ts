@@ -142,6 +142,12 @@ export class RateTracker {
     return sum;
   }
 
+  /** Forgets a node (it went offline; if it comes back, its new node starts counting again). */
+  forget(node: number): void {
+    this.last.delete(node);
+    this.rates.delete(node);
+  }
+
   clear(): void {
     this.last.clear();
     this.rates.clear();

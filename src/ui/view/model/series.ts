@@ -25,6 +25,17 @@ export class TimeSeries<K extends string> {
     }
   }
 
+  /** The same points over `keys`: columns of kept keys come along, new keys are gaps so far. */
+  withKeys<J extends string>(keys: readonly J[]): TimeSeries<J> {
+    const next = new TimeSeries<J>(keys, this.capacity);
+    next.t.push(...this.t);
+    for (const k of keys) {
+      const old = (this.cols as Map<string, (number | null)[]>).get(k);
+      next.cols.set(k, old ? old.slice() : this.t.map(() => null));
+    }
+    return next;
+  }
+
   get length(): number {
     return this.t.length;
   }
