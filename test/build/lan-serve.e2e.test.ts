@@ -1,14 +1,18 @@
 // `npm start -- --lan` (scripts/start.ts, run here as npm start runs it once the setup is done):
 // HTTPS on every interface with a generated certificate, the LAN address printed, the relay beside
 // the page over WSS. Two separate Chromium processes (two "machines") open the printed LAN address,
-// not localhost: the second joins the first's cluster by its link through the relay, the WebRTC
-// link between them comes up, and the self-test guest passes on the two of them.
+// not localhost, and meet through the relay:
+// - the fixed cluster: the second joins the first's cluster by its link, the WebRTC link between
+//   them comes up, and the self-test guest passes on the two of them;
+// - the elastic VM (issue 14): the first presses Start and Linux boots there alone; the second
+//   joins the running VM, its vCPU comes online in the guest (nproc 2), a job pinned to that CPU
+//   runs on it, and after its Leave the guest is back to 1 CPU and answers on.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { get } from "node:https";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../src/engine/instrument/ensure.ts";
 import { buildSelftest } from "../../src/guests/selftest/build.ts";
@@ -16,14 +20,34 @@ import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
 import { ensureGuestImages, REPO_ROOT } from "../../src/guests/images.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../../harness/browser/browser.ts";
-import { consoleText, createCluster, joinCluster, linkCounters, openPage, waitForConsole } from "../../harness/browser/cluster-driver.ts";
+import {
+  type ClusterPage,
+  clusterStatus,
+  consoleText,
+  createCluster,
+  joinCluster,
+  linkCounters,
+  openPage,
+  startElastic,
+  typeInto,
+  vmHosts,
+  waitForConsole,
+  withKernelReport,
+} from "../../harness/browser/cluster-driver.ts";
+import { commandOutput } from "../../harness/console-output.ts";
 
 let server: ChildProcess | undefined;
 let output = "";
+let lan: Promise<string> | undefined;
 const browsers: Browser[] = [];
 
-/** Starts the LAN command on a free port; resolves with what it printed once the relay line is out. */
+/** Starts the LAN command on a free port (once for the file); resolves with what it printed once the relay line is out. */
 function startLan(): Promise<string> {
+  lan ??= spawnLan();
+  return lan;
+}
+
+function spawnLan(): Promise<string> {
   server = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), ["scripts/start.ts", "--lan", "--port", "0"], {
     cwd: REPO_ROOT,
     detached: true, // its own process group: tsx runs node under it, and afterAll ends both
@@ -68,6 +92,30 @@ async function launchMachine(): Promise<Browser> {
   return b;
 }
 
+/**
+ * A browsing context on a new machine. `npm start` serves the page with Vite's hot reload on, so a
+ * source file edited while a test runs (others work in this checkout) would reload every page and
+ * end its VM: the dev server's HMR socket (wss://host/?token=...) is answered here, in the browser,
+ * and never reaches the server. The relay's socket (/fabric-relay) goes through untouched.
+ */
+async function machineContext(): Promise<BrowserContext> {
+  const ctx = await (await launchMachine()).newContext();
+  await ctx.routeWebSocket((u) => u.pathname === "/" && u.searchParams.has("token"), () => {});
+  return ctx;
+}
+
+/** Closes the machines a test launched (their VM would otherwise run on beside the next test). */
+async function closeMachines(): Promise<void> {
+  for (const b of browsers.splice(0)) await b.close();
+}
+
+/** The LAN address the command printed first (the test of the printed addresses checks them all). */
+async function lanUrl(): Promise<{ url: string; host: string }> {
+  const url = (await startLan()).match(/https:\/\/\d+\.\d+\.\d+\.\d+:\d+\//)?.[0];
+  if (!url) throw new Error(`the LAN command printed no https:// LAN address; it printed:\n${output}`);
+  return { url, host: new URL(url).host };
+}
+
 beforeAll(async () => {
   // What the page fetches first, built before the clock of any page starts.
   ensureGuestImages();
@@ -76,7 +124,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const b of browsers) await b.close();
+  await closeMachines();
   if (server?.pid !== undefined && server.exitCode === null) {
     const exited = new Promise((r) => server!.once("exit", r));
     process.kill(-server.pid, "SIGTERM");
@@ -112,7 +160,7 @@ it("serves HTTPS on the LAN address it prints, and two browsers there form a clu
 
   // Machine A creates a cluster of 2 vCPUs on the LAN address; the relay box is ticked by default
   // there (the page is not on localhost), and the link carries the relay's wss:// address.
-  const a = await openPage(await (await launchMachine()).newContext(), url);
+  const a = await openPage(await machineContext(), url);
   expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
   expect(await a.isChecked("#cluster-relay")).toBe(true);
   const link = await createCluster(a, 2, 1, "selftest");
@@ -120,12 +168,12 @@ it("serves HTTPS on the LAN address it prints, and two browsers there form a clu
   expect(decodeURIComponent(link)).toContain(`relay=wss://${host}/fabric-relay`);
 
   // Machine B (another Chromium process: no BroadcastChannel between them) joins by the link.
-  const b = await openPage(await (await launchMachine()).newContext(), link);
+  const b = await openPage(await machineContext(), link);
   expect(await b.evaluate(() => crossOriginIsolated)).toBe(true);
   await joinCluster(b, 1);
   for (const p of [a, b]) {
     await p.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 300_000 });
-    expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1.*compute.*vCPUs 1/);
+    expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1( \(this tab\))? · compute · vCPU 1\b/);
   }
 
   // The slices cover the VM, so it boots on both: vCPU 1 runs on B, over the WebRTC link.
@@ -138,6 +186,128 @@ it("serves HTTPS on the LAN address it prints, and two browsers there form a clu
   expect(counters?.framesIn).toBeGreaterThan(0);
   expect(counters?.framesOut).toBeGreaterThan(0);
   expect([...a.errors, ...b.errors]).toEqual([]);
+  await closeMachines();
+}, 1_800_000);
+
+const PROMPT = /giantweb:\/root# /;
+/** A join or leave on a loaded 2-core machine (a Chromium process starts, loads the page, fetches the images, starts a v86). */
+const CHANGE_MS = 300_000;
+
+/**
+ * Types a command on the page's console and returns what it printed (the kernel's lines left out).
+ * Markers printed before and after it bound the output: the terminal wraps a long command line as
+ * it echoes it, so the echo is no fixed string to look for.
+ */
+async function run(a: ClusterPage, command: string, timeoutMs = 300_000): Promise<string> {
+  const mark = (await consoleText(a)).length;
+  await typeInto(a, `echo '==''start'; ${command}; echo '==''done'\n`);
+  const out = await waitForConsole(a, /==start\r?\n[^]*==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
+  const start = /==start\r?\n/.exec(out)!;
+  return commandOutput(`\n${out.slice(start.index + start[0].length, out.lastIndexOf("==done"))}`).trim();
+}
+
+/** Waits until the guest lists `online` as its online CPUs and nproc (the CPUs the shell may run on) is `count`. */
+async function waitForOnline(a: ClusterPage, online: string, count: number, timeoutMs = CHANGE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [listed, nproc] = (await run(a, "cat /sys/devices/system/cpu/online; nproc")).split(/\r?\n/).slice(-2).map((l) => l.trim());
+    if (listed === online && nproc === String(count)) return;
+    if (Date.now() > deadline) throw new Error(`waiting for CPUs ${online} online: the guest says ${listed}, nproc ${nproc}; its console:\n${(await consoleText(a)).slice(-3000)}`);
+    await a.waitForTimeout(1000);
+  }
+}
+
+/** Waits until `page` hears from tab 0 that the vCPUs run on these tabs (null: none), with no change under way. */
+async function waitForHosts(page: ClusterPage, hosts: (number | null)[], what: string, timeoutMs = CHANGE_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const map = await vmHosts(page);
+    if (map && map.changing === "" && JSON.stringify(map.hosts) === JSON.stringify(hosts)) return;
+    const s = await clusterStatus(page);
+    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped") throw new Error(`waiting for ${what}: hosts ${JSON.stringify(map)}; status ${s.phase} "${s.text}"`);
+    await page.waitForTimeout(250);
+  }
+}
+
+async function waitForPhase(page: ClusterPage, phase: string, what: string, timeoutMs = CHANGE_MS): Promise<string> {
+  await page
+    .waitForFunction((want) => document.querySelector("#cluster-status")?.getAttribute("data-phase") === want, phase, { timeout: timeoutMs, polling: 250 })
+    .catch(async (err: Error) => {
+      const s = await clusterStatus(page);
+      throw new Error(`waiting for ${what}: status ${s.phase} "${s.text}" (${err.message.split("\n")[0]})`);
+    });
+  return (await clusterStatus(page)).text ?? "";
+}
+
+const tabOf = (page: ClusterPage) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
+
+it("an elastic VM over the LAN: machine A presses Start and Linux boots there; machine B joins the running VM through the relay, its vCPU comes online and runs a pinned job; B leaves and A's guest runs on with 1 CPU", async () => {
+  const { url, host } = await lanUrl();
+  const started = Date.now();
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
+
+  // Machine A: the front door's Start, an elastic VM of at most 2 vCPUs with 1 here. The relay box
+  // is ticked by default on the LAN address, so the join link carries the relay's wss:// address.
+  const a = await openPage(await machineContext(), url);
+  expect(await a.evaluate(() => crossOriginIsolated)).toBe(true);
+  expect(await a.isChecked("#cluster-relay")).toBe(true);
+  const link = await startElastic(a, 2, 1);
+  expect(link.startsWith(url)).toBe(true);
+  expect(decodeURIComponent(link)).toContain(`relay=wss://${host}/fabric-relay`);
+  const pages: ClusterPage[] = [a];
+  // A page that loads again has lost its VM: say so rather than fail on a missing hook.
+  const reloads: string[] = [];
+  const watchReloads = (p: ClusterPage, name: string) => p.on("load", () => reloads.push(`machine ${name}'s page loaded again`));
+  watchReloads(a, "A");
+  try {
+    await withKernelReport(a, async () => {
+      await waitForConsole(a, PROMPT, "the shell prompt on machine A", 900_000);
+      console.log(`lan elastic: machine A at its shell prompt after ${elapsed()}`);
+      expect(await run(a, "nproc")).toBe("1");
+      expect(await tabOf(a)).toBe(0);
+      await waitForHosts(a, [0, null], "vCPU 0 alone on tab 0");
+
+      // Machine B (another Chromium process: no BroadcastChannel between them) joins the running VM.
+      const b = await openPage(await machineContext(), link);
+      pages.push(b);
+      watchReloads(b, "B");
+      expect(await b.evaluate(() => crossOriginIsolated)).toBe(true);
+      await joinCluster(b, 1);
+      expect(await waitForPhase(b, "running", "machine B's vCPU in the VM")).not.toBe("");
+      const tb = await tabOf(b);
+      expect(tb).toBeGreaterThan(0);
+      await waitForHosts(a, [0, tb], "vCPU 1 on machine B, as machine A hears it");
+      await waitForHosts(b, [0, tb], "vCPU 1 on machine B, as machine B hears it");
+      await waitForOnline(a, "0-1", 2);
+      await waitForConsole(a, /CPU1 has been hot-added/, "the kernel's hot-add line");
+      console.log(`lan elastic: machine B's vCPU online after ${elapsed()}`);
+
+      // A job pinned to CPU 1 runs on B's vCPU and gives its exact sum.
+      const job = `taskset 2 sh -c 'x=0; j=0; while [ $j -lt 3000 ]; do x=$((x+j*3)); j=$((j+1)); done; echo job=$x on $(cut -d" " -f39 /proc/self/stat)'`;
+      expect(await run(a, job)).toBe(`job=${2999 * 1500 * 3} on 1`);
+      // The frames went over the WebRTC link between the two machines.
+      const counters = await linkCounters(b);
+      expect(counters?.framesIn).toBeGreaterThan(0);
+      expect(counters?.framesOut).toBeGreaterThan(0);
+
+      // B leaves: its vCPU goes offline, and A's guest runs on alone.
+      await b.click("#cluster-leave");
+      expect(await waitForPhase(b, "left", "machine B's leave")).toMatch(/left the VM/);
+      await waitForHosts(a, [0, null], "vCPU 1 gone");
+      await waitForOnline(a, "0", 1);
+      expect(await run(a, "echo $((6*7))")).toBe("42");
+      expect((await clusterStatus(a)).phase).toBe("running");
+      console.log(`lan elastic: machine B left after ${elapsed()}`);
+
+      expect(await consoleText(a)).not.toMatch(/BUG:|Oops|WARNING:|Call Trace/);
+      expect(pages.flatMap((p) => p.errors)).toEqual([]);
+      expect(reloads).toEqual([]);
+    });
+  } catch (err) {
+    if (reloads.length) (err as Error).message += `\n${reloads.join("; ")}`;
+    throw err;
+  }
+  await closeMachines();
 }, 1_800_000);
 
 it("refuses an unknown option or a bad port with an error naming it, before starting anything", () => {
