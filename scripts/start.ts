@@ -68,7 +68,8 @@ const config: InlineConfig = {
   root: ROOT,
   configFile: `${ROOT}/vite.config.ts`,
   // Unset options keep vite.config.ts's values (127.0.0.1:5173, HTTP).
-  server: { ...(port !== undefined ? { port } : {}), ...(lan ? { host: "0.0.0.0" } : {}) },
+  // No file watching or hot reload: a VM runs in every open tab, and a reload would end it there.
+  server: { ...(port !== undefined ? { port } : {}), ...(lan ? { host: "0.0.0.0" } : {}), hmr: false, watch: null },
   // basicSsl sets server.https with its certificate (made once, then read from CERT_DIR). The
   // plugin changes Vite's config hash: a dependency cache of its own keeps the two modes (and a
   // test's server running beside this one) from re-optimizing each other's dependencies.

@@ -173,7 +173,7 @@ it("serves HTTPS on the LAN address it prints, and two browsers there form a clu
   await joinCluster(b, 1);
   for (const p of [a, b]) {
     await p.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 300_000 });
-    expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1( \(this tab\))? · compute · vCPU 1\b/);
+    expect(await p.locator("#cluster-roster").innerText()).toMatch(/tab 1( \(this tab\))? · compute · vCPUs? 1\b/);
   }
 
   // The slices cover the VM, so it boots on both: vCPU 1 runs on B, over the WebRTC link.

@@ -151,7 +151,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
         const map = vm?.vmHostMap;
         const inVm = map ? m.vcpus.filter((v) => map.hosts[v] === m.tab) : m.vcpus;
         const state = map && m.vcpus.length ? (inVm.length === m.vcpus.length ? " (online)" : inVm.length ? ` (online: ${inVm.join(", ")})` : " (not in the VM)") : "";
-        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPU${m.vcpus.length > 1 ? "s" : ""} ${m.vcpus.join(", ")}${state}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
+        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}${state}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
         li.dataset.tab = String(m.tab);
         if (map) li.dataset.online = inVm.join(",");
         return li;

@@ -18,7 +18,7 @@ it("names every bad parameter instead of booting something else", () => {
   expect(r.ok).toBe(false);
   if (r.ok) return;
   expect(r.errors).toEqual([
-    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible)',
+    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible, stock)',
     'kernel: "javascript:alert(1)" must be an http(s) URL or a path on this server',
     "cmdline: must be printable ASCII of at most 2047 characters",
     'mem: "9999" must be a whole number from 32 to 2048',
