@@ -667,6 +667,8 @@ export class ClusterVm {
       }
       case "refuse":
         if (!this.isHost) throw new Error("a refusal sent to a tab other than tab 0");
+        // An elastic VM does not wait for any tab: one that cannot join is its own loss.
+        if (this.elastic) throw new Error(`tab ${from} cannot join: ${msg.reason}`);
         this.stopEverywhere(`tab ${from} cannot take part: ${msg.reason}`, true);
         break;
       case "stop":
@@ -790,6 +792,8 @@ export class ClusterVm {
     } catch (err) {
       if (stopped()) return;
       const reason = (err as Error).message;
+      // An elastic VM runs without this tab (no node of it started): it only goes.
+      if (this.elastic) return this.outOfVm(`this tab could not join the VM: ${reason}. The VM runs on without it`);
       this.send(0, { kind: "control", msg: { t: "refuse", reason } });
       this.halt(reason, true);
     }

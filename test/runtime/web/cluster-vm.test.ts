@@ -705,6 +705,18 @@ it("elastic: a tab that joins before the shell prompt gets config and vm-hosts, 
   expect([...a.invalid, ...b.invalid, ...w.invalid]).toEqual([]);
 });
 
+it("elastic: a joining tab whose image differs only goes (phase left, naming why); tab 0 is not told to stop and runs on", async () => {
+  const { a, b, w } = await elasticCluster((tab, url) => bytes(tab === 1 && url === "bzImage" ? "kernel v2" : IMAGES[url]!));
+  serial(a, "# ");
+  b.arrive();
+  await until(() => b.vm.phase === "left", "tab B going");
+  const last = b.states.at(-1) as Extract<ClusterVmState, { phase: "left" }>;
+  expect(last.reason).toMatch(/^this tab could not join the VM: the kernel at bzImage differs from tab 0's .*The VM runs on without it$/);
+  expect(a.got.filter(([from, msg]) => from === 1 && (msg.t === "refuse" || msg.t === "ready"))).toEqual([]);
+  expect([a.vm.phase, w.vm.phase]).toEqual(["running", "running"]);
+  expect(a.vm.vmHostMap).toEqual({ hosts: [0, null], changing: "" });
+});
+
 it("elastic: after the shell prompt (even split over two chunks), a tab's join runs: node-start reaches it, its node starts, it answers and runs", async () => {
   const { a, b, w } = await elasticCluster();
   const m0 = a.machines[0]!;
