@@ -120,7 +120,7 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     const greedy = await openPage(session.context, link);
     tabs.push(greedy);
     await joinCluster(greedy, 2);
-    await greedy.waitForFunction(() => document.querySelector("#cluster-status")?.getAttribute("data-phase") === "error", undefined, { timeout: 60_000 });
+    await greedy.waitForFunction(() => document.querySelector("#cluster-status")?.getAttribute("data-phase") === "error", undefined, { timeout: CHANGE_MS });
     expect((await clusterStatus(greedy)).text).toMatch(/asks for 2 vCPU\(s\) but only 1 of the cluster's 3 are free/);
 
     // C joins: 3 CPUs, a pinned job on each gives its exact sum.
@@ -138,7 +138,7 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     const full = await openPage(session.context, link);
     tabs.push(full);
     await joinCluster(full, 1);
-    await full.waitForFunction(() => document.querySelector("#cluster-status")?.getAttribute("data-phase") === "error", undefined, { timeout: 60_000 });
+    await full.waitForFunction(() => document.querySelector("#cluster-status")?.getAttribute("data-phase") === "error", undefined, { timeout: CHANGE_MS });
     expect((await clusterStatus(full)).text).toMatch(/only 0 of the cluster's 3 are free/);
 
     // Tab 0 cannot leave: its Leave says so; the VM runs on.
@@ -148,9 +148,9 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     // C leaves, and B's Leave meanwhile is refused (one change at a time).
     t = Date.now();
     await c.click("#cluster-leave");
-    await a.waitForFunction(() => /leaves with vCPU 2/.test(document.querySelector("#cluster-vm-hosts")?.getAttribute("data-changing") ?? ""), undefined, { timeout: 60_000, polling: 50 });
+    await a.waitForFunction(() => /leaves with vCPU 2/.test(document.querySelector("#cluster-vm-hosts")?.getAttribute("data-changing") ?? ""), undefined, { timeout: CHANGE_MS, polling: 50 });
     await b.click("#cluster-leave");
-    await b.waitForFunction(() => /Leave refused: another change is in progress/.test(document.querySelector("#cluster-log")?.textContent ?? ""), undefined, { timeout: 60_000 });
+    await b.waitForFunction(() => /Leave refused: another change is in progress/.test(document.querySelector("#cluster-log")?.textContent ?? ""), undefined, { timeout: CHANGE_MS });
     expect(await waitForPhase(c, "left", "tab C's leave")).toMatch(/left the VM/);
     await waitForHosts(a, [0, tb, null], "vCPU 2 gone");
     // The live view on A and B shows vCPU 2 offline and vCPU 1 on tab B.
@@ -159,7 +159,7 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     console.log(`elastic: tab C left in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     expect((await clusterStatus(b)).phase).toBe("running");
     // C is gone from every roster, and the VM did not stop for it.
-    await a.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: 60_000 });
+    await a.waitForFunction(() => document.querySelectorAll("#cluster-roster li").length === 2, undefined, { timeout: CHANGE_MS });
 
     // A fresh tab takes the freed vCPU 2.
     const d = await openPage(session.context, link);
