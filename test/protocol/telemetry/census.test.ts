@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { faultCensus, formatCensus, outcomeLabel } from "../../../src/protocol/telemetry/census.ts";
+import type { ReportEvent } from "../../../src/protocol/messages.ts";
+
+const fault = (node: number, page: number, access: "read" | "write", startMs: number, endMs: number): ReportEvent => ({ type: "fault", node, vcpu: node, page, access, startMs, endMs });
+const sent = (node: number, to: number, page: number, atMs: number, form: "bytes" | "zero" | "current" = "bytes"): ReportEvent => ({ type: "page-sent", node, to, page, form, atMs });
+const inval = (node: number, page: number, by: number, atMs: number): ReportEvent => ({ type: "invalidate", node, page, by, atMs });
+
+describe("fault census", () => {
+  it("matches each fault with the grant and invalidations that served it", () => {
+    const events: ReportEvent[] = [
+      // vCPU 1 reads page 5: node 0 sends it (a copy, the ownership moves).
+      fault(1, 5, "read", 100, 100.2),
+      sent(0, 1, 5, 100.1),
+      // vCPU 1 writes it: it owns it shared, so it only invalidates node 0's copy.
+      fault(1, 5, "write", 101, 101.1),
+      inval(0, 5, 1, 101.05),
+      // vCPU 0 writes page 5: node 1 sends it back.
+      fault(0, 5, "write", 102, 102.3),
+      sent(1, 0, 5, 102.1),
+      // vCPU 0 reads page 9 and gets a zero page; then a fault that raced a grant (no message).
+      fault(0, 9, "read", 103, 103.1),
+      sent(1, 0, 9, 103.05, "zero"),
+      fault(0, 9, "read", 104, 104.01),
+      // Outside the window: ignored.
+      fault(0, 7, "write", 2000, 2000.1),
+      sent(1, 0, 7, 2000.05),
+      { type: "ipi", node: 0, src: 0, dest: 1, kind: "fixed", vector: 0xfd, atMs: 100.5 },
+      { type: "ipi", node: 0, src: 0, dest: 1, kind: "fixed", vector: 0xfd, atMs: 101.5 },
+    ];
+    const c = faultCensus(events, { startMs: 0, endMs: 1000, name: (p) => (p === 5 ? "jiffies" : `page ${p}`) });
+    expect(c.seconds).toBe(1);
+    expect(c.faults).toBe(5);
+    expect(c.remote).toBe(4);
+    expect(c.list.map((f) => f.outcome)).toEqual(["bytes", "upgrade", "bytes", "zero", "local"]);
+    expect(c.byAccess).toEqual({ read: 3, write: 2 });
+    expect(c.byOutcome).toEqual({ bytes: 2, zero: 1, current: 0, upgrade: 1, local: 1 });
+    expect(c.byAccessOutcome).toEqual({ "read bytes": 1, "write upgrade": 1, "write bytes": 1, "read zero": 1 });
+    expect(c.byVcpu).toEqual([3, 2]);
+    expect(c.pages).toBe(2);
+    expect(c.invalidations).toBe(1);
+    expect(c.unmatched).toEqual({ grants: 0, invalidations: 0 });
+    expect(c.matchedWithSlack).toBe(0);
+    const top = c.pageRows[0]!;
+    expect(top).toMatchObject({ page: 5, name: "jiffies", faults: 3, remote: 3, reads: 1, writes: 2, byVcpu: [1, 2], invalidations: 1, bounces: 1 });
+    expect(top.outcomes).toEqual({ bytes: 2, zero: 0, current: 0, upgrade: 1, local: 0 });
+    expect(c.bounces).toBe(1);
+    expect(c.causes[0]).toMatchObject({ group: "jiffies", faults: 1, pages: 1 });
+    expect(c.causes.reduce((a, r) => a + r.faults, 0)).toBe(5);
+    expect(c.interrupts).toEqual([{ kind: "fixed", vector: 0xfd, src: 0, dest: 1, count: 2 }]);
+    expect(c.blockedMs).toBeCloseTo(0.2 + 0.1 + 0.3 + 0.1 + 0.01, 6);
+  });
+
+  it("gives a later fault its own grant before lending leftovers with the slack", () => {
+    // Fault A (an upgrade, no grant) ends 0.5 ms before fault B of the same page, which gets a grant
+    // inside its span: B keeps it, A keeps its invalidation.
+    const events: ReportEvent[] = [
+      fault(1, 3, "write", 10, 10.2),
+      inval(0, 3, 1, 10.1),
+      fault(1, 3, "read", 10.7, 11),
+      sent(0, 1, 3, 10.8),
+      // Clocks apart: the grant is stamped 1 ms after the fault ended; the slack matches it.
+      fault(0, 4, "read", 20, 20.1),
+      sent(1, 0, 4, 21.1),
+    ];
+    const c = faultCensus(events, { startMs: 0, endMs: 100 });
+    expect(c.list.map((f) => f.outcome)).toEqual(["upgrade", "bytes", "bytes"]);
+    expect(c.matchedWithSlack).toBe(1);
+    const strict = faultCensus(events, { startMs: 0, endMs: 100, slackMs: 0 });
+    expect(strict.list.map((f) => f.outcome)).toEqual(["upgrade", "bytes", "local"]);
+    expect(strict.unmatched.grants).toBe(1);
+  });
+
+  it("takes at most one invalidation per other node for a fault", () => {
+    const events: ReportEvent[] = [fault(0, 8, "write", 5, 6), inval(1, 8, 0, 5.2), inval(2, 8, 0, 5.3), inval(1, 8, 0, 5.9)];
+    const c = faultCensus(events, { startMs: 0, endMs: 10 });
+    expect(c.list[0]).toMatchObject({ outcome: "upgrade", invalidations: 2 });
+    expect(c.unmatched.invalidations).toBe(1);
+  });
+
+  it("refuses an empty window and formats its tables", () => {
+    expect(() => faultCensus([], { startMs: 5, endMs: 5 })).toThrow(RangeError);
+    const c = faultCensus([fault(0, 1, "read", 1, 2), sent(1, 0, 1, 1.5)], { startMs: 0, endMs: 2000 });
+    const text = formatCensus("boot", c, 20);
+    expect(text).toContain("1 faults (0.5/s), 1 remote (0.5/s) on 1 pages");
+    expect(text).toContain("copy sent, owner moves");
+    expect(text).toContain("page 0x1");
+    expect(outcomeLabel("write", "bytes")).toBe("page moved");
+  });
+});
