@@ -14,8 +14,11 @@
 //   current  a grant without bytes: the requester's copy was current (access and ownership move)
 //   upgrade  no grant, invalidations only: the owner held the page shared and took the other copies
 //            away to write (no manager trip)
-//   local    no message at all: the fault raced a grant already held, or an owner upgraded with no
-//            other copy (the DSM's own counters tell these two apart; the events do not)
+//   local    no message matched: the fault raced a grant already held, or an owner upgraded with no
+//            other copy, or (seen in the first census: 3-8% of faults while the DSM's counters said
+//            every fault was remote) its grant was stamped further than `slackMs` outside its span
+//            by the other thread's clock; compare with the DSM counters (readFaults + writeFaults
+//            against requestsSent + upgrades) before reading `local` as local
 //
 // The events carry no guest context (EIP, CPL, interrupt or idle), no instruction-fetch and no
 // page-walk flag: a fault is a read or a write of a page, nothing more. See the census bench
@@ -337,7 +340,7 @@ export function outcomeLabel(access: FaultAccess, outcome: CensusOutcome): strin
     case "upgrade":
       return "copies invalidated (upgrade)";
     case "local":
-      return "no message";
+      return "no message matched";
   }
 }
 
