@@ -348,6 +348,14 @@ const census: BenchModule = {
       const events = c.allEvents();
       if (c.dropped) ctx.log(`census: the nodes dropped ${c.dropped} events over their per-report limit`);
 
+      // The raw events and windows, for reading the census again without a run (.cache is not in git).
+      const { mkdirSync, writeFileSync } = await import("node:fs");
+      const { REPO_ROOT } = await import("../../src/guests/images.ts");
+      const saved = `${REPO_ROOT}/.cache/census/last-run.json`;
+      mkdirSync(`${REPO_ROOT}/.cache/census`, { recursive: true });
+      writeFileSync(saved, JSON.stringify({ windows: Object.fromEntries(Object.entries(windows).map(([k, w]) => [k, { startMs: w.startMs, endMs: w.endMs }])), events }));
+      ctx.log(`census: ${events.length} events saved in ${saved}`);
+
       const out: string[] = [];
       for (const phase of ["boot", "idle", "job"] as const) {
         const w = windows[phase]!;

@@ -173,11 +173,60 @@ class Pool<T extends { atMs: number }> {
     }
     return taken;
   }
+  *all(): Iterable<T> {
+    for (const l of this.lists.values()) yield* l.items;
+  }
+  /** Moves every item's stamp back by `by(item)` (a copy; the caller's events stay as they are). */
+  shift(by: (e: T) => number): void {
+    for (const l of this.lists.values()) l.items = l.items.map((e) => ({ ...e, atMs: e.atMs - by(e) }));
+  }
   unused(from: number, to: number): number {
     let n = 0;
     for (const l of this.lists.values()) l.items.forEach((e, i) => (n += !l.used[i] && e.atMs >= from && e.atMs < to ? 1 : 0));
     return n;
   }
+}
+
+/**
+ * Per "sender>faulting node", the median of (message stamp - middle of the nearest fault of that
+ * node and page within 20 ms), when at least 20 such pairs exist: how far the sender's clock reads
+ * ahead of the faulting node's around a fault.
+ */
+function clockOffsets(faults: readonly Fault[], messages: readonly (readonly [number, number, { page: number; atMs: number }])[]): Map<string, number> {
+  const mids = new Map<string, number[]>();
+  for (const f of faults) {
+    const k = `${f.node}:${f.page}`;
+    let l = mids.get(k);
+    if (!l) mids.set(k, (l = []));
+    l.push((f.startMs + f.endMs) / 2); // faults are sorted by start, so these nearly are too
+  }
+  for (const l of mids.values()) l.sort((a, b) => a - b);
+  const deltas = new Map<string, number[]>();
+  for (const [from, to, e] of messages) {
+    const l = mids.get(`${to}:${e.page}`);
+    if (!l) continue;
+    let lo = 0;
+    let hi = l.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (l[m]! < e.atMs) lo = m + 1;
+      else hi = m;
+    }
+    let best = Infinity;
+    for (const i of [lo - 1, lo]) if (i >= 0 && i < l.length && Math.abs(e.atMs - l[i]!) < Math.abs(best)) best = e.atMs - l[i]!;
+    if (Math.abs(best) > 20) continue;
+    const k = `${from}>${to}`;
+    let d = deltas.get(k);
+    if (!d) deltas.set(k, (d = []));
+    d.push(best);
+  }
+  const out = new Map<string, number>();
+  for (const [k, d] of deltas) {
+    if (d.length < 20) continue;
+    d.sort((a, b) => a - b);
+    out.set(k, d[d.length >> 1]!);
+  }
+  return out;
 }
 
 /** The census of the faults that start in [startMs, endMs), from every node's events (any order). */
@@ -220,6 +269,18 @@ export function faultCensus(events: readonly ReportEvent[], opts: CensusOptions)
   faults.sort((a, b) => a.startMs - b.startMs || a.node - b.node);
   grants.sort();
   invals.sort();
+  // The threads' clocks: each sender's stamps are moved by the median offset, per (sender, faulting
+  // node), of its messages from the middle of the nearest fault they could serve.
+  const messages: [number, number, { page: number; atMs: number }][] = [];
+  for (const e of grants.all()) messages.push([e.node, e.to, e]);
+  for (const e of invals.all()) messages.push([e.node, e.by, e]);
+  const offsets = clockOffsets(faults, messages);
+  if (offsets.size) {
+    grants.shift((e) => offsets.get(`${e.node}>${e.to}`) ?? 0);
+    invals.shift((e) => offsets.get(`${e.node}>${e.by}`) ?? 0);
+    grants.sort();
+    invals.sort();
+  }
 
   // Pass 1: messages within each fault's own span; pass 2: what is left, within the slack, for the
   // faults that found nothing (a later fault of the same page must not lose its own grant to an

@@ -71,6 +71,15 @@ describe("fault census", () => {
     expect(strict.unmatched.grants).toBe(1);
   });
 
+  it("reads each sender's stamps on the faulting node's clock (median offset around the faults)", () => {
+    // Node 0's clock reads 3 ms ahead of node 1's: its grants fall outside node 1's fault spans.
+    const events: ReportEvent[] = [];
+    for (let i = 0; i < 40; i++) events.push(fault(1, 100 + i, "read", 10 * i, 10 * i + 1), sent(0, 1, 100 + i, 10 * i + 0.8 + 3));
+    const c = faultCensus(events, { startMs: 0, endMs: 1000, slackMs: 0 });
+    expect(c.byOutcome.bytes).toBe(40);
+    expect(c.unmatched.grants).toBe(0);
+  });
+
   it("takes at most one invalidation per other node for a fault", () => {
     const events: ReportEvent[] = [fault(0, 8, "write", 5, 6), inval(1, 8, 0, 5.2), inval(2, 8, 0, 5.3), inval(1, 8, 0, 5.9)];
     const c = faultCensus(events, { startMs: 0, endMs: 10 });
