@@ -105,7 +105,6 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const joining = hasJoinFragment(location.href);
   const createRow = el("div", { className: "cluster-row" },
     el("label", {}, "guest ", guestKind), el("label", {}, "vCPUs in all ", total), el("label", {}, "on this tab ", here),
-    el("label", { title: opts.config.relayUrl ?? `this page's server, ${RELAY_PATH}` }, useRelay, " other machines (relay)"),
     el("label", {}, watchersType, " watchers may type"), el("label", {}, watchersControl, " watchers may use the knob and trace"), create);
   const joinRow = el("div", { className: "cluster-row" }, el("label", {}, "vCPUs on this tab ", joinVcpus), join, watch);
   // Tab 0 also shows the watch link: its own token admits watchers only.
@@ -116,6 +115,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const vmRow = el("div", { className: "cluster-row", hidden: true }, boot, stop, leave, joinAgain);
   const startRow = el("div", { className: "cluster-row", id: "cluster-start-row" },
     start, el("label", {}, "vCPUs at most ", possible), el("label", {}, "on this tab ", startHere),
+    // For Start and for the fixed cluster alike, so it sits outside the folded form.
+    el("label", { title: opts.config.relayUrl ?? `this page's server, ${RELAY_PATH}` }, useRelay, " other machines (relay)"),
     el("span", { className: "hint" }, "The VM boots on this tab at once; every tab that opens its link adds vCPUs, and gives them back when it leaves."));
   // The fixed cluster (every vCPU's tab joins before the boot) folds away behind the front door.
   const fixed = el("details", { id: "cluster-fixed" }, el("summary", {}, "Fixed cluster: every tab joins before the VM boots"), createRow);

@@ -137,7 +137,7 @@ async function clusterView(a: ClusterPage): Promise<void> {
   const afterFrom = (await consoleText(a)).length;
   await typeInto(b, "echo after=$((6*7))\n");
   await waitForConsole(a, /^after=42\s*$/m, "a command's output after the knob went off", 600_000, afterFrom);
-  for (const p of tabs) expect(await viewValue(p, "view.model.health")).toEqual({ rejected: 0, lastError: null, pageRunsBeforeConfig: 0 });
+  for (const p of tabs) expect(await viewValue(p, "view.model.health")).toEqual({ rejected: 0, lastError: null, pageRunsBeforeConfig: 0, offlineSnapshots: 0 });
   expect([...a.errors, ...b.errors]).toEqual([]);
   await b.close();
   await a.close();

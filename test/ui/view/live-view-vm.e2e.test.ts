@@ -57,7 +57,7 @@ it(
     expect(await page.locator('.lv-plot[data-plot="readFaults,writeFaults"] canvas').count()).toBe(1);
     // Both vCPUs show as running, and no input was rejected by the view's validation.
     await waitFor(page, `["0", "1"].every((v) => document.querySelector('.lv-vcpu[data-vcpu="' + v + '"]')?.getAttribute("data-state") === "running")`, "both vCPUs running", 30_000);
-    expect(await labValue(page, "lab.view.model.health")).toEqual({ rejected: 0, lastError: null, pageRunsBeforeConfig: 0 });
+    expect(await labValue(page, "lab.view.model.health")).toEqual({ rejected: 0, lastError: null, pageRunsBeforeConfig: 0, offlineSnapshots: 0 });
     // Hot pages come from the nodes' exact page-move reports, not from state deltas.
     expect(await labValue(page, "lab.view.model.hotSource")).toBe("reports");
     // The guest started CPU 1 with INIT and SIPI from CPU 0: counted by kind at node 0's router.
