@@ -116,3 +116,30 @@ export async function typeInto(page: Page, command: string): Promise<void> {
   await page.locator(".xterm").click();
   await page.keyboard.type(command, { delay: 20 });
 }
+
+/** Waits until `page` hears from tab 0 that these vCPUs run on these tabs (null: none), with no change under way. */
+export async function waitForHosts(page: Page, hosts: (number | null)[], what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const map = await vmHosts(page);
+    if (map && map.changing === "" && JSON.stringify(map.hosts) === JSON.stringify(hosts)) return;
+    const s = await clusterStatus(page);
+    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped") throw new Error(`waiting for ${what}: hosts ${JSON.stringify(map)}; status ${s.phase} "${s.text}"`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/** Waits until the page's cluster status is in `phase`; returns its text. */
+export async function waitForPhase(page: Page, phase: string, what: string, timeoutMs: number): Promise<string> {
+  await page
+    .waitForFunction((want) => document.querySelector("#cluster-status")?.getAttribute("data-phase") === want, phase, { timeout: timeoutMs, polling: 250 })
+    .catch(async (err: Error) => {
+      const s = await clusterStatus(page);
+      throw new Error(`waiting for ${what}: status ${s.phase} "${s.text}" (${err.message.split("\n")[0]})`);
+    });
+  return (await clusterStatus(page)).text ?? "";
+}
+
+/** The tab id the cluster gave a page (ids are handed out round-robin: a refused tab used one). */
+export const tabOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
+

@@ -30,8 +30,11 @@ import {
   openPage,
   startElastic,
   typeInto,
+  tabOf,
   vmHosts,
   waitForConsole,
+  waitForHosts,
+  waitForPhase,
   withKernelReport,
 } from "../../harness/browser/cluster-driver.ts";
 import { commandOutput } from "../../harness/console-output.ts";
@@ -218,28 +221,6 @@ async function waitForOnline(a: ClusterPage, online: string, count: number, time
 }
 
 /** Waits until `page` hears from tab 0 that the vCPUs run on these tabs (null: none), with no change under way. */
-async function waitForHosts(page: ClusterPage, hosts: (number | null)[], what: string, timeoutMs = CHANGE_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const map = await vmHosts(page);
-    if (map && map.changing === "" && JSON.stringify(map.hosts) === JSON.stringify(hosts)) return;
-    const s = await clusterStatus(page);
-    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped") throw new Error(`waiting for ${what}: hosts ${JSON.stringify(map)}; status ${s.phase} "${s.text}"`);
-    await page.waitForTimeout(250);
-  }
-}
-
-async function waitForPhase(page: ClusterPage, phase: string, what: string, timeoutMs = CHANGE_MS): Promise<string> {
-  await page
-    .waitForFunction((want) => document.querySelector("#cluster-status")?.getAttribute("data-phase") === want, phase, { timeout: timeoutMs, polling: 250 })
-    .catch(async (err: Error) => {
-      const s = await clusterStatus(page);
-      throw new Error(`waiting for ${what}: status ${s.phase} "${s.text}" (${err.message.split("\n")[0]})`);
-    });
-  return (await clusterStatus(page)).text ?? "";
-}
-
-const tabOf = (page: ClusterPage) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
 
 it("an elastic VM over the LAN: machine A presses Start and Linux boots there; machine B joins the running VM through the relay, its vCPU comes online and runs a pinned job; B leaves and A's guest runs on with 1 CPU", async () => {
   const { url, host } = await lanUrl();
@@ -265,7 +246,7 @@ it("an elastic VM over the LAN: machine A presses Start and Linux boots there; m
       console.log(`lan elastic: machine A at its shell prompt after ${elapsed()}`);
       expect(await run(a, "nproc")).toBe("1");
       expect(await tabOf(a)).toBe(0);
-      await waitForHosts(a, [0, null], "vCPU 0 alone on tab 0");
+      await waitForHosts(a, [0, null], "vCPU 0 alone on tab 0", CHANGE_MS);
 
       // Machine B (another Chromium process: no BroadcastChannel between them) joins the running VM.
       const b = await openPage(await machineContext(), link);
@@ -273,11 +254,11 @@ it("an elastic VM over the LAN: machine A presses Start and Linux boots there; m
       watchReloads(b, "B");
       expect(await b.evaluate(() => crossOriginIsolated)).toBe(true);
       await joinCluster(b, 1);
-      expect(await waitForPhase(b, "running", "machine B's vCPU in the VM")).not.toBe("");
+      expect(await waitForPhase(b, "running", "machine B's vCPU in the VM", CHANGE_MS)).not.toBe("");
       const tb = await tabOf(b);
       expect(tb).toBeGreaterThan(0);
-      await waitForHosts(a, [0, tb], "vCPU 1 on machine B, as machine A hears it");
-      await waitForHosts(b, [0, tb], "vCPU 1 on machine B, as machine B hears it");
+      await waitForHosts(a, [0, tb], "vCPU 1 on machine B, as machine A hears it", CHANGE_MS);
+      await waitForHosts(b, [0, tb], "vCPU 1 on machine B, as machine B hears it", CHANGE_MS);
       await waitForOnline(a, "0-1", 2);
       await waitForConsole(a, /CPU1 has been hot-added/, "the kernel's hot-add line");
       console.log(`lan elastic: machine B's vCPU online after ${elapsed()}`);
@@ -292,8 +273,8 @@ it("an elastic VM over the LAN: machine A presses Start and Linux boots there; m
 
       // B leaves: its vCPU goes offline, and A's guest runs on alone.
       await b.click("#cluster-leave");
-      expect(await waitForPhase(b, "left", "machine B's leave")).toMatch(/left the VM/);
-      await waitForHosts(a, [0, null], "vCPU 1 gone");
+      expect(await waitForPhase(b, "left", "machine B's leave", CHANGE_MS)).toMatch(/left the VM/);
+      await waitForHosts(a, [0, null], "vCPU 1 gone", CHANGE_MS);
       await waitForOnline(a, "0", 1);
       expect(await run(a, "echo $((6*7))")).toBe("42");
       expect((await clusterStatus(a)).phase).toBe("running");

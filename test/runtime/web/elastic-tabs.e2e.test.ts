@@ -7,7 +7,7 @@
 import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { type ClusterPage, clusterStatus, consoleText, joinCluster, openPage, startElastic, typeInto, vmHosts, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
+import { type ClusterPage, clusterStatus, consoleText, joinCluster, openPage, startElastic, typeInto, tabOf, vmHosts, waitForConsole, waitForHosts, waitForPhase, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
 import { commandOutput } from "../../../harness/console-output.ts";
 
 const session = useBrowserSession();
@@ -27,18 +27,6 @@ async function run(a: ClusterPage, command: string, timeoutMs = 300_000): Promis
 }
 
 /** Waits until `page` hears from tab 0 that these vCPUs run on these tabs, with no change under way. */
-async function waitForHosts(page: Page, hosts: (number | null)[], what: string, timeoutMs = CHANGE_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const map = await vmHosts(page);
-    if (map && map.changing === "" && JSON.stringify(map.hosts) === JSON.stringify(hosts)) return;
-    const s = await clusterStatus(page);
-    if (Date.now() > deadline || s.phase === "error" || s.phase === "stopped")
-      throw new Error(`waiting for ${what}: hosts ${JSON.stringify(map)}; status ${s.phase} "${s.text}"`);
-    await page.waitForTimeout(250);
-  }
-}
-
 /**
  * Waits until the guest lists these CPUs online and the shell may run on all of them (nproc counts
  * the CPUs a task may use: a hot-added CPU is listed online a moment before the scheduler takes it).
@@ -71,18 +59,6 @@ async function waitForViewHosts(page: Page, want: (number | null)[]): Promise<vo
   }
 }
 
-/** The tab id the cluster gave a page (ids are handed out round-robin: a refused tab used one). */
-const tabOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
-
-async function waitForPhase(page: Page, phase: string, what: string, timeoutMs = CHANGE_MS): Promise<string> {
-  await page
-    .waitForFunction((want) => document.querySelector("#cluster-status")?.getAttribute("data-phase") === want, phase, { timeout: timeoutMs, polling: 250 })
-    .catch(async (err: Error) => {
-      const s = await clusterStatus(page);
-      throw new Error(`waiting for ${what}: status ${s.phase} "${s.text}" (${err.message.split("\n")[0]})`);
-    });
-  return (await clusterStatus(page)).text ?? "";
-}
 
 it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every CPU; C leaves and the VM runs on; a fresh tab takes C's vCPU; each refusal names its reason", async () => {
   const started = Date.now();
@@ -97,7 +73,7 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     const early = await openPage(session.context, link);
     tabs.push(early);
     await joinCluster(early, 1);
-    expect(await waitForPhase(early, "left", "the refusal of a join while the VM boots")).toMatch(/refused this tab's vCPUs: the VM is still booting/);
+    expect(await waitForPhase(early, "left", "the refusal of a join while the VM boots", CHANGE_MS)).toMatch(/refused this tab's vCPUs: the VM is still booting/);
 
     await waitForConsole(a, PROMPT, "the shell prompt on tab A", 900_000);
     console.log(`elastic: tab A at its shell prompt ${((Date.now() - started) / 1000).toFixed(0)} s after it opened`);
@@ -109,9 +85,9 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     tabs.push(b);
     let t = Date.now();
     await joinCluster(b, 1);
-    await waitForPhase(b, "running", "tab B's vCPU in the VM");
+    await waitForPhase(b, "running", "tab B's vCPU in the VM", CHANGE_MS);
     const tb = await tabOf(b);
-    await waitForHosts(a, [0, tb, null], "vCPU 1 on tab B");
+    await waitForHosts(a, [0, tb, null], "vCPU 1 on tab B", CHANGE_MS);
     console.log(`elastic: tab B joined in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     await waitForOnline(a, "0-1");
     await waitForConsole(a, /CPU1 has been hot-added/, "the kernel's hot-add line");
@@ -127,8 +103,8 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     const c = await openPage(session.context, link);
     tabs.push(c);
     await joinCluster(c, 1);
-    await waitForPhase(c, "running", "tab C's vCPU in the VM");
-    await waitForHosts(a, [0, tb, await tabOf(c)], "vCPU 2 on tab C");
+    await waitForPhase(c, "running", "tab C's vCPU in the VM", CHANGE_MS);
+    await waitForHosts(a, [0, tb, await tabOf(c)], "vCPU 2 on tab C", CHANGE_MS);
     await waitForOnline(a, "0-2");
     const jobs = [0, 1, 2].map((i) => `taskset ${1 << i} sh -c 'x=0; j=0; while [ $j -lt 2000 ]; do x=$((x+j*${i + 1})); j=$((j+1)); done; echo job${i}=$x on $(cut -d" " -f39 /proc/self/stat)' &`).join(" ");
     const out = await run(a, `${jobs} wait`);
@@ -151,8 +127,8 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     await a.waitForFunction(() => /leaves with vCPU 2/.test(document.querySelector("#cluster-vm-hosts")?.getAttribute("data-changing") ?? ""), undefined, { timeout: CHANGE_MS, polling: 50 });
     await b.click("#cluster-leave");
     await b.waitForFunction(() => /Leave refused: another change is in progress/.test(document.querySelector("#cluster-log")?.textContent ?? ""), undefined, { timeout: CHANGE_MS });
-    expect(await waitForPhase(c, "left", "tab C's leave")).toMatch(/left the VM/);
-    await waitForHosts(a, [0, tb, null], "vCPU 2 gone");
+    expect(await waitForPhase(c, "left", "tab C's leave", CHANGE_MS)).toMatch(/left the VM/);
+    await waitForHosts(a, [0, tb, null], "vCPU 2 gone", CHANGE_MS);
     // The live view on A and B shows vCPU 2 offline and vCPU 1 on tab B.
     for (const p of [a, b]) await waitForViewHosts(p, [0, tb, null]);
     await waitForOnline(a, "0-1");
@@ -165,10 +141,10 @@ it("boots on tab A alone; B and C join and nproc climbs to 3 with a job on every
     const d = await openPage(session.context, link);
     tabs.push(d);
     await joinCluster(d, 1);
-    await waitForPhase(d, "running", "tab D's vCPU in the VM");
-    await waitForHosts(a, [0, tb, await tabOf(d)], "vCPU 2 on tab D");
+    await waitForPhase(d, "running", "tab D's vCPU in the VM", CHANGE_MS);
+    await waitForHosts(a, [0, tb, await tabOf(d)], "vCPU 2 on tab D", CHANGE_MS);
     // B hears the same from tab 0.
-    await waitForHosts(b, [0, tb, await tabOf(d)], "vCPU 2 on tab D, as tab B hears it");
+    await waitForHosts(b, [0, tb, await tabOf(d)], "vCPU 2 on tab D, as tab B hears it", CHANGE_MS);
     await waitForViewHosts(d, [0, tb, await tabOf(d)]);
     await waitForOnline(a, "0-2");
     expect(await run(a, `taskset 4 sh -c 'echo on $(cut -d" " -f39 /proc/self/stat)'`)).toContain("on 2");
