@@ -9,7 +9,8 @@ export type ClusterPage = Page & { errors: string[]; consoleErrors: string[] };
 
 interface Hook {
   consoleText(): string;
-  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number } | null;
+  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number } | null;
+  vmLinks(): { tab: number; path: "direct" | "relay" | null; why?: string }[];
   nodeStatus(): NodeStatus[];
 }
 
@@ -60,6 +61,8 @@ export async function joinCluster(page: Page, vcpus: number): Promise<void> {
 }
 
 export const consoleText = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.consoleText());
+/** How this tab's node frames go to each other tab (issue 15). */
+export const vmLinksOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.vmLinks());
 export const linkCounters = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.counters());
 export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.nodeStatus());
 

@@ -5,7 +5,7 @@
 
 import type { BrowserContext } from "playwright-core";
 import type { NodeStatus } from "../../src/runtime/web/node-protocol.ts";
-import { consoleText, createCluster, joinCluster, linkCounters, nodeStatus, openPage, waitForConsole } from "./cluster-driver.ts";
+import { consoleText, createCluster, joinCluster, linkCounters, nodeStatus, openPage, vmLinksOf, waitForConsole } from "./cluster-driver.ts";
 
 export interface SelftestTabsRun {
   /** Tab A's console transcript (node 0's UART). */
@@ -16,7 +16,9 @@ export interface SelftestTabsRun {
   lines: string;
   /** Each tab's latest node status for its first vCPU. */
   status: NodeStatus[];
-  counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number }[];
+  counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number }[];
+  /** Each tab's VM links after the run (issue 15): how its node frames went to each other tab. */
+  vmLinks: { tab: number; path: "direct" | "relay" | null; why?: string }[][];
   /** Whether closing each tab (with the VM running on it) asked first ("beforeunload"), tab A first. */
   closeAsked: boolean[];
   /** The nodes each tab's live view has snapshots from (sorted), tab A first. */
@@ -28,22 +30,47 @@ export interface SelftestTabsRun {
 
 const SUMMARY = /SUMMARY[^\n]*\n/;
 
-export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices: number[], timeoutMs = 900_000): Promise<SelftestTabsRun> {
+export interface SelftestTabsOptions {
+  /** Tabs (by index, 0 = tab A) opened with `?vmlink=relay`: their node frames go through the main threads. */
+  relay?: number[];
+  /**
+   * Tabs (by index) whose main thread is kept busy from the last join to the SUMMARY: a 200 ms busy
+   * loop every 250 ms, as a page drawing a heavy view might (issue 15's test of the worker path).
+   */
+  busy?: number[];
+}
+
+const withQuery = (url: string, key: string, value: string) => {
+  const u = new URL(url);
+  u.searchParams.set(key, value);
+  return u.href;
+};
+
+export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices: number[], timeoutMs = 900_000, opts: SelftestTabsOptions = {}): Promise<SelftestTabsRun> {
+  const relay = (i: number, u: string) => (opts.relay?.includes(i) ? withQuery(u, "vmlink", "relay") : u);
   const total = slices.reduce((a, b) => a + b, 0);
-  const a = await openPage(ctx, url);
+  const a = await openPage(ctx, relay(0, url));
   const pages = [a];
   try {
     const link = await createCluster(a, total, slices[0], "selftest");
     let start = performance.now();
     for (const n of slices.slice(1)) {
-      const p = await openPage(ctx, link);
+      const p = await openPage(ctx, relay(pages.length, link));
       pages.push(p);
       // Join one at a time, each once the previous is in the roster, so tab numbers follow slices.
       await joinCluster(p, n);
       await a.waitForFunction((k) => document.querySelectorAll("#cluster-roster li").length === k, pages.length, { timeout: 60_000 });
       start = performance.now();
     }
+    for (const i of opts.busy ?? [])
+      await pages[i]!.evaluate(() => {
+        (globalThis as { busyTimer?: unknown }).busyTimer = setInterval(() => {
+          const end = performance.now() + 200;
+          while (performance.now() < end);
+        }, 250);
+      });
     await waitForConsole(a, SUMMARY, "the self-test's SUMMARY on tab A", timeoutMs);
+    for (const i of opts.busy ?? []) await pages[i]!.evaluate(() => clearInterval((globalThis as { busyTimer?: ReturnType<typeof setInterval> }).busyTimer));
     const seconds = (performance.now() - start) / 1000;
     for (const p of pages.slice(1)) await waitForConsole(p, SUMMARY, "the self-test's SUMMARY on a joined tab", 60_000);
     // Node statuses come every 500 ms; wait for one taken after the run.
@@ -55,7 +82,8 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       if (!s) throw new Error(`tab ${i} reported no node status`);
       status.push(s);
     }
-    const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 }));
+    const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
+    const vmLinks = await Promise.all(pages.map((p) => vmLinksOf(p)));
     const viewNodes = await Promise.all(
       pages.map((p) =>
         p.evaluate(() => (globalThis as unknown as { giantwebView: { model: { rates: { nodes(): { node: number }[] } } } }).giantwebView.model.rates.nodes().map((r) => r.node).sort((x, y) => x - y)),
@@ -84,6 +112,7 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       lines: output.replace(/\r/g, "").split("\n").filter((l) => /^(RESULT|FAIL|SUMMARY)/.test(l)).join("\n"),
       status,
       counters,
+      vmLinks,
       viewNodes,
       seconds,
       errors: pages.flatMap((p) => p.errors),

@@ -22,6 +22,18 @@ export interface RawChannel {
   /** Called once, with an error when the channel failed rather than closed normally. */
   onClose(cb: (err?: FabricError) => void): void;
   close(): void;
+  /**
+   * Another data channel on the same connection, negotiated out of band (both ends create it with
+   * the same `id`), for traffic that does not go through the link (the VM's node frames, issue 15).
+   * Absent where the transport has none (the in-memory one of unit tests).
+   */
+  openSideChannel?(label: string, id: number): SideChannel;
+}
+
+/** A negotiated data channel beside a link, and the largest message it accepts. */
+export interface SideChannel {
+  channel: RTCDataChannel;
+  maxMessage: number;
 }
 
 export interface Clock {
@@ -157,6 +169,12 @@ export class Link {
   }
 
   /** Queues a frame; frames arrive in the order they were sent. The bytes are copied now. */
+  /** A further data channel on this link's connection (see RawChannel.openSideChannel), or null where there is none. */
+  openSideChannel(label: string, id: number): SideChannel | null {
+    if (this.closedInfo) return null;
+    return this.raw.openSideChannel?.(label, id) ?? null;
+  }
+
   send(frame: Uint8Array): void {
     if (this.closedInfo) throw new FabricError("channel", "cannot send: the link is closed");
     if (!(frame instanceof Uint8Array)) throw new TypeError("a frame must be a Uint8Array");

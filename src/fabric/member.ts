@@ -18,7 +18,7 @@ import { type ConnectorFactory, type PeerConnector } from "./connector.ts";
 import { FabricError } from "./errors.ts";
 import { newClusterId, newJoinToken, newPeerId } from "./ids.ts";
 import { formatJoinLink, type JoinLink, parseJoinLink } from "./join-link.ts";
-import { Link, type LinkCloseInfo, type LinkOptions } from "./link.ts";
+import { Link, type LinkCloseInfo, type LinkOptions, type SideChannel } from "./link.ts";
 import { type Departure, FABRIC_VERSION, type LinkControl, MAX_REASON_CHARS, type Member, type Role, type SignalBody, type SignalData } from "./messages.ts";
 import { admit, applyRoster, freeVcpus, hostRoster, removeMember, type RosterState } from "./roster.ts";
 import type { SignalTransport, TransportFactory } from "./signaling.ts";
@@ -345,6 +345,16 @@ export class FabricMember {
   }
 
   /** Sends one frame to every tab with an open link. */
+  /**
+   * A further data channel on the connection to `tab` (both ends open it with the same label and
+   * id), to hand to a worker in this task; null when the link is not open or its transport has no
+   * such channels.
+   */
+  openSideChannel(tab: number, label: string, id: number): SideChannel | null {
+    const link = this.peerings.get(tab)?.link;
+    return link && !link.closed ? link.openSideChannel(label, id) : null;
+  }
+
   broadcast(frame: Uint8Array): void {
     for (const p of this.peerings.values()) if (p.link && !p.link.closed) p.link.send(frame);
   }

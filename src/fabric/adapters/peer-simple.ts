@@ -129,6 +129,13 @@ function rawChannel(peer: SimplePeer.Instance, remoteTab: number): RawChannel {
     // Through simple-peer's 'data' so its readable stream stays flowing (and does not buffer).
     onMessage: (cb) => peer.on("data", (d: Uint8Array) => cb(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))),
     onClose: (cb) => void closeCbs.push(cb),
+    // Ordered and reliable like the link's own channel; created in the caller's task so that it
+    // can still be transferred to a worker (Chromium allows that only in the creating task).
+    openSideChannel: (label, id) => {
+      const pc = internals._pc;
+      if (!pc) throw new FabricError("channel", `link to tab ${remoteTab}: simple-peer has no peer connection`);
+      return { channel: pc.createDataChannel(label, { negotiated: true, id, ordered: true }), maxMessage: Math.min(maxMessageSize, 64 * 1024) };
+    },
     // Close the channel first so what is queued (the bye) still goes out; simple-peer's own
     // channel-close handling then tears the connection down. The timer covers a stuck close.
     close: () => {

@@ -100,7 +100,16 @@ export type ControlMessage =
   | { t: "node-end"; id: number; node: number }
   /** the hosting tab → tab 0: the answer to request `id` (its value is checked by what asked). */
   | { t: "node-reply"; id: number; ok: true; value: unknown }
-  | { t: "node-reply"; id: number; ok: false; error: string };
+  | { t: "node-reply"; id: number; ok: false; error: string }
+  // ---- the VM's link between two tabs (issue 15)
+  /**
+   * a tab → another tab: how this tab carries node frames between the two. `direct`: on a data
+   * channel of their connection that this tab's net worker owns (it has created its end, so frames
+   * sent on it arrive); otherwise through the main threads as `node-frame` envelopes, `why` saying
+   * why. A pair goes direct only if both ends say so; until both have spoken no frame moves.
+   */
+  | { t: "vm-link"; direct: true }
+  | { t: "vm-link"; direct: false; why: string };
 
 /**
  * What a watcher may do beyond seeing the console and the live view. Stopping the VM is never a
@@ -286,6 +295,10 @@ function parseControl(v: unknown): ControlMessage {
     case "tracing":
       if (typeof o.on !== "boolean") throw new WireError("tracing.on must be true or false");
       return { t: "tracing", on: o.on };
+    case "vm-link":
+      if (o.direct === true) return { t: "vm-link", direct: true };
+      if (o.direct !== false) throw new WireError("vm-link.direct must be true or false");
+      return { t: "vm-link", direct: false, why: str(o.why, "vm-link.why") };
     case "rights": {
       const r = o.rights;
       if (typeof r !== "object" || r === null || Array.isArray(r)) throw new WireError("rights.rights is not an object");

@@ -80,11 +80,16 @@ export class TabBridge {
       }
   }
 
-  /** Sends every frame local nodes wrote for remote ones; returns how many. Call when the bell rings. */
-  pump(): number {
+  /**
+   * Sends every frame local nodes wrote for remote ones; returns how many. Call when the bell rings.
+   * `ready(from, to)`, when given, holds a link's frames in its ring while it says no (the link's
+   * path is not settled, or its channel is full); it is asked again before each frame.
+   */
+  pump(ready?: (from: number, to: number) => boolean): number {
     let moved = 0;
     for (const link of this.outbound) {
-      for (let f = link.reader.read(); f !== null; f = link.reader.read()) {
+      if (ready && !ready(link.from, link.to)) continue;
+      for (let f = link.reader.read(); f !== null; f = ready && !ready(link.from, link.to) ? null : link.reader.read()) {
         this.sendRemote(link.from, link.to, f);
         this.counters.framesOut++;
         this.counters.bytesOut += f.length;
@@ -119,6 +124,13 @@ export class TabBridge {
       if (link.backlog.length) empty = false;
     }
     return empty;
+  }
+
+  /** The largest frame a local node's ring takes (a larger one from the network is refused). */
+  get maxInboundFrame(): number {
+    let max = 0;
+    for (const link of this.inbound.values()) max = Math.max(max, link.writer.maxFrame);
+    return max;
   }
 
   /** Frames and bytes from remote node `from` waiting in the backlog for local node `to`. */

@@ -1,12 +1,14 @@
 // This tab's share of a VM whose nodes are spread over several tabs: one Web Worker per local node
 // (node i hosts vCPU i; node 0 also hosts the devices and owns guest RAM at start), shared-memory
-// rings between them, and a TabBridge whose far ends are the other tabs. The bridge runs on this
-// page's main thread: it forwards what local nodes write for remote ones to `sendRemote` (the
-// fabric) and takes frames the fabric delivers. The guest is Linux or the self-test; both run in
-// node-worker.ts.
+// rings between them, and a net worker (net-worker.ts, issue 15) whose far ends are the other tabs:
+// it carries the nodes' frames on data channels it owns, or, for a tab that cannot go direct, hands
+// them to `sendRemote` (the fabric, through this main thread) and takes what the fabric delivers.
+// The guest is Linux or the self-test; both run in node-worker.ts.
 
 import type { VmEvent } from "./vm-api.ts";
-import { nodePlan, planTab, type RemoteSend, TabBridge, type TabPlan } from "../links/tab-bridge.ts";
+import { nodePlan, planTab, type RemoteSend, type TabPlan } from "../links/tab-bridge.ts";
+import type { VmLinkState } from "../links/vm-links.ts";
+import { TabNet } from "./tab-net.ts";
 import type { ClusterGuest } from "../../protocol/tab/guest.ts";
 import { type NodeControlRequest, NodeControls, NodeRequests, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
 
@@ -15,17 +17,23 @@ export interface ClusterMachineLayout extends NodeReports {
   nodes: number;
   /** The nodes that run in this tab. */
   local: number[];
-  /** Frames local nodes send to nodes in other tabs (the network keeps them in order per pair of tabs). */
+  /**
+   * Frames local nodes send to nodes in tabs this tab relays to (no direct VM channel), through the
+   * main threads (the network keeps them in order per pair of tabs).
+   */
   sendRemote: RemoteSend;
+  /** The VM channel to `tab` closed (its tab left, or its net worker ended). */
+  onChannelClosed?(tab: number): void;
   /**
    * Called by `boot` with the guest before any local node starts (tab 0 announces the images and
    * waits here for the other tabs to be ready, so no frame is ever sent to a tab without nodes).
    */
   prepare?(guest: ClusterGuest): Promise<void>;
   /**
-   * This tab can no longer carry its nodes' frames (the bridge threw: a frame too large for a
-   * ring, a backlog over its bound, a frame for a node no tab hosts). The pump has stopped, so the
-   * VM must stop everywhere: its nodes would wait forever for the frames it no longer moves.
+   * This tab can no longer carry its nodes' frames (the net worker threw: a frame too large for a
+   * ring, a backlog over its bound, a frame for a node no tab hosts, a bad message on a VM
+   * channel). Its pump has stopped, so the VM must stop everywhere: its nodes would wait forever
+   * for the frames it no longer moves.
    */
   onFatal?(why: string): void;
   /**
@@ -40,19 +48,14 @@ export interface ClusterMachineLayout extends NodeReports {
 }
 
 const START_TIMEOUT_MS = 120_000;
-/** The bridge also pumps at this period (ms) even without a bell, so a lost wake-up cannot stall a link. */
-const PUMP_FALLBACK_MS = 20;
-
-type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<string> | string };
 
 export class ClusterMachine {
   private readonly plan: TabPlan;
-  private readonly bridge: TabBridge | null;
+  private readonly net: TabNet | null;
   private workers = new Map<number, Worker>();
   private readonly stopFlag = new SharedArrayBuffer(4);
   /** The live view's controls, read by every local node (see NodeInit.control). */
   private readonly controls = new NodeControls();
-  private pumping = false;
   private guest: ClusterGuest | null = null;
   private onEvent: (event: VmEvent) => void = () => {};
   private readonly requests = new NodeRequests();
@@ -63,22 +66,75 @@ export class ClusterMachine {
     if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
       throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
     this.plan = planTab(nodes, local);
-    this.bridge = local.length < nodes ? new TabBridge(this.plan, layout.sendRemote) : null;
+    this.net =
+      local.length < nodes
+        ? new TabNet(this.plan, {
+            relayOut: (from, to, frame) => {
+              try {
+                layout.sendRemote(from, to, frame);
+              } catch (err) {
+                this.fatal(err instanceof Error ? err.message : String(err));
+              }
+            },
+            fatal: (why) => this.fatal(why),
+            channelClosed: (tab) => layout.onChannelClosed?.(tab),
+          })
+        : null;
   }
 
+  private fatal(why: string): void {
+    if (this.layout.onFatal) this.layout.onFatal(why);
+    else throw new Error(why);
+  }
+
+  /** Frames to and from other tabs, in all and on direct channels (the net worker's last report, every 250 ms). */
   get counters() {
-    return this.bridge?.counters ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 };
+    return this.net?.counters ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
   }
 
-  /** A frame from a node in another tab. Allowed before `boot`: it waits in the ring. */
+  /** Each other tab's link as the net worker last reported it: direct, relay, or not settled (null). */
+  get vmLinks(): VmLinkState[] {
+    return this.net?.links ?? [];
+  }
+
+  /** A frame from a node in another tab that came through the main thread. Allowed before `boot`: it waits in the ring. */
   deliver(from: number, to: number, frame: Uint8Array): void {
-    if (!this.bridge) throw new RangeError(`this tab runs every node; no frame can come from node ${from}`);
+    if (!this.net) throw new RangeError(`this tab runs every node; no frame can come from node ${from}`);
     if (this.plan.local.includes(from)) throw new RangeError(`a frame from node ${from} came over the network, but node ${from} runs in this tab`);
-    this.bridge.deliver(from, to, frame);
+    if (!this.plan.local.includes(to)) throw new RangeError(`a frame for node ${to} came to this tab, which does not run it`);
+    this.net.relayIn(from, to, frame);
+  }
+
+  /** Which tab runs each VM node (node -> tab, null: none), whenever it changes. */
+  setRoutes(hostOf: (number | null)[]): void {
+    this.net?.setRoutes(hostOf);
+  }
+
+  /**
+   * This tab's end of the VM channel to `tab`, to its net worker; call in the task that created the
+   * channel. Throws where the browser cannot transfer a data channel (the caller relays instead).
+   */
+  attachChannel(tab: number, channel: RTCDataChannel, maxMessage: number): void {
+    if (!this.net) throw new Error("this tab runs every node and has no VM channel");
+    this.net.addChannel(tab, channel, maxMessage);
+  }
+
+  /** This tab relays its frames for `tab` through the main thread (`why`: it has no channel). */
+  relayTo(tab: number, why: string): void {
+    this.net?.relayTo(tab, why);
+  }
+
+  /** What `tab` said about its end (its `vm-link` envelope). */
+  theirPath(tab: number, direct: boolean, why?: string): void {
+    this.net?.theirPath(tab, direct, why);
+  }
+
+  /** `tab` left the cluster: forget its link (its id may come back as another tab). */
+  dropTab(tab: number): void {
+    this.net?.dropTab(tab);
   }
 
   async boot(guest: ClusterGuest, onEvent: (event: VmEvent) => void): Promise<void> {
-    this.startPump();
     await this.layout.prepare?.(guest);
     this.guest = guest;
     this.onEvent = onEvent;
@@ -161,35 +217,6 @@ export class ClusterMachine {
   }
 
   /**
-   * Moves frames between the rings and the network. The workers ring the bridge's bell when they
-   * write for a remote node or free room in a ring the bridge fills; the main thread cannot block,
-   * so it waits for the bell with Atomics.waitAsync.
-   */
-  private startPump(): void {
-    const bridge = this.bridge;
-    if (!bridge || this.pumping) return;
-    this.pumping = true;
-    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
-    const cell = bridge.bell!.cell;
-    const loop = async () => {
-      while (this.pumping) {
-        const seen = Atomics.load(cell, 0);
-        bridge.pump();
-        if (waitAsync) {
-          const r = waitAsync(cell, 0, seen, PUMP_FALLBACK_MS);
-          if (r.async) await r.value;
-        } else await new Promise((r) => setTimeout(r, 1));
-      }
-    };
-    loop().catch((err: unknown) => {
-      this.pumping = false;
-      const why = `its frame pump failed: ${err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err)}`;
-      if (this.layout.onFatal) this.layout.onFatal(why);
-      else throw err;
-    });
-  }
-
-  /**
    * The latency knob for this tab's nodes: added one-way delay (0..50 ms) on every frame each local
    * node sends, to a node in this tab or another. The delay is applied there, in the nodes
    * (link-delay.ts), and nowhere else: the fabric's own link delay stays 0 for a VM. Why the nodes
@@ -219,7 +246,7 @@ export class ClusterMachine {
 
   /** Ends every local node at once (also when a peer tab vanished and a node is blocked on it). */
   terminate(): void {
-    this.pumping = false;
+    this.net?.terminate();
     Atomics.store(new Int32Array(this.stopFlag), 0, 1);
     for (const w of this.workers.values()) w.terminate();
     this.workers.clear();

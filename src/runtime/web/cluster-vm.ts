@@ -17,7 +17,8 @@ import { ElasticHost } from "./elastic-host.ts";
 import type { NodeEvent } from "../../protocol/tab/node-control.ts";
 
 /** The part of FabricMember this module uses (a fake in unit tests). */
-export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape">;
+export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape"> &
+  Partial<Pick<FabricMember, "openSideChannel">>;
 
 export type ClusterVmState =
   | { phase: "waiting" }
@@ -56,7 +57,16 @@ export interface ClusterVmDeps {
    * prompt); joins before it are refused.
    */
   guestReadyText?: string;
+  /**
+   * How this tab carries node frames to other tabs (issue 15): `auto` (default) on data channels its
+   * net worker owns wherever both tabs can; `relay` through the main threads (the page's
+   * `?vmlink=relay`, for comparison and for the test of the fallback).
+   */
+  vmLink?: "auto" | "relay";
 }
+
+/** The negotiated data channel between two tabs' net workers (the simple-peer channel has a low id). */
+const VM_CHANNEL = { label: "giantweb-vm", id: 1000 } as const;
 
 /** The VM's live-view controls, the same on every tab (tab 0 orders the changes). */
 export interface ClusterViewControls {
@@ -82,7 +92,11 @@ export interface ClusterViewSink {
 }
 
 /** What ClusterVm needs of this tab's nodes. */
-export type TabNodes = Pick<ClusterMachine, "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode">;
+export type TabNodes = Pick<
+  ClusterMachine,
+  | "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode"
+  | "setRoutes" | "attachChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks"
+>;
 
 /** How long tab 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
@@ -127,6 +141,10 @@ export class ClusterVm {
   /** Tab 0 of an elastic VM: whether the guest can take CPUs yet, from its console. */
   private guestUp = false;
   private serialTail = "";
+  /** The tabs this tab's machine has set up its end of the VM link to (issue 15). */
+  private readonly vmLinkEnds = new Set<number>();
+  /** What other tabs said about their ends (`vm-link`), kept for a machine that does not exist yet. */
+  private readonly theirVmLinks = new Map<number, { direct: boolean; why?: string }>();
   /** A tab other than 0 of an elastic VM: its Leave waiting for tab 0's answer. */
   private leaveWaiter: { resolve(): void; reject(e: Error): void } | null = null;
 
@@ -156,6 +174,11 @@ export class ClusterVm {
 
   get counters() {
     return this.machine?.counters;
+  }
+
+  /** How node frames go to each other tab: direct (net workers' channel), relay (main threads), or not settled (null). */
+  get vmLinks() {
+    return this.machine?.vmLinks ?? [];
   }
 
   private get isHost(): boolean {
@@ -204,10 +227,59 @@ export class ClusterVm {
       onView: (report) => this.localReport(report),
       onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.tab }, true),
       onFatal: (why) => this.stopEverywhere(`tab ${this.deps.fabric.tab} stopped the VM: ${why}`, true),
+      onChannelClosed: (tab) => this.vmChannelClosed(tab),
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
+    this.vmLinkEnds.clear();
+    this.updateVmLinks(machine, total);
     return machine;
+  }
+
+  // ------------------------------------------------------------ the VM's links (issue 15)
+
+  /**
+   * Routes for the net worker, and this tab's end of the VM link to each tab hosting vCPUs whose
+   * link is up: a channel handed to the net worker in this task (direct), or the relay when this
+   * tab is told to relay, the transport has no such channel, or the browser cannot transfer it.
+   * Each end tells the other in a `vm-link` envelope; a pair goes direct when both ends said so.
+   */
+  private updateVmLinks(machine = this.machine, total?: number): void {
+    if (!machine) return;
+    const nodes = total ?? (this.elastic ? this.deps.fabric.shape.totalVcpus : this.hostOf.length);
+    machine.setRoutes(Array.from({ length: nodes }, (_, n) => this.tabOfNode(n) ?? null));
+    const up = new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.tab));
+    for (const m of this.deps.fabric.members) {
+      if (m.tab === this.deps.fabric.tab || m.vcpus.length === 0 || !up.has(m.tab) || this.vmLinkEnds.has(m.tab)) continue;
+      this.vmLinkEnds.add(m.tab);
+      let why: string | null = null;
+      if (this.deps.vmLink === "relay") why = "this tab was asked to relay (?vmlink=relay)";
+      else {
+        try {
+          const side = this.deps.fabric.openSideChannel?.(m.tab, VM_CHANNEL.label, VM_CHANNEL.id) ?? null;
+          if (!side) why = "its link to this tab has no second data channel";
+          else machine.attachChannel(m.tab, side.channel, side.maxMessage);
+        } catch (err) {
+          why = `this browser cannot hand a data channel to a worker (${(err as Error).message})`;
+        }
+      }
+      if (why) machine.relayTo(m.tab, why);
+      this.send(m.tab, { kind: "control", msg: why ? { t: "vm-link", direct: false, why } : { t: "vm-link", direct: true } });
+      const theirs = this.theirVmLinks.get(m.tab);
+      if (theirs) machine.theirPath(m.tab, theirs.direct, theirs.why);
+    }
+  }
+
+  /**
+   * The VM channel to `tab` closed. Frames lost with it would hang the VM, so unless the tab is
+   * leaving (it went, or left the VM), the VM stops; another tab waits the grace tab 0's word needs.
+   */
+  private vmChannelClosed(tab: number): void {
+    const check = () => {
+      if (!this.live || !this.holdsPartOfVm(tab) || !this.deps.fabric.members.some((m) => m.tab === tab)) return;
+      this.stopEverywhere(`the VM channel between tab ${this.deps.fabric.tab} and tab ${tab} closed while tab ${tab} runs part of the VM; the VM stopped`, true);
+    };
+    setTimeout(check, ELASTIC_GRACE_MS);
   }
 
   /** The tab running VM node `node` (node i hosts vCPU i): the roster's slices in an elastic VM, else as frozen at the start. */
@@ -499,6 +571,8 @@ export class ClusterVm {
     this.leaveWaiter?.reject(new Error(reason));
     this.machine?.terminate();
     this.machine = null;
+    this.vmLinkEnds.clear();
+    this.theirVmLinks.clear();
     this.set(isError ? { phase: "error", message: reason, ...(failure ? { failure } : {}) } : { phase: "stopped", reason });
   }
 
@@ -527,7 +601,11 @@ export class ClusterVm {
   }
 
   private onFabric(e: FabricEvent): void {
+    if (e.type === "roster" || e.type === "link-up") this.updateVmLinks();
     if (e.type === "member-left") {
+      this.vmLinkEnds.delete(e.member.tab);
+      this.theirVmLinks.delete(e.member.tab);
+      this.machine?.dropTab(e.member.tab);
       // Its nodes held pages and CPUs nobody else has. Every remaining tab is told, not only the
       // ones that saw it go: a lost link between two tabs is seen by those two alone.
       this.elasticHost?.tabGone(e.member.tab);
@@ -700,6 +778,14 @@ export class ClusterVm {
         // This tab joined: its vCPUs are in and the change is over.
         const mine = this.deps.fabric.me?.vcpus ?? [];
         if (this.state.phase === "booting" && mine.length && mine.every((v) => msg.hosts[v] === this.deps.fabric.tab) && msg.changing === "") this.set({ phase: "running" });
+        break;
+      }
+      case "vm-link": {
+        if (!this.hostsVcpus(from)) throw new Error(`tab ${from} hosts no vCPU, so it carries no node frames`);
+        if (this.theirVmLinks.has(from)) throw new Error(`tab ${from} said twice how it carries node frames`);
+        const theirs = msg.direct ? { direct: true } : { direct: false, why: msg.why };
+        this.theirVmLinks.set(from, theirs);
+        if (this.machine && this.vmLinkEnds.has(from)) this.machine.theirPath(from, theirs.direct, theirs.why);
         break;
       }
       case "join-refused":

@@ -145,6 +145,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
   const renderRoster = () => {
     if (!fabric) return;
     const rtt = new Map(fabric.links().map((l) => [l.tab, l.rttP50Ms]));
+    // How node frames go to each tab (issue 15): on the net workers' own channel, or through the main threads.
+    const vmLinks = new Map((vm?.vmLinks ?? []).map((l) => [l.tab, l]));
     roster.replaceChildren(
       ...fabric.members.map((m: Member) => {
         const r = rtt.get(m.tab);
@@ -152,8 +154,11 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
         const map = vm?.vmHostMap;
         const inVm = map ? m.vcpus.filter((v) => map.hosts[v] === m.tab) : m.vcpus;
         const state = map && m.vcpus.length ? (inVm.length === m.vcpus.length ? " (online)" : inVm.length ? ` (online: ${inVm.join(", ")})` : " (not in the VM)") : "";
-        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}${state}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}`);
+        const l = vmLinks.get(m.tab);
+        const path = !l ? "" : l.path === "direct" ? " · VM link: direct (worker to worker)" : l.path === "relay" ? ` · VM link: through the main threads${l.why ? ` (${l.why})` : ""}` : " · VM link: opening";
+        const li = el("li", {}, `tab ${m.tab}${m.tab === fabric!.tab ? " (this tab)" : ""} · ${m.role} · ${m.vcpus.length ? `vCPUs ${m.vcpus.join(", ")}${state}` : "no vCPUs"}${r !== undefined ? ` · RTT ${r.toFixed(1)} ms` : ""}${path}`);
         li.dataset.tab = String(m.tab);
+        if (l) li.dataset.vmLink = l.path ?? "opening";
         if (map) li.dataset.online = inVm.join(",");
         return li;
       }),
@@ -283,6 +288,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     if (watching) showRights(NO_WATCHER_RIGHTS);
     vm = new ClusterVm({
       fabric: f,
+      // `?vmlink=relay`: node frames go through the main threads even where a worker could own the channel.
+      vmLink: opts.config.vmLink,
       ...(f.tab === 0 ? { watcherRights: { type: watchersType.checked, control: watchersControl.checked } } : {}),
       onRights: showRights,
       // The envelope already refused anything but a path; resolving it and comparing origins is
@@ -466,6 +473,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     },
     links: () => fabric?.links() ?? [],
     counters: () => vm?.counters ?? null,
+    /** How node frames go to each other tab: direct, relay (with why), or null while not settled. */
+    vmLinks: () => vm?.vmLinks ?? [],
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
     failure: () => failure,

@@ -30,6 +30,12 @@ export interface BootConfig {
    * runs. null: a fixed VM of `vcpus` vCPUs.
    */
   possibleCpus: number | null;
+  /**
+   * How a cluster's node frames go between tabs (`?vmlink=`, issue 15): "auto", on data channels the
+   * tabs' net workers own wherever both tabs can; "relay", through the main threads (the fallback, for
+   * comparison and its test).
+   */
+  vmLink: "auto" | "relay";
 }
 
 export const DEFAULT_BOOT_CONFIG: BootConfig = {
@@ -50,6 +56,7 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   memory: "local",
   relayUrl: null,
   possibleCpus: null,
+  vmLink: "auto",
 };
 
 /** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */
@@ -58,7 +65,7 @@ export const MAX_VCPUS = 8;
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
 // "stock": the one-tab page (stock v86 behind Boot) instead of the front door; it takes no value.
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible", "stock"];
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible", "stock", "vmlink"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {
@@ -112,6 +119,11 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
     } catch (err) {
       errors.push(`relay: ${(err as Error).message}`);
     }
+  }
+  if (get("vmlink") !== null) {
+    const v = get("vmlink")!;
+    if (v === "auto" || v === "relay") config.vmLink = v;
+    else errors.push(`vmlink: "${v.slice(0, 40)}" must be "auto" or "relay"`);
   }
   if (get("possible") !== null) {
     config.possibleCpus = checkInt("possible", get("possible")!, 2, MAX_VCPUS, errors);

@@ -42,8 +42,31 @@ class FakeNodes implements TabNodes {
   controls: [number, NodeControlRequest][] = [];
   endedNodes: number[] = [];
   constructor(readonly layout: ClusterMachineLayout) {}
+  /** The VM links (issue 15): the routes last set, tabs this end relays to (with why), what each tab said. */
+  routes: (number | null)[] = [];
+  relays = new Map<number, string>();
+  theirs = new Map<number, { direct: boolean; why?: string }>();
+  dropped: number[] = [];
   get counters() {
-    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0 };
+    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+  }
+  setRoutes(hostOf: (number | null)[]) {
+    this.routes = [...hostOf];
+  }
+  attachChannel(): void {
+    throw new Error("the in-memory fabric has no side channels");
+  }
+  relayTo(tab: number, why: string) {
+    this.relays.set(tab, why);
+  }
+  theirPath(tab: number, direct: boolean, why?: string) {
+    this.theirs.set(tab, why === undefined ? { direct } : { direct, why });
+  }
+  dropTab(tab: number) {
+    this.dropped.push(tab);
+  }
+  get vmLinks() {
+    return [...this.relays.keys()].map((tab) => ({ tab, path: this.theirs.has(tab) ? ("relay" as const) : null }));
   }
   async boot(guest: ClusterGuest, onEvent: (e: VmEvent) => void) {
     await this.layout.prepare?.(guest);

@@ -18,7 +18,7 @@ it("names every bad parameter instead of booting something else", () => {
   expect(r.ok).toBe(false);
   if (r.ok) return;
   expect(r.errors).toEqual([
-    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible, stock)',
+    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible, stock, vmlink)',
     'kernel: "javascript:alert(1)" must be an http(s) URL or a path on this server',
     "cmdline: must be printable ASCII of at most 2047 characters",
     'mem: "9999" must be a whole number from 32 to 2048',
@@ -51,4 +51,10 @@ it("takes an elastic VM's possible vCPUs (boots with vCPU 0 alone, local memory)
   const s = parseBootConfig("?possible=4&vcpus=2&memory=remote");
   expect(s.ok).toBe(false);
   if (!s.ok) expect(s.errors).toEqual(["possible: an elastic VM boots with 1 vCPU (drop vcpus=2)", "possible: an elastic VM keeps its memory local (drop memory=remote)"]);
+});
+
+it("takes how a cluster's node frames go between tabs (?vmlink=), and names a bad value", () => {
+  expect(parseBootConfig("?vmlink=relay")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, vmLink: "relay" } });
+  expect(parseBootConfig("?vmlink=auto")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
+  expect(parseBootConfig("?vmlink=pigeon")).toEqual({ ok: false, errors: ['vmlink: "pigeon" must be "auto" or "relay"'] });
 });

@@ -1,0 +1,191 @@
+// This tab's end of the VM's links to other tabs, as its net worker runs them (issue 15). The
+// TabBridge moves frames between the local nodes' rings and the network; this decides, per other
+// tab, which way the network is: `direct` on a data channel this worker owns (no main thread on
+// either side), or `relay` through the main threads (the fabric's link, as before net workers).
+// A pair of tabs goes direct only when both ends say so; until its path is settled, frames for that
+// tab wait in their rings. The path never changes once settled: frames sent one way must not be
+// overtaken by frames sent the other. No timers and no DOM: the worker entry (net-worker.ts) wires
+// real channels to it, and tests wire fakes.
+
+import { encodeVmFrame, VmChannelError, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
+import { TabBridge, type TabPlan } from "./tab-bridge.ts";
+
+/** The part of an RTCDataChannel the links use. */
+export interface VmPort {
+  send(message: Uint8Array): void;
+  readonly bufferedAmount: number;
+}
+
+export type VmPath = "direct" | "relay";
+
+export interface VmLinkCounters {
+  framesOut: number;
+  framesIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  /** Of the frames above, those that went or came on a direct channel (the rest crossed the main threads). */
+  directOut: number;
+  directIn: number;
+}
+
+export interface VmLinksOptions {
+  /** A frame for a tab whose path is `relay`: the main thread sends it as a `node-frame` envelope. */
+  relay(from: number, to: number, frame: Uint8Array): void;
+  /** Hold frames for a tab while its channel buffers more than this (bytes; default 1 MiB). */
+  highWaterBytes?: number;
+}
+
+/** Why a pair's path is what it is, per tab, for the page's roster. */
+export interface VmLinkState {
+  tab: number;
+  /** null while the two ends have not both said how they carry frames. */
+  path: VmPath | null;
+  why?: string;
+}
+
+interface Peer {
+  port: VmPort | null;
+  maxMessage: number;
+  reader: VmFrameReader | null;
+  /** What this end offers (direct when it has a channel) and what the other end said. */
+  mine: VmPath | null;
+  theirs: VmPath | null;
+  why?: string;
+}
+
+export class VmLinks {
+  private readonly bridge: TabBridge;
+  private readonly peers = new Map<number, Peer>();
+  /** hostOf[node]: the tab running VM node `node` (undefined or null: none). */
+  private hostOf: (number | null)[] = [];
+  private readonly highWater: number;
+  readonly counters: VmLinkCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+
+  constructor(
+    private readonly plan: TabPlan,
+    private readonly opts: VmLinksOptions,
+  ) {
+    this.highWater = opts.highWaterBytes ?? 1 << 20;
+    this.bridge = new TabBridge(plan, (from, to, frame) => this.send(from, to, frame));
+  }
+
+  /** The bridge's bell: local nodes ring it when they write for a remote node. */
+  get bell() {
+    return this.bridge.bell;
+  }
+
+  /** Which tab runs each VM node, as the roster says now (changes as tabs join and leave an elastic VM). */
+  setRoutes(hostOf: readonly (number | null)[]): void {
+    if (hostOf.length > this.plan.nodes) throw new RangeError(`routes for ${hostOf.length} nodes, but the VM has ${this.plan.nodes}`);
+    this.hostOf = [...hostOf];
+  }
+
+  private peer(tab: number): Peer {
+    let p = this.peers.get(tab);
+    if (!p) {
+      p = { port: null, maxMessage: 0, reader: null, mine: null, theirs: null };
+      this.peers.set(tab, p);
+    }
+    return p;
+  }
+
+  /** This end's channel to `tab` exists (the other end may not have created its end yet). */
+  addChannel(tab: number, port: VmPort, maxMessage: number): void {
+    const p = this.peer(tab);
+    if (p.port) throw new Error(`tab ${tab} already has a VM channel here`);
+    if (p.mine) throw new Error(`this tab already said how it reaches tab ${tab}`);
+    p.port = port;
+    p.maxMessage = maxMessage;
+    p.reader = new VmFrameReader(this.bridge.maxInboundFrame);
+    p.mine = "direct";
+  }
+
+  /** This end relays its frames for `tab` through the main thread (it has no channel: `why`). */
+  relayTo(tab: number, why: string): void {
+    const p = this.peer(tab);
+    if (p.mine) throw new Error(`this tab already said how it reaches tab ${tab}`);
+    p.mine = "relay";
+    p.why = why;
+  }
+
+  /** What the other end said (a `vm-link` envelope). */
+  theirPath(tab: number, path: VmPath, why?: string): void {
+    const p = this.peer(tab);
+    if (p.theirs && p.theirs !== path) throw new Error(`tab ${tab} said it carries frames ${p.theirs}, then ${path}`);
+    p.theirs = path;
+    if (path === "relay" && why) p.why = `tab ${tab}: ${why}`;
+  }
+
+  /** The settled path to `tab`, or null. */
+  pathTo(tab: number): VmPath | null {
+    const p = this.peers.get(tab);
+    if (!p?.mine || !p.theirs) return null;
+    return p.mine === "direct" && p.theirs === "direct" ? "direct" : "relay";
+  }
+
+  states(): VmLinkState[] {
+    return [...this.peers.keys()].sort((a, b) => a - b).map((tab) => {
+      const path = this.pathTo(tab);
+      const why = this.peers.get(tab)!.why;
+      return path === "relay" && why ? { tab, path, why } : { tab, path };
+    });
+  }
+
+  /** The tab left the cluster: forget its channel and path (its tab id may come back as a new tab). */
+  dropTab(tab: number): void {
+    this.peers.delete(tab);
+  }
+
+  /** Moves what local nodes wrote for remote ones; returns how many frames. */
+  pump(): number {
+    return this.bridge.pump((_from, to) => {
+      const tab = this.hostOf[to];
+      // A frame for a node no tab runs: let it through, so send() reports it.
+      if (tab === undefined || tab === null) return true;
+      const path = this.pathTo(tab);
+      if (path === "relay") return true;
+      if (path === null) return false;
+      return this.peers.get(tab)!.port!.bufferedAmount < this.highWater;
+    });
+  }
+
+  /** Retries inbound frames a full ring could not take. */
+  flush(): boolean {
+    return this.bridge.flush();
+  }
+
+  private send(from: number, to: number, frame: Uint8Array): void {
+    const tab = this.hostOf[to];
+    if (tab === undefined || tab === null) throw new Error(`node ${from} sent a frame to node ${to}, which no tab runs`);
+    const p = this.peers.get(tab);
+    this.counters.framesOut++;
+    this.counters.bytesOut += frame.length;
+    if (this.pathTo(tab) === "direct") {
+      for (const chunk of encodeVmFrame(from, to, frame, p!.maxMessage)) p!.port!.send(chunk);
+      this.counters.directOut++;
+    } else this.opts.relay(from, to, frame);
+  }
+
+  /**
+   * A message on the direct channel from `tab`. Throws (VmChannelError, or the bridge's errors) when
+   * it cannot be used: a frame lost there would hang the VM, so the caller stops it.
+   */
+  fromChannel(tab: number, message: Uint8Array): void {
+    const p = this.peers.get(tab);
+    if (!p?.reader) throw new VmChannelError(`tab ${tab} sent on a VM channel this tab does not have`);
+    const got = p.reader.read(message);
+    if (!got) return;
+    if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
+    this.bridge.deliver(got.from, got.to, got.frame);
+    this.counters.framesIn++;
+    this.counters.bytesIn += got.frame.length;
+    this.counters.directIn++;
+  }
+
+  /** A frame the main thread took from a `node-frame` envelope (the relay path; already checked there). */
+  fromRelay(from: number, to: number, frame: Uint8Array): void {
+    this.bridge.deliver(from, to, frame);
+    this.counters.framesIn++;
+    this.counters.bytesIn += frame.length;
+  }
+}

@@ -1,0 +1,126 @@
+// Web Worker entry of a tab's net worker (issue 15): the VM's data channels to other tabs live
+// here, so a page fault or an IPI between tabs crosses no main thread. Why one worker per tab and
+// not a channel per vCPU worker: a vCPU worker blocks in Atomics.wait while a page comes, and its
+// channel's message events could not run then, so a page another tab asks it for would wait for
+// the one it is waiting for; this worker never blocks, writes what arrives into the local nodes'
+// rings and rings their doorbells, which a blocked vCPU does serve. One channel per pair of tabs
+// (not per pair of nodes) keeps the SCTP association's streams few and the frames of a pair in one
+// order, as the relay path has them.
+
+import type { NetToPage, PageToNet } from "./net-protocol.ts";
+import { VmLinks } from "../links/vm-links.ts";
+
+/** The pump also runs at this period (ms) without a bell, so a lost wake-up cannot stall a link. */
+const PUMP_FALLBACK_MS = 20;
+const REPORT_MS = 250;
+/** The channel says `bufferedamountlow` at this level; frames for its tab wait above the links' high water. */
+const LOW_WATER = 256 * 1024;
+
+type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean; value: Promise<string> | string };
+
+const post = (m: NetToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
+let links: VmLinks | null = null;
+let failed = false;
+let dirty = true;
+const pending: PageToNet[] = [];
+
+function fatal(err: unknown): void {
+  if (failed) return;
+  failed = true;
+  post({ kind: "fatal", why: err instanceof Error ? `${err.name === "Error" ? "" : `${err.name}: `}${err.message}` : String(err) });
+}
+
+function pump(): void {
+  if (!links || failed) return;
+  try {
+    if (links.pump()) dirty = true;
+    links.flush();
+  } catch (err) {
+    fatal(err);
+  }
+}
+
+async function pumpLoop(l: VmLinks): Promise<void> {
+  const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+  const cell = l.bell!.cell;
+  while (!failed) {
+    const seen = Atomics.load(cell, 0);
+    pump();
+    const r = waitAsync(cell, 0, seen, PUMP_FALLBACK_MS);
+    if (r.async) await r.value;
+  }
+}
+
+function handle(m: PageToNet): void {
+  if (m.kind === "init") {
+    if (links) throw new Error("the net worker was set up twice");
+    links = new VmLinks(m.plan, {
+      relay: (from, to, frame) => {
+        const copy = frame.slice();
+        post({ kind: "relay-out", from, to, frame: copy }, [copy.buffer]);
+      },
+    });
+    void pumpLoop(links);
+    setInterval(() => {
+      if (!links || !dirty) return;
+      dirty = false;
+      post({ kind: "report", counters: { ...links.counters }, links: links.states() });
+    }, REPORT_MS);
+    for (const p of pending.splice(0)) handle(p);
+    return;
+  }
+  if (!links) {
+    pending.push(m);
+    return;
+  }
+  const l = links;
+  dirty = true;
+  switch (m.kind) {
+    case "routes":
+      l.setRoutes(m.hostOf);
+      break;
+    case "channel": {
+      const { tab, channel } = m;
+      channel.binaryType = "arraybuffer";
+      channel.bufferedAmountLowThreshold = LOW_WATER;
+      l.addChannel(tab, { send: (b) => channel.send(b as Uint8Array<ArrayBuffer>), get bufferedAmount() { return channel.bufferedAmount; } }, m.maxMessage);
+      channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
+        if (failed) return;
+        try {
+          l.fromChannel(tab, new Uint8Array(e.data));
+          dirty = true;
+        } catch (err) {
+          fatal(err);
+        }
+      };
+      channel.onbufferedamountlow = pump;
+      channel.onclose = () => {
+        dirty = true;
+        post({ kind: "channel-closed", tab });
+      };
+      break;
+    }
+    case "relay-to":
+      l.relayTo(m.tab, m.why);
+      break;
+    case "their-path":
+      l.theirPath(m.tab, m.direct ? "direct" : "relay", m.why);
+      pump();
+      break;
+    case "drop-tab":
+      l.dropTab(m.tab);
+      break;
+    case "relay-in":
+      l.fromRelay(m.from, m.to, m.frame);
+      break;
+  }
+}
+
+self.onmessage = (e: MessageEvent<PageToNet>) => {
+  if (failed) return;
+  try {
+    handle(e.data);
+  } catch (err) {
+    fatal(err);
+  }
+};
