@@ -12,7 +12,20 @@
 // itself: this file is also their worker entry, which does what cluster-worker.ts does and attaches
 // the recorder as the browser's node-worker.ts does (observer, router observer, timed faults),
 // tracing all the time, and posts each report to the main thread every 250 ms. Nothing else is
-// added to the nodes: no field of the events is new.
+// added to the nodes: no field of the events is new. The worker also answers "peek" (the bytes of
+// pages it holds, for reading kernel structures: per-CPU offsets, the scheduler's domains).
+//
+// Guest configuration (issue 16: keep work local with standard, documented settings):
+//   GIANTWEB_CENSUS_CMDLINE      appended to the kernel command line
+//   GIANTWEB_CENSUS_GUEST_SETUP  shell commands typed at the prompt before the windows (sysctl,
+//                                debugfs tunables...); what they print is logged
+//   GIANTWEB_CENSUS_LABEL        the configuration's name in the tables and the saved run
+//   GIANTWEB_CENSUS_DUMP=1       after the idle window, write guest RAM (each page from the node that
+//                                holds it) to .cache/census/memory.bin, for reading kernel structures
+//   GIANTWEB_CENSUS_SYSTEM_MAP   a full System.map (Debian's linux-image-*-dbg) to name static and
+//                                per-CPU variables that the kallsyms map lacks (no KALLSYMS_ALL)
+// Windows: (a) boot, (b) idle, (c1) one gzip alone on vCPU 0, (c) two gzip pinned to vCPU 0 and 1;
+// linux.speedup.2 = 2 x t(c1) / t(c), linux.idle_faults_per_s.2 = remote faults/s in (b).
 
 import { readFileSync } from "node:fs";
 import { isMainThread, parentPort, workerData, type Worker } from "node:worker_threads";
@@ -26,6 +39,12 @@ const IDLE_S = Number(process.env.GIANTWEB_CENSUS_IDLE_S ?? 60);
 /** Lines of generated text per gzip input (busybox seq: 1..N, one number a line). */
 const JOB_LINES = Number(process.env.GIANTWEB_CENSUS_JOB_LINES ?? 150_000);
 const TOP = 20;
+const EXTRA_CMDLINE = (process.env.GIANTWEB_CENSUS_CMDLINE ?? "").trim();
+const GUEST_SETUP = (process.env.GIANTWEB_CENSUS_GUEST_SETUP ?? "").trim();
+const LABEL = (process.env.GIANTWEB_CENSUS_LABEL ?? "").trim() || (EXTRA_CMDLINE || GUEST_SETUP ? "custom" : "default");
+const FULL_MAP = (process.env.GIANTWEB_CENSUS_SYSTEM_MAP ?? "").trim();
+const PAGE = 4096;
+const DUMP = process.env.GIANTWEB_CENSUS_DUMP === "1";
 
 // ------------------------------------------------------------------ the node worker
 
@@ -78,6 +97,13 @@ async function nodeWorker(d: NodeData): Promise<void> {
   setInterval(report, 250);
   parentPort!.on("message", (m) => {
     if (m.kind === "send") node.vcpu.sendSerial(m.text);
+    if (m.kind === "peek") {
+      // The bytes of each page this node holds (a copy or the page), null for a page it does not.
+      const pages: (Uint8Array | null)[] = [];
+      for (let p = m.page as number; p < (m.page as number) + (m.count as number); p++)
+        pages.push(node.dsm.pageState(p) === "invalid" ? null : node.vcpu.emulator.read_memory(p * 4096, 4096).slice());
+      parentPort!.postMessage({ kind: "peek", page: m.page, pages });
+    }
     if (m.kind === "stats") {
       report();
       parentPort!.postMessage({ kind: "stats", engine: node.vcpu.stats, agent: node.agent.counters, dsm: node.dsm.counters, atMs: wallClockMs() });
@@ -171,6 +197,30 @@ class CensusCluster {
     });
   }
 
+  /** Pages [page, page + count) as the node that holds each sees it (null: neither holds it). */
+  async peek(page: number, count: number): Promise<(Uint8Array | null)[]> {
+    const one = (node: number) =>
+      new Promise<(Uint8Array | null)[]>((resolve) => {
+        const w = this.workers[node]!;
+        const on = (m: { kind: string; page?: number; pages?: (Uint8Array | null)[] }) => m.kind === "peek" && m.page === page && (w.off("message", on), resolve(m.pages!));
+        w.on("message", on);
+        w.postMessage({ kind: "peek", page, count });
+      });
+    const [a, b] = await Promise.all([one(0), one(1)]);
+    return a.map((x, i) => x ?? b[i] ?? null);
+  }
+
+  /** `length` bytes at a physical address, or null when a page is held by no node. */
+  async readPhys(address: number, length: number): Promise<Uint8Array | null> {
+    const first = Math.floor(address / PAGE);
+    const last = Math.floor((address + length - 1) / PAGE);
+    const pages = await this.peek(first, last - first + 1);
+    if (pages.some((p) => !p)) return null;
+    const all = new Uint8Array(pages.length * PAGE);
+    pages.forEach((p, i) => all.set(p!, i * PAGE));
+    return all.slice(address - first * PAGE, address - first * PAGE + length);
+  }
+
   /** Terminates both workers (as startCluster's stop does for vCPU nodes). */
   async end(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
@@ -215,7 +265,7 @@ function parseGuestCounters(text: string, cpus: number): GuestCounters {
 const IRQ_NAMES: Record<string, string> = { LOC: "local timer", RES: "rescheduling IPI", CAL: "function call IPI", TLB: "TLB shootdown", IWI: "IRQ work" };
 const TIME_FIELDS = ["user", "nice", "system", "idle", "iowait", "irq", "softirq"];
 
-function guestContext(before: GuestCounters, after: GuestCounters, seconds: number, cpus: number): { text: string; loc: number } {
+function guestContext(before: GuestCounters, after: GuestCounters, seconds: number, cpus: number): { text: string; loc: number; locPerCpu: number[] } {
   const lines: string[] = [];
   const delta = (a: number[] | undefined, b: number[] | undefined) => Array.from({ length: cpus }, (_, i) => (b?.[i] ?? 0) - (a?.[i] ?? 0));
   const rateRow = (label: string, d: number[]) => `     ${label.padEnd(26)} ${d.map((n) => `${(n / seconds).toFixed(1).padStart(9)}/s`).join(" ")}`;
@@ -236,20 +286,40 @@ function guestContext(before: GuestCounters, after: GuestCounters, seconds: numb
     const total = d.reduce((x, y) => x + y, 0);
     lines.push(`     cpu${c} time: ${d.map((n, i) => `${TIME_FIELDS[i]} ${total ? ((100 * n) / total).toFixed(1) : "-"}%`).join(", ")}`);
   }
-  const loc = delta(before.irqs.get("LOC"), after.irqs.get("LOC")).reduce((x, y) => x + y, 0);
-  return { text: lines.join("\n"), loc };
+  const locPerCpu = delta(before.irqs.get("LOC"), after.irqs.get("LOC"));
+  return { text: lines.join("\n"), loc: locPerCpu.reduce((x, y) => x + y, 0), locPerCpu };
 }
 
 // ------------------------------------------------------------------ page names
 
 type SymbolTable = import("../../src/guests/symbols/system-map.ts").SymbolTable;
+type KernelSymbol = import("../../src/guests/symbols/system-map.ts").KernelSymbol;
+type PerCpuLayout = import("../../src/protocol/telemetry/census.ts").PerCpuLayout;
+type NamedObject = import("../../src/protocol/telemetry/census.ts").NamedObject;
+type Census = typeof import("../../src/protocol/telemetry/census.ts");
 
-function pageNamer(symbols: SymbolTable | null): { name: (p: number) => string; group: (p: number) => string } {
+interface Naming {
+  symbols: SymbolTable | null;
+  perCpu: PerCpuLayout | null;
+  objects: readonly NamedObject[];
+}
+
+function pageNamer(n: Naming, census: Census): { name: (p: number) => string; group: (p: number) => string } {
+  const { symbols } = n;
   const image = symbols?.imagePages() ?? null;
+  const realNames = (physPage: number, max: number) => (symbols ? symbols.symbolsOnPage(physPage, max).symbols.filter((s) => !s.name.startsWith("section:")).map((s) => s.name) : []);
+  const outside = (p: number): string | null => {
+    if (n.perCpu) {
+      const link = census.perCpuPlace(n.perCpu, p);
+      if (link) return census.perCpuPageName(n.perCpu, p, (a) => realNames((a - n.perCpu!.pageOffset) / PAGE, 8), 4);
+    }
+    const objs = census.objectsOnPage(n.objects, p);
+    return objs.length ? objs.slice(0, 4).join(", ") + (objs.length > 4 ? ` +${objs.length - 4} more` : "") : null;
+  };
   const region = (p: number) =>
     p < 0x100 ? "first MiB (firmware tables, real-mode trampoline)" : "outside the kernel image (page allocator: per-CPU areas, slab, page tables, page cache, user pages)";
   const symbolsOn = (p: number): string | null => {
-    if (!symbols || !image || p < image.first || p > image.last) return null;
+    if (!symbols || !image || p < image.first || p > image.last) return outside(p);
     const { symbols: on, more } = symbols.symbolsOnPage(p, 8);
     const real = on.filter((s) => !s.name.startsWith("section:"));
     if (real.length === 0) return on.length ? `in ${on[on.length - 1]!.name.slice("section:".length)}` : null;
@@ -266,46 +336,154 @@ function pageNamer(symbols: SymbolTable | null): { name: (p: number) => string; 
   };
 }
 
+// ------------------------------------------------------------------ kernel structures in guest memory
+
+const u32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
+/** The per-CPU layout: `__per_cpu_offset[]` read from guest memory, the section from the symbols. */
+async function readPerCpuLayout(c: CensusCluster, symbols: readonly KernelSymbol[], cpus: number, pageOffset: number): Promise<PerCpuLayout | null> {
+  const at = (name: string) => symbols.find((s) => s.name === name)?.address;
+  const table = at("__per_cpu_offset");
+  const start = at("__per_cpu_start") ?? at("section:.data..percpu");
+  // The section ends at __per_cpu_end (a full map) or at the next section's start (the kallsyms map).
+  const end = at("__per_cpu_end") ?? symbols.filter((s) => s.name.startsWith("section:") && start !== undefined && s.address > start).map((s) => s.address).sort((a, b) => a - b)[0];
+  if (table === undefined || start === undefined || end === undefined) return null;
+  const bytes = await c.readPhys(table - pageOffset, 4 * cpus);
+  if (!bytes) return null;
+  const offsets = Array.from({ length: cpus }, (_, i) => u32(bytes, 4 * i));
+  // The first chunk's units sit side by side: the smallest distance between two is the unit size.
+  const sorted = [...offsets].sort((a, b) => a - b);
+  const gaps = sorted.slice(1).map((o, i) => o - sorted[i]!).filter((d) => d >= end - start);
+  return { pageOffset, start, end, offsets, ...(gaps.length ? { unitSize: Math.min(...gaps) } : {}) };
+}
+
+/**
+ * Debian's 6.1 686 kernel (linux-image-6.1.0-57-686, 6.1.192-3), from its debug package's DWARF:
+ * where the scheduler keeps its domains. Checked against the running kernel (the kallsyms map's
+ * __per_cpu_offset and section addresses, and the domains' names read back); another build is skipped.
+ */
+const SCHED_LAYOUT = {
+  fingerprint: { __per_cpu_offset: 0xc1bcb580, "section:.data..percpu": 0xc1e5c000 } as Record<string, number>,
+  runqueues: 0xc1e74640, // per-CPU struct rq (2112 bytes)
+  rq: { rd: 0x648, sd: 0x64c, size: 2112 },
+  sd: { parent: 0, groups: 8, name: 236, shared: 248, spanWeight: 252, size: 256 + 4 }, // + cpumask (NR_CPUS 32)
+  sg: { next: 0, sgc: 12, cpumask: 24, size: 24 + 4 },
+  sgc: { cpumask: 28, size: 28 + 4 },
+  sdsSize: 16,
+  rdSize: 944,
+};
+
+/** The scheduler's domains, groups, group capacities, shared data and root domain, as named objects. */
+async function readSchedObjects(c: CensusCluster, symbols: readonly KernelSymbol[], perCpu: PerCpuLayout, pageOffset: number, log: (m: string) => void): Promise<NamedObject[]> {
+  const L = SCHED_LAYOUT;
+  for (const [name, addr] of Object.entries(L.fingerprint))
+    if (symbols.find((s) => s.name === name)?.address !== addr) {
+      log(`census: the kernel is not the build SCHED_LAYOUT was read from (${name}); the scheduler's objects are not named`);
+      return [];
+    }
+  const lowmem = (va: number) => va >= pageOffset && va < pageOffset + 0x3800_0000;
+  const read = async (va: number, n: number) => (lowmem(va) ? c.readPhys(va - pageOffset, n) : null);
+  const str = async (va: number) => {
+    const b = await read(va, 16);
+    if (!b) return "?";
+    const z = b.indexOf(0);
+    return new TextDecoder().decode(b.subarray(0, z < 0 ? 16 : z));
+  };
+  const mask = (m: number) => `{${Array.from({ length: 32 }, (_, i) => i).filter((i) => (m >>> i) & 1).join(",")}}`;
+  const objects: NamedObject[] = [];
+  const add = (name: string, va: number, size: number) => {
+    if (!objects.some((o) => o.name === name && o.address === va - pageOffset)) objects.push({ name, address: va - pageOffset, size });
+  };
+  for (let cpu = 0; cpu < perCpu.offsets.length; cpu++) {
+    const rqVa = (L.runqueues + perCpu.offsets[cpu]!) >>> 0;
+    const rq = await read(rqVa, L.rq.size);
+    if (!rq) continue;
+    const rd = u32(rq, L.rq.rd);
+    if (lowmem(rd)) add("root_domain", rd, L.rdSize);
+    let sdVa = u32(rq, L.rq.sd);
+    for (let level = 0; level < 8 && lowmem(sdVa); level++) {
+      const sd = await read(sdVa, L.sd.size);
+      if (!sd) break;
+      const name = await str(u32(sd, L.sd.name));
+      if (!/^[A-Z]{2,5}$/.test(name)) {
+        log(`census: CPU ${cpu}'s sched_domain at 0x${sdVa.toString(16)} has no domain name (read "${name}"); its objects are not named`);
+        break;
+      }
+      add(`sched_domain ${name} of CPU ${cpu}`, sdVa, L.sd.size);
+      const shared = u32(sd, L.sd.shared);
+      if (lowmem(shared)) add(`sched_domain_shared ${name}`, shared, L.sdsSize);
+      let sgVa = u32(sd, L.sd.groups);
+      for (let i = 0; i < 32 && lowmem(sgVa); i++) {
+        const sg = await read(sgVa, L.sg.size);
+        if (!sg) break;
+        const cpusOf = mask(u32(sg, L.sg.cpumask));
+        add(`sched_group ${cpusOf} of ${name} (CPU ${cpu})`, sgVa, L.sg.size);
+        const sgc = u32(sg, L.sg.sgc);
+        if (lowmem(sgc)) add(`sched_group_capacity ${cpusOf} ${name}`, sgc, L.sgc.size);
+        sgVa = u32(sg, L.sg.next);
+        if (sgVa === u32(sd, L.sd.groups)) break;
+      }
+      sdVa = u32(sd, L.sd.parent);
+    }
+  }
+  return objects;
+}
+
 // ------------------------------------------------------------------ the run
 
-type Phase = "boot" | "idle" | "job";
+type Phase = "boot" | "idle" | "one" | "job";
 
 const census: BenchModule = {
-  prefixes: ["census."],
+  prefixes: ["census.", "linux."],
   async run(ctx) {
     const { ensureInstrumentedWasm } = await import("../../src/engine/instrument/ensure.ts");
     const { ensureGuestImages } = await import("../../src/guests/images.ts");
     const { buildFirmware } = await import("../../src/runtime/nodejs/firmware-build.ts");
     const { planLocalLinks } = await import("../../src/runtime/links/local-links.ts");
     const { startTsWorker } = await import("../../src/runtime/nodejs/ts-worker.ts");
-    const { SymbolTable } = await import("../../src/guests/symbols/system-map.ts");
-    const { faultCensus, formatCensus } = await import("../../src/protocol/telemetry/census.ts");
+    const { SymbolTable, parseSystemMap, I386_PAGE_OFFSET } = await import("../../src/guests/symbols/system-map.ts");
+    const censusLib = await import("../../src/protocol/telemetry/census.ts");
+    const { faultCensus, formatCensus } = censusLib;
     const { wallClockMs } = await import("../../src/runtime/node/wall-clock.ts");
 
     const g = ensureGuestImages();
     const wasmPath = await ensureInstrumentedWasm();
+    // The kallsyms map (text, exports, section starts) locates __per_cpu_offset and fingerprints the
+    // build; a full System.map, when given, names the static and per-CPU variables too.
+    let mapSymbols: KernelSymbol[] = [];
     let symbols: SymbolTable | null = null;
     try {
-      symbols = SymbolTable.fromSystemMap(readFileSync(g.systemMap, "utf8"));
+      mapSymbols = parseSystemMap(readFileSync(g.systemMap, "utf8"));
+      symbols = new SymbolTable(mapSymbols);
     } catch (err) {
       ctx.log(`census: no kernel symbols (${(err as Error).message}); pages are named by number`);
     }
-    const namer = pageNamer(symbols);
+    if (FULL_MAP) {
+      try {
+        symbols = SymbolTable.fromSystemMap(readFileSync(FULL_MAP, "utf8"));
+        ctx.log(`census: naming with ${FULL_MAP} (${symbols.size} symbols)`);
+      } catch (err) {
+        ctx.log(`census: GIANTWEB_CENSUS_SYSTEM_MAP=${FULL_MAP} not used (${(err as Error).message})`);
+      }
+    }
+    const naming: Naming = { symbols, perCpu: null, objects: [] };
     const metrics: Metrics = {};
     const cpus = 2;
+    const cmdline = EXTRA_CMDLINE ? `${g.cmdline} ${EXTRA_CMDLINE}` : g.cmdline;
 
-    ctx.log("census: Linux with 2 vCPUs in 2 workers, tracing every fault");
+    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"`);
     const t0 = wallClockMs();
     const c = new CensusCluster(startTsWorker, planLocalLinks(2), wasmPath, {
       kind: "linux-smp",
       firmware: buildFirmware(),
       bzImage: g.bzImage,
       initramfs: g.initramfs,
-      cmdline: g.cmdline,
+      cmdline,
       memoryMiB: 128,
     });
     try {
-      const windows: Partial<Record<Phase, { startMs: number; endMs: number; stats: [NodeStats[], NodeStats[]]; guest?: { text: string; loc: number } }>> = {};
+      type Window = { startMs: number; endMs: number; stats: [NodeStats[], NodeStats[]]; guest?: { text: string; loc: number; locPerCpu: number[] } };
+      const windows: Partial<Record<Phase, Window>> = {};
       const zero = (): NodeStats => ({ engine: { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 } }, agent: { faults: 0, blockedMs: 0 }, dsm: {}, atMs: t0 });
       const allStats = () => Promise.all([0, 1].map((n) => c.stats(n)));
       await c.waitFor(PROMPT, 1_800_000);
@@ -314,33 +492,72 @@ const census: BenchModule = {
       if (!/2 CPU\(s\) online/.test(c.output())) throw new Error(`the guest did not bring up 2 CPUs:\n${c.output().slice(-1500)}`);
       ctx.log(`census: prompt after ${((prompt - t0) / 1000).toFixed(1)} s`);
 
-      // The job's input, made before the idle minute so that the minute is idle.
-      await c.run(`seq 1 ${JOB_LINES} > /root/a; cp /root/a /root/b; sync`);
+      // The configuration under test, then what the guest says about itself.
+      const setupLog: string[] = [];
+      if (GUEST_SETUP) {
+        const said = await c.run(GUEST_SETUP);
+        setupLog.push(`guest setup: ${GUEST_SETUP}`, ...said.trim().split(/\r?\n/).filter(Boolean).map((l) => `  | ${l}`));
+      }
+      const info = await c.run(
+        "cat /proc/cmdline; grep -H . /proc/sys/kernel/sched_autogroup_enabled /proc/sys/vm/stat_interval /proc/sys/kernel/watchdog 2>/dev/null; " +
+          "grep -H . /sys/kernel/debug/sched/domains/cpu*/domain*/name /sys/kernel/debug/sched/domains/cpu*/domain*/*_interval /sys/kernel/debug/sched/domains/cpu*/domain*/busy_factor 2>/dev/null; " +
+          "grep -H . /sys/devices/system/clocksource/clocksource0/current_clocksource /proc/irq/*/smp_affinity_list 2>/dev/null | head -20",
+      );
+      setupLog.push(...info.trim().split(/\r?\n/).filter(Boolean).map((l) => `  | ${l}`));
+      ctx.log(`census [${LABEL}]:\n${setupLog.join("\n")}`);
 
-      // (b) an idle minute: the guest's counters before and after, nothing typed in between.
+      // Names for pages outside the kernel image: each CPU's per-CPU area, the scheduler's objects.
+      naming.perCpu = await readPerCpuLayout(c, mapSymbols, cpus, I386_PAGE_OFFSET);
+      if (naming.perCpu) {
+        ctx.log(`census: __per_cpu_offset ${naming.perCpu.offsets.map((o, i) => `CPU ${i} 0x${o.toString(16)} (unit at physical page 0x${Math.floor((((naming.perCpu!.start + o) >>> 0) - I386_PAGE_OFFSET) / PAGE).toString(16)})`).join(", ")}`);
+        naming.objects = await readSchedObjects(c, mapSymbols, naming.perCpu, I386_PAGE_OFFSET, ctx.log);
+        for (const o of naming.objects) ctx.log(`census:   ${o.name} at physical 0x${o.address.toString(16)} (page 0x${Math.floor(o.address / PAGE).toString(16)}), ${o.size} bytes`);
+      } else ctx.log("census: __per_cpu_offset not read; per-CPU pages are not named");
+
+      // The job's input, made before the idle minute so that the minute is idle; then one gzip on
+      // each vCPU, so that (c1) and (c) both find busybox's code compiled by each worker's JIT and
+      // the files' pages where a reader left them (the first run on a vCPU took 1.7x longer).
+      await c.run(`seq 1 ${JOB_LINES} > /root/a; cp /root/a /root/b; sync`);
+      ctx.log("census: warm-up, one gzip on each vCPU in turn");
+      await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'; taskset 2 sh -c 'gzip -c /root/b | wc -c'`, 1_200_000);
+
+      const counted = async (run: () => Promise<void>, long = false): Promise<Window> => {
+        const before = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
+        if (long) await new Promise((r) => setTimeout(r, 1000));
+        const s0 = await allStats();
+        const startMs = wallClockMs();
+        await run();
+        const endMs = wallClockMs();
+        const s1 = await allStats();
+        const after = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
+        return { startMs, endMs, stats: [s0, s1], guest: guestContext(before, after, (endMs - startMs) / 1000, cpus) };
+      };
+      const gzipSizes = (text: string, n: number) => {
+        const sizes = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
+        if (sizes.length !== n || sizes.some((x) => x !== sizes[0]) || Number(sizes[0]) < 1000) throw new Error(`the gzip job did not print ${n} equal size(s): ${JSON.stringify(text)}`);
+      };
+
+      // (b) idle: the guest's counters before and after, nothing typed in between.
       ctx.log(`census: idle for ${IDLE_S} s at the prompt`);
-      const idleBefore = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
-      await new Promise((r) => setTimeout(r, 1000));
-      const idleStats0 = await allStats();
-      const idleStart = wallClockMs();
-      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
-      const idleEnd = wallClockMs();
-      const idleStats1 = await allStats();
-      const idleAfter = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
-      windows.idle = { startMs: idleStart, endMs: idleEnd, stats: [idleStats0, idleStats1], guest: guestContext(idleBefore, idleAfter, (idleEnd - idleStart) / 1000, cpus) };
+      windows.idle = await counted(() => new Promise((r) => setTimeout(r, IDLE_S * 1000)), true);
+      if (DUMP) {
+        const { writeFileSync } = await import("node:fs");
+        const { REPO_ROOT } = await import("../../src/guests/images.ts");
+        const ram = new Uint8Array(128 << 20);
+        let missing = 0;
+        for (let p = 0; p < ram.length / PAGE; p += 1024)
+          (await c.peek(p, 1024)).forEach((b, i) => (b ? ram.set(b, (p + i) * PAGE) : missing++));
+        writeFileSync(`${REPO_ROOT}/.cache/census/memory.bin`, ram);
+        ctx.log(`census: guest RAM written to .cache/census/memory.bin (${missing} pages held by no node)`);
+      }
+
+      // (c1) one gzip alone on vCPU 0, the same work as each of (c)'s two: the speedup's baseline.
+      ctx.log(`census: one gzip on vCPU 0 (${JOB_LINES} lines)`);
+      windows.one = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'`, 1_200_000), 1));
 
       // (c) the parallel job: gzip of each file, one process pinned to each vCPU.
       ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 (${JOB_LINES} lines each)`);
-      const jobBefore = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
-      const jobStats0 = await allStats();
-      const jobStart = wallClockMs();
-      const job = await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c' & taskset 2 sh -c 'gzip -c /root/b | wc -c' & wait`, 1_200_000);
-      const jobEnd = wallClockMs();
-      const jobStats1 = await allStats();
-      const jobAfter = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
-      const sizes = job.split(/\r?\n/).map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
-      if (sizes.length !== 2 || sizes[0] !== sizes[1] || Number(sizes[0]) < 1000) throw new Error(`the two gzip jobs did not print one equal size each: ${JSON.stringify(job)}`);
-      windows.job = { startMs: jobStart, endMs: jobEnd, stats: [jobStats0, jobStats1], guest: guestContext(jobBefore, jobAfter, (jobEnd - jobStart) / 1000, cpus) };
+      windows.job = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c' & taskset 2 sh -c 'gzip -c /root/b | wc -c' & wait`, 1_200_000), 2));
 
       // The last reports (every 250 ms) must be in before the census is taken.
       await allStats();
@@ -353,20 +570,39 @@ const census: BenchModule = {
       const { REPO_ROOT } = await import("../../src/guests/images.ts");
       const saved = `${REPO_ROOT}/.cache/census/last-run.json`;
       mkdirSync(`${REPO_ROOT}/.cache/census`, { recursive: true });
-      writeFileSync(saved, JSON.stringify({ windows: Object.fromEntries(Object.entries(windows).map(([k, w]) => [k, { startMs: w.startMs, endMs: w.endMs }])), events }));
+      writeFileSync(
+        saved,
+        JSON.stringify({
+          label: LABEL,
+          cmdline,
+          setup: GUEST_SETUP,
+          perCpu: naming.perCpu,
+          objects: naming.objects,
+          windows: Object.fromEntries(Object.entries(windows).map(([k, w]) => [k, { startMs: w.startMs, endMs: w.endMs, locPerCpu: w.guest?.locPerCpu }])),
+          events,
+        }),
+      );
       ctx.log(`census: ${events.length} events saved in ${saved}`);
 
-      const out: string[] = [];
-      for (const phase of ["boot", "idle", "job"] as const) {
+      const namer = pageNamer(naming, censusLib);
+      const out: string[] = [`== configuration [${LABEL}]`, `   cmdline: ${cmdline}`, ...setupLog.map((l) => `   ${l}`), ""];
+      const seconds: Partial<Record<Phase, number>> = {};
+      for (const phase of ["boot", "idle", "one", "job"] as const) {
         const w = windows[phase]!;
         const cs = faultCensus(events, { startMs: w.startMs, endMs: w.endMs, name: namer.name, group: namer.group });
+        seconds[phase] = cs.seconds;
         const [s0, s1] = w.stats;
         const d = (f: (s: NodeStats) => number) => s1.reduce((a, s) => a + f(s), 0) - s0.reduce((a, s) => a + f(s), 0);
         const cause = { tlb: d((s) => s.engine.faultsByCause.tlb), physical: d((s) => s.engine.faultsByCause.physical), dma: d((s) => s.engine.faultsByCause.dma) };
         const engineFaults = cause.tlb + cause.physical + cause.dma;
         const dsm = (k: string) => d((s) => s.dsm[k] ?? 0);
-        const title = { boot: "(a) boot, start to shell prompt", idle: `(b) idle at the prompt, ${IDLE_S} s`, job: "(c) two gzip processes pinned to vCPU 0 and vCPU 1" }[phase];
-        out.push(formatCensus(title, cs, TOP));
+        const title = {
+          boot: "(a) boot, start to shell prompt",
+          idle: `(b) idle at the prompt, ${IDLE_S} s`,
+          one: "(c1) one gzip process pinned to vCPU 0, alone",
+          job: "(c) two gzip processes pinned to vCPU 0 and vCPU 1",
+        }[phase];
+        out.push(formatCensus(`${title} [${LABEL}]`, cs, TOP));
         // Arithmetic, not a measurement: each remote fault waits for at least two one-way hops.
         out.push(`   at 10 ms one way these remote faults would wait at least ${((cs.remotePerSecond * 2 * 10) / 1000).toFixed(1)} s per second of this window (2 hops each)`);
         out.push(
@@ -394,8 +630,19 @@ const census: BenchModule = {
         metrics[`${pre}_bounce_share.2`] = { value: cs.faults ? cs.bounces / cs.faults : 0, unit: "fraction", note: "share of faults on a page whose previous fault was the other vCPU's" };
         metrics[`${pre}_pagewalk_share.2`] = { value: engineFaults ? cause.physical / engineFaults : 0, unit: "fraction", note: "engine faults of cause 'physical' (page walks and v86's physical accesses) / all engine faults" };
         metrics[`${pre}_fault_us.2`] = { value: cs.meanRemoteUs, unit: "µs", note: "mean duration of a remote fault (2 workers, shared-memory links)" };
-        if (w.guest?.loc) metrics[`${pre}_faults_per_tick.2`] = { value: cs.faults / w.guest.loc, unit: "ratio", note: `DSM faults per local timer interrupt (the guest's LOC count, ${TICK_HZ} Hz per CPU)` };
+        if (w.guest?.loc) {
+          metrics[`${pre}_faults_per_tick.2`] = { value: cs.faults / w.guest.loc, unit: "ratio", note: `DSM faults per local timer interrupt (the guest's LOC count, ${TICK_HZ} Hz per CPU)` };
+          metrics[`${pre}_ticks_per_s.2`] = { value: w.guest.loc / cs.seconds, unit: "/s", note: `local timer interrupts per second, both CPUs (${w.guest.locPerCpu.map((n) => (n / cs.seconds).toFixed(1)).join(" + ")}; ${TICK_HZ} Hz each in guest time)` };
+        }
+        if (phase === "idle") metrics["linux.idle_faults_per_s.2"] = { value: cs.remotePerSecond, unit: "/s", note: `remote DSM faults per second, Linux idle at the prompt for ${IDLE_S} s, 2 vCPUs in 2 workers [${LABEL}]; top pages: ${top}` };
       }
+      const speedup = (2 * seconds.one!) / seconds.job!;
+      metrics["linux.speedup.2"] = {
+        value: speedup,
+        unit: "ratio",
+        note: `2 x one gzip alone on vCPU 0 (${seconds.one!.toFixed(2)} s) / two pinned to vCPU 0 and 1 at once (${seconds.job!.toFixed(2)} s), busybox gzip of ${JOB_LINES} lines each, same run [${LABEL}]`,
+      };
+      out.push(`   gzip: one alone ${seconds.one!.toFixed(2)} s, two at once ${seconds.job!.toFixed(2)} s: speedup ${speedup.toFixed(3)} [${LABEL}]`);
       metrics["census.dropped_events.2"] = { value: c.dropped, unit: "count", note: "trace events the nodes could not keep (over 50,000 per 250 ms report)" };
       console.log(out.join("\n"));
       return metrics;

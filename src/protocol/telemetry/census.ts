@@ -449,3 +449,82 @@ export function formatCensus(title: string, c: Census, top = 20): string {
   }
   return lines.join("\n");
 }
+
+// ------------------------------------------------------------------ naming pages of per-CPU areas
+
+/**
+ * Where a kernel's per-CPU areas lie (SMP x86-32: each CPU's copy of the `.data..percpu` section
+ * sits at the section's link address + `__per_cpu_offset[cpu]`, in memory the kernel allocated
+ * at boot, outside its image). Addresses are kernel virtual; `pageOffset` maps them to physical.
+ */
+export interface PerCpuLayout {
+  /** Kernel virtual address of physical 0 (i386: 0xC0000000). */
+  pageOffset: number;
+  /** The `.data..percpu` section's link addresses, [start, end) (`__per_cpu_start`, `__per_cpu_end`). */
+  start: number;
+  end: number;
+  /** `__per_cpu_offset[cpu]` as read from the guest (unsigned 32-bit), one per CPU. */
+  offsets: readonly number[];
+  /**
+   * Bytes of each CPU's unit from `start` (default `end - start`): the first chunk's units also
+   * hold the reserved and dynamic per-CPU allocations (alloc_percpu) after the static variables.
+   */
+  unitSize?: number;
+}
+
+/** A physical page inside a CPU's per-CPU area: which CPU, and the link-address page it copies. */
+export interface PerCpuPlace {
+  cpu: number;
+  /** Byte offset of the page's start from the section's start (the same for every CPU's copy). */
+  unitOffset: number;
+  /** Link address of the page's start (symbols of `.data..percpu` are named at these addresses). */
+  linkAddress: number;
+}
+
+const PAGE_BYTES = 4096;
+
+/** The CPU whose per-CPU area holds physical page `page`, or null when none does. */
+export function perCpuPlace(layout: PerCpuLayout, page: number): PerCpuPlace | null {
+  const end = layout.start + (layout.unitSize ?? layout.end - layout.start);
+  if (!(end > layout.start)) return null;
+  const va = (layout.pageOffset + page * PAGE_BYTES) >>> 0;
+  for (let cpu = 0; cpu < layout.offsets.length; cpu++) {
+    const link = (va - layout.offsets[cpu]!) >>> 0;
+    // The page overlaps the unit when [link, link + 4 KiB) meets [start, start + unit).
+    if (link < end && link + PAGE_BYTES > layout.start) return { cpu, unitOffset: link - layout.start, linkAddress: link };
+  }
+  return null;
+}
+
+/**
+ * A page's name when it lies in a per-CPU area: "per-CPU area of CPU 1 +0x18000: irq_stat,
+ * runqueues, rcu_data", the symbols (from `symbolsAt(linkAddress)`, the per-CPU variables on that
+ * page of the section; a kernel without KALLSYMS_ALL names none of them, and a full System.map
+ * does) shortened to `max`. Null when the page is in no per-CPU area.
+ */
+export function perCpuPageName(layout: PerCpuLayout, page: number, symbolsAt?: (linkAddress: number) => readonly string[], max = 4): string | null {
+  const at = perCpuPlace(layout, page);
+  if (!at) return null;
+  const dynamic = at.linkAddress >= layout.end ? " (dynamic: alloc_percpu)" : "";
+  const head = `per-CPU area of CPU ${at.cpu} +0x${at.unitOffset.toString(16)}${dynamic}`;
+  const names = symbolsAt?.(at.linkAddress) ?? [];
+  if (names.length === 0) return head;
+  const shown = names.slice(0, max);
+  return `${head}: ${shown.join(", ")}${names.length > shown.length ? ` +${names.length - shown.length} more` : ""}`;
+}
+
+/** An object the caller found in guest memory (a slab object, say), by physical address. */
+export interface NamedObject {
+  name: string;
+  /** Physical address and size in bytes. */
+  address: number;
+  size: number;
+}
+
+/** The names of the objects that overlap physical page `page`, in address order, each once. */
+export function objectsOnPage(objects: readonly NamedObject[], page: number): string[] {
+  const lo = page * PAGE_BYTES;
+  const hi = lo + PAGE_BYTES;
+  const on = objects.filter((o) => o.address < hi && o.address + Math.max(1, o.size) > lo).sort((a, b) => a.address - b.address || a.name.localeCompare(b.name));
+  return [...new Set(on.map((o) => o.name))];
+}

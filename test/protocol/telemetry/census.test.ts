@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { faultCensus, formatCensus, outcomeLabel } from "../../../src/protocol/telemetry/census.ts";
+import { faultCensus, formatCensus, objectsOnPage, outcomeLabel, perCpuPageName, perCpuPlace, type PerCpuLayout } from "../../../src/protocol/telemetry/census.ts";
 import type { ReportEvent } from "../../../src/protocol/messages.ts";
 
 const fault = (node: number, page: number, access: "read" | "write", startMs: number, endMs: number): ReportEvent => ({ type: "fault", node, vcpu: node, page, access, startMs, endMs });
@@ -95,5 +95,45 @@ describe("fault census", () => {
     expect(text).toContain("copy sent, owner moves");
     expect(text).toContain("page 0x1");
     expect(outcomeLabel("write", "bytes")).toBe("page moved");
+  });
+
+  it("names the pages of each CPU's per-CPU area from __per_cpu_offset", () => {
+    // Debian 6.1.0-57-686 with 2 CPUs and 128 MiB: .data..percpu is [0xc1e5c000, 0xc1e753d4) and the
+    // units start at physical 0x7d71000 (CPU 0) and 0x7d92000 (CPU 1).
+    const layout: PerCpuLayout = { pageOffset: 0xc000_0000, start: 0xc1e5c000, end: 0xc1e753d4, offsets: [0xc7d71000 - 0xc1e5c000, 0xc7d92000 - 0xc1e5c000] };
+    expect(perCpuPlace(layout, 0x7d89)).toEqual({ cpu: 0, unitOffset: 0x18000, linkAddress: 0xc1e74000 });
+    expect(perCpuPlace(layout, 0x7daa)).toEqual({ cpu: 1, unitOffset: 0x18000, linkAddress: 0xc1e74000 });
+    expect(perCpuPlace(layout, 0x7d71)?.unitOffset).toBe(0);
+    expect(perCpuPlace(layout, 0x7d8a)?.unitOffset).toBe(0x19000); // the section's last, partial page
+    expect(perCpuPlace(layout, 0x7d8b)).toBeNull(); // past the static section's end, unit size not given
+    // With the unit size (0x21000 here: the units' distance), the dynamic part is named too.
+    const units: PerCpuLayout = { ...layout, unitSize: 0x21000 };
+    expect(perCpuPageName(units, 0x7d8b)).toBe("per-CPU area of CPU 0 +0x1a000 (dynamic: alloc_percpu)");
+    expect(perCpuPageName(units, 0x7d91)).toBe("per-CPU area of CPU 0 +0x20000 (dynamic: alloc_percpu)");
+    expect(perCpuPlace(units, 0x7d92)?.cpu).toBe(1);
+    expect(perCpuPlace(units, 0x7db3)).toBeNull();
+    expect(perCpuPlace(layout, 0x7d70)).toBeNull();
+    expect(perCpuPlace(layout, 0x1c49)).toBeNull();
+    const names = (link: number) => (link === 0xc1e74000 ? ["irq_stat", "runqueues", "sched_clock_data", "rcu_data", "cfd_data"] : []);
+    expect(perCpuPageName(layout, 0x7daa, names)).toBe("per-CPU area of CPU 1 +0x18000: irq_stat, runqueues, sched_clock_data, rcu_data +1 more");
+    expect(perCpuPageName(layout, 0x7d80, names)).toBe("per-CPU area of CPU 0 +0xf000");
+    expect(perCpuPageName(layout, 0x7d80)).toBe("per-CPU area of CPU 0 +0xf000");
+    expect(perCpuPageName(layout, 0x2177, names)).toBeNull();
+    // Offsets are unsigned 32-bit: a unit below the section's link address wraps.
+    const below: PerCpuLayout = { ...layout, offsets: [(0xc0100000 - 0xc1e5c000) >>> 0] };
+    expect(perCpuPlace(below, 0x100)).toEqual({ cpu: 0, unitOffset: 0, linkAddress: 0xc1e5c000 });
+  });
+
+  it("names objects found in guest memory by the pages they overlap", () => {
+    const objects = [
+      { name: "sched_domain DIE of CPU 1", address: 0x2130_200, size: 260 },
+      { name: "sched_domain DIE of CPU 0", address: 0x2130_000, size: 260 },
+      { name: "root_domain", address: 0x2130_f80, size: 944 },
+      { name: "sched_group_capacity {0}", address: 0x2177_040, size: 32 },
+    ];
+    expect(objectsOnPage(objects, 0x2130)).toEqual(["sched_domain DIE of CPU 0", "sched_domain DIE of CPU 1", "root_domain"]);
+    expect(objectsOnPage(objects, 0x2131)).toEqual(["root_domain"]);
+    expect(objectsOnPage(objects, 0x2177)).toEqual(["sched_group_capacity {0}"]);
+    expect(objectsOnPage(objects, 0x2178)).toEqual([]);
   });
 });
