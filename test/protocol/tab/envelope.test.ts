@@ -74,7 +74,7 @@ it("round-trips node frames, console bytes and control messages", () => {
       expect(decodeWire(encodeWire(m))).toEqual(m);
     }),
   );
-  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }, nodeFailed, { t: "rights", rights: { type: true, control: false } }] as ControlMessage[])
+  for (const msg of [config, selftest, { t: "hello" }, { t: "ready", vcpus: [1, 2] }, { t: "refuse", reason: "no" }, { t: "stop", reason: "tab 1 left" }, { t: "link-delay", ms: 50 }, { t: "tracing", on: true }, { t: "vm-link", direct: true }, { t: "vm-link", direct: false, why: "this tab was asked to relay" }, nodeFailed, { t: "rights", rights: { type: true, control: false } }] as ControlMessage[])
     expect(decodeWire(encodeWire({ kind: "control", msg }))).toEqual({ kind: "control", msg });
 });
 
@@ -141,6 +141,8 @@ it("refuses malformed envelopes, naming the problem", () => {
   bad(control({ t: "link-delay", ms: 51 }), /link-delay.ms must be a whole number from 0 to 50/);
   bad(control({ t: "link-delay", ms: 2.5 }), /link-delay.ms/);
   bad(control({ t: "tracing", on: 1 }), /tracing.on must be true or false/);
+  bad(control({ t: "vm-link", direct: "yes" }), /vm-link.direct must be true or false/);
+  bad(control({ t: "vm-link", direct: false }), /vm-link.why must be a string/);
   // Live-view frames: the codec validates them, and only stats and view reports are taken.
   bad([5], /live-view frame: .*protocol version/);
   bad([5, ...encode({ type: "ping", seq: 1, atMs: 0 })], /live-view frame holds a ping message/);

@@ -2,7 +2,7 @@
 // (config with image digests, ready), console both ways, node frames to the right tab, refusal of
 // a differing image, forged frames dropped, and the VM stopping when a vCPU tab leaves.
 
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { VmEvent } from "../../../src/runtime/web/vm-api.ts";
 import type { FabricEvent, Member } from "../../../src/fabric/adapters/browser.ts";
 import type { ClusterGuest } from "../../../src/protocol/tab/guest.ts";
@@ -53,8 +53,12 @@ class FakeNodes implements TabNodes {
   setRoutes(hostOf: (number | null)[]) {
     this.routes = [...hostOf];
   }
-  attachChannel(): void {
-    throw new Error("the in-memory fabric has no side channels");
+  /** Tabs whose VM channel this machine's net worker got; with refuseTransfer, it throws as a browser that cannot transfer one. */
+  attached: number[] = [];
+  static refuseTransfer = false;
+  attachChannel(tab: number): void {
+    if (FakeNodes.refuseTransfer) throw new Error("Failed to execute 'postMessage' on 'Worker': Value at index 0 does not have a transferable type.");
+    this.attached.push(tab);
   }
   relayTo(tab: number, why: string) {
     this.relays.set(tab, why);
@@ -144,7 +148,7 @@ interface Tab {
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
 function cluster(
   fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>,
-  opts: { rights?: WatcherRights; guestReadyText?: string; later?: number[] } = {},
+  opts: { rights?: WatcherRights; guestReadyText?: string; later?: number[]; sideChannels?: boolean } = {},
 ): Tab[] {
   const tabs: Tab[] = [];
   let roster = members.filter((m) => !opts.later?.includes(m.tab));
@@ -170,6 +174,7 @@ function cluster(
       onFrame: (cb) => void frames.push(cb),
       on: (cb) => (listeners.push(cb), () => {}),
       links: () => roster.filter((m) => m.tab !== me.tab).map((m) => ({ tab: m.tab, state: "up" as const, queuedBytes: 0, framesSent: 0, framesReceived: 0 })),
+      ...(opts.sideChannels ? { openSideChannel: (tab: number, label: string, id: number) => ({ channel: { label, id, tab } as unknown as RTCDataChannel, maxMessage: 65536 }) } : {}),
     };
     const tab: Tab = {
       fabric,
@@ -429,6 +434,55 @@ it("a link between two tabs hosting vCPUs going down stops the VM on every tab; 
   await until(() => a!.vm.phase === "error" && w!.vm.phase === "error", "tab 0 and the watcher stopping");
   for (const t of tabs)
     expect((t.states.at(-1) as { message: string }).message).toBe("the link between tab 1 and tab 0 (vCPU 0) went down (the data channel closed); the VM stopped");
+});
+
+describe("the VM link between two tabs (issue 15)", () => {
+  it("with side channels, each tab hosting vCPUs hands its end to its net worker and says direct; the watcher takes no part; routes name each node's tab", async () => {
+    const tabs = cluster((_, url) => bytes(IMAGES[url]!), { sideChannels: true });
+    const [a, b, w] = tabs;
+    await a!.vm.bootHost(linux, urls);
+    await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+    await until(() => a!.machines[0]!.theirs.size === 1 && b!.machines[0]!.theirs.size === 1, "both ends heard");
+    expect(a!.machines[0]!.attached).toEqual([1]);
+    expect(b!.machines[0]!.attached).toEqual([0]);
+    expect(a!.machines[0]!.relays.size + b!.machines[0]!.relays.size).toBe(0);
+    expect([...a!.machines[0]!.theirs]).toEqual([[1, { direct: true }]]);
+    expect([...b!.machines[0]!.theirs]).toEqual([[0, { direct: true }]]);
+    expect(a!.machines[0]!.routes).toEqual([0, 1]);
+    expect(b!.machines[0]!.routes).toEqual([0, 1]);
+    // The watcher was told nothing (it carries no node frames).
+    expect(w!.got.filter(([, m]) => m.t === "vm-link")).toEqual([]);
+    // A second word from a tab is refused, and a watcher's is refused.
+    a!.frame(1, encodeWire({ kind: "control", msg: { t: "vm-link", direct: false, why: "changed my mind" } }));
+    a!.frame(2, encodeWire({ kind: "control", msg: { t: "vm-link", direct: true } }));
+    await flush();
+    expect(a!.invalid).toEqual(["from tab 1: tab 1 said twice how it carries node frames", "from tab 2: tab 2 hosts no vCPU, so it carries no node frames"]);
+    expect(a!.vm.phase).toBe("running");
+    // Tab 1 leaving the cluster drops its link in the net worker.
+    a!.emit({ type: "member-left", member: members[1]!, reason: "it left" });
+    expect(a!.machines[0]!.dropped).toEqual([1]);
+  });
+
+  it("without side channels (or a browser that cannot transfer one) both ends relay, each saying why", async () => {
+    FakeNodes.refuseTransfer = true;
+    try {
+      for (const sideChannels of [false, true]) {
+        const tabs = cluster((_, url) => bytes(IMAGES[url]!), { sideChannels });
+        const [a, b] = tabs;
+        await a!.vm.bootHost(linux, urls);
+        await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+        await until(() => a!.machines[0]!.theirs.size === 1 && b!.machines[0]!.theirs.size === 1, "both ends heard");
+        const why = sideChannels
+          ? "this browser cannot hand a data channel to a worker (Failed to execute 'postMessage' on 'Worker': Value at index 0 does not have a transferable type.)"
+          : "its link to this tab has no second data channel";
+        expect([...a!.machines[0]!.relays]).toEqual([[1, why]]);
+        expect([...a!.machines[0]!.theirs]).toEqual([[1, { direct: false, why }]]);
+        expect([...b!.machines[0]!.theirs]).toEqual([[0, { direct: false, why }]]);
+      }
+    } finally {
+      FakeNodes.refuseTransfer = false;
+    }
+  });
 });
 
 it("tab 0 refuses to boot while a vCPU has no tab", async () => {
