@@ -39,8 +39,10 @@ it("passes every check with three tabs, one vCPU each (a full mesh: B and C exch
   const report = parseSelftestOutput(run.output);
   expect(reportProblems(report, 3, true)).toEqual([]);
   for (const other of run.outputs.slice(1)) expect(other).toContain(run.output.slice(run.output.indexOf("SELFTEST BEGIN")));
-  // Tab C's bridge carried frames: its vCPU's pages and IPIs came over its links.
+  // Tab C's net worker carried frames: its vCPU's pages and IPIs came over its links, all worker to worker.
   expect(run.counters[2]!.framesIn).toBeGreaterThan(100);
+  expect(run.counters.map((c) => c.directIn)).toEqual(run.counters.map((c) => c.framesIn));
+  expect(run.vmLinks).toEqual([0, 1, 2].map((me) => [0, 1, 2].filter((t) => t !== me).map((tab) => ({ tab, path: "direct" }))));
   expect(run.errors).toEqual([]);
 });
 

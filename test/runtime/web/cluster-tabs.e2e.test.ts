@@ -7,7 +7,7 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { launchChromium } from "../../../harness/browser/browser.ts";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
-import { type ClusterPage, clusterStatus, consoleText, createCluster, LINUX_ON_TABS_MS, joinCluster, kernelCrash, linkCounters, openPage, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
+import { type ClusterPage, clusterStatus, consoleText, createCluster, LINUX_ON_TABS_MS, joinCluster, kernelCrash, linkCounters, openPage, vmLinksOf, waitForConsole, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
 
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
 const PROMPT = /giantweb:\/root# /;
@@ -71,10 +71,13 @@ async function twoTabs(a: ClusterPage): Promise<void> {
   await waitForPane(b, want, "the command's output on tab B");
   await waitForPane(a, want, "the command's output on tab A", 60_000);
 
-  // Both directions of the bridge carried real VM traffic over the data channels.
+  // Both directions carried real VM traffic, all of it on the net workers' own channel (issue 15).
   const countersA = (await linkCounters(a))!;
   expect(countersA.framesOut).toBeGreaterThan(100);
   expect(countersA.framesIn).toBeGreaterThan(100);
+  expect([countersA.directOut, countersA.directIn]).toEqual([countersA.framesOut, countersA.framesIn]);
+  expect(await vmLinksOf(a)).toEqual([{ tab: 1, path: "direct" }]);
+  expect(await a.locator("#cluster-roster li[data-tab='1']").getAttribute("data-vm-link")).toBe("direct");
 
   // A watcher joins the running VM, sees the console, leaves; the VM goes on.
   const w = await openPage(session.context, link);
