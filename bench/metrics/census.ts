@@ -19,6 +19,8 @@
 //   GIANTWEB_CENSUS_CMDLINE      appended to the kernel command line
 //   GIANTWEB_CENSUS_GUEST_SETUP  shell commands typed at the prompt before the windows (sysctl,
 //                                debugfs tunables...); what they print is logged
+//   GIANTWEB_CENSUS_GUEST_AFTER  shell commands typed after the last window (reading a trace, say);
+//                                what they print is in the tables
 //   GIANTWEB_CENSUS_LABEL        the configuration's name in the tables and the saved run
 //   GIANTWEB_CENSUS_DUMP=1       after the idle window, write guest RAM (each page from the node that
 //                                holds it) to .cache/census/memory.bin, for reading kernel structures
@@ -41,6 +43,7 @@ const JOB_LINES = Number(process.env.GIANTWEB_CENSUS_JOB_LINES ?? 150_000);
 const TOP = 20;
 const EXTRA_CMDLINE = (process.env.GIANTWEB_CENSUS_CMDLINE ?? "").trim();
 const GUEST_SETUP = (process.env.GIANTWEB_CENSUS_GUEST_SETUP ?? "").trim();
+const GUEST_AFTER = (process.env.GIANTWEB_CENSUS_GUEST_AFTER ?? "").trim();
 const LABEL = (process.env.GIANTWEB_CENSUS_LABEL ?? "").trim() || (EXTRA_CMDLINE || GUEST_SETUP ? "custom" : "default");
 const FULL_MAP = (process.env.GIANTWEB_CENSUS_SYSTEM_MAP ?? "").trim();
 const PAGE = 4096;
@@ -290,6 +293,16 @@ function guestContext(before: GuestCounters, after: GuestCounters, seconds: numb
   return { text: lines.join("\n"), loc: locPerCpu.reduce((x, y) => x + y, 0), locPerCpu };
 }
 
+/** The machine's CPU time from /proc/stat (jiffies, all cores): total and idle (idle + iowait). */
+function machineCpu(): { total: number; idle: number } {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0) };
+  } catch {
+    return { total: 0, idle: 0 };
+  }
+}
+
 // ------------------------------------------------------------------ page names
 
 type SymbolTable = import("../../src/guests/symbols/system-map.ts").SymbolTable;
@@ -482,7 +495,7 @@ const census: BenchModule = {
       memoryMiB: 128,
     });
     try {
-      type Window = { startMs: number; endMs: number; stats: [NodeStats[], NodeStats[]]; guest?: { text: string; loc: number; locPerCpu: number[] } };
+      type Window = { startMs: number; endMs: number; stats: [NodeStats[], NodeStats[]]; guest?: { text: string; loc: number; locPerCpu: number[] }; host?: string };
       const windows: Partial<Record<Phase, Window>> = {};
       const zero = (): NodeStats => ({ engine: { faults: 0, faultsByCause: { tlb: 0, physical: 0, dma: 0 } }, agent: { faults: 0, blockedMs: 0 }, dsm: {}, atMs: t0 });
       const allStats = () => Promise.all([0, 1].map((n) => c.stats(n)));
@@ -514,23 +527,28 @@ const census: BenchModule = {
         for (const o of naming.objects) ctx.log(`census:   ${o.name} at physical 0x${o.address.toString(16)} (page 0x${Math.floor(o.address / PAGE).toString(16)}), ${o.size} bytes`);
       } else ctx.log("census: __per_cpu_offset not read; per-CPU pages are not named");
 
-      // The job's input, made before the idle minute so that the minute is idle; then one gzip on
-      // each vCPU, so that (c1) and (c) both find busybox's code compiled by each worker's JIT and
-      // the files' pages where a reader left them (the first run on a vCPU took 1.7x longer).
+      // The job's input, made before the idle minute so that the minute is idle.
       await c.run(`seq 1 ${JOB_LINES} > /root/a; cp /root/a /root/b; sync`);
-      ctx.log("census: warm-up, one gzip on each vCPU in turn");
-      await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'; taskset 2 sh -c 'gzip -c /root/b | wc -c'`, 1_200_000);
 
       const counted = async (run: () => Promise<void>, long = false): Promise<Window> => {
         const before = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
         if (long) await new Promise((r) => setTimeout(r, 1000));
         const s0 = await allStats();
+        const cpu0 = process.cpuUsage();
+        const machine0 = machineCpu();
         const startMs = wallClockMs();
         await run();
         const endMs = wallClockMs();
+        const cpu = process.cpuUsage(cpu0);
+        const machine1 = machineCpu();
         const s1 = await allStats();
         const after = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
-        return { startMs, endMs, stats: [s0, s1], guest: guestContext(before, after, (endMs - startMs) / 1000, cpus) };
+        // Whether the host gave the vCPUs their cores (the machine is shared): this process's CPU
+        // time (both node workers and the main thread) and the machine's busy share in the window.
+        const wallS = (endMs - startMs) / 1000;
+        const busy = machine1.total > machine0.total ? 1 - (machine1.idle - machine0.idle) / (machine1.total - machine0.total) : NaN;
+        const host = `   host: this process used ${((cpu.user + cpu.system) / 1e6 / wallS).toFixed(2)} CPU-s per s of ${(await import("node:os")).cpus().length} cores; the machine was ${(100 * busy).toFixed(0)}% busy; load average ${(await import("node:os")).loadavg()[0]!.toFixed(1)}`;
+        return { startMs, endMs, stats: [s0, s1], guest: guestContext(before, after, wallS, cpus), host };
       };
       const gzipSizes = (text: string, n: number) => {
         const sizes = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
@@ -551,6 +569,14 @@ const census: BenchModule = {
         ctx.log(`census: guest RAM written to .cache/census/memory.bin (${missing} pages held by no node)`);
       }
 
+      // A warm-up after the idle window (pinned tasks leave the scheduler's balance intervals long:
+      // a balance that finds only pinned tasks doubles them up to 512 ms, so the idle window comes
+      // first, in the state a fresh guest is in): one gzip on each vCPU, so that (c1) and (c) both
+      // find busybox's code compiled by each worker's JIT and the files' pages where a reader left
+      // them (a first run on a vCPU took 1.7x longer).
+      ctx.log("census: warm-up, one gzip on each vCPU in turn");
+      await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'; taskset 2 sh -c 'gzip -c /root/b | wc -c'`, 1_200_000);
+
       // (c1) one gzip alone on vCPU 0, the same work as each of (c)'s two: the speedup's baseline.
       ctx.log(`census: one gzip on vCPU 0 (${JOB_LINES} lines)`);
       windows.one = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'`, 1_200_000), 1));
@@ -558,6 +584,12 @@ const census: BenchModule = {
       // (c) the parallel job: gzip of each file, one process pinned to each vCPU.
       ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 (${JOB_LINES} lines each)`);
       windows.job = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c' & taskset 2 sh -c 'gzip -c /root/b | wc -c' & wait`, 1_200_000), 2));
+
+      const afterLog: string[] = [];
+      if (GUEST_AFTER) {
+        const said = await c.run(GUEST_AFTER, 600_000);
+        afterLog.push(`after the windows: ${GUEST_AFTER}`, ...said.trim().split(/\r?\n/).filter(Boolean).map((l) => `  | ${l}`));
+      }
 
       // The last reports (every 250 ms) must be in before the census is taken.
       await allStats();
@@ -613,6 +645,7 @@ const census: BenchModule = {
           `   DSM counters (whole window): read faults ${dsm("readFaults")}, write faults ${dsm("writeFaults")}, upgrades ${dsm("upgrades")}, requests ${dsm("requestsSent")}, ` +
             `grants with bytes ${dsm("pagesSentBytes")}, zero ${dsm("pagesSentZero")}, current ${dsm("pagesSentCurrent")}, invalidations ${dsm("invalidationsSent")}; agent faults ${d((s) => s.agent.faults)}`,
         );
+        if (w.host) out.push(w.host);
         if (w.guest) {
           out.push(w.guest.text);
           if (w.guest.loc) out.push(`   remote faults per local timer interrupt (all CPUs): ${(cs.remote / w.guest.loc).toFixed(2)}; faults per interrupt ${(cs.faults / w.guest.loc).toFixed(2)}`);
@@ -643,7 +676,9 @@ const census: BenchModule = {
         note: `2 x one gzip alone on vCPU 0 (${seconds.one!.toFixed(2)} s) / two pinned to vCPU 0 and 1 at once (${seconds.job!.toFixed(2)} s), busybox gzip of ${JOB_LINES} lines each, same run [${LABEL}]`,
       };
       out.push(`   gzip: one alone ${seconds.one!.toFixed(2)} s, two at once ${seconds.job!.toFixed(2)} s: speedup ${speedup.toFixed(3)} [${LABEL}]`);
+      for (const phase of ["one", "job"] as const) if (windows[phase]?.host) out.push(`   ${phase}:${windows[phase]!.host!.slice(8)}`);
       metrics["census.dropped_events.2"] = { value: c.dropped, unit: "count", note: "trace events the nodes could not keep (over 50,000 per 250 ms report)" };
+      if (afterLog.length) out.push("", ...afterLog.map((l) => `   ${l}`));
       console.log(out.join("\n"));
       return metrics;
     } finally {
