@@ -11,6 +11,7 @@ interface Hook {
   consoleText(): string;
   counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number } | null;
   vmLinks(): { tab: number; path: "direct" | "relay" | null; why?: string }[];
+  vmLinkPing(tab: number, count: number): Promise<number[]>;
   nodeStatus(): NodeStatus[];
 }
 
@@ -63,6 +64,9 @@ export async function joinCluster(page: Page, vcpus: number): Promise<void> {
 export const consoleText = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.consoleText());
 /** How this tab's node frames go to each other tab (issue 15). */
 export const vmLinksOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.vmLinks());
+/** Round trips (ms) between this tab's net worker and `tab`'s on their direct VM channel, while the VM runs. */
+export const vmLinkPing = (page: Page, tab: number, count: number) =>
+  page.evaluate(([t, n]) => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.vmLinkPing(t, n), [tab, count] as const);
 export const linkCounters = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.counters());
 export const nodeStatus = (page: Page) => page.evaluate(() => (globalThis as unknown as { giantwebCluster: Hook }).giantwebCluster.nodeStatus());
 

@@ -5,7 +5,7 @@
 
 import type { BrowserContext } from "playwright-core";
 import type { NodeStatus } from "../../src/runtime/web/node-protocol.ts";
-import { consoleText, createCluster, joinCluster, linkCounters, nodeStatus, openPage, vmLinksOf, waitForConsole } from "./cluster-driver.ts";
+import { consoleText, createCluster, joinCluster, linkCounters, nodeStatus, openPage, vmLinkPing, vmLinksOf, waitForConsole } from "./cluster-driver.ts";
 
 export interface SelftestTabsRun {
   /** Tab A's console transcript (node 0's UART). */
@@ -19,6 +19,8 @@ export interface SelftestTabsRun {
   counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number }[];
   /** Each tab's VM links after the run (issue 15): how its node frames went to each other tab. */
   vmLinks: { tab: number; path: "direct" | "relay" | null; why?: string }[][];
+  /** With `probeLink`: tab A to tab B round trips (ms) on their VM channel during the run. */
+  linkRttMs: number[];
   /** Whether closing each tab (with the VM running on it) asked first ("beforeunload"), tab A first. */
   closeAsked: boolean[];
   /** The nodes each tab's live view has snapshots from (sorted), tab A first. */
@@ -38,6 +40,11 @@ export interface SelftestTabsOptions {
    * loop every 250 ms, as a page drawing a heavy view might (issue 15's test of the worker path).
    */
   busy?: number[];
+  /**
+   * Measure tab A's direct VM channel to tab B while the self-test runs: 10 round trips between
+   * the two net workers every 250 ms (the raw round trip under the run's own load; `linkRttMs`).
+   */
+  probeLink?: boolean;
 }
 
 const withQuery = (url: string, key: string, value: string) => {
@@ -69,7 +76,25 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
           while (performance.now() < end);
         }, 250);
       });
+    const linkRttMs: number[] = [];
+    const probeErrors = new Set<string>();
+    let probing = opts.probeLink === true;
+    const probe = (async () => {
+      const tabB = await pages[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
+      while (probing) {
+        try {
+          linkRttMs.push(...(await vmLinkPing(a, tabB, 10)));
+        } catch (err) {
+          // the link settles a moment after the join, and the VM stops after its SUMMARY
+          probeErrors.add((err as Error).message.split("\n")[0]!.slice(0, 200));
+        }
+        await a.waitForTimeout(250);
+      }
+    })();
     await waitForConsole(a, SUMMARY, "the self-test's SUMMARY on tab A", timeoutMs);
+    probing = false;
+    await probe;
+    if (opts.probeLink && linkRttMs.length === 0) throw new Error(`no round trip on the VM channel tab A -> tab B was measured: ${[...probeErrors].join("; ")}`);
     for (const i of opts.busy ?? []) await pages[i]!.evaluate(() => clearInterval((globalThis as { busyTimer?: ReturnType<typeof setInterval> }).busyTimer));
     const seconds = (performance.now() - start) / 1000;
     for (const p of pages.slice(1)) await waitForConsole(p, SUMMARY, "the self-test's SUMMARY on a joined tab", 60_000);
@@ -113,6 +138,7 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       status,
       counters,
       vmLinks,
+      linkRttMs,
       viewNodes,
       seconds,
       errors: pages.flatMap((p) => p.errors),

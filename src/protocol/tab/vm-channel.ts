@@ -1,11 +1,15 @@
 // Node frames on a VM channel: the data channel between two tabs' net workers (issue 15). Each
 // channel message is one chunk: [flags][from][to][bytes]; a node frame larger than the channel's
-// message limit goes as several chunks in a row, the last without the MORE flag. The channel is
+// message limit goes as several chunks in a row, the last without the MORE flag. A PING or PONG
+// message ([flag][0][0][u32 id]) measures the channel's round trip between the two net workers
+// while the VM runs (the bench's reference: same tabs, same load), and is never inside a frame. The channel is
 // ordered and reliable and one net worker writes each direction, so chunks of two frames never
 // interleave. Pure: bytes in, frames out; the net worker checks who may send which node's frames.
 
 /** Flag: more chunks of this frame follow. */
 const MORE = 1;
+const PING = 2;
+const PONG = 4;
 const HEADER = 3;
 /** Node ids fit one byte (a VM has at most 64 nodes: planTab). */
 const MAX_NODE = 255;
@@ -36,9 +40,24 @@ export function encodeVmFrame(from: number, to: number, frame: Uint8Array, maxMe
 }
 
 export interface VmFrame {
+  kind: "frame";
   from: number;
   to: number;
   frame: Uint8Array;
+}
+
+/** A round-trip probe between two net workers: a ping is answered at once with a pong of its id. */
+export interface VmProbe {
+  kind: "ping" | "pong";
+  id: number;
+}
+
+export function encodeVmProbe(kind: VmProbe["kind"], id: number): Uint8Array {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new RangeError(`probe id ${id} is not a u32`);
+  const m = new Uint8Array(HEADER + 4);
+  m[0] = kind === "ping" ? PING : PONG;
+  new DataView(m.buffer).setUint32(HEADER, id, true);
+  return m;
 }
 
 /** Joins one channel's chunks back into node frames, refusing what a well-behaved peer never sends. */
@@ -49,12 +68,17 @@ export class VmFrameReader {
 
   constructor(private readonly maxFrame: number) {}
 
-  /** One channel message; a whole frame when it was the last chunk, else null. */
-  read(message: Uint8Array): VmFrame | null {
+  /** One channel message; a whole frame when it was the last chunk, a probe, else null. */
+  read(message: Uint8Array): VmFrame | VmProbe | null {
     if (message.length < HEADER) throw new VmChannelError(`a VM channel message of ${message.length} bytes is shorter than its ${HEADER}-byte header`);
     const flags = message[0]!;
     const from = message[1]!;
     const to = message[2]!;
+    if (flags === PING || flags === PONG) {
+      if (this.head) throw new VmChannelError(`a ${flags === PING ? "ping" : "pong"} came inside a frame from node ${this.head.from} to node ${this.head.to}`);
+      if (message.length !== HEADER + 4 || from !== 0 || to !== 0) throw new VmChannelError(`a VM channel probe must be ${HEADER + 4} bytes with zero node bytes`);
+      return { kind: flags === PING ? "ping" : "pong", id: new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(HEADER, true) };
+    }
     if (flags & ~MORE) throw new VmChannelError(`a VM channel message has unknown flags 0x${flags.toString(16)}`);
     if (this.head && (this.head.from !== from || this.head.to !== to))
       throw new VmChannelError(`a chunk from node ${from} to node ${to} came inside a frame from node ${this.head.from} to node ${this.head.to}`);
@@ -79,6 +103,6 @@ export class VmFrameReader {
     this.parts = [];
     this.bytes = 0;
     this.head = null;
-    return { from, to, frame };
+    return { kind: "frame", from, to, frame };
   }
 }

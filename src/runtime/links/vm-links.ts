@@ -7,7 +7,7 @@
 // overtaken by frames sent the other. No timers and no DOM: the worker entry (net-worker.ts) wires
 // real channels to it, and tests wire fakes.
 
-import { encodeVmFrame, VmChannelError, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
+import { encodeVmFrame, encodeVmProbe, VmChannelError, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
 import { TabBridge, type TabPlan } from "./tab-bridge.ts";
 
 /** The part of an RTCDataChannel the links use. */
@@ -33,6 +33,8 @@ export interface VmLinksOptions {
   relay(from: number, to: number, frame: Uint8Array): void;
   /** Hold frames for a tab while its channel buffers more than this (bytes; default 1 MiB). */
   highWaterBytes?: number;
+  /** The answer to a `ping` this end sent on the channel to `tab`. */
+  onPong?(tab: number, id: number): void;
 }
 
 /** Why a pair's path is what it is, per tab, for the page's roster. */
@@ -166,6 +168,14 @@ export class VmLinks {
     } else this.opts.relay(from, to, frame);
   }
 
+  /** Sends a round-trip probe on the channel to `tab` (its pong comes to `onPong`); false when there is no channel. */
+  ping(tab: number, id: number): boolean {
+    const p = this.peers.get(tab);
+    if (!p?.port || this.pathTo(tab) !== "direct") return false;
+    p.port.send(encodeVmProbe("ping", id));
+    return true;
+  }
+
   /**
    * A message on the direct channel from `tab`. Throws (VmChannelError, or the bridge's errors) when
    * it cannot be used: a frame lost there would hang the VM, so the caller stops it.
@@ -175,6 +185,11 @@ export class VmLinks {
     if (!p?.reader) throw new VmChannelError(`tab ${tab} sent on a VM channel this tab does not have`);
     const got = p.reader.read(message);
     if (!got) return;
+    if (got.kind !== "frame") {
+      if (got.kind === "ping") p.port!.send(encodeVmProbe("pong", got.id));
+      else this.opts.onPong?.(tab, got.id);
+      return;
+    }
     if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
     this.bridge.deliver(got.from, got.to, got.frame);
     this.counters.framesIn++;

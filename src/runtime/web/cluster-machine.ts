@@ -129,6 +129,12 @@ export class ClusterMachine {
     this.net?.theirPath(tab, direct, why);
   }
 
+  /** `count` round trips (ms) between this tab's net worker and `tab`'s on their direct VM channel. */
+  pingVmLink(tab: number, count: number): Promise<number[]> {
+    if (!this.net) return Promise.reject(new Error("this tab runs every node and has no VM channel"));
+    return this.net.ping(tab, count);
+  }
+
   /** `tab` left the cluster: forget its link (its id may come back as another tab). */
   dropTab(tab: number): void {
     this.net?.dropTab(tab);

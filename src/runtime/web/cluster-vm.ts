@@ -95,7 +95,7 @@ export interface ClusterViewSink {
 export type TabNodes = Pick<
   ClusterMachine,
   | "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode"
-  | "setRoutes" | "attachChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks"
+  | "setRoutes" | "attachChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks" | "pingVmLink"
 >;
 
 /** How long tab 0 waits for the other tabs to fetch the images and start their nodes. */
@@ -174,6 +174,12 @@ export class ClusterVm {
 
   get counters() {
     return this.machine?.counters;
+  }
+
+  /** Round trips (ms) on the direct VM channel to `tab`, net worker to net worker (the bench's reference while the VM runs). */
+  pingVmLink(tab: number, count: number): Promise<number[]> {
+    if (!this.machine) return Promise.reject(new Error("no VM runs on this tab"));
+    return this.machine.pingVmLink(tab, count);
   }
 
   /** How node frames go to each other tab: direct (net workers' channel), relay (main threads), or not settled (null). */

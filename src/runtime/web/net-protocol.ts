@@ -17,7 +17,9 @@ export type PageToNet =
   | { kind: "their-path"; tab: number; direct: boolean; why?: string }
   | { kind: "drop-tab"; tab: number }
   /** A node frame that came through the main thread (a `node-frame` envelope). */
-  | { kind: "relay-in"; from: number; to: number; frame: Uint8Array };
+  | { kind: "relay-in"; from: number; to: number; frame: Uint8Array }
+  /** Measure the direct channel to `tab`: `count` pings one after another (answer: `pinged`). */
+  | { kind: "ping"; id: number; tab: number; count: number };
 
 export type NetToPage =
   /** A node frame for a tab whose path is the relay: the page sends it as a `node-frame` envelope. */
@@ -26,4 +28,6 @@ export type NetToPage =
   | { kind: "fatal"; why: string }
   /** The VM channel to `tab` closed (its tab left, or its net worker ended). */
   | { kind: "channel-closed"; tab: number }
-  | { kind: "report"; counters: VmLinkCounters; links: VmLinkState[] };
+  | { kind: "report"; counters: VmLinkCounters; links: VmLinkState[] }
+  /** Round trips (ms) of the pings of request `id`, or why there are none. */
+  | { kind: "pinged"; id: number; rtts: number[]; error?: string };

@@ -20,6 +20,31 @@ type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: num
 
 const post = (m: NetToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 let links: VmLinks | null = null;
+/** The probe under way per tab: its id and when it left, and who waits for the series. */
+const probes = new Map<number, { sent: number; id: number; left: number; rtts: number[]; request: number }>();
+let probeIds = 0;
+const PROBE_TIMEOUT_MS = 10_000;
+
+function probe(tab: number, request: number, left: number, rtts: number[]): void {
+  if (left === 0) {
+    probes.delete(tab);
+    post({ kind: "pinged", id: request, rtts });
+    return;
+  }
+  const id = ++probeIds >>> 0;
+  probes.set(tab, { sent: performance.now(), id, left, rtts, request });
+  if (!links!.ping(tab, id)) {
+    probes.delete(tab);
+    post({ kind: "pinged", id: request, rtts, error: `no direct VM channel to tab ${tab}` });
+    return;
+  }
+  setTimeout(() => {
+    const p = probes.get(tab);
+    if (p?.id !== id) return;
+    probes.delete(tab);
+    post({ kind: "pinged", id: request, rtts, error: `tab ${tab} did not answer a ping within ${PROBE_TIMEOUT_MS / 1000} s` });
+  }, PROBE_TIMEOUT_MS);
+}
 let failed = false;
 let dirty = true;
 const pending: PageToNet[] = [];
@@ -55,6 +80,12 @@ function handle(m: PageToNet): void {
   if (m.kind === "init") {
     if (links) throw new Error("the net worker was set up twice");
     links = new VmLinks(m.plan, {
+      onPong: (tab, id) => {
+        const p = probes.get(tab);
+        if (p?.id !== id) return;
+        p.rtts.push(performance.now() - p.sent);
+        probe(tab, p.request, p.left - 1, p.rtts);
+      },
       relay: (from, to, frame) => {
         const copy = frame.slice();
         post({ kind: "relay-out", from, to, frame: copy }, [copy.buffer]);
@@ -112,6 +143,10 @@ function handle(m: PageToNet): void {
       break;
     case "relay-in":
       l.fromRelay(m.from, m.to, m.frame);
+      break;
+    case "ping":
+      if (probes.has(m.tab)) post({ kind: "pinged", id: m.id, rtts: [], error: `a measurement of the channel to tab ${m.tab} is under way` });
+      else probe(m.tab, m.id, m.count, []);
       break;
   }
 }

@@ -19,6 +19,8 @@ export interface TabNetEvents {
 export class TabNet {
   private readonly worker: Worker;
   private ended = false;
+  private readonly pings = new Map<number, { resolve(rtts: number[]): void; reject(e: Error): void }>();
+  private pingIds = 0;
   counters: VmLinkCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
   links: VmLinkState[] = [];
 
@@ -51,6 +53,13 @@ export class TabNet {
       case "channel-closed":
         this.events.channelClosed?.(m.tab);
         break;
+      case "pinged": {
+        const w = this.pings.get(m.id);
+        this.pings.delete(m.id);
+        if (m.error) w?.reject(new Error(m.error));
+        else w?.resolve(m.rtts);
+        break;
+      }
       case "report":
         this.counters = m.counters;
         this.links = m.links;
@@ -89,7 +98,19 @@ export class TabNet {
     this.post({ kind: "relay-in", from, to, frame: copy }, [copy.buffer as ArrayBuffer]);
   }
 
+  /** `count` round trips (ms) on the direct VM channel to `tab`, one after another, measured in the net worker. */
+  ping(tab: number, count: number): Promise<number[]> {
+    if (this.ended) return Promise.reject(new Error("the net worker has ended"));
+    const id = ++this.pingIds;
+    return new Promise((resolve, reject) => {
+      this.pings.set(id, { resolve, reject });
+      this.post({ kind: "ping", id, tab, count });
+    });
+  }
+
   terminate(): void {
+    for (const w of this.pings.values()) w.reject(new Error("the net worker has ended"));
+    this.pings.clear();
     this.ended = true;
     this.worker.terminate();
   }

@@ -475,6 +475,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     counters: () => vm?.counters ?? null,
     /** How node frames go to each other tab: direct, relay (with why), or null while not settled. */
     vmLinks: () => vm?.vmLinks ?? [],
+    /** Round trips (ms) net worker to net worker on the direct VM channel to `tab` (the bench's reference). */
+    vmLinkPing: (tab: number, count: number) => vm!.pingVmLink(tab, count),
     consoleText: () => transcript,
     nodeStatus: () => [...nodeStatus.values()],
     failure: () => failure,

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { nodePlan, planTab } from "../../../src/runtime/links/tab-bridge.ts";
 import { LocalLinks } from "../../../src/runtime/links/local-links.ts";
 import { type VmPort, VmLinks } from "../../../src/runtime/links/vm-links.ts";
-import { encodeVmFrame, VmFrameReader } from "../../../src/protocol/tab/vm-channel.ts";
+import { encodeVmFrame, encodeVmProbe, VmFrameReader } from "../../../src/protocol/tab/vm-channel.ts";
 
 class FakePort implements VmPort {
   sent: Uint8Array[] = [];
@@ -43,7 +43,7 @@ describe("VmLinks", () => {
     expect(links.pump()).toBe(2);
     const reader = new VmFrameReader(1 << 16);
     const got = port.sent.map((m) => reader.read(m)).filter((x) => x !== null);
-    expect(got.map((g) => [g.from, g.to, g.frame.length, g.frame[0]])).toEqual([[0, 1, 10, 1], [0, 1, 250, 2]]);
+    expect(got.map((g) => (g.kind === "frame" ? [g.from, g.to, g.frame.length, g.frame[0]] : g))).toEqual([[0, 1, 10, 1], [0, 1, 250, 2]]);
     expect(port.sent.every((m) => m.length <= 100)).toBe(true);
     expect(links.counters).toMatchObject({ framesOut: 2, directOut: 2 });
     expect(links.states()).toEqual([{ tab: 1, path: "direct" }]);
@@ -90,6 +90,24 @@ describe("VmLinks", () => {
     expect(links.counters).toMatchObject({ framesIn: 1, directIn: 1, bytesIn: 3000 });
     expect(() => links.fromChannel(1, encodeVmFrame(2, 0, frame(1, 0), 100)[0]!)).toThrow(/tab 1 sent a frame claiming node 2, which it does not run/);
     expect(() => links.fromChannel(2, encodeVmFrame(2, 0, frame(1, 0), 100)[0]!)).toThrow(/tab 2 sent on a VM channel this tab does not have/);
+  });
+
+  it("answers a ping on the channel at once with a pong of its id, and hands a pong to onPong", () => {
+    const plan = planTab(2, [0], 1 << 16);
+    const pongs: [number, number][] = [];
+    const links = new VmLinks(plan, { relay: () => {}, onPong: (tab, id) => pongs.push([tab, id]) });
+    links.setRoutes([0, 1]);
+    const port = new FakePort();
+    expect(links.ping(1, 7)).toBe(false); // no channel yet
+    links.addChannel(1, port, 100);
+    links.theirPath(1, "direct");
+    expect(links.ping(1, 7)).toBe(true);
+    expect(new VmFrameReader(100).read(port.sent[0]!)).toEqual({ kind: "ping", id: 7 });
+    links.fromChannel(1, encodeVmProbe("ping", 0xfffffffe));
+    expect(new VmFrameReader(100).read(port.sent[1]!)).toEqual({ kind: "pong", id: 0xfffffffe });
+    links.fromChannel(1, encodeVmProbe("pong", 7));
+    expect(pongs).toEqual([[1, 7]]);
+    expect(links.counters.framesIn).toBe(0);
   });
 
   it("refuses a frame for a node no tab runs, and forgets a tab that left", () => {

@@ -66,6 +66,9 @@ class FakeNodes implements TabNodes {
   theirPath(tab: number, direct: boolean, why?: string) {
     this.theirs.set(tab, why === undefined ? { direct } : { direct, why });
   }
+  async pingVmLink(): Promise<number[]> {
+    throw new Error("the in-memory fabric has no VM channels");
+  }
   dropTab(tab: number) {
     this.dropped.push(tab);
   }
