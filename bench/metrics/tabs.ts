@@ -55,7 +55,9 @@ const STREAM_COMMAND = "i=0; while [ $i -lt 100000 ]; do cat /proc/interrupts; i
 
 type Mode = "direct" | "relay" | "busy";
 const MODES: Mode[] = ["direct", "relay", "busy"];
-const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: {}, relay: { relay: [0, 1] }, busy: { busy: [1] } };
+// Direct and busy runs also probe the VM channel between the two net workers while the guest runs:
+// the raw round trip under the run's own load, between the same tabs (tabs.vm_link_rtt_p50).
+const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: { probeLink: true }, relay: { relay: [0, 1] }, busy: { busy: [1], probeLink: true } };
 
 type Counters = { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number };
 type Links = { tab: number; path: "direct" | "relay" | null; why?: string }[];
@@ -64,6 +66,8 @@ const SELFTEST_METRICS = [
   "tabs.ipi_p50",
   "tabs.ipi_rtt_p50",
   "tabs.ipi_rtt_ratio",
+  "tabs.ipi_rtt_ratio.vm_link",
+  "tabs.vm_link_rtt_p50",
   "tabs.ipi_rtt_ratio.relay",
   "tabs.ipi_rtt_ratio.busy",
   "tabs.page_handoff_ms",
@@ -169,10 +173,10 @@ async function rawRoundTrips(ctx: BenchContext, context: BrowserContext, url: st
 
 /** The self-test guest on two tabs, SELFTEST_RUNS rounds of direct, relay, busy; medians per mode. */
 async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rawRttMs: number): Promise<Metrics> {
-  const runs: Record<Mode, { rtt: number[]; handoff: number[]; speedup: number[]; seconds: number[] }> = {
-    direct: { rtt: [], handoff: [], speedup: [], seconds: [] },
-    relay: { rtt: [], handoff: [], speedup: [], seconds: [] },
-    busy: { rtt: [], handoff: [], speedup: [], seconds: [] },
+  const runs: Record<Mode, { rtt: number[]; handoff: number[]; speedup: number[]; seconds: number[]; link: number[] }> = {
+    direct: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
+    relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
+    busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
   };
   for (let i = 0; i < SELFTEST_RUNS; i++)
     for (const mode of MODES) {
@@ -188,6 +192,7 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       r.handoff.push(report.results.get("bounce.handoff_ns")!.value / 1e6); // ns -> ms
       r.speedup.push(report.results.get("speedup.2")!.value);
       r.seconds.push(run.seconds);
+      r.link.push(...run.linkRttMs);
       ctx.log(`tabs: ${mode}: ipi.rtt ${r.rtt.at(-1)!.toFixed(2)} ms, handoff ${r.handoff.at(-1)!.toFixed(2)} ms, ${run.seconds.toFixed(1)} s`);
     }
   const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt) };
@@ -197,7 +202,18 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
   const raw = `raw 4 KiB data-channel round trip ${rawRttMs.toFixed(2)} ms (the echo at this run's start)`;
   const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}`;
   const twoRtts = `two raw 4 KiB round trips ${(2 * rawRttMs).toFixed(2)} ms (same run)`;
+  const link = { direct: med(runs.direct.link), busy: med(runs.busy.link) };
   return {
+    "tabs.vm_link_rtt_p50": {
+      value: link.direct,
+      unit: "ms",
+      note: `round trip between the two tabs' net workers on their VM channel while the self-test runs (10 pings every 250 ms, ${runs.direct.link.length} in the direct runs; busy runs ${link.busy.toFixed(2)} ms over ${runs.busy.link.length}); the idle lab tabs' ${raw}`,
+    },
+    "tabs.ipi_rtt_ratio.vm_link": {
+      value: rtt.direct / link.direct,
+      unit: "ratio",
+      note: `the guest's IPI round trip ${rtt.direct.toFixed(2)} ms / the VM channel's own round trip under the same load ${link.direct.toFixed(2)} ms (same runs, same tabs); busy: ${(rtt.busy / link.busy).toFixed(2)}`,
+    },
     "tabs.ipi_p50": {
       value: rtt.direct / 2,
       unit: "ms",
