@@ -80,10 +80,12 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
     const probeErrors = new Set<string>();
     let probing = opts.probeLink === true;
     const probe = (async () => {
-      const tabB = await pages[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab: number } }).giantwebCluster.tab);
+      // Tab B's number, once its page has joined (it is undefined a moment after Join).
+      let tabB: number | undefined;
       while (probing) {
         try {
-          linkRttMs.push(...(await vmLinkPing(a, tabB, 10)));
+          tabB ??= await pages[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab?: number } }).giantwebCluster.tab);
+          if (tabB !== undefined) linkRttMs.push(...(await vmLinkPing(a, tabB, 10)));
         } catch (err) {
           // the link settles a moment after the join, and the VM stops after its SUMMARY
           probeErrors.add((err as Error).message.split("\n")[0]!.slice(0, 200));
