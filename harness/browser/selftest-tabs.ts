@@ -86,19 +86,24 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
         try {
           tabB ??= await pages[1]!.evaluate(() => (globalThis as unknown as { giantwebCluster: { tab?: number } }).giantwebCluster.tab);
           if (tabB !== undefined) linkRttMs.push(...(await vmLinkPing(a, tabB, 10)));
+          await a.waitForTimeout(250);
         } catch (err) {
           // the link settles a moment after the join, and the VM stops after its SUMMARY
           probeErrors.add((err as Error).message.split("\n")[0]!.slice(0, 200));
+          await new Promise((r) => setTimeout(r, 250));
         }
-        await a.waitForTimeout(250);
       }
     })();
-    await waitForConsole(a, SUMMARY, "the self-test's SUMMARY on tab A", timeoutMs);
-    probing = false;
-    await probe;
+    let seconds = 0;
+    try {
+      await waitForConsole(a, SUMMARY, "the self-test's SUMMARY on tab A", timeoutMs);
+      seconds = (performance.now() - start) / 1000;
+    } finally {
+      probing = false;
+      await probe;
+    }
     if (opts.probeLink && linkRttMs.length === 0) throw new Error(`no round trip on the VM channel tab A -> tab B was measured: ${[...probeErrors].join("; ")}`);
     for (const i of opts.busy ?? []) await pages[i]!.evaluate(() => clearInterval((globalThis as { busyTimer?: ReturnType<typeof setInterval> }).busyTimer));
-    const seconds = (performance.now() - start) / 1000;
     for (const p of pages.slice(1)) await waitForConsole(p, SUMMARY, "the self-test's SUMMARY on a joined tab", 60_000);
     // Node statuses come every 500 ms; wait for one taken after the run.
     await a.waitForTimeout(1200);

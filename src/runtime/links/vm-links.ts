@@ -14,6 +14,8 @@ import { TabBridge, type TabPlan } from "./tab-bridge.ts";
 export interface VmPort {
   send(message: Uint8Array): void;
   readonly bufferedAmount: number;
+  /** A negotiated channel handed over at creation is "connecting" for a moment: nothing may be sent until it opens. */
+  readonly open: boolean;
 }
 
 export type VmPath = "direct" | "relay";
@@ -53,6 +55,8 @@ interface Peer {
   mine: VmPath | null;
   theirs: VmPath | null;
   why?: string;
+  /** Pongs owed while this end is not open yet (the other end's may open, and send, first). */
+  pongs: number[];
 }
 
 export class VmLinks {
@@ -85,7 +89,7 @@ export class VmLinks {
   private peer(tab: number): Peer {
     let p = this.peers.get(tab);
     if (!p) {
-      p = { port: null, maxMessage: 0, reader: null, mine: null, theirs: null };
+      p = { port: null, maxMessage: 0, reader: null, mine: null, theirs: null, pongs: [] };
       this.peers.set(tab, p);
     }
     return p;
@@ -140,6 +144,8 @@ export class VmLinks {
 
   /** Moves what local nodes wrote for remote ones; returns how many frames. */
   pump(): number {
+    for (const p of this.peers.values())
+      if (p.pongs.length && p.port?.open) for (const id of p.pongs.splice(0)) p.port.send(encodeVmProbe("pong", id));
     return this.bridge.pump((_from, to) => {
       const tab = this.hostOf[to];
       // A frame for a node no tab runs: let it through, so send() reports it.
@@ -147,7 +153,8 @@ export class VmLinks {
       const path = this.pathTo(tab);
       if (path === "relay") return true;
       if (path === null) return false;
-      return this.peers.get(tab)!.port!.bufferedAmount < this.highWater;
+      const port = this.peers.get(tab)!.port!;
+      return port.open && port.bufferedAmount < this.highWater;
     });
   }
 
@@ -171,7 +178,7 @@ export class VmLinks {
   /** Sends a round-trip probe on the channel to `tab` (its pong comes to `onPong`); false when there is no channel. */
   ping(tab: number, id: number): boolean {
     const p = this.peers.get(tab);
-    if (!p?.port || this.pathTo(tab) !== "direct") return false;
+    if (!p?.port?.open || this.pathTo(tab) !== "direct") return false;
     p.port.send(encodeVmProbe("ping", id));
     return true;
   }
@@ -186,7 +193,12 @@ export class VmLinks {
     const got = p.reader.read(message);
     if (!got) return;
     if (got.kind !== "frame") {
-      if (got.kind === "ping") p.port!.send(encodeVmProbe("pong", got.id));
+      // A message can arrive before this end's own open event (each end opens on its own).
+      if (got.kind === "ping") {
+        if (p.port!.open && p.pongs.length === 0) p.port!.send(encodeVmProbe("pong", got.id));
+        else if (p.pongs.length < 64) p.pongs.push(got.id);
+        else throw new VmChannelError(`tab ${tab} sent more than 64 pings before this end of the channel opened`);
+      }
       else this.opts.onPong?.(tab, got.id);
       return;
     }

@@ -114,7 +114,18 @@ function handle(m: PageToNet): void {
       const { tab, channel } = m;
       channel.binaryType = "arraybuffer";
       channel.bufferedAmountLowThreshold = LOW_WATER;
-      l.addChannel(tab, { send: (b) => channel.send(b as Uint8Array<ArrayBuffer>), get bufferedAmount() { return channel.bufferedAmount; } }, m.maxMessage);
+      const port = {
+        send: (b: Uint8Array) => channel.send(b as Uint8Array<ArrayBuffer>),
+        get bufferedAmount() {
+          return channel.bufferedAmount;
+        },
+        get open() {
+          return channel.readyState === "open";
+        },
+      };
+      l.addChannel(tab, port, m.maxMessage);
+      // Frames for that tab wait in their rings until the channel opens.
+      channel.onopen = pump;
       channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
         if (failed) return;
         try {

@@ -12,6 +12,7 @@ import { encodeVmFrame, encodeVmProbe, VmFrameReader } from "../../../src/protoc
 class FakePort implements VmPort {
   sent: Uint8Array[] = [];
   bufferedAmount = 0;
+  open = true;
   send(m: Uint8Array) {
     this.sent.push(m.slice());
   }
@@ -68,11 +69,17 @@ describe("VmLinks", () => {
     expect(() => links.theirPath(2, "relay")).toThrow(/said it carries frames direct, then relay/);
   });
 
-  it("holds frames while the channel buffers more than its high water, and sends them once it drained", () => {
+  it("holds frames until the channel opens and while it buffers more than its high water, and sends them then", () => {
     const { links, node0 } = setup();
     const port = new FakePort();
+    port.open = false;
     links.addChannel(1, port, 4096);
     links.theirPath(1, "direct");
+    node0.send(1, frame(10, 1));
+    expect(links.pump()).toBe(0);
+    expect(links.ping(1, 1)).toBe(false);
+    port.open = true;
+    expect(links.pump()).toBe(1);
     port.bufferedAmount = 5000;
     node0.send(1, frame(10, 1));
     expect(links.pump()).toBe(0);
@@ -107,6 +114,13 @@ describe("VmLinks", () => {
     expect(new VmFrameReader(100).read(port.sent[1]!)).toEqual({ kind: "pong", id: 0xfffffffe });
     links.fromChannel(1, encodeVmProbe("pong", 7));
     expect(pongs).toEqual([[1, 7]]);
+    // A ping that arrives before this end opened is answered when it opens.
+    port.open = false;
+    links.fromChannel(1, encodeVmProbe("ping", 9));
+    expect(port.sent.length).toBe(2);
+    port.open = true;
+    links.pump();
+    expect(new VmFrameReader(100).read(port.sent[2]!)).toEqual({ kind: "pong", id: 9 });
     expect(links.counters.framesIn).toBe(0);
   });
 
