@@ -47,7 +47,6 @@ function probe(tab: number, request: number, left: number, rtts: number[]): void
 }
 let failed = false;
 let dirty = true;
-const pending: PageToNet[] = [];
 
 function fatal(err: unknown): void {
   if (failed) return;
@@ -97,13 +96,10 @@ function handle(m: PageToNet): void {
       dirty = false;
       post({ kind: "report", counters: { ...links.counters }, links: links.states() });
     }, REPORT_MS);
-    for (const p of pending.splice(0)) handle(p);
     return;
   }
-  if (!links) {
-    pending.push(m);
-    return;
-  }
+  // The page posts init first (TabNet's constructor), so anything before it is a bug of the page.
+  if (!links) throw new Error(`the net worker got "${m.kind}" before its init`);
   const l = links;
   dirty = true;
   switch (m.kind) {
