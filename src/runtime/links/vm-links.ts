@@ -65,7 +65,8 @@ export class VmLinks {
   /** hostOf[node]: the tab running VM node `node` (undefined or null: none). */
   private hostOf: (number | null)[] = [];
   private readonly highWater: number;
-  readonly counters: VmLinkCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+  private directOut = 0;
+  private directIn = 0;
 
   constructor(
     private readonly plan: TabPlan,
@@ -73,6 +74,11 @@ export class VmLinks {
   ) {
     this.highWater = opts.highWaterBytes ?? 1 << 20;
     this.bridge = new TabBridge(plan, (from, to, frame) => this.send(from, to, frame));
+  }
+
+  /** Frames and bytes both ways as the bridge counts them, and how many of those frames went direct. */
+  get counters(): VmLinkCounters {
+    return { ...this.bridge.counters, directOut: this.directOut, directIn: this.directIn };
   }
 
   /** The bridge's bell: local nodes ring it when they write for a remote node. */
@@ -167,11 +173,9 @@ export class VmLinks {
     const tab = this.hostOf[to];
     if (tab === undefined || tab === null) throw new Error(`node ${from} sent a frame to node ${to}, which no tab runs`);
     const p = this.peers.get(tab);
-    this.counters.framesOut++;
-    this.counters.bytesOut += frame.length;
     if (this.pathTo(tab) === "direct") {
       for (const chunk of encodeVmFrame(from, to, frame, p!.maxMessage)) p!.port!.send(chunk);
-      this.counters.directOut++;
+      this.directOut++;
     } else this.opts.relay(from, to, frame);
   }
 
@@ -204,15 +208,11 @@ export class VmLinks {
     }
     if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
     this.bridge.deliver(got.from, got.to, got.frame);
-    this.counters.framesIn++;
-    this.counters.bytesIn += got.frame.length;
-    this.counters.directIn++;
+    this.directIn++;
   }
 
   /** A frame the main thread took from a `node-frame` envelope (the relay path; already checked there). */
   fromRelay(from: number, to: number, frame: Uint8Array): void {
     this.bridge.deliver(from, to, frame);
-    this.counters.framesIn++;
-    this.counters.bytesIn += frame.length;
   }
 }

@@ -94,7 +94,7 @@ function handle(m: PageToNet): void {
     setInterval(() => {
       if (!links || !dirty) return;
       dirty = false;
-      post({ kind: "report", counters: { ...links.counters }, links: links.states() });
+      post({ kind: "report", counters: links.counters, links: links.states() });
     }, REPORT_MS);
     return;
   }
