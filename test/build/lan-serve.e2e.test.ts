@@ -37,7 +37,7 @@ import {
   waitForPhase,
   withKernelReport,
 } from "../../harness/browser/cluster-driver.ts";
-import { commandOutput } from "../../harness/console-output.ts";
+import { markedCommand, markedOutput, MARKED_OUTPUT_DONE } from "../../harness/console-output.ts";
 
 let server: ChildProcess | undefined;
 let output = "";
@@ -203,10 +203,9 @@ const CHANGE_MS = 300_000;
  */
 async function run(a: ClusterPage, command: string, timeoutMs = 300_000): Promise<string> {
   const mark = (await consoleText(a)).length;
-  await typeInto(a, `echo '==''start'; ${command}; echo '==''done'\n`);
-  const out = await waitForConsole(a, /==start\r?\n[^]*==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
-  const start = /==start\r?\n/.exec(out)!;
-  return commandOutput(`\n${out.slice(start.index + start[0].length, out.lastIndexOf("==done"))}`).trim();
+  await typeInto(a, markedCommand(command));
+  const out = await waitForConsole(a, MARKED_OUTPUT_DONE, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
+  return markedOutput(out).trim();
 }
 
 /** Waits until the guest lists `online` as its online CPUs and nproc (the CPUs the shell may run on) is `count`. */

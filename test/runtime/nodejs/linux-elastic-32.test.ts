@@ -7,7 +7,7 @@ import { expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../../src/guests/images.ts";
 import { buildFirmware } from "../../../src/runtime/nodejs/firmware-build.ts";
-import { commandOutput } from "../../../harness/console-output.ts";
+import { markedCommand, markedOutput, MARKED_OUTPUT_DONE } from "../../../harness/console-output.ts";
 import { startElasticCluster } from "../../../src/runtime/nodejs/elastic-cluster.ts";
 
 const HEAVY = process.env.GIANTWEB_HEAVY === "1";
@@ -22,9 +22,9 @@ it.skipIf(!HEAVY)("boots with 1 of 32 possible vCPUs and takes vCPU 31 online", 
   const c = vm.cluster;
   const run = async (command: string) => {
     const mark = c.output().length;
-    c.send(0, `${command}; echo '==''done'\n`);
-    const out = await c.waitFor(/==done\r?\n/, 300_000, mark);
-    return commandOutput(out.slice(mark, out.lastIndexOf("==done"))).trim();
+    c.send(0, markedCommand(command));
+    const out = await c.waitFor(MARKED_OUTPUT_DONE, 300_000, mark);
+    return markedOutput(out.slice(mark)).trim();
   };
   try {
     await c.waitFor(/giantweb:\/root# /, 900_000);

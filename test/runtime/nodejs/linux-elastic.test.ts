@@ -7,7 +7,7 @@ import { afterEach, expect, it } from "vitest";
 import { ensureInstrumentedWasm } from "../../../src/engine/instrument/ensure.ts";
 import { ensureGuestImages } from "../../../src/guests/images.ts";
 import { buildFirmware } from "../../../src/runtime/nodejs/firmware-build.ts";
-import { commandOutput } from "../../../harness/console-output.ts";
+import { markedCommand, markedOutput, MARKED_OUTPUT_DONE } from "../../../harness/console-output.ts";
 import type { NodeCluster } from "../../../src/runtime/nodejs/cluster.ts";
 import { startElasticCluster, type ElasticCluster } from "../../../src/runtime/nodejs/elastic-cluster.ts";
 
@@ -19,9 +19,9 @@ afterEach(async () => {
 
 async function run(c: NodeCluster, command: string, ms = 300_000): Promise<string> {
   const mark = c.output().length;
-  c.send(0, `${command}; echo '==''done'\n`);
-  const out = await c.waitFor(/==done\r?\n/, ms, mark);
-  return commandOutput(out.slice(mark, out.lastIndexOf("==done")));
+  c.send(0, markedCommand(command));
+  const out = await c.waitFor(MARKED_OUTPUT_DONE, ms, mark);
+  return markedOutput(out.slice(mark));
 }
 
 const online = async (c: NodeCluster) => (await run(c, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();

@@ -3,7 +3,7 @@
 // through ACPI CPU hotplug) and "Remove vCPU" takes it away again (the guest offlines and ejects
 // it, the node hands its pages to node 0 and its worker ends). Real Chromium, real Linux guest.
 
-import { commandOutput } from "../../../harness/console-output.ts";
+import { markedCommand, markedOutput, MARKED_OUTPUT_DONE } from "../../../harness/console-output.ts";
 import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
@@ -30,9 +30,9 @@ async function waitForConsole(page: Page, pattern: RegExp, what: string, timeout
 async function run(page: Page, command: string, timeoutMs = 300_000): Promise<string> {
   const mark = (await consoleText(page)).length;
   await page.locator(".xterm").click();
-  await page.keyboard.type(`${command}; echo '==''done'\n`, { delay: 20 });
-  const out = await waitForConsole(page, /==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
-  return commandOutput(out.slice(0, out.lastIndexOf("==done")));
+  await page.keyboard.type(markedCommand(command), { delay: 20 });
+  const out = await waitForConsole(page, MARKED_OUTPUT_DONE, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
+  return markedOutput(out);
 }
 
 const online = async (page: Page) => (await run(page, "cat /sys/devices/system/cpu/online")).trim().split(/\r?\n/).pop()!.trim();

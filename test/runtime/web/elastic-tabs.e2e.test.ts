@@ -8,7 +8,7 @@ import { expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { useBrowserSession } from "../../../harness/browser/browser-session.ts";
 import { type ClusterPage, clusterStatus, consoleText, joinCluster, openPage, startElastic, typeInto, tabOf, vmHosts, waitForConsole, waitForHosts, waitForPhase, withKernelReport } from "../../../harness/browser/cluster-driver.ts";
-import { commandOutput } from "../../../harness/console-output.ts";
+import { markedCommand, markedOutput, MARKED_OUTPUT_DONE } from "../../../harness/console-output.ts";
 
 const session = useBrowserSession();
 
@@ -19,11 +19,9 @@ const CHANGE_MS = 300_000;
 /** Types a command on tab A and returns what it printed (kernel lines left out). */
 async function run(a: ClusterPage, command: string, timeoutMs = 300_000): Promise<string> {
   const mark = (await consoleText(a)).length;
-  await typeInto(a, `${command}; echo '==''done'\n`);
-  const out = await waitForConsole(a, /==done\r?\n/, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
-  // From the end of the echoed command line (a kernel line may come before the echo) to the marker.
-  const echoed = out.indexOf("'==''done'");
-  return commandOutput(`\n${out.slice(out.indexOf("\n", echoed) + 1, out.lastIndexOf("==done"))}`).trim();
+  await typeInto(a, markedCommand(command));
+  const out = await waitForConsole(a, MARKED_OUTPUT_DONE, `the output of ${JSON.stringify(command)}`, timeoutMs, mark);
+  return markedOutput(out).trim();
 }
 
 /** Waits until `page` hears from tab 0 that these vCPUs run on these tabs, with no change under way. */
