@@ -169,6 +169,17 @@ static void scenario_ipibench(void) {
   hc(HC_DONE, failures);
 }
 
+/* TSC_SPIN: a loop that reads the TSC and nothing else, like a delay loop or a wait with a timeout. */
+static void scenario_tscspin(void) {
+  uint32_t lo, hi, sum = 0;
+  for (uint32_t i = 0; i < 200000; i++) {
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    sum += lo;
+  }
+  show("tscspin.done", sum != 0);
+  hc(HC_DONE, failures);
+}
+
 struct mbi { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
 
 void main(uint32_t magic, struct mbi *mbi) {
@@ -181,5 +192,6 @@ void main(uint32_t magic, struct mbi *mbi) {
   else if (streq(cmd, "route")) scenario_route();
   else if (streq(cmd, "state")) scenario_state();
   else if (streq(cmd, "ipibench")) scenario_ipibench();
+  else if (streq(cmd, "tscspin")) scenario_tscspin();
   else { puts_("unknown scenario\n"); hc(HC_DONE, 99); }
 }

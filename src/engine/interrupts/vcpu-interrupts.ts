@@ -58,6 +58,14 @@ export interface InterruptHooks {
    * or waiting for SIPI: the slice ends then, and the platform serves between slices.
    */
   onChunk?: () => void;
+  /**
+   * Asked inside a chunk whenever the guest reads the clock (RDTSC; v86's own timer reads): true
+   * when something waits to be served. The slice then ends after the current block, so the
+   * platform serves it at once instead of at the chunk's end. A guest spinning on the TSC (a delay
+   * loop, a wait with a timeout) runs a 100k-instruction chunk for 10-30 ms, since every RDTSC is a
+   * call out of the wasm; an IPI or page request arriving meanwhile waited that long. Must be cheap.
+   */
+  pending?: () => boolean;
 }
 
 /** A handler for a routed device; it may block (Atomics.wait in a worker) until the answer comes. */
@@ -169,6 +177,11 @@ export class VcpuInterrupts {
       [IMPORT_MMIO_WRITE]: (addr, size, value) => self!.routedMmio().write(addr >>> 0, size, value >>> 0),
       [IMPORT_PIO_READ8]: (port) => self!.routedPorts().read8(port),
       [IMPORT_PIO_WRITE8]: (port, value) => self!.routedPorts().write8(port, value & 0xff),
+      // v86's clock (performance.now, as its JS devices read it), with a look at hooks.pending.
+      microtick: () => {
+        self?.clockRead();
+        return performance.now();
+      },
       ...options.imports,
     };
     const vcpu = await Vcpu.create({ ...options, imports });
@@ -535,6 +548,10 @@ export class VcpuInterrupts {
   }
 
   /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
+  private clockRead(): void {
+    if (this.mainLoopDepth > 0 && !this.atChunkEnd && this.kicked === null && !this.vcpu.inFault && this.hooks.pending?.()) this.kick();
+  }
+
   private irqCheck(): void {
     const dv = this.dv();
     let pending = 0;

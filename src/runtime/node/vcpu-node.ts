@@ -236,7 +236,10 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     });
   }
 
+  // The doorbell's count when the links were last polled: a ring since then may have brought a frame.
+  let polledAt = links.rings - 1;
   const poll = () => {
+    polledAt = links.rings;
     a.poll();
     if (io instanceof IoServer) io.drain();
     if (serial.length > 0) {
@@ -254,14 +257,14 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     // manager waits for that before moving it again); one Atomics.load per chunk otherwise. The
     // chunk ends are instruction boundaries, so page revocations, injections and device accesses
     // are as safe as between slices.
+    // A guest spinning on the TSC makes chunks long: a ring noticed at a clock read ends the slice
+    // early (hooks.pending), and the doorbell's watcher or the next chunk end serves it.
     if (serve.inSlice) {
-      let seen = links.rings - 1;
       cpu.hooks.onChunk = () => {
-        const rings = links.rings;
-        if (rings === seen && !a.holdsGrants) return;
-        seen = rings;
+        if (links.rings === polledAt && !a.holdsGrants) return;
         poll();
       };
+      cpu.hooks.pending = () => links.rings !== polledAt;
     }
     // A halted vCPU (or one waiting for SIPI) sleeps in a v86 timer of up to 100 ms: the doorbell
     // wakes the event loop at once, and an injected interrupt then wakes v86 (stop_idling).

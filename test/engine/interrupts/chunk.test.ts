@@ -71,3 +71,52 @@ it("runs at instruction boundaries inside a slice: an injected fixed interrupt i
   expect(g.vi.vcpu.pageAccess(untouched)).toBe("read");
   expect(g.vi.vcpu.stats.restartRequests).toBe(0);
 });
+
+it("hooks.pending, asked at each clock read inside a chunk, ends the slice right after the block that read the TSC when it says true", async () => {
+  // The guest reads the TSC in a tight loop: without the hook a 100k-instruction chunk holds about
+  // 25k clock reads; with it, the slice that heard "true" reads the clock no more.
+  let slice = 0;
+  let inSlice = false;
+  const asked: number[] = [];
+  let saidTrueIn = -1;
+  let g!: GuestRun;
+  g = await boot("tscspin", {
+    apicId: 0,
+    role: "bsp",
+    autostart: false,
+    hooks: {
+      pending() {
+        if (!inSlice) throw new Error("pending asked outside a run slice");
+        asked.push(slice);
+        // Once, in the third slice, after it has read the clock a hundred times.
+        if (saidTrueIn < 0 && slice === 3 && asked.filter((s) => s === 3).length === 100) {
+          saidTrueIn = slice;
+          return true;
+        }
+        return false;
+      },
+    },
+  });
+  const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
+  const mainLoop = cpu.main_loop;
+  cpu.main_loop = () => {
+    slice++;
+    inSlice = true;
+    try {
+      return mainLoop();
+    } finally {
+      inSlice = false;
+    }
+  };
+  await g.vi.vcpu.emulator.run();
+  expect(await g.done, g.output()).toBe(0);
+  expect(g.output()).toContain("tscspin.done=0x00000001");
+  expect(saidTrueIn).toBe(3);
+  const inSliceOf = (s: number) => asked.filter((x) => x === s).length;
+  // Slices that heard only "false" ran on through many clock reads; the one that heard "true"
+  // stopped within a block (a few reads at most).
+  expect(inSliceOf(2)).toBeGreaterThan(1000);
+  expect(inSliceOf(3)).toBeLessThanOrEqual(110);
+  expect(inSliceOf(4)).toBeGreaterThan(1000);
+  console.log(`clock reads per slice: ${[1, 2, 3, 4, 5].map(inSliceOf).join(", ")}`);
+});
