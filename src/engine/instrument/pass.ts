@@ -30,6 +30,7 @@ import { EXPECTED } from "./expected.ts";
 import { instrumentInterrupts, type InterruptsReport } from "./interrupts-pass.ts";
 import { instrumentAudit, type AuditReport } from "./audit-pass.ts";
 import { fixV86Bugs, type FixesReport } from "./fixes-pass.ts";
+import { boundJitLoops, type JitLoopReport } from "./jit-loop-pass.ts";
 
 export { PASS_VERSION } from "./expected.ts";
 
@@ -57,6 +58,8 @@ export interface InstrumentReport {
   interrupts: InterruptsReport;
   /** Fixes of v86 bugs that only the map's MMIO detours expose (fixes-pass.ts). */
   fixes: FixesReport;
+  /** Compiled loops look at in_hlt every JIT_LOOP_BOUND instructions, so kicks land (jit-loop-pass.ts). */
+  jitLoop: JitLoopReport;
   /** The coherence audit (audit-pass.ts), in audit builds only. */
   audit?: AuditReport;
 }
@@ -483,11 +486,12 @@ export function instrumentV86Wasm(input: Uint8Array, options: InstrumentOptions 
 
     const interrupts = instrumentInterrupts(m);
     const fixes = options.withoutFixes ? { read64sLowDword: 0 } : fixV86Bugs(m, children);
+    const jitLoop = boundJitLoops(m, children);
     const audit = options.audit ? instrumentAudit(m, { children, mapBase: MAP_BASE }) : undefined;
 
     if (!m.validate()) throw new InstrumentShapeError("the rewritten module does not validate");
     const output = m.emitBinary();
-    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites, interrupts, fixes, ...(audit ? { audit } : {}) } };
+    return { output, report: { inputSha256, genericSites, otherMemorySizeLoads, pageWalkSites, inverseSites, interrupts, fixes, jitLoop, ...(audit ? { audit } : {}) } };
   } finally {
     m.dispose();
     binaryen.setDebugInfo(hadDebugInfo);

@@ -6,6 +6,7 @@ import { EXPORT_GET_MAP_BASE, EXPORT_QUIET, EXPORT_SET_MAP_BASE, IMPORT_TLB_FAUL
 import { ensureInstrumentedWasm, STOCK_WASM } from "../../../src/engine/instrument/ensure.ts";
 import { EXPECTED } from "../../../src/engine/instrument/expected.ts";
 import { InstrumentShapeError, instrumentV86Wasm } from "../../../src/engine/instrument/pass.ts";
+import { JIT_LOOP_BOUND } from "../../../src/engine/instrument/jit-loop-pass.ts";
 
 describe("instrumentation pass", () => {
   it("rewrites the expected sites of the pinned binary and adds the engine's interface", { timeout: 120_000 }, async () => {
@@ -13,6 +14,8 @@ describe("instrumentation pass", () => {
     expect(report.genericSites).toBe(EXPECTED.genericSites);
     expect(report.pageWalkSites).toBe(EXPECTED.pageWalkSites);
     expect(report.inverseSites).toEqual(EXPECTED.inverseSites);
+    // Both loop-safety checks of the JIT now bound compiled loops by JIT_LOOP_BOUND (jit-loop-pass.ts).
+    expect(report.jitLoop).toEqual({ sites: 2, bound: JIT_LOOP_BOUND });
     const mod = await WebAssembly.compile(output as BufferSource);
     const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}:${i.kind}`);
     const exports = WebAssembly.Module.exports(mod).map((e) => `${e.name}:${e.kind}`);

@@ -4,6 +4,7 @@ import { afterEach, expect, it } from "vitest";
 import { V } from "../../../guests/interrupts/layout.ts";
 import { APIC, MEM } from "../../../src/engine/interrupts/abi.ts";
 import { bootPerTest, type GuestRun } from "../../../harness/nodejs/interrupts-guest.ts";
+import { JIT_LOOP_BOUND } from "../../../src/engine/instrument/jit-loop-pass.ts";
 
 const boot = bootPerTest(afterEach);
 
@@ -74,7 +75,9 @@ it("runs at instruction boundaries inside a slice: an injected fixed interrupt i
 
 it("hooks.pending, asked at each clock read inside a chunk, ends the slice right after the block that read the TSC when it says true", async () => {
   // The guest reads the TSC in a tight loop: without the hook a 100k-instruction chunk holds about
-  // 25k clock reads; with it, the slice that heard "true" reads the clock no more.
+  // 25k clock reads; with it, the slice that heard "true" ends within the JIT's loop bound (a
+  // compiled loop looks at the kick only every JIT_LOOP_BOUND instructions: jit-loop-pass.ts).
+  const SAY = 6;
   let slice = 0;
   let inSlice = false;
   const asked: number[] = [];
@@ -88,8 +91,8 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
       pending() {
         if (!inSlice) throw new Error("pending asked outside a run slice");
         asked.push(slice);
-        // Once, in the third slice, after it has read the clock a hundred times.
-        if (saidTrueIn < 0 && slice === 3 && asked.filter((s) => s === 3).length === 100) {
+        // Once, in slice SAY (the loop is compiled by then), after its hundredth clock read.
+        if (saidTrueIn < 0 && slice === SAY && asked.filter((s) => s === SAY).length === 100) {
           saidTrueIn = slice;
           return true;
         }
@@ -97,7 +100,7 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
       },
     },
   });
-  const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
+  const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu & { codegen_finalize(...a: unknown[]): unknown } } }).v86.cpu;
   const mainLoop = cpu.main_loop;
   cpu.main_loop = () => {
     slice++;
@@ -108,15 +111,25 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
       inSlice = false;
     }
   };
+  // v86 hands each module it compiled to this JS method (its import calls it on the cpu object).
+  let compiled = 0;
+  const finalize = cpu.codegen_finalize;
+  cpu.codegen_finalize = (...a: unknown[]) => {
+    compiled++;
+    return finalize.apply(cpu, a);
+  };
+  const jitCompiled = () => compiled;
   await g.vi.vcpu.emulator.run();
   expect(await g.done, g.output()).toBe(0);
   expect(g.output()).toContain("tscspin.done=0x00000001");
-  expect(saidTrueIn).toBe(3);
+  expect(saidTrueIn).toBe(SAY);
   const inSliceOf = (s: number) => asked.filter((x) => x === s).length;
+  console.log(`clock reads per slice: ${[1, 2, 3, 4, 5, 6, 7].map(inSliceOf).join(", ")}; JIT compiled ${jitCompiled()} modules`);
+  // The loop ran compiled before the kick (else this test would not see the JIT's bound).
+  expect(jitCompiled()).toBeGreaterThan(0);
   // Slices that heard only "false" ran on through many clock reads; the one that heard "true"
-  // stopped within a block (a few reads at most).
-  expect(inSliceOf(2)).toBeGreaterThan(1000);
-  expect(inSliceOf(3)).toBeLessThanOrEqual(110);
-  expect(inSliceOf(4)).toBeGreaterThan(1000);
-  console.log(`clock reads per slice: ${[1, 2, 3, 4, 5].map(inSliceOf).join(", ")}`);
+  // stopped within the JIT's bound (each iteration is a handful of instructions and one read).
+  expect(inSliceOf(SAY - 1)).toBeGreaterThan(10_000);
+  expect(inSliceOf(SAY)).toBeLessThanOrEqual(100 + JIT_LOOP_BOUND / 4);
+  expect(inSliceOf(SAY + 1)).toBeGreaterThan(10_000);
 });
