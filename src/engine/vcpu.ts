@@ -24,6 +24,7 @@ import {
 import { INTERRUPT_IMPORT_DEFAULTS, MEM, type WasmImport } from "./interrupts/abi.ts";
 import { auditSiteFunction, type AuditReport } from "./audit-sites.ts";
 import type { PortDispatcher } from "./ports.ts";
+import { type V86Loop, yieldInThisThread } from "./v86-yield.ts";
 import { PAGE_SIZE, type Access, type FaultAccess } from "../protocol/types.ts";
 
 // A page's local access ("none" | "read" | "write") and the access a fault asks for are the
@@ -181,6 +182,7 @@ export class Vcpu {
     } as V86Options);
     this.emulator.add_listener("emulator-loaded", () => {
       this.hookDevices();
+      yieldInThisThread((this.emulator as unknown as { v86: V86Loop }).v86);
       loadedResolve();
     });
   }
@@ -570,3 +572,4 @@ export class Vcpu {
     return this.u8;
   }
 }
+
