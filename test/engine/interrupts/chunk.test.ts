@@ -12,6 +12,19 @@ interface V86Cpu {
   main_loop(): number;
 }
 
+/** Calls `start` before and `end` after each of v86's run slices (its main_loop). */
+function aroundSlices(cpu: V86Cpu, start: () => void, end: () => void): void {
+  const mainLoop = cpu.main_loop;
+  cpu.main_loop = () => {
+    start();
+    try {
+      return mainLoop();
+    } finally {
+      end();
+    }
+  };
+}
+
 it("runs at instruction boundaries inside a slice: an injected fixed interrupt is taken before the slice ends, a revocation needs no restart", async () => {
   let slice = 0;
   let inSlice = false;
@@ -49,17 +62,17 @@ it("runs at instruction boundaries inside a slice: an injected fixed interrupt i
     },
   });
   const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu;
-  const mainLoop = cpu.main_loop;
-  cpu.main_loop = () => {
-    slice++;
-    inSlice = true;
-    try {
-      return mainLoop();
-    } finally {
+  aroundSlices(
+    cpu,
+    () => {
+      slice++;
+      inSlice = true;
+    },
+    () => {
       inSlice = false;
       if (injectedIn === slice && !irrHas(V.INJECT)) takenIn = slice;
-    }
-  };
+    },
+  );
   await g.vi.vcpu.emulator.run();
   expect(await g.done, g.output()).toBe(0);
   expect(calls.length).toBeGreaterThan(1);
@@ -101,16 +114,14 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
     },
   });
   const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu & { codegen_finalize(...a: unknown[]): unknown } } }).v86.cpu;
-  const mainLoop = cpu.main_loop;
-  cpu.main_loop = () => {
-    slice++;
-    inSlice = true;
-    try {
-      return mainLoop();
-    } finally {
-      inSlice = false;
-    }
-  };
+  aroundSlices(
+    cpu,
+    () => {
+      slice++;
+      inSlice = true;
+    },
+    () => void (inSlice = false),
+  );
   // v86 hands each module it compiled to this JS method (its import calls it on the cpu object).
   let compiled = 0;
   const finalize = cpu.codegen_finalize;
