@@ -204,6 +204,33 @@ describe("link over a channel", () => {
     expect(la.closed).toBe(true);
   });
 
+  it("does not judge a peer silent at a check that came late (this side was stalled), but at the next one", async () => {
+    const clock = new ManualClock();
+    const [a, b] = channelPair(1024, true);
+    const la = new Link(a, { clock });
+    new Link(b, { clock });
+    const closed = new Promise<FabricError | undefined>((r) => la.onClose((i) => r(i.error)));
+    clock.advance(1000);
+    expect(la.checkSilence(5000, "tab 2")).toBe(false);
+    clock.advance(6000); // this thread ran nothing for 6 s; the peer's answer may wait in our queue
+    expect(la.checkSilence(5000, "tab 2")).toBe(false);
+    clock.advance(1000); // a regular check: nothing came in the meantime, so the peer is silent
+    expect(la.checkSilence(5000, "tab 2")).toBe(true);
+    expect((await closed)?.message).toMatch(/tab 2 has been silent for 8000 ms/);
+    // and the case the rule is for: the answer was queued behind the late check and is heard next
+    const [c, d] = channelPair(1024, true);
+    const lc = new Link(c, { clock });
+    new Link(d, { clock });
+    expect(lc.checkSilence(5000)).toBe(false);
+    clock.advance(6500);
+    expect(lc.checkSilence(5000)).toBe(false);
+    d.send(encodeLinkMessage({ kind: "pong", seq: 1, at: 0 }));
+    d.drain();
+    clock.advance(1000);
+    expect(lc.checkSilence(5000)).toBe(false);
+    expect(lc.closed).toBe(false);
+  });
+
   it("delivers control messages in order with frames, and closes the link on a malformed one", async () => {
     const [a, b] = channelPair(128);
     const la = new Link(a);
