@@ -22,6 +22,8 @@
 //   GIANTWEB_CENSUS_GUEST_AFTER  shell commands typed after the last window (reading a trace, say);
 //                                what they print is in the tables
 //   GIANTWEB_CENSUS_LABEL        the configuration's name in the tables and the saved run
+//   GIANTWEB_HOLD_MS             every node's DSM hold window in ms (VcpuNodeConfig.holdMs; default
+//                                the runtime's default)
 //   GIANTWEB_CENSUS_DUMP=1       after the idle window, write guest RAM (each page from the node that
 //                                holds it) to .cache/census/memory.bin, for reading kernel structures
 //   GIANTWEB_CENSUS_SYSTEM_MAP   a full System.map (Debian's linux-image-*-dbg) to name static and
@@ -48,6 +50,7 @@ const LABEL = (process.env.GIANTWEB_CENSUS_LABEL ?? "").trim() || (EXTRA_CMDLINE
 const FULL_MAP = (process.env.GIANTWEB_CENSUS_SYSTEM_MAP ?? "").trim();
 const PAGE = 4096;
 const DUMP = process.env.GIANTWEB_CENSUS_DUMP === "1";
+const HOLD_MS = process.env.GIANTWEB_HOLD_MS === undefined ? undefined : Number(process.env.GIANTWEB_HOLD_MS);
 
 // ------------------------------------------------------------------ the node worker
 
@@ -59,6 +62,7 @@ interface NodeData {
   vcpu: number;
   vcpuNodes: number[];
   deviceNode: number;
+  holdMs?: number;
 }
 
 async function nodeWorker(d: NodeData): Promise<void> {
@@ -76,6 +80,7 @@ async function nodeWorker(d: NodeData): Promise<void> {
     vcpuNodes: d.vcpuNodes,
     deviceNode: d.deviceNode,
     bootWrites,
+    ...(d.holdMs !== undefined ? { holdMs: d.holdMs } : {}),
     onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
     onFailure: (failure) => parentPort!.postMessage({ kind: "failed", failure }),
   });
@@ -141,7 +146,7 @@ class CensusCluster {
     guest: NodeData["guest"],
   ) {
     for (const self of [0, 1]) {
-      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0 };
+      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0, ...(HOLD_MS !== undefined ? { holdMs: HOLD_MS } : {}) };
       const w = this.startTsWorker(new URL(import.meta.url), data);
       w.on("error", (e) => this.fail(`node ${self}'s worker: ${(e as Error).stack ?? e}`));
       w.on("message", (m) => {
@@ -484,7 +489,7 @@ const census: BenchModule = {
     const cpus = 2;
     const cmdline = EXTRA_CMDLINE ? `${g.cmdline} ${EXTRA_CMDLINE}` : g.cmdline;
 
-    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"`);
+    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"${HOLD_MS !== undefined ? `; hold window ${HOLD_MS} ms` : ""}`);
     const t0 = wallClockMs();
     const c = new CensusCluster(startTsWorker, planLocalLinks(2), wasmPath, {
       kind: "linux-smp",

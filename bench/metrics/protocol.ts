@@ -18,7 +18,7 @@ function pingPongFaults(transfers: number): number {
     for (const e of effects) {
       if (e.type === "send") inbox.push({ from: node, to: e.to, frame: encode(e.msg) });
       else if (e.type === "revoke") run(node, nodes[node]!.revoked(e.page, e.wantBytes ? mem[node]!.slice() : undefined));
-      else {
+      else if (e.type === "grant") {
         if (e.data.form === "bytes") mem[node]!.set(e.data.bytes);
         mem[node]![0]!++;
         run(node, nodes[node]!.accessDone(e.page));

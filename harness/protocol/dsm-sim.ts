@@ -40,7 +40,9 @@ export type Mutation =
   /** At a leave, one remaining node (not node 0) is not told: it keeps the leaver in its copysets and records. */
   | "skip-forget"
   /** A leaving node's handoff loses the copyset entries other than node 0: node 0 adopts pages thinking they have no copies. */
-  | "handoff-drops-copyset";
+  | "handoff-drops-copyset"
+  /** The driver never ends a hold window (needs holdGrants): requests for a held page wait forever. */
+  | "hold-forever";
 
 export interface SimOptions {
   seed: number;
@@ -75,6 +77,10 @@ export interface SimOptions {
   initialMembers?: number[];
   /** Membership changes (joins and leaves) to make at random points of the run (default 0). */
   membershipChanges?: number;
+  /** Nodes hold pages that arrived with their ownership for a window after use (DsmConfig.holdGrants). */
+  holdGrants?: boolean;
+  /** Longest hold window in ticks (each window is drawn in 0..holdWindow; default maxDelay). */
+  holdWindow?: number;
 }
 
 export interface SimResult {
@@ -99,6 +105,9 @@ export interface SimResult {
   midRunChanges: number;
   /** Most report rounds one change needed (draining, then completing). */
   maxRounds: number;
+  /** Hold windows opened, and those at whose end a forwarded request was waiting. */
+  holds: number;
+  holdsWaited: number;
 }
 
 /** `copy` reads a word of `src` and writes it to `page`: an instruction that needs two pages at once. */
@@ -118,7 +127,9 @@ type Event =
   | { kind: "revoke-done"; node: number; page: number; level: number; wantBytes: boolean }
   | { kind: "change" }
   | { kind: "round" }
-  | { kind: "report"; node: number; round: number };
+  | { kind: "report"; node: number; round: number }
+  /** The driver ends a hold window; `dsm` is the node that opened it (a slot that left and rejoined has a new one). */
+  | { kind: "hold-over"; node: number; dsm: DsmNode; page: number };
 
 interface Scheduled {
   time: number;
@@ -210,6 +221,8 @@ export function simOptionsForSeed(seed: number, overrides: Partial<SimOptions> =
     maxThink: rng.int(15),
     // Drawn last, so the fields above are what they were before membership changes existed.
     ...membershipFor(rng, nodes),
+    // And after those, so a seed's membership changes are what they were before hold windows.
+    holdGrants: rng.chance(0.5),
     ...overrides,
   };
 }
@@ -237,7 +250,15 @@ export function runSimulation(options: SimOptions): SimResult {
   const members = new Set(options.initialMembers ?? Array.from({ length: nodes }, (_, n) => n));
   if (!members.has(0)) throw new Error("sim: node 0 must be an initial member");
   const newNode = (self: number, joining: boolean) =>
-    new DsmNode({ self, nodes, pages, members: [...members].sort((a, b) => a - b), joining, readTakesOwnership: options.readTakesOwnership });
+    new DsmNode({
+      self,
+      nodes,
+      pages,
+      members: [...members].sort((a, b) => a - b),
+      joining,
+      readTakesOwnership: options.readTakesOwnership,
+      holdGrants: options.holdGrants ?? false,
+    });
   /** The live DsmNode of each slot (null: not a member). */
   const dsm: (DsmNode | null)[] = Array.from({ length: nodes }, (_, self) => (members.has(self) ? newNode(self, false) : null));
   const everyDsm: DsmNode[] = dsm.filter((d): d is DsmNode => d !== null);
@@ -301,6 +322,8 @@ export function runSimulation(options: SimOptions): SimResult {
   let messages = 0;
   let mutationsApplied = 0;
   let opsDone = 0;
+  let holds = 0;
+  let holdsWaited = 0;
   const linkLast = Array.from({ length: nodes }, () => new Array<number>(nodes).fill(0));
   const at = (time: number, event: Event) => queue.push({ time, seq: seq++, event });
 
@@ -350,6 +373,11 @@ export function runSimulation(options: SimOptions): SimResult {
           at(now + rng.int(options.maxDelay), { kind: "retry", node, page: p });
           break;
         }
+        case "hold":
+          holds++;
+          if (options.mutation === "hold-forever") mutationsApplied++;
+          else at(now + rng.int((options.holdWindow ?? options.maxDelay) + 1), { kind: "hold-over", node, dsm: live(node), page: effect.page });
+          break;
         case "revoke": {
           const p = effect.page;
           e.revokesPending[p]!++;
@@ -566,6 +594,7 @@ export function runSimulation(options: SimOptions): SimResult {
   let changesDone = 0;
   let lastLeft = -1;
 
+  const roundPace = Math.max(options.maxDelay, options.holdGrants ? (options.holdWindow ?? options.maxDelay) : 0);
   const horizon = options.opsPerNode * (options.maxThink + 2 * options.maxDelay) + 1;
   for (let i = 0; i < (options.membershipChanges ?? 0); i++) at(rng.int(horizon), { kind: "change" });
 
@@ -607,7 +636,8 @@ export function runSimulation(options: SimOptions): SimResult {
     if (decision === null) return;
     if (decision.kind === "again") {
       // After a violation a drain may never end (an injected bug): stop asking, let the run end.
-      if (violations.length === 0) at(now + 1 + rng.int(options.maxDelay), { kind: "round" });
+      // Rounds are paced by the slowest thing a drain waits for: a message, or a hold window.
+      if (violations.length === 0) at(now + 1 + rng.int(roundPace), { kind: "round" });
     }
     else if (decision.kind === "apply") {
       applyChange(decision.change);
@@ -732,6 +762,12 @@ export function runSimulation(options: SimOptions): SimResult {
         case "revoke-done":
           revokeDone(event.node, event.page, event.level, event.wantBytes);
           break;
+        case "hold-over":
+          // A node that left ended its windows with it (leave(); holdOver then does nothing).
+          if (event.dsm.inspect(event.page).heldForward) holdsWaited++;
+          if (dsm[event.node] === event.dsm) apply(event.node, event.dsm.holdOver(event.page));
+          else event.dsm.holdOver(event.page);
+          break;
         case "change":
           startChange();
           break;
@@ -830,6 +866,8 @@ export function runSimulation(options: SimOptions): SimResult {
     pagesHandedOver,
     midRunChanges,
     maxRounds,
+    holds,
+    holdsWaited,
   };
 }
 

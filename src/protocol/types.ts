@@ -26,6 +26,8 @@ export type PageVersion = number;
  * every place that takes it (the page's knob, the tab envelope, node links, fabric links).
  */
 export const MAX_ADDED_DELAY_MS = 50;
+/** The longest DSM hold window a node accepts (VcpuNodeConfig.holdMs): beyond it a peer waits longer than any fault should. */
+export const MAX_HOLD_MS = 100;
 
 /** What the local engine may do with a page. */
 export type Access = "none" | "read" | "write";

@@ -47,7 +47,7 @@ class Cluster {
         if (e.data.form === "bytes") this.mem[n]![e.page]!.set(e.data.bytes);
         else if (e.data.form === "zero") this.mem[n]![e.page]!.fill(0);
         this.work.push(() => this.apply(n, this.node(n).accessDone(e.page)));
-      } else {
+      } else if (e.type === "revoke") {
         this.apply(n, this.node(n).revoked(e.page, e.wantBytes ? this.mem[n]![e.page]!.slice() : undefined));
       }
     }

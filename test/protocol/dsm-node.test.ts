@@ -66,6 +66,38 @@ describe("DsmNode transactions", () => {
     expect(n0.inspect(2)).toMatchObject({ state: "invalid", version: 1 });
   });
 
+  it("hold window (holdGrants): a page that arrived with its ownership serves the next request only after holdOver", () => {
+    const n0 = new DsmNode({ self: 0, nodes: 2, pages: 2 });
+    const n1 = new DsmNode({ self: 1, nodes: 2, pages: 2, holdGrants: true });
+    // node 1 write-faults page 1 (its manager is node 1): the forward goes to node 0, the owner
+    const fwd = message(n1.onLocalFault(1, "write"), 0);
+    only(n0.onMessage(1, fwd), "revoke");
+    const grant = message(n0.revoked(1, new Uint8Array(PAGE_SIZE).fill(7)), 1);
+    only(n1.onMessage(0, grant), "grant");
+    // node 0 wants it back at once; its request queues at the manager (node 1) until the confirm
+    const req = message(n0.onLocalFault(1, "read"), 1);
+    expect(n1.onMessage(0, req)).toEqual([]);
+    // the engine used the page: the confirm lets the manager forward node 0's request to node 1
+    // itself, which now holds the page for its window instead of serving at once
+    expect(n1.accessDone(1)).toEqual([{ type: "hold", page: 1 }]);
+    expect(n1.inspect(1)).toMatchObject({ state: "modified", held: true, heldForward: true, busy: null });
+    expect(n1.isQuiescent()).toBe(false);
+    // the window ends: the request is served (node 1 stops writing and hands over the bytes)
+    expect(n1.holdOver(1).map((e) => e.type)).toEqual(["revoke"]);
+    expect(n1.inspect(1)).toMatchObject({ held: false, heldForward: false, busy: "serving" });
+    expect(message(n1.revoked(1, new Uint8Array(PAGE_SIZE).fill(8)), 0)).toMatchObject({ type: "dsm-grant", page: 1, access: "read", owner: true });
+    expect(() => n1.holdOver(1)).toThrow(DsmUsageError);
+    // a window with no request waiting ends quietly; a node without holdGrants never opens one
+    const n2 = new DsmNode({ self: 1, nodes: 2, pages: 2, holdGrants: true });
+    const f2 = message(n2.onLocalFault(1, "write"), 0);
+    const n3 = new DsmNode({ self: 0, nodes: 2, pages: 2 });
+    only(n3.onMessage(1, f2), "revoke");
+    only(n2.onMessage(0, message(n3.revoked(1, new Uint8Array(PAGE_SIZE)), 1)), "grant");
+    expect(n2.accessDone(1)).toEqual([{ type: "hold", page: 1 }]);
+    expect(n2.holdOver(1)).toEqual([]);
+    expect(n2.isQuiescent()).toBe(true);
+  });
+
   it("a forwarded request waits while the owner holds the page, then gets the new bytes", () => {
     const n0 = new DsmNode({ self: 0, nodes: 2, pages: 2, readTakesOwnership: false });
     const n1 = new DsmNode({ self: 1, nodes: 2, pages: 2, readTakesOwnership: false });

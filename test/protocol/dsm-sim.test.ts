@@ -29,6 +29,8 @@ function runMany(count: number, first: number, overrides: Partial<SimOptions> = 
     rejoins: number;
     midRunChanges: number;
     pagesHandedOver: number;
+    holds: number;
+    holdsWaited: number;
   } = {
     ...zeroDsmCounters(),
     ops: 0,
@@ -41,6 +43,8 @@ function runMany(count: number, first: number, overrides: Partial<SimOptions> = 
     rejoins: 0,
     midRunChanges: 0,
     pagesHandedOver: 0,
+    holds: 0,
+    holdsWaited: 0,
   };
   const nodeCounts = new Set<number>();
   /** Node ids that managed a page in some run (page p is managed by node p mod N). */
@@ -63,6 +67,8 @@ function runMany(count: number, first: number, overrides: Partial<SimOptions> = 
     totals.rejoins += r.rejoins;
     totals.midRunChanges += r.midRunChanges;
     totals.pagesHandedOver += r.pagesHandedOver;
+    totals.holds += r.holds;
+    totals.holdsWaited += r.holdsWaited;
     if (r.mutationsApplied > 0) totals.mutations++;
   }
   return { failures, totals, nodeCounts, managers };
@@ -83,6 +89,8 @@ describe("DSM simulation", () => {
       expect(totals.rejoins).toBeGreaterThan(0);
       expect(totals.midRunChanges).toBeGreaterThan(SEEDS / 10);
       expect(totals.pagesHandedOver).toBeGreaterThan(0);
+      // Half the runs hold pages for a window (Mirage's delta), and requests did wait for windows.
+      expect(totals.holdsWaited).toBeGreaterThan(SEEDS / 10);
       for (const key of [
         "readFaults",
         "writeFaults",
@@ -101,6 +109,15 @@ describe("DSM simulation", () => {
     for (const readTakesOwnership of [false, true]) {
       const { failures } = runMany(Math.min(SEEDS, 500), 1_000_000, { readTakesOwnership });
       expect(failures).toEqual([]);
+    }
+  }, LONG);
+
+  it("hold windows: long windows, in both ownership modes, with membership changes, stay correct and finish", () => {
+    for (const readTakesOwnership of [false, true]) {
+      const { failures, totals } = runMany(Math.min(SEEDS, 500), 4_000_000, { holdGrants: true, holdWindow: 200, readTakesOwnership });
+      expect(failures).toEqual([]);
+      // Reads that do not take ownership never open a window; writes always do.
+      expect(totals.holdsWaited).toBeGreaterThan(0);
     }
   }, LONG);
 
@@ -160,6 +177,8 @@ describe("the checker catches injected protocol bugs", () => {
       expect: /while node \d+'s engine has read access|copyset \[.*\] but copies at/,
       overrides: { membershipChanges: 3 },
     },
+    // A driver that never ends a hold window: a request waits forever, and the run is a deadlock.
+    { mutation: "hold-forever", checkSwmr: true, expect: /deadlock/, overrides: { holdGrants: true, membershipChanges: 0 } },
   ];
   for (const c of cases) {
     it(`${c.mutation}${c.checkSwmr ? "" : " (read checks only)"}`, () => {

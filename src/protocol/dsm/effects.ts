@@ -27,7 +27,13 @@ export type DsmEffect =
    * bytes when `wantBytes` is set. May complete later (asynchronously); revokes of one page must
    * complete in the order they were asked for. The engine must never wait on another node to do it.
    */
-  | { type: "revoke"; page: PageNumber; access: "none" | "read"; wantBytes: boolean };
+  | { type: "revoke"; page: PageNumber; access: "none" | "read"; wantBytes: boolean }
+  /**
+   * (Only with DsmConfig.holdGrants.) `page` came here with its ownership and the engine has used
+   * it: its hold window opens. Forwarded requests for it wait until `DsmNode.holdOver(page)`, which
+   * the driver calls after the window (Mirage's delta), whatever other nodes do.
+   */
+  | { type: "hold"; page: PageNumber };
 
 /** Thrown when a peer's message contradicts the protocol (a bug or a misbehaving peer): stop the VM. */
 export class DsmProtocolError extends Error {

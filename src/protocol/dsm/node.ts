@@ -76,6 +76,12 @@ export interface DsmConfig {
   pages: number;
   /** A read fault also moves ownership to the reader (default true). */
   readTakesOwnership?: boolean;
+  /**
+   * Mirage's window (default off): a page that arrived here with its ownership stays for a while
+   * after its accessDone. The node emits a `hold` effect; forwarded requests for the page wait
+   * until the driver calls `holdOver(page)` (after its window, which it chooses; at once is no hold).
+   */
+  holdGrants?: boolean;
 }
 
 /** Counters the DSM owns (names match STAT_COUNTERS in messages.ts). */
@@ -117,6 +123,9 @@ export interface PageInspection {
   busy: Busy["kind"] | null;
   deferred: number;
   revokesPending: number;
+  /** In its hold window (see DsmConfig.holdGrants); `heldForward`: a request waits for its end. */
+  held: boolean;
+  heldForward: boolean;
   /** Only at the page's manager: who it believes owns the page, and transactions queued. */
   manager: { owner: NodeId; queued: number } | null;
 }
@@ -142,8 +151,11 @@ type Busy =
   | { kind: "requesting"; access: FaultAccess; grant: DsmGrant | null; acks: number }
   /** Owner going Shared -> Modified: waiting for the acks of its copyset's invalidations. */
   | { kind: "upgrading"; version: PageVersion; acksMissing: number }
-  /** Granted; waiting for the engine's accessDone. `confirm` is owed to the manager. */
-  | { kind: "holding"; confirm: FaultAccess | null }
+  /**
+   * Granted; waiting for the engine's accessDone. `confirm` is owed to the manager; `window`: the
+   * page's hold window starts at the accessDone (holdGrants).
+   */
+  | { kind: "holding"; confirm: FaultAccess | null; window?: true }
   /** Owner serving a forwarded request; waiting for the engine's revoke. */
   | { kind: "serving"; fwd: DsmForward };
 
@@ -163,6 +175,7 @@ export class DsmNode {
   readonly nodes: number;
   readonly pages: number;
   readonly readTakesOwnership: boolean;
+  readonly holdGrants: boolean;
   readonly counters: DsmCounters = zeroDsmCounters();
 
   // Per-page state as typed arrays: guest RAM can be tens of thousands of pages.
@@ -179,6 +192,9 @@ export class DsmNode {
   private readonly deferred = new Map<PageNumber, Deferred[]>();
   private readonly revokes = new Map<PageNumber, RevokePurpose[]>();
   private readonly changed = new Set<PageNumber>();
+  /** Pages in their hold window, and the forwarded request (at most one: the manager serialises) waiting for its end. */
+  private readonly inWindow = new Set<PageNumber>();
+  private readonly windowForwards = new Map<PageNumber, DsmForward>();
 
   private effects: DsmEffect[] = [];
   private readonly loopback: DsmMessage[] = [];
@@ -207,6 +223,7 @@ export class DsmNode {
     this.nodes = nodes;
     this.pages = pages;
     this.readTakesOwnership = config.readTakesOwnership ?? true;
+    this.holdGrants = config.holdGrants ?? false;
     this.access = new Uint8Array(pages);
     this.owner = new Uint8Array(pages);
     this.version = new Float64Array(pages);
@@ -333,6 +350,7 @@ export class DsmNode {
         this.version[page] = 0;
       }
       this.copysets.clear();
+      this.inWindow.clear();
       this.member.fill(0);
       this.left = true;
     });
@@ -487,6 +505,25 @@ export class DsmNode {
     });
   }
 
+  /**
+   * The hold window of `page` (a `hold` effect) is over: a forwarded request waiting for it is
+   * served now. Call it within bounded time whatever other nodes do, even while the local vCPU
+   * waits for another page: a request waits on it like on an accessDone. After `leave()` it does nothing.
+   */
+  holdOver(page: PageNumber): DsmEffect[] {
+    this.checkPage(page);
+    if (this.left) return [];
+    if (!this.inWindow.has(page)) throw new DsmUsageError(`holdOver(${page}) without a hold window open`);
+    return this.run(() => {
+      this.inWindow.delete(page);
+      const fwd = this.windowForwards.get(page);
+      if (fwd === undefined) return;
+      this.windowForwards.delete(page);
+      if (this.busy.has(page)) this.defer(page, { kind: "forward", fwd });
+      else this.serve(fwd);
+    });
+  }
+
   /** A DSM message from another node (links deliver each pair's messages in order). */
   onMessage(from: NodeId, msg: DsmMessage): DsmEffect[] {
     if (!Number.isInteger(from) || from < 0 || from >= this.nodes || from === this.self)
@@ -514,10 +551,17 @@ export class DsmNode {
       busy: this.busy.get(page)?.kind ?? null,
       deferred: this.deferred.get(page)?.length ?? 0,
       revokesPending: this.revokes.get(page)?.length ?? 0,
+      held: this.inWindow.has(page),
+      heldForward: this.windowForwards.has(page),
       manager: managed
         ? { owner: this.managedOwner[page]!, queued: this.managerQueues.get(page)?.length ?? 0 }
         : null,
     };
+  }
+
+  /** Forwarded requests waiting for the end of a hold window here. */
+  get requestsInWindows(): number {
+    return this.windowForwards.size;
   }
 
   /** True when nothing is in flight at this node (no transaction, queue or revoke pending). */
@@ -526,6 +570,7 @@ export class DsmNode {
       this.busy.size === 0 &&
       this.deferred.size === 0 &&
       this.revokes.size === 0 &&
+      this.windowForwards.size === 0 &&
       this.managerQueues.size === 0 &&
       this.recordsMissing.size === 0 &&
       this.leaving === null
@@ -607,7 +652,7 @@ export class DsmNode {
       if (busy === undefined) {
         const item = list.shift()!;
         if (item.kind === "fault") this.handleFault(page, item.access);
-        else if (item.kind === "forward") this.serve(item.fwd);
+        else if (item.kind === "forward") this.serveOrWait(item.fwd);
         else this.invalidate(item.inv);
       } else if (busy.kind !== "holding") {
         const i = list.findIndex((item) => item.kind === "invalidate");
@@ -621,6 +666,12 @@ export class DsmNode {
   private release(page: PageNumber, holding: Extract<Busy, { kind: "holding" }>): void {
     this.busy.delete(page);
     if (holding.confirm) this.send(this.managerOf(page), { type: "dsm-confirm", page, access: holding.confirm });
+    // The window opens only once the engine used the page: a request that comes meanwhile waits
+    // for work done here, not for time spent fetching.
+    if (holding.window && this.owner[page] && !this.inWindow.has(page)) {
+      this.inWindow.add(page);
+      this.effects.push({ type: "hold", page });
+    }
   }
 
   private isNode(n: unknown): boolean {
@@ -746,7 +797,7 @@ export class DsmNode {
     this.version[page] = grant.version;
     this.setAccess(page, accessLevel(grant.access), grant.owner);
     if (grant.owner && grant.copyset.length > 0) this.copysets.set(page, [...grant.copyset]);
-    this.busy.set(page, { kind: "holding", confirm: grant.access });
+    this.busy.set(page, grant.owner && this.holdGrants ? { kind: "holding", confirm: grant.access, window: true } : { kind: "holding", confirm: grant.access });
     this.effects.push({ type: "grant", page, access: grant.access, data: grant.data });
   }
 
@@ -787,7 +838,15 @@ export class DsmNode {
     if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
       throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} is malformed`);
     if (this.busy.has(page)) this.defer(page, { kind: "forward", fwd: msg });
-    else this.serve(msg);
+    else this.serveOrWait(msg);
+  }
+
+  /** Serves a forwarded request unless the page is in its hold window, where it waits for holdOver. */
+  private serveOrWait(fwd: DsmForward): void {
+    if (!this.inWindow.has(fwd.page)) return this.serve(fwd);
+    if (this.windowForwards.has(fwd.page))
+      throw new DsmProtocolError(`two requests for page ${fwd.page} forwarded to node ${this.self} at once`);
+    this.windowForwards.set(fwd.page, fwd);
   }
 
   private needsBytes(fwd: DsmForward): boolean {

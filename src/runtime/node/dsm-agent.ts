@@ -28,6 +28,9 @@ export interface FrameLinks {
 export interface DsmAgentCounters {
   faults: number;
   blockedMs: number;
+  /** Hold windows opened, and those at whose end a peer's request was waiting. */
+  windows: number;
+  windowWaits: number;
   framesIn: number;
   framesOut: number;
 }
@@ -44,12 +47,14 @@ export interface DsmObserver {
 }
 
 export class DsmAgent {
-  readonly counters: DsmAgentCounters = { faults: 0, blockedMs: 0, framesIn: 0, framesOut: 0 };
+  readonly counters: DsmAgentCounters = { faults: 0, blockedMs: 0, windows: 0, windowWaits: 0, framesIn: 0, framesOut: 0 };
   /** Pages granted whose access has not been reported done to the DSM yet. */
   private held: number[] = [];
   private lastGrant: { page: number; access: FaultAccess } | null = null;
   /** Null unless a viewer listens; each frame then costs one check of this field. */
   observer: DsmObserver | null = null;
+  /** Open hold windows in the order they opened (one length for all, so also in the order they end). */
+  private windows: { page: number; until: number }[] = [];
 
   constructor(
     private readonly dsm: DsmNode,
@@ -58,7 +63,14 @@ export class DsmAgent {
     /** Every message that is not DSM traffic (IPIs, I/O, console, control). */
     private readonly onOther: (from: NodeId, msg: Message) => void = () => {},
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    /**
+     * How long a page that arrived with its ownership stays after its first use (Mirage's window;
+     * the DsmNode must have holdGrants). 0: no window (a hold effect ends at once).
+     */
+    private readonly holdMs = 0,
+  ) {
+    if (!(Number.isFinite(holdMs) && holdMs >= 0)) throw new RangeError(`holdMs must be a number of ms >= 0, got ${holdMs}`);
+  }
 
   /** Sends a non-DSM message to another node through the same ordered links. */
   send(to: NodeId, msg: Message): void {
@@ -93,8 +105,10 @@ export class DsmAgent {
     this.releaseHeld();
     const start = this.now();
     while (!done()) {
+      // Windows end on time even while this vCPU waits: a peer's request may wait on one.
+      this.endWindows();
       this.links.flush();
-      if (!this.pump()) this.links.waitForTraffic(20);
+      if (!this.pump()) this.links.waitForTraffic(this.windows.length > 0 ? Math.min(20, Math.max(0, this.windows[0]!.until - this.now())) : 20);
     }
     this.counters.blockedMs += this.now() - start;
   }
@@ -121,11 +135,30 @@ export class DsmAgent {
     this.links.flush();
   }
 
-  /** Non-blocking: finishes held grants, handles every waiting frame, pushes queued frames out. */
+  /**
+   * True when a hold window is over and a peer's request waits on one: a reason to poll now (the
+   * engine's clock reads ask, to end a slice early).
+   */
+  get windowDue(): boolean {
+    return this.windows.length > 0 && this.dsm.requestsInWindows > 0 && this.windows[0]!.until <= this.now();
+  }
+
+  /** Non-blocking: finishes held grants, handles every waiting frame, ends due windows, pushes queued frames out. */
   poll(): void {
     this.releaseHeld();
     this.pump();
+    this.endWindows();
     this.links.flush();
+  }
+
+  private endWindows(): void {
+    if (this.windows.length === 0) return;
+    const t = this.now();
+    while (this.windows.length > 0 && this.windows[0]!.until <= t) {
+      const page = this.windows.shift()!.page;
+      if (this.dsm.requestsInWindows > 0 && this.dsm.inspect(page).heldForward) this.counters.windowWaits++;
+      this.apply(this.dsm.holdOver(page));
+    }
   }
 
   /** Handles every frame waiting on the links; true when there was at least one. */
@@ -163,6 +196,11 @@ export class DsmAgent {
           this.memory.setPageAccess(e.page, e.access);
           this.held.push(e.page);
           this.lastGrant = { page: e.page, access: e.access };
+          break;
+        case "hold":
+          this.counters.windows++;
+          if (this.holdMs > 0) this.windows.push({ page: e.page, until: this.now() + this.holdMs });
+          else queue.push(...this.dsm.holdOver(e.page));
           break;
         case "revoke": {
           const bytes = this.memory.revoke(e.page, e.access);

@@ -8,6 +8,7 @@ import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
 import { TSC_PER_MS } from "../../engine/interrupts/vcpu-interrupts.ts";
 import type { Vcpu } from "../../engine/vcpu.ts";
 import { DsmNode } from "../../protocol/dsm/node.ts";
+import { MAX_HOLD_MS } from "../../protocol/types.ts";
 import type { IoSize, Message } from "../../protocol/messages.ts";
 import { LocalLinks, type LocalLinksPlan } from "../links/local-links.ts";
 import type { BootWrite, GuestV86Options } from "../../machine/guest-setup.ts";
@@ -50,6 +51,12 @@ export interface VcpuNodeConfig {
   onOther?(from: number, msg: Message): void;
   /** When this node notices messages from other nodes (default: every way on). */
   serve?: ServeOptions;
+  /**
+   * Hold window in ms (Mirage's delta; default 0, none): a page that came here with its ownership
+   * is not given up for this long after this vCPU first used it, so it cannot bounce between nodes
+   * faster than work is done on it. A local policy: nodes of one VM may differ.
+   */
+  holdMs?: number;
   /**
    * The node stopped working: its engine threw out of v86's main loop (a Rust panic, with the text
    * v86 printed for it), or serving its links threw on the timer or the doorbell. Called once.
@@ -112,6 +119,9 @@ export function wallClockTsc(epochMs: number): () => bigint {
 export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const { plan } = config;
   const serve = checkServe(config.serve ?? {});
+  const holdMs = config.holdMs ?? 0;
+  if (!(typeof holdMs === "number" && Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS))
+    throw new RangeError(`holdMs must be a number of ms in 0..${MAX_HOLD_MS}, got ${JSON.stringify(config.holdMs)}`);
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
@@ -167,6 +177,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     self: plan.self,
     nodes: plan.nodes,
     pages: vcpu.pageCount,
+    holdGrants: holdMs > 0,
     ...(config.elastic ? { members: config.elastic.members, joining: config.elastic.joining } : {}),
   });
   const links = new LocalLinks(plan);
@@ -189,7 +200,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
         config.onOther?.(from, msg);
     }
   };
-  agent = new DsmAgent(dsm, vcpu, links, onOther);
+  agent = new DsmAgent(dsm, vcpu, links, onOther, undefined, holdMs);
   const a = agent;
   // Every node routes: a vCPU's IPIs start on its node, the IOAPIC's interrupts on the device node.
   if (config.vcpu !== null || hostsDevices)
@@ -261,10 +272,10 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     // early (hooks.pending), and the doorbell's watcher or the next chunk end serves it.
     if (serve.inSlice) {
       cpu.hooks.onChunk = () => {
-        if (links.rings === polledAt && !a.holdsGrants) return;
+        if (links.rings === polledAt && !a.holdsGrants && !a.windowDue) return;
         poll();
       };
-      cpu.hooks.pending = () => links.rings !== polledAt;
+      cpu.hooks.pending = () => links.rings !== polledAt || a.windowDue;
     }
     // A halted vCPU (or one waiting for SIPI) sleeps in a v86 timer of up to 100 ms: the doorbell
     // wakes the event loop at once, and an injected interrupt then wakes v86 (stop_idling).

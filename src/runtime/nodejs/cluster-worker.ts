@@ -22,6 +22,7 @@ interface Data {
   deviceNode?: number;
   stop: SharedArrayBuffer;
   linkDelayMs?: number;
+  holdMs?: number;
   watchPages?: number[];
   /** An elastic VM (ClusterOptions.possibleCpus): what the firmware describes, and the DSM's members at this node's start. */
   elastic?: ElasticNodeInit;
@@ -40,6 +41,7 @@ const node = await startVcpuNode({
   v86,
   vcpu: d.vcpu,
   serve: d.serve,
+  ...(d.holdMs ? { holdMs: d.holdMs } : {}),
   vcpuNodes: d.vcpuNodes,
   deviceNode: d.deviceNode,
   bootWrites,

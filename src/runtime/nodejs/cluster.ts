@@ -1,7 +1,7 @@
 // A many-to-one VM in Node: its nodes in worker_threads joined by shared-memory links, the console
 // output of the device node, and per-node statistics. Used by the integration tests and the benchmarks.
 import type { Worker } from "node:worker_threads";
-import { MAX_ADDED_DELAY_MS } from "../../protocol/types.ts";
+import { MAX_ADDED_DELAY_MS, MAX_HOLD_MS } from "../../protocol/types.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { GuestFiles } from "./guest-files.ts";
@@ -50,6 +50,8 @@ export interface ClusterOptions {
   deviceNode: number;
   /** Added one-way delay (0..50 ms) on every frame every node sends (the live view's latency knob, link-delay.ts). */
   linkDelayMs?: number;
+  /** Every node's hold window in ms (VcpuNodeConfig.holdMs; default 0, none). */
+  holdMs?: number;
   /**
    * Guest-physical pages (page numbers) whose first fault each vCPU node records: the wall time
    * (ms since 1970), the node's fault count and DSM blocked time then; reported in `stats(n).watch`
@@ -89,6 +91,9 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   const elastic = opts.possibleCpus !== undefined || opts.presentCpus !== undefined || slots > opts.nodes.length;
   const delay = opts.linkDelayMs ?? 0;
   if (!Number.isInteger(delay) || delay < 0 || delay > MAX_ADDED_DELAY_MS) throw new RangeError(`linkDelayMs must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${String(opts.linkDelayMs)}`);
+  const holdMs = opts.holdMs ?? 0;
+  if (!(typeof holdMs === "number" && Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS))
+    throw new RangeError(`holdMs must be a number of ms in 0..${MAX_HOLD_MS}, got ${String(opts.holdMs)}`);
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
   const errors: NodeFailureError[] = [];
@@ -111,6 +116,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       deviceNode: opts.deviceNode,
       stop: stopFlag,
       linkDelayMs: delay,
+      holdMs,
       watchPages: opts.watchPages,
       ...(elastic ? { elastic: { possibleCpus, presentCpus, members: members ?? opts.nodes.map((_, i) => i), joining } } : {}),
     });

@@ -15,8 +15,10 @@ interface Data {
   counters: number;
   seed: number;
   done: SharedArrayBuffer;
+  /** The nodes' hold window in ms (0: none). */
+  holdMs: number;
 }
-const { plan, pages, ops, counters, seed, done } = workerData.data as Data;
+const { plan, pages, ops, counters, seed, done, holdMs } = workerData.data as Data;
 const doneCount = new Int32Array(done);
 const PAGE = 4096;
 
@@ -33,7 +35,7 @@ const memory: PageMemory = {
   writePage: (p, bytes) => ram.set(bytes, p * PAGE),
 };
 const links = new LocalLinks(plan);
-const agent = new DsmAgent(new DsmNode({ self: plan.self, nodes: plan.nodes, pages }), memory, links);
+const agent = new DsmAgent(new DsmNode({ self: plan.self, nodes: plan.nodes, pages, holdGrants: holdMs > 0 }), memory, links, undefined, undefined, holdMs);
 
 const view = new DataView(ram.buffer);
 // Counter k lives at a fixed address; several counters share a page so false sharing happens too.
