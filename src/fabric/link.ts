@@ -290,8 +290,10 @@ export class Link {
    * Closes the link with an error when nothing came from the peer for `limitMs`. Meant to be
    * called with regular pings going out: a peer that answers nothing has crashed or hung (a tab
    * killed without closing its connections is otherwise noticed only when ICE gives up, ~16 s).
+   * `heardElsewhereAgoMs`: how long ago the same peer was heard on another channel (a tab's VM
+   * channel, owned by a worker): a peer whose main thread is busy but whose worker talks is alive.
    */
-  checkSilence(limitMs: number, what = "the peer"): boolean {
+  checkSilence(limitMs: number, what = "the peer", heardElsewhereAgoMs = Infinity): boolean {
     if (this.closedInfo) return false;
     const now = this.clock.now();
     const sinceLastCheck = now - (this.lastSilenceCheck ?? now);
@@ -301,7 +303,7 @@ export class Link {
     // at the next check instead, once they have had their turn (seen in CI: a 6.4 s stall of the
     // judging tab ended a live tab's membership).
     if (sinceLastCheck > limitMs / 2) return false;
-    const silent = now - this.lastHeard;
+    const silent = Math.min(now - this.lastHeard, heardElsewhereAgoMs);
     if (silent <= limitMs) return false;
     this.fail(new FabricError("channel", `${what} has been silent for ${Math.round(silent)} ms (limit ${limitMs} ms): its tab crashed, hung or lost the network`));
     return true;

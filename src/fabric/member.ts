@@ -264,6 +264,15 @@ export class FabricMember {
 
   // ------------------------------------------------------------ public API
 
+  /**
+   * Where else a tab may be heard (the runtime's VM channels, owned by workers): ms since `tab` was
+   * last heard there, or Infinity. A link is closed as silent only when the tab is silent on both.
+   */
+  setAlsoHeard(source: ((tab: number) => number) | null): void {
+    this.alsoHeard = source;
+  }
+  private alsoHeard: ((tab: number) => number) | null = null;
+
   get role(): Role {
     return this.me?.role ?? "watcher";
   }
@@ -621,7 +630,7 @@ export class FabricMember {
       const silence = this.opts.silenceTimeoutMs ?? 5000;
       if (every > 0)
         p.pingTimer = setInterval(() => {
-          if (silence > 0 && link.checkSilence(silence, `tab ${tab}`)) return;
+          if (silence > 0 && link.checkSilence(silence, `tab ${tab}`, this.alsoHeard?.(tab))) return;
           void link.ping().catch(() => {});
         }, every);
       this.emit({ type: "link-up", tab });

@@ -231,6 +231,21 @@ describe("link over a channel", () => {
     expect(lc.closed).toBe(false);
   });
 
+  it("counts a peer heard on another channel (its worker's VM channel) as alive", () => {
+    const clock = new ManualClock();
+    const [a, b] = channelPair(1024, true);
+    const la = new Link(a, { clock });
+    new Link(b, { clock });
+    for (let t = 1; t <= 8; t++) {
+      clock.advance(1000);
+      // nothing on this link for 8 s, but the peer's frames came elsewhere 300 ms ago
+      expect(la.checkSilence(5000, "tab 1", 300)).toBe(false);
+    }
+    clock.advance(1000);
+    expect(la.checkSilence(5000, "tab 1", 5200)).toBe(true);
+    expect(la.closed).toBe(true);
+  });
+
   it("delivers control messages in order with frames, and closes the link on a malformed one", async () => {
     const [a, b] = channelPair(128);
     const la = new Link(a);

@@ -105,6 +105,11 @@ export class ClusterMachine {
     this.net.relayIn(from, to, frame);
   }
 
+  /** Ms since a frame from `tab` last came on this tab's VM channel to it (Infinity: none; liveness, see FabricMember.setAlsoHeard). */
+  heardAgoMs(tab: number): number {
+    return this.net?.heardAgoMs(tab) ?? Infinity;
+  }
+
   /** Which tab runs each VM node (node -> tab, null: none), whenever it changes. */
   setRoutes(hostOf: (number | null)[]): void {
     this.net?.setRoutes(hostOf);

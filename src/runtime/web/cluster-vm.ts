@@ -18,7 +18,7 @@ import type { NodeEvent } from "../../protocol/tab/node-control.ts";
 
 /** The part of FabricMember this module uses (a fake in unit tests). */
 export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape"> &
-  Partial<Pick<FabricMember, "openSideChannel">>;
+  Partial<Pick<FabricMember, "openSideChannel" | "setAlsoHeard">>;
 
 export type ClusterVmState =
   | { phase: "waiting" }
@@ -96,7 +96,8 @@ export type TabNodes = Pick<
   ClusterMachine,
   | "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode"
   | "setRoutes" | "attachChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks" | "pingVmLink"
->;
+> &
+  Partial<Pick<ClusterMachine, "heardAgoMs">>;
 
 /** How long tab 0 waits for the other tabs to fetch the images and start their nodes. */
 const READY_TIMEOUT_MS = 600_000;
@@ -237,6 +238,8 @@ export class ClusterVm {
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
+    // A tab whose main thread is too busy to answer pings is alive while its net worker talks.
+    if (machine.heardAgoMs) this.deps.fabric.setAlsoHeard?.((tab) => machine.heardAgoMs!(tab));
     this.vmLinkEnds.clear();
     this.updateVmLinks(machine, total);
     return machine;

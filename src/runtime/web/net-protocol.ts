@@ -7,7 +7,8 @@ import type { TabPlan } from "../links/tab-bridge.ts";
 import type { VmLinkCounters, VmLinkState } from "../links/vm-links.ts";
 
 export type PageToNet =
-  | { kind: "init"; plan: TabPlan }
+  /** `heard`: Float64 per tab, the wall time (ms) of the last frame from that tab on its VM channel. */
+  | { kind: "init"; plan: TabPlan; heard: SharedArrayBuffer }
   | { kind: "routes"; hostOf: (number | null)[] }
   /** This tab's end of the VM channel to `tab`, transferred in the task that created it. */
   | { kind: "channel"; tab: number; channel: RTCDataChannel; maxMessage: number }

@@ -20,6 +20,8 @@ type WaitAsync = (cell: Int32Array, index: number, value: number, timeoutMs: num
 
 const post = (m: NetToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 let links: VmLinks | null = null;
+/** Per tab: wall time (ms) of the last frame heard on its channel; the page's liveness check reads it. */
+let heard: Float64Array | null = null;
 /** The probe under way per tab: its id and when it left, and who waits for the series. */
 const probes = new Map<number, { sent: number; id: number; left: number; rtts: number[]; request: number }>();
 let probeIds = 0;
@@ -78,6 +80,7 @@ async function pumpLoop(l: VmLinks): Promise<void> {
 function handle(m: PageToNet): void {
   if (m.kind === "init") {
     if (links) throw new Error("the net worker was set up twice");
+    heard = new Float64Array(m.heard);
     links = new VmLinks(m.plan, {
       onPong: (tab, id) => {
         const p = probes.get(tab);
@@ -125,6 +128,7 @@ function handle(m: PageToNet): void {
       channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
         if (failed) return;
         try {
+          if (heard && tab < heard.length) heard[tab] = performance.timeOrigin + performance.now();
           l.fromChannel(tab, new Uint8Array(e.data));
           dirty = true;
         } catch (err) {

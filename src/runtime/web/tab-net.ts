@@ -16,6 +16,9 @@ export interface TabNetEvents {
   channelClosed?(tab: number): void;
 }
 
+/** Tab ids the liveness cells cover (a cluster has far fewer tabs; a tab beyond counts as never heard). */
+const HEARD_TABS = 64;
+
 export class TabNet {
   private readonly worker: Worker;
   private ended = false;
@@ -23,13 +26,15 @@ export class TabNet {
   private pingIds = 0;
   counters: VmLinkCounters = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
   links: VmLinkState[] = [];
+  /** Written by the net worker: per tab, the wall time (ms) of the last frame on its VM channel. */
+  private readonly heard = new Float64Array(new SharedArrayBuffer(8 * HEARD_TABS));
 
   constructor(plan: TabPlan, private readonly events: TabNetEvents) {
     // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
     this.worker = new Worker(new URL("./net-worker.ts", import.meta.url), { type: "module", name: "net" });
     this.worker.addEventListener("message", (e: MessageEvent<NetToPage>) => this.onMessage(e.data));
     this.worker.addEventListener("error", (e: ErrorEvent) => this.fail(`its net worker failed: ${e.message || "an error without a message (the script did not load?)"}`));
-    this.post({ kind: "init", plan });
+    this.post({ kind: "init", plan, heard: this.heard.buffer as SharedArrayBuffer });
   }
 
   private post(m: PageToNet, transfer: Transferable[] = []): void {
@@ -79,6 +84,12 @@ export class TabNet {
   addChannel(tab: number, channel: RTCDataChannel, maxMessage: number): void {
     if (this.ended) throw new Error("the net worker has ended");
     this.worker.postMessage({ kind: "channel", tab, channel, maxMessage } satisfies PageToNet, [channel as unknown as Transferable]);
+  }
+
+  /** Ms since a frame from `tab` last came on its VM channel, or Infinity (none yet, or this net worker ended). */
+  heardAgoMs(tab: number): number {
+    const at = tab >= 0 && tab < HEARD_TABS && !this.ended ? this.heard[tab]! : 0;
+    return at > 0 ? Math.max(0, performance.timeOrigin + performance.now() - at) : Infinity;
   }
 
   relayTo(tab: number, why: string): void {
