@@ -66,7 +66,7 @@ describe("DsmNode transactions", () => {
     expect(n0.inspect(2)).toMatchObject({ state: "invalid", version: 1 });
   });
 
-  it("hold window (holdGrants): a page that arrived with its ownership serves the next request only after holdOver", () => {
+  it("hold window (holdGrants): a page that came to be written serves the next request only after holdOver", () => {
     const n0 = new DsmNode({ self: 0, nodes: 2, pages: 2 });
     const n1 = new DsmNode({ self: 1, nodes: 2, pages: 2, holdGrants: true });
     // node 1 write-faults page 1 (its manager is node 1): the forward goes to node 0, the owner

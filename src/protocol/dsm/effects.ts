@@ -29,7 +29,7 @@ export type DsmEffect =
    */
   | { type: "revoke"; page: PageNumber; access: "none" | "read"; wantBytes: boolean }
   /**
-   * (Only with DsmConfig.holdGrants.) `page` came here with its ownership and the engine has used
+   * (Only with DsmConfig.holdGrants.) `page` came here to be written and the engine has used
    * it: its hold window opens. Forwarded requests for it wait until `DsmNode.holdOver(page)`, which
    * the driver calls after the window (Mirage's delta), whatever other nodes do.
    */

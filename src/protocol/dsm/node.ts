@@ -77,8 +77,8 @@ export interface DsmConfig {
   /** A read fault also moves ownership to the reader (default true). */
   readTakesOwnership?: boolean;
   /**
-   * Mirage's window (default off): a page that arrived here with its ownership stays for a while
-   * after its accessDone. The node emits a `hold` effect; forwarded requests for the page wait
+   * Mirage's window (default off): a page that arrived here to be written stays for a while after
+   * its accessDone. The node emits a `hold` effect; forwarded requests for the page wait
    * until the driver calls `holdOver(page)` (after its window, which it chooses; at once is no hold).
    */
   holdGrants?: boolean;
@@ -797,7 +797,10 @@ export class DsmNode {
     this.version[page] = grant.version;
     this.setAccess(page, accessLevel(grant.access), grant.owner);
     if (grant.owner && grant.copyset.length > 0) this.copysets.set(page, [...grant.copyset]);
-    this.busy.set(page, grant.owner && this.holdGrants ? { kind: "holding", confirm: grant.access, window: true } : { kind: "holding", confirm: grant.access });
+    // Only a page that came to be written gets a window: one that came for a read (with ownership,
+    // readTakesOwnership) would keep its writer waiting while the reader holds it for nothing (the
+    // tick's jiffies: read on one CPU, written on the other); measured in the census, issue 16.
+    this.busy.set(page, grant.access === "write" && this.holdGrants ? { kind: "holding", confirm: grant.access, window: true } : { kind: "holding", confirm: grant.access });
     this.effects.push({ type: "grant", page, access: grant.access, data: grant.data });
   }
 

@@ -64,7 +64,7 @@ export class DsmAgent {
     private readonly onOther: (from: NodeId, msg: Message) => void = () => {},
     private readonly now: () => number = () => performance.now(),
     /**
-     * How long a page that arrived with its ownership stays after its first use (Mirage's window;
+     * How long a page that came to be written stays after its first use (Mirage's window;
      * the DsmNode must have holdGrants). 0: no window (a hold effect ends at once).
      */
     private readonly holdMs = 0,

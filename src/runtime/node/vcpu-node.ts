@@ -52,7 +52,7 @@ export interface VcpuNodeConfig {
   /** When this node notices messages from other nodes (default: every way on). */
   serve?: ServeOptions;
   /**
-   * Hold window in ms (Mirage's delta; default 0, none): a page that came here with its ownership
+   * Hold window in ms (Mirage's delta; default 0, none): a page that came here to be written
    * is not given up for this long after this vCPU first used it, so it cannot bounce between nodes
    * faster than work is done on it. A local policy: nodes of one VM may differ.
    */
