@@ -11,6 +11,9 @@
 //   node 1's remote page-fault latency (every fault of node 1 is served by node 0, in the other
 //   tab) against the raw round trip; then, at the prompt, a command that prints without pause
 //   while both tabs' live views draw, and node 1's faults in that window.
+// - Issue 16's echo (direct boot only): keys typed on tab B (which has no devices) to their echo on
+//   tab B's console, timed inside tab B from the keydown to the character in its transcript, first
+//   with no added delay, then with the live view's knob at 10 ms one way (set on tab B).
 // Every run checks that its node frames took the path it claims (the tabs' VM links and the net
 // workers' counters) and throws if not. The bench reports; it judges nothing.
 
@@ -75,6 +78,11 @@ const SELFTEST_METRICS = [
   "tabs.speedup.2",
   "tabs.selftest_s",
 ];
+/** Keys per echo series, and the knob's one-way delay for the second series (issue 16: tabs.echo_ms.10ms). */
+const ECHO_KEYS = 12;
+const ECHO_DELAY_MS = 10;
+const ECHO_TIMEOUT_MS = 300_000;
+const ECHO_METRICS = ["tabs.echo_ms", "tabs.echo_ms.10ms"];
 const LINUX_METRICS = [
   "tabs.boot_ratio.2",
   "tabs.boot_ratio.2.relay",
@@ -112,9 +120,11 @@ const withQuery = (url: string, key: string, value: string) => {
 };
 
 const tabs: BenchModule = {
-  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest"],
+  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest", "tabs.echo"],
   async run(ctx) {
-    const linux = LINUX_METRICS.some((m) => ctx.wants(m));
+    const echo = ECHO_METRICS.some((m) => ctx.wants(m));
+    const linuxFull = LINUX_METRICS.some((m) => ctx.wants(m));
+    const linux = linuxFull || echo;
     const selftest = SELFTEST_METRICS.some((m) => ctx.wants(m));
     await ensureInstrumentedWasm();
     if (selftest) await buildSelftest();
@@ -140,7 +150,7 @@ const tabs: BenchModule = {
       };
 
       if (selftest) Object.assign(out, await selftestOnTwoTabs(ctx, context, server.url, rtt));
-      if (linux) Object.assign(out, await linuxOnTwoTabs(ctx, context, server.url, rtt, stock));
+      if (linux) Object.assign(out, await linuxOnTwoTabs(ctx, context, server.url, rtt, stock, echo, linuxFull));
       return out;
     } finally {
       await browser.close();
@@ -268,6 +278,8 @@ interface LinuxRun {
   boot: NodeStatus;
   counters: Counters;
   stream: StreamWindow;
+  /** Key-to-echo times on tab B (ms): without added delay, and with the knob at ECHO_DELAY_MS. */
+  echo: { plain: number[]; delayed: number[] } | null;
 }
 
 interface StreamWindow {
@@ -291,7 +303,7 @@ async function node1(b: ClusterPage): Promise<NodeStatus> {
 }
 
 /** Linux on two tabs (frames `path`): boot to the shell, node 1's faults during the boot and during a streaming window. */
-async function bootOnTabs(ctx: BenchContext, context: BrowserContext, url: string, path: "direct" | "relay"): Promise<LinuxRun> {
+async function bootOnTabs(ctx: BenchContext, context: BrowserContext, url: string, path: "direct" | "relay", echo = false): Promise<LinuxRun> {
   const q = (u: string) => (path === "relay" ? withQuery(u, "vmlink", "relay") : u);
   ctx.log(`tabs: booting Linux with vCPU 0 in tab A and vCPU 1 in tab B, frames ${path === "relay" ? "through the main threads (?vmlink=relay on both)" : "worker to worker"}`);
   const a = await openPage(context, q(url));
@@ -309,10 +321,11 @@ async function bootOnTabs(ctx: BenchContext, context: BrowserContext, url: strin
     await b.waitForTimeout(1500);
     const boot = await node1(b);
     const stream = await streamWindow(ctx, a, b);
+    const echoes = echo ? await echoSeries(ctx, a, b) : null;
     const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
     checkPath(`the Linux boot (${path})`, path, await Promise.all(pages.map((p) => vmLinksOf(p))), counters);
     if (a.errors.length || b.errors.length) throw new Error(`page errors: ${[...a.errors, ...b.errors].join("; ")}`);
-    return { seconds, boot, counters: counters[0]!, stream };
+    return { seconds, boot, counters: counters[0]!, stream, echo: echoes };
   } finally {
     for (const p of pages.reverse()) await p.close();
   }
@@ -384,8 +397,85 @@ async function streamWindow(ctx: BenchContext, a: ClusterPage, b: ClusterPage): 
   };
 }
 
-async function linuxOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rtt: number, stock: number): Promise<Metrics> {
-  const direct = await bootOnTabs(ctx, context, url, "direct");
+/** Issue 16's echo figures from the direct boot's series (none when it measured none). */
+function echoMetrics(direct: LinuxRun): Metrics {
+  const echoes: Metrics = {};
+  if (direct.echo) {
+    const { plain, delayed } = direct.echo;
+    echoes["tabs.echo_ms"] = {
+      value: med(plain),
+      unit: "ms",
+      note: `a key typed on tab B (no devices) to its echo on tab B's console, median of ${plain.length}: ${list(plain, 1)} ms; Linux at its prompt, 2 vCPUs on 2 tabs, frames worker to worker`,
+    };
+    echoes["tabs.echo_ms.10ms"] = {
+      value: med(delayed),
+      unit: "ms",
+      note: `the same with the live view's knob at ${ECHO_DELAY_MS} ms one way on every link (set on tab B), median of ${delayed.length}: ${list(delayed, 1)} ms = ${(med(delayed) / (2 * ECHO_DELAY_MS)).toFixed(1)} round trips of 2 x ${ECHO_DELAY_MS} ms; without delay ${med(plain).toFixed(1)} ms`,
+    };
+  }
+  return echoes;
+}
+
+/** `count` keys typed on tab B, each timed inside the tab from its keydown to its echo in tab B's transcript (ms). */
+async function echoTimes(b: ClusterPage, count: number): Promise<number[]> {
+  await b.locator(".xterm").click();
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = "abcdefghijklmnopqrstuvwxyz"[i % 26]!;
+    await b.evaluate(
+      ([key, timeoutMs]) => {
+        const hook = (globalThis as unknown as { giantwebCluster: { consoleText(): string } }).giantwebCluster;
+        const from = hook.consoleText().length;
+        let t0 = 0;
+        const onKey = (e: KeyboardEvent) => {
+          if (e.key === key && t0 === 0) t0 = performance.now();
+        };
+        document.addEventListener("keydown", onKey, true);
+        (globalThis as unknown as { benchEcho: Promise<number> }).benchEcho = new Promise<number>((resolve, reject) => {
+          const timer = setInterval(() => {
+            const text = hook.consoleText();
+            if (t0 > 0 && text.length > from && text.slice(from).includes(key)) {
+              clearInterval(timer);
+              document.removeEventListener("keydown", onKey, true);
+              resolve(performance.now() - t0);
+            } else if (t0 > 0 && performance.now() - t0 > timeoutMs) {
+              clearInterval(timer);
+              reject(new Error(`no echo of "${key}" on this tab's console within ${timeoutMs / 1000} s`));
+            }
+          }, 1);
+        });
+      },
+      [key, ECHO_TIMEOUT_MS] as const,
+    );
+    await b.keyboard.press(key);
+    times.push(await b.evaluate(() => (globalThis as unknown as { benchEcho: Promise<number> }).benchEcho));
+    await b.waitForTimeout(200);
+  }
+  await b.keyboard.press("Control+u"); // the shell forgets the typed line
+  return times;
+}
+
+/** At the prompt: echo times on tab B, then the knob at ECHO_DELAY_MS (set on tab B, shown on tab A), echo times again, knob off. */
+async function echoSeries(ctx: BenchContext, a: ClusterPage, b: ClusterPage): Promise<{ plain: number[]; delayed: number[] }> {
+  const plain = await echoTimes(b, ECHO_KEYS);
+  ctx.log(`tabs: echo on tab B, no added delay: ${list(plain, 1)} ms`);
+  const panel = b.locator(".lv-panel");
+  if (await panel.evaluate((p) => p.classList.contains("lv-collapsed"))) await b.locator(".lv-panel .lv-toggle").click();
+  await b.locator(".lv-knob-on").check();
+  await b.locator(".lv-knob-range").fill(String(ECHO_DELAY_MS));
+  await b.locator(".lv-knob-range").dispatchEvent("change");
+  await a.waitForFunction((ms) => document.querySelector(".lv-knob-value")?.textContent === `${ms} ms`, ECHO_DELAY_MS, { timeout: 60_000 });
+  await b.waitForTimeout(3000);
+  const delayed = await echoTimes(b, ECHO_KEYS);
+  ctx.log(`tabs: echo on tab B, ${ECHO_DELAY_MS} ms added one way: ${list(delayed, 1)} ms`);
+  await b.locator(".lv-knob-on").uncheck();
+  return { plain, delayed };
+}
+
+async function linuxOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rtt: number, stock: number, echo: boolean, full: boolean): Promise<Metrics> {
+  const direct = await bootOnTabs(ctx, context, url, "direct", echo);
+  const echoes = echoMetrics(direct);
+  if (!full) return echoes;
   const relay = await bootOnTabs(ctx, context, url, "relay");
   const d = direct.boot.faultMs!;
   const r = relay.boot.faultMs!;
@@ -400,6 +490,7 @@ async function linuxOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: s
   const boot = (run: LinuxRun, what: string) =>
     `2 vCPUs on 2 tabs, ${what}: ${run.seconds.toFixed(1)} s from the join (images fetched, workers started) to the shell / stock v86 one CPU ${stock.toFixed(1)} s`;
   return {
+    ...echoes,
     "tabs.boot_ratio.2": { value: direct.seconds / stock, unit: "ratio", note: `${boot(direct, "frames worker to worker")}; relay ${(relay.seconds / stock).toFixed(2)} in the same run` },
     "tabs.boot_ratio.2.relay": {
       value: relay.seconds / stock,
