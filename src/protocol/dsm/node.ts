@@ -519,8 +519,7 @@ export class DsmNode {
       const fwd = this.windowForwards.get(page);
       if (fwd === undefined) return;
       this.windowForwards.delete(page);
-      if (this.busy.has(page)) this.defer(page, { kind: "forward", fwd });
-      else this.serve(fwd);
+      this.takeForward(fwd);
     });
   }
 
@@ -840,8 +839,13 @@ export class DsmNode {
       throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} names requester ${msg.requester}`);
     if ((msg.access !== "read" && msg.access !== "write") || !isVersion(msg.have))
       throw new DsmProtocolError(`request for page ${page} forwarded by node ${from} is malformed`);
-    if (this.busy.has(page)) this.defer(page, { kind: "forward", fwd: msg });
-    else this.serveOrWait(msg);
+    this.takeForward(msg);
+  }
+
+  /** A forwarded request waits while the page is busy, then for its hold window, then is served. */
+  private takeForward(fwd: DsmForward): void {
+    if (this.busy.has(fwd.page)) this.defer(fwd.page, { kind: "forward", fwd });
+    else this.serveOrWait(fwd);
   }
 
   /** Serves a forwarded request unless the page is in its hold window, where it waits for holdOver. */

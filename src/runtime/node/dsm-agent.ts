@@ -155,9 +155,9 @@ export class DsmAgent {
     if (this.windows.length === 0) return;
     const t = this.now();
     while (this.windows.length > 0 && this.windows[0]!.until <= t) {
-      const page = this.windows.shift()!.page;
-      if (this.dsm.requestsInWindows > 0 && this.dsm.inspect(page).heldForward) this.counters.windowWaits++;
-      this.apply(this.dsm.holdOver(page));
+      const waiting = this.dsm.requestsInWindows;
+      this.apply(this.dsm.holdOver(this.windows.shift()!.page));
+      if (this.dsm.requestsInWindows < waiting) this.counters.windowWaits++;
     }
   }
 
