@@ -29,6 +29,14 @@ export const MAX_ADDED_DELAY_MS = 50;
 /** The longest DSM hold window a node accepts (VcpuNodeConfig.holdMs): beyond it a peer waits longer than any fault should. */
 export const MAX_HOLD_MS = 100;
 
+/** A hold window from configuration (undefined: none), checked: a number of ms in 0..MAX_HOLD_MS. */
+export function checkHoldMs(value: unknown): number {
+  const ms = value === undefined ? 0 : value;
+  if (!(typeof ms === "number" && Number.isFinite(ms) && ms >= 0 && ms <= MAX_HOLD_MS))
+    throw new RangeError(`holdMs must be a number of ms in 0..${MAX_HOLD_MS}, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
 /** What the local engine may do with a page. */
 export type Access = "none" | "read" | "write";
 

@@ -8,7 +8,7 @@ import { PIC_PORTS, VcpuInterrupts } from "../../engine/interrupts/index.ts";
 import { TSC_PER_MS } from "../../engine/interrupts/vcpu-interrupts.ts";
 import type { Vcpu } from "../../engine/vcpu.ts";
 import { DsmNode } from "../../protocol/dsm/node.ts";
-import { MAX_HOLD_MS } from "../../protocol/types.ts";
+import { checkHoldMs } from "../../protocol/types.ts";
 import type { IoSize, Message } from "../../protocol/messages.ts";
 import { LocalLinks, type LocalLinksPlan } from "../links/local-links.ts";
 import type { BootWrite, GuestV86Options } from "../../machine/guest-setup.ts";
@@ -119,9 +119,7 @@ export function wallClockTsc(epochMs: number): () => bigint {
 export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const { plan } = config;
   const serve = checkServe(config.serve ?? {});
-  const holdMs = config.holdMs ?? 0;
-  if (!(typeof holdMs === "number" && Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS))
-    throw new RangeError(`holdMs must be a number of ms in 0..${MAX_HOLD_MS}, got ${JSON.stringify(config.holdMs)}`);
+  const holdMs = checkHoldMs(config.holdMs);
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;

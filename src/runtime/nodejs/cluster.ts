@@ -1,7 +1,7 @@
 // A many-to-one VM in Node: its nodes in worker_threads joined by shared-memory links, the console
 // output of the device node, and per-node statistics. Used by the integration tests and the benchmarks.
 import type { Worker } from "node:worker_threads";
-import { MAX_ADDED_DELAY_MS, MAX_HOLD_MS } from "../../protocol/types.ts";
+import { MAX_ADDED_DELAY_MS, checkHoldMs } from "../../protocol/types.ts";
 import { planLocalLinks } from "../links/local-links.ts";
 import { startTsWorker } from "./ts-worker.ts";
 import type { GuestFiles } from "./guest-files.ts";
@@ -91,9 +91,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   const elastic = opts.possibleCpus !== undefined || opts.presentCpus !== undefined || slots > opts.nodes.length;
   const delay = opts.linkDelayMs ?? 0;
   if (!Number.isInteger(delay) || delay < 0 || delay > MAX_ADDED_DELAY_MS) throw new RangeError(`linkDelayMs must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${String(opts.linkDelayMs)}`);
-  const holdMs = opts.holdMs ?? 0;
-  if (!(typeof holdMs === "number" && Number.isFinite(holdMs) && holdMs >= 0 && holdMs <= MAX_HOLD_MS))
-    throw new RangeError(`holdMs must be a number of ms in 0..${MAX_HOLD_MS}, got ${String(opts.holdMs)}`);
+  const holdMs = checkHoldMs(opts.holdMs);
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
   const errors: NodeFailureError[] = [];
