@@ -417,29 +417,36 @@ function echoMetrics(direct: LinuxRun): Metrics {
 }
 
 /** `count` keys typed on tab B, each timed inside the tab from its keydown to its echo in tab B's transcript (ms). */
-async function echoTimes(b: ClusterPage, count: number): Promise<number[]> {
+export async function echoTimes(b: ClusterPage, count: number): Promise<number[]> {
   await b.locator(".xterm").click();
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const key = "abcdefghijklmnopqrstuvwxyz"[i % 26]!;
     await b.evaluate(
       ([key, timeoutMs]) => {
+        // No named function in here: tsx (esbuild keepNames) would wrap it in a __name() call
+        // that does not exist in the page.
         const hook = (globalThis as unknown as { giantwebCluster: { consoleText(): string } }).giantwebCluster;
         const from = hook.consoleText().length;
         let t0 = 0;
-        const onKey = (e: KeyboardEvent) => {
-          if (e.key === key && t0 === 0) t0 = performance.now();
-        };
-        document.addEventListener("keydown", onKey, true);
+        const listening = new AbortController();
+        document.addEventListener(
+          "keydown",
+          (e: KeyboardEvent) => {
+            if (e.key === key && t0 === 0) t0 = performance.now();
+          },
+          { capture: true, signal: listening.signal },
+        );
         (globalThis as unknown as { benchEcho: Promise<number> }).benchEcho = new Promise<number>((resolve, reject) => {
           const timer = setInterval(() => {
             const text = hook.consoleText();
             if (t0 > 0 && text.length > from && text.slice(from).includes(key)) {
               clearInterval(timer);
-              document.removeEventListener("keydown", onKey, true);
+              listening.abort();
               resolve(performance.now() - t0);
             } else if (t0 > 0 && performance.now() - t0 > timeoutMs) {
               clearInterval(timer);
+              listening.abort();
               reject(new Error(`no echo of "${key}" on this tab's console within ${timeoutMs / 1000} s`));
             }
           }, 1);
