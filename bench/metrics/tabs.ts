@@ -417,11 +417,17 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
     await waitForConsole(a, /==on2/, "CPU 1 online after tab B's Join", LINUX_ON_TABS_MS, mark);
     await waitForConsole(b, /==on2/, "tab B's console showing CPU 1 online", 120_000);
     await b.waitForTimeout(1000);
+    // Which CPU takes the serial port's interrupts (the devices are on node 0, with vCPU 0).
+    const irqMark = (await consoleText(a)).length;
+    await typeInto(a, "cat /proc/cmdline; grep -E 'CPU|ttyS' /proc/interrupts; echo ==irq$((2+2))\n");
+    const irqs = await waitForConsole(a, /==irq4/, "the serial port's line of /proc/interrupts", 120_000, irqMark);
+    const ttyLine = /^\s*4:.*$/m.exec(irqs)?.[0]?.trim() ?? "(no ttyS0 line)";
+    ctx.log(`tabs: echo: ${ttyLine}`);
     const { plain, delayed } = await echoSeries(ctx, a, b);
     const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
     checkPath("the elastic VM of the echo", "direct", await Promise.all(pages.map((p) => vmLinksOf(p))), counters);
     if (a.errors.length || b.errors.length) throw new Error(`page errors: ${[...a.errors, ...b.errors].join("; ")}`);
-    const where = "Linux at its prompt, an elastic VM (tab A's Start with vCPU 0 and the devices, tab B joined with vCPU 1), frames worker to worker";
+    const where = `Linux at its prompt, an elastic VM (tab A's Start with vCPU 0 and the devices, tab B joined with vCPU 1), frames worker to worker; /proc/interrupts: ${ttyLine.replace(/\s+/g, " ")}`;
     return {
       "tabs.echo_ms": {
         value: med(plain),

@@ -34,9 +34,13 @@ export interface GuestImages {
 /**
  * `nokaslr`: Debian's kernel otherwise picks a random physical base at each boot (48 MiB above its
  * link address in one boot here), and the live view names pages from System.map's link addresses.
- * Kept equal to the page's DEFAULT_BOOT_CONFIG.cmdline (src/ui/page/boot-config.ts).
+ * `irqaffinity=0` (a documented kernel parameter: the default affinity of device interrupts): the
+ * devices live on node 0 with vCPU 0, and without it the kernel put the serial port's IRQ 4 on CPU 1,
+ * so with vCPU 1 on another tab every UART register access of the interrupt handler crossed the
+ * network (a key typed on tab B took 116 ms to its echo, median, on one machine).
+ * Kept equal to the page's DEFAULT_BOOT_CONFIG.cmdline (src/ui/page/boot-config.ts; a test checks).
  */
-export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr";
+export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr irqaffinity=0";
 
 export const guestPaths = (dir = GUEST_DIR): GuestImages => ({
   bzImage: join(dir, "linux/bzImage"),

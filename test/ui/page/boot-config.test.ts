@@ -58,3 +58,9 @@ it("takes how a cluster's node frames go between tabs (?vmlink=), and names a ba
   expect(parseBootConfig("?vmlink=auto")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
   expect(parseBootConfig("?vmlink=pigeon")).toEqual({ ok: false, errors: ['vmlink: "pigeon" must be "auto" or "relay"'] });
 });
+
+it("boots the page's default guest with the same kernel command line as Node's (both name pages and route IRQs alike)", async () => {
+  const { DEFAULT_CMDLINE } = await import("../../../src/guests/images.ts");
+  expect(DEFAULT_BOOT_CONFIG.cmdline).toBe(DEFAULT_CMDLINE);
+  expect(DEFAULT_CMDLINE.split(" ")).toEqual(expect.arrayContaining(["nokaslr", "irqaffinity=0"]));
+});
