@@ -15,7 +15,8 @@
 //   vCPU 0 alone, tab B's Join brings vCPU 1 online; the 2-tab boot above takes 5-25 minutes here):
 //   keys typed on tab B (which has no devices) to their echo on tab B's console, timed inside tab B
 //   from the keydown to the character in its transcript, first with no added delay, then with the
-//   live view's knob at 10 ms one way (set on tab B).
+//   live view's knob at 10 ms one way (set on tab B). Beside them, to tell the parts apart, the same
+//   keys on tab A (the devices' tab): with vCPU 0 alone before the join, after it, and at 10 ms.
 // Every run checks that its node frames took the path it claims (the tabs' VM links and the net
 // workers' counters) and throws if not. The bench reports; it judges nothing.
 
@@ -85,7 +86,7 @@ const SELFTEST_METRICS = [
 const ECHO_KEYS = 12;
 const ECHO_DELAY_MS = 10;
 const ECHO_TIMEOUT_MS = 300_000;
-const ECHO_METRICS = ["tabs.echo_ms", "tabs.echo_ms.10ms"];
+const ECHO_METRICS = ["tabs.echo_ms", "tabs.echo_ms.10ms", "tabs.echo_ms.host", "tabs.echo_ms.host_alone"];
 const LINUX_METRICS = [
   "tabs.boot_ratio.2",
   "tabs.boot_ratio.2.relay",
@@ -408,6 +409,10 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
   try {
     const link = await startElastic(a, 2, 1);
     await waitForConsole(a, PROMPT, "the shell prompt on tab A", LINUX_ON_TABS_MS);
+    await a.waitForTimeout(2000);
+    // The yardstick: the same keys on tab A while its vCPU 0 runs the guest alone (no DSM traffic).
+    const alone = await echoTimes(a, ECHO_KEYS);
+    ctx.log(`tabs: echo on tab A, vCPU 0 alone: ${list(alone, 1)} ms`);
     const b = await openPage(context, link);
     pages.push(b);
     await joinCluster(b, 1);
@@ -419,16 +424,29 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
     await b.waitForTimeout(1000);
     // Which CPU takes the serial port's interrupts (the devices are on node 0, with vCPU 0).
     const irqMark = (await consoleText(a)).length;
-    await typeInto(a, "cat /proc/cmdline; grep -E 'CPU|ttyS' /proc/interrupts; echo ==irq$((2+2))\n");
+    await typeInto(a, "cat /proc/cmdline; grep -E 'CPU|ttyS' /proc/interrupts; echo shell on CPU $(cut -d' ' -f39 /proc/$$/stat); echo ==irq$((2+2))\n");
     const irqs = await waitForConsole(a, /==irq4/, "the serial port's line of /proc/interrupts", 120_000, irqMark);
     const ttyLine = /^\s*4:.*$/m.exec(irqs)?.[0]?.trim() ?? "(no ttyS0 line)";
-    ctx.log(`tabs: echo: ${ttyLine}`);
-    const { plain, delayed } = await echoSeries(ctx, a, b);
+    const shellCpu = /^shell on CPU \d+/m.exec(irqs)?.[0] ?? "shell's CPU not read";
+    ctx.log(`tabs: echo: ${ttyLine}; ${shellCpu}`);
+    const { host, plain, delayed, hostDelayed } = await echoSeries(ctx, a, b);
     const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
     checkPath("the elastic VM of the echo", "direct", await Promise.all(pages.map((p) => vmLinksOf(p))), counters);
     if (a.errors.length || b.errors.length) throw new Error(`page errors: ${[...a.errors, ...b.errors].join("; ")}`);
-    const where = `Linux at its prompt, an elastic VM (tab A's Start with vCPU 0 and the devices, tab B joined with vCPU 1), frames worker to worker; /proc/interrupts: ${ttyLine.replace(/\s+/g, " ")}`;
+    const where =
+      `Linux at its prompt, an elastic VM (tab A's Start with vCPU 0 and the devices, tab B joined with vCPU 1), frames worker to worker; /proc/interrupts: ${ttyLine.replace(/\s+/g, " ")}; ${shellCpu}; ` +
+      `medians of the same keys typed on tab A: ${med(alone).toFixed(1)} ms with vCPU 0 alone (before the join), ${med(host).toFixed(1)} ms with both CPUs online, ${med(hostDelayed).toFixed(1)} ms with the knob at ${ECHO_DELAY_MS} ms`;
     return {
+      "tabs.echo_ms.host_alone": {
+        value: med(alone),
+        unit: "ms",
+        note: `a key typed on tab A (the devices' tab) to its echo there, vCPU 0 alone before tab B joined, median of ${alone.length}: ${list(alone, 1)} ms`,
+      },
+      "tabs.echo_ms.host": {
+        value: med(host),
+        unit: "ms",
+        note: `the same on tab A after tab B joined (2 CPUs online, DSM traffic between the tabs), median of ${host.length}: ${list(host, 1)} ms; with the knob at ${ECHO_DELAY_MS} ms: ${list(hostDelayed, 1)} ms`,
+      },
       "tabs.echo_ms": {
         value: med(plain),
         unit: "ms",
@@ -491,8 +509,10 @@ export async function echoTimes(b: ClusterPage, count: number): Promise<number[]
   return times;
 }
 
-/** At the prompt: echo times on tab B, then the knob at ECHO_DELAY_MS (set on tab B, shown on tab A), echo times again, knob off. */
-async function echoSeries(ctx: BenchContext, a: ClusterPage, b: ClusterPage): Promise<{ plain: number[]; delayed: number[] }> {
+/** At the prompt: echo times on tab A and tab B, then the knob at ECHO_DELAY_MS (set on tab B, shown on tab A), both again, knob off. */
+async function echoSeries(ctx: BenchContext, a: ClusterPage, b: ClusterPage): Promise<{ host: number[]; plain: number[]; delayed: number[]; hostDelayed: number[] }> {
+  const host = await echoTimes(a, ECHO_KEYS);
+  ctx.log(`tabs: echo on tab A, both CPUs online: ${list(host, 1)} ms`);
   const plain = await echoTimes(b, ECHO_KEYS);
   ctx.log(`tabs: echo on tab B, no added delay: ${list(plain, 1)} ms`);
   const panel = b.locator(".lv-panel");
@@ -504,8 +524,10 @@ async function echoSeries(ctx: BenchContext, a: ClusterPage, b: ClusterPage): Pr
   await b.waitForTimeout(3000);
   const delayed = await echoTimes(b, ECHO_KEYS);
   ctx.log(`tabs: echo on tab B, ${ECHO_DELAY_MS} ms added one way: ${list(delayed, 1)} ms`);
+  const hostDelayed = await echoTimes(a, ECHO_KEYS);
+  ctx.log(`tabs: echo on tab A, ${ECHO_DELAY_MS} ms added one way: ${list(hostDelayed, 1)} ms`);
   await b.locator(".lv-knob-on").uncheck();
-  return { plain, delayed };
+  return { host, plain, delayed, hostDelayed };
 }
 
 async function linuxOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rtt: number, stock: number, echo: boolean, full: boolean): Promise<Metrics> {
