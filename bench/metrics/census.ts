@@ -28,8 +28,18 @@
 //                                holds it) to .cache/census/memory.bin, for reading kernel structures
 //   GIANTWEB_CENSUS_SYSTEM_MAP   a full System.map (Debian's linux-image-*-dbg) to name static and
 //                                per-CPU variables that the kallsyms map lacks (no KALLSYMS_ALL)
+//   GIANTWEB_CENSUS_DELAY_MS     the far windows' one-way delay (default 0: no far windows; 10 for
+//                                linux.speedup.2.10ms)
+//   GIANTWEB_CENSUS_DELAY_LINES  lines of each far window's gzip input (default 40,000)
+//   GIANTWEB_CENSUS_FAR_LIMIT_S  how long each command typed at a distance may take (default 900)
 // Windows: (a) boot, (b) idle, (c1) one gzip alone on vCPU 0, (c) two gzip pinned to vCPU 0 and 1;
 // linux.speedup.2 = 2 x t(c1) / t(c), linux.idle_faults_per_s.2 = remote faults/s in (b).
+// Then the far windows, the same pair with the latency knob at 10 ms one way on both nodes (each
+// node delays what it sends, as the live view's knob does): (d1) one gzip alone, (d) two at once,
+// on smaller inputs (every remote fault then costs at least 20 ms); linux.speedup.2.10ms = 2 x
+// t(d1) / t(d). Off by default: at 10 ms the first run never finished (d1) (CPU 0 reported a soft
+// lockup of 283 s and a `cat /proc/interrupts` did not end in 600 s); the far windows then end at
+// their limit, the knob goes off, the guest's answer is awaited, and the rest of the census stands.
 
 import { readFileSync } from "node:fs";
 import { isMainThread, parentPort, workerData, type Worker } from "node:worker_threads";
@@ -51,6 +61,9 @@ const FULL_MAP = (process.env.GIANTWEB_CENSUS_SYSTEM_MAP ?? "").trim();
 const PAGE = 4096;
 const DUMP = process.env.GIANTWEB_CENSUS_DUMP === "1";
 const HOLD_MS = process.env.GIANTWEB_HOLD_MS === undefined ? undefined : Number(process.env.GIANTWEB_HOLD_MS);
+const DELAY_MS = Number(process.env.GIANTWEB_CENSUS_DELAY_MS ?? 0);
+const FAR_LIMIT_S = Number(process.env.GIANTWEB_CENSUS_FAR_LIMIT_S ?? 900);
+const DELAY_LINES = Number(process.env.GIANTWEB_CENSUS_DELAY_LINES ?? 40_000);
 
 // ------------------------------------------------------------------ the node worker
 
@@ -71,6 +84,7 @@ async function nodeWorker(d: NodeData): Promise<void> {
   const { readGuestFiles } = await import("../../src/runtime/nodejs/guest-files.ts");
   const { NodeViewRecorder } = await import("../../src/runtime/node/view-recorder.ts");
   const { wallClockMs } = await import("../../src/runtime/node/wall-clock.ts");
+  const { delayLinks } = await import("../../src/runtime/links/link-delay.ts");
   const { v86, bootWrites } = guestSetup(readGuestFiles(d.guest), { first: d.plan.self === 0, cpus: d.vcpuNodes.length });
   const node = await startVcpuNode({
     plan: d.plan,
@@ -98,6 +112,9 @@ async function nodeWorker(d: NodeData): Promise<void> {
       recorder.fault(d.vcpu, page, access, performance.timeOrigin + start, performance.timeOrigin + performance.now());
     }
   };
+  // The latency knob, off until the far windows: every frame this node sends waits this long.
+  let delayMs = 0;
+  delayLinks(node.links, () => delayMs);
   const report = () => {
     const r = recorder.take();
     parentPort!.postMessage({ kind: "events", events: r.events, dropped: r.droppedEvents });
@@ -105,6 +122,10 @@ async function nodeWorker(d: NodeData): Promise<void> {
   setInterval(report, 250);
   parentPort!.on("message", (m) => {
     if (m.kind === "send") node.vcpu.sendSerial(m.text);
+    if (m.kind === "delay") {
+      delayMs = m.ms as number;
+      parentPort!.postMessage({ kind: "delayed", ms: delayMs });
+    }
     if (m.kind === "peek") {
       // The bytes of each page this node holds (a copy or the page), null for a page it does not.
       const pages: (Uint8Array | null)[] = [];
@@ -203,6 +224,20 @@ class CensusCluster {
       w.on("message", on);
       w.postMessage({ kind: "stats" });
     });
+  }
+
+  /** Sets the added one-way delay on every frame both nodes send; resolves when both use it. */
+  setDelay(ms: number): Promise<void> {
+    return Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const on = (m: { kind: string }) => m.kind === "delayed" && (w.off("message", on), resolve());
+            w.on("message", on);
+            w.postMessage({ kind: "delay", ms });
+          }),
+      ),
+    ).then(() => undefined);
   }
 
   /** Pages [page, page + count) as the node that holds each sees it (null: neither holds it). */
@@ -449,7 +484,7 @@ async function readSchedObjects(c: CensusCluster, symbols: readonly KernelSymbol
 
 // ------------------------------------------------------------------ the run
 
-type Phase = "boot" | "idle" | "one" | "job";
+type Phase = "boot" | "idle" | "one" | "job" | "one10" | "job10";
 
 const census: BenchModule = {
   prefixes: ["census.", "linux."],
@@ -464,6 +499,10 @@ const census: BenchModule = {
     const { faultCensus, formatCensus } = censusLib;
     const { wallClockMs } = await import("../../src/runtime/node/wall-clock.ts");
 
+    const { MAX_ADDED_DELAY_MS } = await import("../../src/protocol/types.ts");
+    if (!Number.isInteger(DELAY_MS) || DELAY_MS < 0 || DELAY_MS > MAX_ADDED_DELAY_MS) throw new RangeError(`GIANTWEB_CENSUS_DELAY_MS must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${process.env.GIANTWEB_CENSUS_DELAY_MS}`);
+    if (!(FAR_LIMIT_S > 0)) throw new RangeError(`GIANTWEB_CENSUS_FAR_LIMIT_S must be a positive number of seconds, got ${process.env.GIANTWEB_CENSUS_FAR_LIMIT_S}`);
+    if (!Number.isInteger(DELAY_LINES) || DELAY_LINES < 1000) throw new RangeError(`GIANTWEB_CENSUS_DELAY_LINES must be an integer of at least 1000, got ${process.env.GIANTWEB_CENSUS_DELAY_LINES}`);
     const g = ensureGuestImages();
     const wasmPath = await ensureInstrumentedWasm();
     // The kallsyms map (text, exports, section starts) locates __per_cpu_offset and fingerprints the
@@ -532,11 +571,11 @@ const census: BenchModule = {
         for (const o of naming.objects) ctx.log(`census:   ${o.name} at physical 0x${o.address.toString(16)} (page 0x${Math.floor(o.address / PAGE).toString(16)}), ${o.size} bytes`);
       } else ctx.log("census: __per_cpu_offset not read; per-CPU pages are not named");
 
-      // The job's input, made before the idle minute so that the minute is idle.
-      await c.run(`seq 1 ${JOB_LINES} > /root/a; cp /root/a /root/b; sync`);
+      // The jobs' inputs, made before the idle minute so that the minute is idle.
+      await c.run(`seq 1 ${JOB_LINES} > /root/a; cp /root/a /root/b; seq 1 ${DELAY_LINES} > /root/c; cp /root/c /root/d; sync`);
 
-      const counted = async (run: () => Promise<void>, long = false): Promise<Window> => {
-        const before = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
+      const counted = async (run: () => Promise<void>, long = false, commandMs = 600_000): Promise<Window> => {
+        const before = parseGuestCounters(await c.run(GUEST_COUNTERS, commandMs), cpus);
         if (long) await new Promise((r) => setTimeout(r, 1000));
         const s0 = await allStats();
         const cpu0 = process.cpuUsage();
@@ -547,7 +586,7 @@ const census: BenchModule = {
         const cpu = process.cpuUsage(cpu0);
         const machine1 = machineCpu();
         const s1 = await allStats();
-        const after = parseGuestCounters(await c.run(GUEST_COUNTERS), cpus);
+        const after = parseGuestCounters(await c.run(GUEST_COUNTERS, commandMs), cpus);
         // Whether the host gave the vCPUs their cores (the machine is shared): this process's CPU
         // time (both node workers and the main thread) and the machine's busy share in the window.
         const wallS = (endMs - startMs) / 1000;
@@ -590,6 +629,39 @@ const census: BenchModule = {
       ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 (${JOB_LINES} lines each)`);
       windows.job = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c' & taskset 2 sh -c 'gzip -c /root/b | wc -c' & wait`, 1_200_000), 2));
 
+      // (d1) and (d): the same pair at a distance, on inputs small enough to finish. A warm-up without
+      // delay first leaves each small file's pages with the vCPU that reads it, as for (c1) and (c).
+      let farFailure: string | null = null;
+      if (DELAY_MS > 0) {
+        await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c'; taskset 2 sh -c 'gzip -c /root/d | wc -c'`, 1_200_000);
+        const farStart = wallClockMs();
+        const mark = c.output().length;
+        await c.setDelay(DELAY_MS);
+        // Each command typed at a distance may take FAR_LIMIT_S; one that does not finish ends the far windows.
+        const far = FAR_LIMIT_S * 1000;
+        try {
+          ctx.log(`census: latency knob at ${DELAY_MS} ms one way; one gzip on vCPU 0 (${DELAY_LINES} lines)`);
+          windows.one10 = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c'`, far), 1), false, far);
+          ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 at ${DELAY_MS} ms (${DELAY_LINES} lines each)`);
+          windows.job10 = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c' & taskset 2 sh -c 'gzip -c /root/d | wc -c' & wait`, far), 2), false, far);
+        } catch (err) {
+          // The guest is still working through what was typed: without the delay it finishes, and
+          // its last command's end marker says the console is ours again.
+          farFailure = `${(err as Error).message.split("\n")[0]} (after ${((wallClockMs() - farStart) / 1000).toFixed(0)} s); the guest's console meanwhile:\n${c.output().slice(mark).slice(-1500)}`;
+          delete windows.one10;
+          delete windows.job10;
+          ctx.log(`census: far windows at ${DELAY_MS} ms abandoned: ${farFailure}`);
+        } finally {
+          await c.setDelay(0);
+        }
+        if (farFailure) {
+          const rest = c.output().length;
+          await c.waitFor(/==done\r?\n/, 1_200_000, mark); // only the command that timed out was pending
+          await c.run("echo resync", 600_000);
+          ctx.log(`census: the guest answered again ${((wallClockMs() - farStart) / 1000).toFixed(0)} s after the knob went on (${c.output().length - rest} console bytes since)`);
+        }
+      }
+
       const afterLog: string[] = [];
       if (GUEST_AFTER) {
         const said = await c.run(GUEST_AFTER, 600_000);
@@ -624,8 +696,9 @@ const census: BenchModule = {
       const namer = pageNamer(naming, censusLib);
       const out: string[] = [`== configuration [${LABEL}]`, `   cmdline: ${cmdline}`, ...setupLog.map((l) => `   ${l}`), ""];
       const seconds: Partial<Record<Phase, number>> = {};
-      for (const phase of ["boot", "idle", "one", "job"] as const) {
-        const w = windows[phase]!;
+      for (const phase of ["boot", "idle", "one", "job", "one10", "job10"] as const) {
+        const w = windows[phase];
+        if (!w) continue;
         const cs = faultCensus(events, { startMs: w.startMs, endMs: w.endMs, name: namer.name, group: namer.group });
         seconds[phase] = cs.seconds;
         const [s0, s1] = w.stats;
@@ -638,6 +711,8 @@ const census: BenchModule = {
           idle: `(b) idle at the prompt, ${IDLE_S} s`,
           one: "(c1) one gzip process pinned to vCPU 0, alone",
           job: "(c) two gzip processes pinned to vCPU 0 and vCPU 1",
+          one10: `(d1) one gzip process pinned to vCPU 0, alone, ${DELAY_MS} ms added one way (${DELAY_LINES} lines)`,
+          job10: `(d) two gzip processes pinned to vCPU 0 and vCPU 1, ${DELAY_MS} ms added one way (${DELAY_LINES} lines each)`,
         }[phase];
         out.push(formatCensus(`${title} [${LABEL}]`, cs, TOP));
         // Arithmetic, not a measurement: each remote fault waits for at least two one-way hops.
@@ -681,7 +756,19 @@ const census: BenchModule = {
         note: `2 x one gzip alone on vCPU 0 (${seconds.one!.toFixed(2)} s) / two pinned to vCPU 0 and 1 at once (${seconds.job!.toFixed(2)} s), busybox gzip of ${JOB_LINES} lines each, same run [${LABEL}]`,
       };
       out.push(`   gzip: one alone ${seconds.one!.toFixed(2)} s, two at once ${seconds.job!.toFixed(2)} s: speedup ${speedup.toFixed(3)} [${LABEL}]`);
-      for (const phase of ["one", "job"] as const) if (windows[phase]?.host) out.push(`   ${phase}:${windows[phase]!.host!.slice(8)}`);
+      if (seconds.one10 !== undefined && seconds.job10 !== undefined) {
+        const far = (2 * seconds.one10) / seconds.job10;
+        metrics[`linux.speedup.2.${DELAY_MS}ms`] = {
+          value: far,
+          unit: "ratio",
+          note:
+            `the same at ${DELAY_MS} ms added one way on both nodes' sends: 2 x one gzip alone on vCPU 0 (${seconds.one10.toFixed(2)} s) / two at once (${seconds.job10.toFixed(2)} s), ` +
+            `${DELAY_LINES} lines each (without delay the same pair took ${seconds.one!.toFixed(2)} / ${seconds.job!.toFixed(2)} s for ${JOB_LINES} lines), same run [${LABEL}]`,
+        };
+        out.push(`   gzip at ${DELAY_MS} ms: one alone ${seconds.one10.toFixed(2)} s, two at once ${seconds.job10.toFixed(2)} s: speedup ${far.toFixed(3)} [${LABEL}]`);
+      }
+      if (farFailure) out.push(`   far windows at ${DELAY_MS} ms: not measured: ${farFailure.split("\n")[0]} [${LABEL}]`);
+      for (const phase of ["one", "job", "one10", "job10"] as const) if (windows[phase]?.host) out.push(`   ${phase}:${windows[phase]!.host!.slice(8)}`);
       metrics["census.dropped_events.2"] = { value: c.dropped, unit: "count", note: "trace events the nodes could not keep (over 50,000 per 250 ms report)" };
       if (afterLog.length) out.push("", ...afterLog.map((l) => `   ${l}`));
       console.log(out.join("\n"));
