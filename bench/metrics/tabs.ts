@@ -399,6 +399,20 @@ async function streamWindow(ctx: BenchContext, a: ClusterPage, b: ClusterPage): 
 }
 
 /**
+ * The guest's local timer interrupts per second on each CPU over `seconds` at the prompt (its own
+ * LOC counts, typed on tab A): 250 on a CPU that takes every tick; fewer when ticks come due while
+ * the vCPU cannot run them (v86 delivers an overdue timer once, not once per missed period).
+ */
+async function tickRates(a: ClusterPage, seconds: number): Promise<number[]> {
+  const mark = (await consoleText(a)).length;
+  await typeInto(a, `grep LOC /proc/interrupts; sleep ${seconds}; grep LOC /proc/interrupts; echo ==loc$((3+3))\n`);
+  const text = await waitForConsole(a, /==loc6/, "the guest's LOC counts", 600_000, mark);
+  const rows = [...text.matchAll(/^\s*LOC:((?:\s+\d+)+)/gm)].map((m) => m[1]!.trim().split(/\s+/).map(Number));
+  if (rows.length !== 2 || rows[0]!.length !== rows[1]!.length) throw new Error(`two LOC lines expected: ${JSON.stringify(text.slice(-500))}`);
+  return rows[1]!.map((n, i) => (n - rows[0]![i]!) / seconds);
+}
+
+/**
  * Issue 16's echo figures on an elastic VM: tab A's Start (2 possible vCPUs, vCPU 0 here) boots
  * Linux, tab B joins with vCPU 1; at the prompt with both CPUs online, the two echo series on tab B.
  */
@@ -413,6 +427,8 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
     // The yardstick: the same keys on tab A while its vCPU 0 runs the guest alone (no DSM traffic).
     const alone = await echoTimes(a, ECHO_KEYS);
     ctx.log(`tabs: echo on tab A, vCPU 0 alone: ${list(alone, 1)} ms`);
+    const ticksAlone = await tickRates(a, 10);
+    ctx.log(`tabs: local timer interrupts per second, vCPU 0 alone: ${list(ticksAlone, 1)}`);
     const b = await openPage(context, link);
     pages.push(b);
     await joinCluster(b, 1);
@@ -429,13 +445,16 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
     const ttyLine = /^\s*4:.*$/m.exec(irqs)?.[0]?.trim() ?? "(no ttyS0 line)";
     const shellCpu = /^shell on CPU \d+/m.exec(irqs)?.[0] ?? "shell's CPU not read";
     ctx.log(`tabs: echo: ${ttyLine}; ${shellCpu}`);
+    const ticks = await tickRates(a, 10);
+    ctx.log(`tabs: local timer interrupts per second per CPU, both online: ${list(ticks, 1)}`);
     const { host, plain, delayed, hostDelayed } = await echoSeries(ctx, a, b);
     const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
     checkPath("the elastic VM of the echo", "direct", await Promise.all(pages.map((p) => vmLinksOf(p))), counters);
     if (a.errors.length || b.errors.length) throw new Error(`page errors: ${[...a.errors, ...b.errors].join("; ")}`);
     const where =
       `Linux at its prompt, an elastic VM (tab A's Start with vCPU 0 and the devices, tab B joined with vCPU 1), frames worker to worker; /proc/interrupts: ${ttyLine.replace(/\s+/g, " ")}; ${shellCpu}; ` +
-      `medians of the same keys typed on tab A: ${med(alone).toFixed(1)} ms with vCPU 0 alone (before the join), ${med(host).toFixed(1)} ms with both CPUs online, ${med(hostDelayed).toFixed(1)} ms with the knob at ${ECHO_DELAY_MS} ms`;
+      `medians of the same keys typed on tab A: ${med(alone).toFixed(1)} ms with vCPU 0 alone (before the join), ${med(host).toFixed(1)} ms with both CPUs online, ${med(hostDelayed).toFixed(1)} ms with the knob at ${ECHO_DELAY_MS} ms; ` +
+      `local timer interrupts per second (250 Hz in guest time) at the prompt: ${list(ticksAlone, 1)} with vCPU 0 alone, ${list(ticks, 1)} per CPU with both online`;
     return {
       "tabs.echo_ms.host_alone": {
         value: med(alone),
