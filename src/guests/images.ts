@@ -35,9 +35,9 @@ export interface GuestImages {
  * `nokaslr`: Debian's kernel otherwise picks a random physical base at each boot (48 MiB above its
  * link address in one boot here), and the live view names pages from System.map's link addresses.
  * `irqaffinity=0` (a documented kernel parameter: the default affinity of device interrupts): the
- * devices live on node 0 with vCPU 0, and without it the kernel put the serial port's IRQ 4 on CPU 1,
- * so with vCPU 1 on another tab every UART register access of the interrupt handler crossed the
- * network (a key typed on tab B took 116 ms to its echo, median, on one machine).
+ * devices live on node 0 with vCPU 0, and without it the kernel put the serial port's IRQ 4 on CPU 1
+ * in a 2-vCPU boot (the census counted it there), so with vCPU 1 on another tab every UART register
+ * access of the interrupt handler would cross the network.
  * Kept equal to the page's DEFAULT_BOOT_CONFIG.cmdline (src/ui/page/boot-config.ts; a test checks).
  */
 export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr irqaffinity=0";
