@@ -112,9 +112,10 @@ async function nodeWorker(d: NodeData): Promise<void> {
       recorder.fault(d.vcpu, page, access, performance.timeOrigin + start, performance.timeOrigin + performance.now());
     }
   };
-  // The latency knob, off until the far windows: every frame this node sends waits this long.
+  // The latency knob for the far windows (this module's env, read by the worker too): every frame
+  // this node sends waits this long once they start. Without far windows the links stay unwrapped.
   let delayMs = 0;
-  delayLinks(node.links, () => delayMs);
+  if (DELAY_MS > 0) delayLinks(node.links, () => delayMs);
   const report = () => {
     const r = recorder.take();
     parentPort!.postMessage({ kind: "events", events: r.events, dropped: r.droppedEvents });
@@ -154,6 +155,8 @@ interface NodeStats {
 
 class CensusCluster {
   private out = "";
+  /** Where the output of the last command typed by run() begins. */
+  private lastCommandAt = 0;
   private readonly events: ReportEvent[] = [];
   dropped = 0;
   private readonly workers: Worker[] = [];
@@ -211,6 +214,7 @@ class CensusCluster {
   /** Runs a shell command on the console; resolves with what it printed before its end marker. */
   async run(command: string, ms = 600_000): Promise<string> {
     const mark = this.out.length;
+    this.lastCommandAt = mark;
     this.workers[0]!.postMessage({ kind: "send", text: `${command}; echo '==''done'\n` });
     await this.waitFor(/==done\r?\n/, ms, mark);
     const text = this.out.slice(mark);
@@ -224,6 +228,11 @@ class CensusCluster {
       w.on("message", on);
       w.postMessage({ kind: "stats" });
     });
+  }
+
+  /** Waits for the end marker of the last command run() typed (after its own wait gave up). */
+  lastCommandDone(ms: number): Promise<string> {
+    return this.waitFor(/==done\r?\n/, ms, this.lastCommandAt);
   }
 
   /** Sets the added one-way delay on every frame both nodes send; resolves when both use it. */
@@ -594,6 +603,8 @@ const census: BenchModule = {
         const host = `   host: this process used ${((cpu.user + cpu.system) / 1e6 / wallS).toFixed(2)} CPU-s per s of ${(await import("node:os")).cpus().length} cores; the machine was ${(100 * busy).toFixed(0)}% busy; load average ${(await import("node:os")).loadavg()[0]!.toFixed(1)}`;
         return { startMs, endMs, stats: [s0, s1], guest: guestContext(before, after, wallS, cpus), host };
       };
+      // busybox gzip of /root/<file> on the vCPUs in `mask` (taskset), printing the compressed size.
+      const gzipOn = (mask: number, file: string) => `taskset ${mask} sh -c 'gzip -c /root/${file} | wc -c'`;
       const gzipSizes = (text: string, n: number) => {
         const sizes = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => /^\d+$/.test(l));
         if (sizes.length !== n || sizes.some((x) => x !== sizes[0]) || Number(sizes[0]) < 1000) throw new Error(`the gzip job did not print ${n} equal size(s): ${JSON.stringify(text)}`);
@@ -619,21 +630,21 @@ const census: BenchModule = {
       // find busybox's code compiled by each worker's JIT and the files' pages where a reader left
       // them (a first run on a vCPU took 1.7x longer).
       ctx.log("census: warm-up, one gzip on each vCPU in turn");
-      await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'; taskset 2 sh -c 'gzip -c /root/b | wc -c'`, 1_200_000);
+      await c.run(`${gzipOn(1, "a")}; ${gzipOn(2, "b")}`, 1_200_000);
 
       // (c1) one gzip alone on vCPU 0, the same work as each of (c)'s two: the speedup's baseline.
       ctx.log(`census: one gzip on vCPU 0 (${JOB_LINES} lines)`);
-      windows.one = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c'`, 1_200_000), 1));
+      windows.one = await counted(async () => gzipSizes(await c.run(gzipOn(1, "a"), 1_200_000), 1));
 
       // (c) the parallel job: gzip of each file, one process pinned to each vCPU.
       ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 (${JOB_LINES} lines each)`);
-      windows.job = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/a | wc -c' & taskset 2 sh -c 'gzip -c /root/b | wc -c' & wait`, 1_200_000), 2));
+      windows.job = await counted(async () => gzipSizes(await c.run(`${gzipOn(1, "a")} & ${gzipOn(2, "b")} & wait`, 1_200_000), 2));
 
       // (d1) and (d): the same pair at a distance, on inputs small enough to finish. A warm-up without
       // delay first leaves each small file's pages with the vCPU that reads it, as for (c1) and (c).
       let farFailure: string | null = null;
       if (DELAY_MS > 0) {
-        await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c'; taskset 2 sh -c 'gzip -c /root/d | wc -c'`, 1_200_000);
+        await c.run(`${gzipOn(1, "c")}; ${gzipOn(2, "d")}`, 1_200_000);
         const farStart = wallClockMs();
         const mark = c.output().length;
         await c.setDelay(DELAY_MS);
@@ -641,9 +652,9 @@ const census: BenchModule = {
         const far = FAR_LIMIT_S * 1000;
         try {
           ctx.log(`census: latency knob at ${DELAY_MS} ms one way; one gzip on vCPU 0 (${DELAY_LINES} lines)`);
-          windows.one10 = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c'`, far), 1), false, far);
+          windows.one10 = await counted(async () => gzipSizes(await c.run(gzipOn(1, "c"), far), 1), false, far);
           ctx.log(`census: two gzip jobs pinned to vCPU 0 and 1 at ${DELAY_MS} ms (${DELAY_LINES} lines each)`);
-          windows.job10 = await counted(async () => gzipSizes(await c.run(`taskset 1 sh -c 'gzip -c /root/c | wc -c' & taskset 2 sh -c 'gzip -c /root/d | wc -c' & wait`, far), 2), false, far);
+          windows.job10 = await counted(async () => gzipSizes(await c.run(`${gzipOn(1, "c")} & ${gzipOn(2, "d")} & wait`, far), 2), false, far);
         } catch (err) {
           // The guest is still working through what was typed: without the delay it finishes, and
           // its last command's end marker says the console is ours again.
@@ -656,7 +667,7 @@ const census: BenchModule = {
         }
         if (farFailure) {
           const rest = c.output().length;
-          await c.waitFor(/==done\r?\n/, 1_200_000, mark); // only the command that timed out was pending
+          await c.lastCommandDone(1_200_000); // the command that timed out
           await c.run("echo resync", 600_000);
           ctx.log(`census: the guest answered again ${((wallClockMs() - farStart) / 1000).toFixed(0)} s after the knob went on (${c.output().length - rest} console bytes since)`);
         }
