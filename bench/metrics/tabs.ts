@@ -398,15 +398,26 @@ async function streamWindow(ctx: BenchContext, a: ClusterPage, b: ClusterPage): 
   };
 }
 
+let commands = 0;
+/**
+ * Types `command` on `page`'s console and returns what the console showed from the typing to the
+ * command's own end marker (numbered, and typed as `$((...))` so the typed line never holds it).
+ */
+async function shellCommand(page: ClusterPage, command: string, what: string, timeoutMs: number): Promise<{ text: string; marker: RegExp }> {
+  const n = 1000 + ++commands;
+  const marker = new RegExp(`==end${n}\\b`);
+  const mark = (await consoleText(page)).length;
+  await typeInto(page, `${command}; echo ==end$((${n - 1}+1))\n`);
+  return { text: await waitForConsole(page, marker, what, timeoutMs, mark), marker };
+}
+
 /**
  * The guest's local timer interrupts per second on each CPU over `seconds` at the prompt (its own
  * LOC counts, typed on tab A): 250 on a CPU that takes every tick; fewer when ticks come due while
  * the vCPU cannot run them (v86 delivers an overdue timer once, not once per missed period).
  */
 async function tickRates(a: ClusterPage, seconds: number): Promise<number[]> {
-  const mark = (await consoleText(a)).length;
-  await typeInto(a, `grep LOC /proc/interrupts; sleep ${seconds}; grep LOC /proc/interrupts; echo ==loc$((3+3))\n`);
-  const text = await waitForConsole(a, /==loc6/, "the guest's LOC counts", 600_000, mark);
+  const { text } = await shellCommand(a, `grep LOC /proc/interrupts; sleep ${seconds}; grep LOC /proc/interrupts`, "the guest's LOC counts", 600_000);
   const rows = [...text.matchAll(/^\s*LOC:((?:\s+\d+)+)/gm)].map((m) => m[1]!.trim().split(/\s+/).map(Number));
   if (rows.length !== 2 || rows[0]!.length !== rows[1]!.length) throw new Error(`two LOC lines expected: ${JSON.stringify(text.slice(-500))}`);
   return rows[1]!.map((n, i) => (n - rows[0]![i]!) / seconds);
@@ -414,7 +425,8 @@ async function tickRates(a: ClusterPage, seconds: number): Promise<number[]> {
 
 /**
  * Issue 16's echo figures on an elastic VM: tab A's Start (2 possible vCPUs, vCPU 0 here) boots
- * Linux, tab B joins with vCPU 1; at the prompt with both CPUs online, the two echo series on tab B.
+ * Linux; keys on tab A with vCPU 0 alone; tab B joins with vCPU 1; at the prompt with both CPUs
+ * online, keys on A and on B, then both again with the knob at ECHO_DELAY_MS (echoSeries).
  */
 async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: string): Promise<Metrics> {
   ctx.log("tabs: echo: tab A's Start boots Linux with vCPU 0 of 2, tab B joins with vCPU 1");
@@ -432,16 +444,12 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
     const b = await openPage(context, link);
     pages.push(b);
     await joinCluster(b, 1);
-    // The guest says when CPU 1 is online (the typed line itself never matches: no "==on2" in it).
-    const mark = (await consoleText(a)).length;
-    await typeInto(a, "while ! grep -qx 0-1 /sys/devices/system/cpu/online; do sleep 0.25; done; echo ==on$((1+1))\n");
-    await waitForConsole(a, /==on2/, "CPU 1 online after tab B's Join", LINUX_ON_TABS_MS, mark);
-    await waitForConsole(b, /==on2/, "tab B's console showing CPU 1 online", 120_000);
+    // The guest says when CPU 1 is online; tab B's console shows it too.
+    const online = await shellCommand(a, "while ! grep -qx 0-1 /sys/devices/system/cpu/online; do sleep 0.25; done", "CPU 1 online after tab B's Join", LINUX_ON_TABS_MS);
+    await waitForConsole(b, online.marker, "tab B's console showing CPU 1 online", 120_000);
     await b.waitForTimeout(1000);
     // Which CPU takes the serial port's interrupts (the devices are on node 0, with vCPU 0).
-    const irqMark = (await consoleText(a)).length;
-    await typeInto(a, "cat /proc/cmdline; grep -E 'CPU|ttyS' /proc/interrupts; echo shell on CPU $(cut -d' ' -f39 /proc/$$/stat); echo ==irq$((2+2))\n");
-    const irqs = await waitForConsole(a, /==irq4/, "the serial port's line of /proc/interrupts", 120_000, irqMark);
+    const { text: irqs } = await shellCommand(a, "cat /proc/cmdline; grep -E 'CPU|ttyS' /proc/interrupts; echo shell on CPU $(cut -d' ' -f39 /proc/$$/stat)", "the serial port's line of /proc/interrupts", 120_000);
     const ttyLine = /^\s*4:.*$/m.exec(irqs)?.[0]?.trim() ?? "(no ttyS0 line)";
     const shellCpu = /^shell on CPU \d+/m.exec(irqs)?.[0] ?? "shell's CPU not read";
     ctx.log(`tabs: echo: ${ttyLine}; ${shellCpu}`);
@@ -482,8 +490,8 @@ async function echoOnElastic(ctx: BenchContext, context: BrowserContext, url: st
   }
 }
 
-/** `count` keys typed on tab B, each timed inside the tab from its keydown to its echo in tab B's transcript (ms). */
-export async function echoTimes(b: ClusterPage, count: number): Promise<number[]> {
+/** `count` keys typed on a tab, each timed inside the tab from its keydown to its echo in that tab's transcript (ms). */
+async function echoTimes(b: ClusterPage, count: number): Promise<number[]> {
   await b.locator(".xterm").click();
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
