@@ -412,11 +412,13 @@ export class FabricMember {
 
   close(reason = "leaving"): void {
     if (this.tab >= 0 && !this.ended) this.transport.send("*", { t: "leave", tab: this.tab, reason });
+    // Ended before the links close: each closing under us is our leaving, not its peer's, and must
+    // not be reported as that peer gone (a closing tab once told the rest that tab 0 had left).
+    if (!this.ended) this.ended = new FabricError("closed", `this tab left the cluster: ${reason}`);
     this.clearProvisional();
     for (const p of this.peerings.values()) this.dropPeering(p, reason);
     this.peerings.clear();
     this.transport.close();
-    if (!this.ended) this.ended = new FabricError("closed", `this tab left the cluster: ${reason}`);
   }
 
   // ------------------------------------------------------------ signaling messages

@@ -95,7 +95,12 @@ describe("mesh over BroadcastChannel", () => {
     const { host, a, w } = await threeTabs(common());
     const seenByHost = waitFor(host, (e) => e.type === "member-left");
     const seenByW = waitFor(w, (e) => e.type === "member-left");
+    // The closing tab's own links close under it: that is its leaving, not the others'. (It once
+    // reported tab 0 gone, and its VM told the rest that tab 0 had left.)
+    const seenByA: FabricEvent[] = [];
+    a.on((e) => e.type === "member-left" && seenByA.push(e));
     a.close("tab closed");
+    expect(seenByA).toEqual([]);
     expect(await seenByHost).toMatchObject({ member: { tab: 1, role: "compute", vcpus: [1, 2] } });
     expect(await seenByW).toMatchObject({ member: { tab: 1 } });
     expect(host.members.map((m) => m.tab)).toEqual([0, 2]);
