@@ -24,6 +24,8 @@
 //   GIANTWEB_CENSUS_LABEL        the configuration's name in the tables and the saved run
 //   GIANTWEB_HOLD_MS             every node's DSM hold window in ms (VcpuNodeConfig.holdMs; default
 //                                the runtime's default)
+//   GIANTWEB_APIC_TIMER          "wall" or "running": what every vCPU's APIC timer counts
+//                                (VcpuNodeConfig.apicTimer; default the runtime's default)
 //   GIANTWEB_CENSUS_DUMP=1       after the idle window, write guest RAM (each page from the node that
 //                                holds it) to .cache/census/memory.bin, for reading kernel structures
 //   GIANTWEB_CENSUS_SYSTEM_MAP   a full System.map (Debian's linux-image-*-dbg) to name static and
@@ -45,6 +47,7 @@ import { readFileSync } from "node:fs";
 import { isMainThread, parentPort, workerData, type Worker } from "node:worker_threads";
 import type { ReportEvent } from "../../src/protocol/messages.ts";
 import type { BenchModule, Metrics } from "../types.ts";
+import { checkApicTimerClock, DEFAULT_APIC_TIMER, type ApicTimerClock } from "../../src/runtime/node/apic-timer-clock.ts";
 
 const WORKER_TAG = "giantweb-census-node";
 const PROMPT = /giantweb:\/root# /;
@@ -61,6 +64,7 @@ const FULL_MAP = (process.env.GIANTWEB_CENSUS_SYSTEM_MAP ?? "").trim();
 const PAGE = 4096;
 const DUMP = process.env.GIANTWEB_CENSUS_DUMP === "1";
 const HOLD_MS = process.env.GIANTWEB_HOLD_MS === undefined ? undefined : Number(process.env.GIANTWEB_HOLD_MS);
+const APIC_TIMER = process.env.GIANTWEB_APIC_TIMER === undefined ? undefined : checkApicTimerClock(process.env.GIANTWEB_APIC_TIMER);
 const DELAY_MS = Number(process.env.GIANTWEB_CENSUS_DELAY_MS ?? 0);
 const FAR_LIMIT_S = Number(process.env.GIANTWEB_CENSUS_FAR_LIMIT_S ?? 900);
 const DELAY_LINES = Number(process.env.GIANTWEB_CENSUS_DELAY_LINES ?? 40_000);
@@ -76,6 +80,7 @@ interface NodeData {
   vcpuNodes: number[];
   deviceNode: number;
   holdMs?: number;
+  apicTimer?: ApicTimerClock;
 }
 
 async function nodeWorker(d: NodeData): Promise<void> {
@@ -95,6 +100,7 @@ async function nodeWorker(d: NodeData): Promise<void> {
     deviceNode: d.deviceNode,
     bootWrites,
     ...(d.holdMs !== undefined ? { holdMs: d.holdMs } : {}),
+    ...(d.apicTimer !== undefined ? { apicTimer: d.apicTimer } : {}),
     onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
     onFailure: (failure) => parentPort!.postMessage({ kind: "failed", failure }),
   });
@@ -170,7 +176,7 @@ class CensusCluster {
     guest: NodeData["guest"],
   ) {
     for (const self of [0, 1]) {
-      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0, ...(HOLD_MS !== undefined ? { holdMs: HOLD_MS } : {}) };
+      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0, ...(HOLD_MS !== undefined ? { holdMs: HOLD_MS } : {}), ...(APIC_TIMER !== undefined ? { apicTimer: APIC_TIMER } : {}) };
       const w = this.startTsWorker(new URL(import.meta.url), data);
       w.on("error", (e) => this.fail(`node ${self}'s worker: ${(e as Error).stack ?? e}`));
       w.on("message", (m) => {
@@ -537,7 +543,7 @@ const census: BenchModule = {
     const cpus = 2;
     const cmdline = EXTRA_CMDLINE ? `${g.cmdline} ${EXTRA_CMDLINE}` : g.cmdline;
 
-    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"${HOLD_MS !== undefined ? `; hold window ${HOLD_MS} ms` : ""}`);
+    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"${HOLD_MS !== undefined ? `; hold window ${HOLD_MS} ms` : ""}; APIC timer ${APIC_TIMER ?? DEFAULT_APIC_TIMER}`);
     const t0 = wallClockMs();
     const c = new CensusCluster(startTsWorker, planLocalLinks(2), wasmPath, {
       kind: "linux-smp",

@@ -25,7 +25,7 @@ let elfBytes: Buffer | undefined;
 
 export async function bootInterruptsGuest(
   scenario: string,
-  opts: { apicId: number; role: "bsp" | "ap"; hooks?: InterruptHooks; hypercall?: Hypercall; autostart?: boolean },
+  opts: { apicId: number; role: "bsp" | "ap"; hooks?: InterruptHooks; hypercall?: Hypercall; autostart?: boolean; apicTimerLag?: () => number },
 ): Promise<GuestRun> {
   elfBytes ??= fs.readFileSync(buildInterruptsGuest());
   wasmBytes ??= fs.readFileSync(await ensureInstrumentedWasm());
@@ -39,6 +39,7 @@ export async function bootInterruptsGuest(
     apicId: opts.apicId,
     role: opts.role,
     hooks: opts.hooks,
+    ...(opts.apicTimerLag ? { apicTimerLag: opts.apicTimerLag } : {}),
     v86: {
       multiboot: { buffer: elf.buffer.slice(elf.byteOffset, elf.byteOffset + elf.length) as ArrayBuffer },
       cmdline: scenario,

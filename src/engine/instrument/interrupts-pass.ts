@@ -15,6 +15,9 @@
 // - ioapic::remote_eoi: the import sees the EOI of a level-triggered vector first.
 // - ioapic::read32, cpu::io_port_read8/write8 (the PIC, which v86 implements in Rust and never
 //   passes through cpu.io): routed to imports while a route flag is set.
+// - apic::read32 and mmap_write32's APIC register writes run with the gw_apic_clock global set, so
+//   the runtime's microtick import can give them the APIC timer's clock (its current count register
+//   and its initial count write read the clock; apic_timer(now) is given it by the runtime).
 // - instr_0FA2 (cpuid): leaf 1 EBX[31:24] reports the APIC ID register's bits 31:24.
 // - instr_0F32 (rdmsr): IA32_APIC_BASE carries the BSP flag when the gw_bsp global says so.
 // Wrapping works by name: the original body moves to a new function, and a wrapper under the old
@@ -34,6 +37,7 @@ export const INTERRUPT_FUNCS = {
   remoteEoi: `${P}6ioapic10remote_eoi`,
   ioapicRead32: `${P}6ioapic6read32`,
   route: `${P}4apic5route`,
+  apicRead32: `${P}4apic6read32`,
   deliver: `${P}4apic7deliver`,
   callInterruptVector: `${P}3cpu21call_interrupt_vector`,
   ioPortRead8: `${P}3cpu13io_port_read8`,
@@ -49,6 +53,7 @@ const SIGNATURES: Record<keyof typeof INTERRUPT_FUNCS, [number, boolean]> = {
   remoteEoi: [2, false],
   ioapicRead32: [1, true],
   route: [4, false],
+  apicRead32: [1, true],
   deliver: [4, false],
   callInterruptVector: [4, false],
   ioPortRead8: [1, true],
@@ -116,6 +121,8 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   m.addGlobalExport("gw$bsp", abi.EXPORT_BSP);
   m.addGlobal("gw$defer_irqs", i32, true, m.i32.const(0));
   m.addGlobalExport("gw$defer_irqs", abi.EXPORT_DEFER_IRQS);
+  m.addGlobal("gw$apic_clock", i32, true, m.i32.const(0));
+  m.addGlobalExport("gw$apic_clock", abi.EXPORT_APIC_CLOCK);
   const imp = (internal: string, name: string, params: number[], result: number) =>
     m.addFunctionImport(internal, "env", name, binaryen.createType(params), result);
   imp("gw$apic_write", abi.IMPORT_APIC_WRITE, [i32, i32], i32);
@@ -135,6 +142,7 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   const store = (addr: number, v: number) => m.i32.store(0, 4, addr, v);
   const routed = (flag: number) => m.i32.ne(m.i32.and(m.global.get("gw$route", i32), c(flag)), c(0));
   const wrapped: string[] = [];
+  const apicClock = (on: 0 | 1) => m.global.set("gw$apic_clock", c(on));
 
   /** Moves `name`'s body to ORIG(name) and installs `body` (with `vars` extra locals) under `name`. */
   const wrap = (name: string, vars: number[], body: (orig: (...args: number[]) => number) => number) => {
@@ -189,7 +197,9 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
           ),
         ]),
         m.block(null, [
+          apicClock(1),
           orig(addr, value),
+          apicClock(0),
           m.if(
             m.i32.or(m.i32.or(m.i32.eq(get(2), c(0x20)), m.i32.eq(get(2), c(0xd0))), m.i32.eq(get(2), c(0xe0))),
             m.drop(m.call("gw$apic_write", [get(2), value], i32)),
@@ -263,6 +273,11 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
   // ioapic::read32(offset) -> value
   wrap(INTERRUPT_FUNCS.ioapicRead32, [], (orig) =>
     m.if(routed(ROUTE_IOAPIC), m.call("gw$mmio_read", [m.i32.add(c(IOAPIC_MMIO_BASE), get(0)), c(4)], i32), orig(get(0))),
+  );
+
+  // apic::read32(address) -> value, with the APIC timer's clock (see gw_apic_clock); local 1 = the value
+  wrap(INTERRUPT_FUNCS.apicRead32, [i32], (orig) =>
+    m.block(null, [apicClock(1), set(1, orig(get(0))), apicClock(0), get(1)], i32),
   );
 
   const isPicPort = (port: number) => PIC_PORTS.map((p) => m.i32.eq(port, c(p))).reduce((a, b) => m.i32.or(a, b));

@@ -10,6 +10,7 @@ import {
   EXPORT_BSP,
   EXPORT_CALL_INTERRUPT_VECTOR,
   EXPORT_DEFER_IRQS,
+  EXPORT_APIC_CLOCK,
   EXPORT_IOAPIC_EOI,
   EXPORT_PIC_READ8,
   EXPORT_PIC_WRITE8,
@@ -91,6 +92,14 @@ export interface VcpuInterruptsOptions extends VcpuOptions {
    * time stand still, its timers late. When given, a BSP takes it at once and an AP at its start-up IPI.
    */
   tscClock?: () => bigint;
+  /**
+   * Milliseconds of this vCPU's life its local APIC timer must not see, never decreasing (the time
+   * it spent waiting for a page or an I/O read, including a wait under way). The APIC timer then
+   * counts only time the vCPU could run: a periodic tick whose handler waits longer than the period
+   * for pages held elsewhere no longer fires again the moment it returns, leaving the CPU no time for
+   * anything but ticks. The TSC and every other clock stay on wall time. Default: none hidden.
+   */
+  apicTimerLag?: () => number;
 }
 
 export interface InterruptStats {
@@ -110,6 +119,7 @@ interface V86Internals {
       main_loop: () => number;
       stop_idling: () => void;
       run_hardware_timers: (acpi: boolean, now: number) => number;
+      apic_timer: (now: number) => number;
       device_raise_irq: (irq: number) => void;
       device_lower_irq: (irq: number) => void;
     };
@@ -158,6 +168,8 @@ export class VcpuInterrupts {
   private readonly route: WebAssembly.Global;
   private readonly bsp: WebAssembly.Global;
   private readonly defer: WebAssembly.Global;
+  private readonly apicClock: WebAssembly.Global;
+  private readonly apicTimerLag: (() => number) | undefined;
   private readonly tscClock: (() => bigint) | undefined;
   /** v86's own stop_idling (makes an idle run loop tick now); the wasm's calls go through a wrapper. */
   private readonly stopIdling: () => void;
@@ -177,10 +189,12 @@ export class VcpuInterrupts {
       [IMPORT_MMIO_WRITE]: (addr, size, value) => self!.routedMmio().write(addr >>> 0, size, value >>> 0),
       [IMPORT_PIO_READ8]: (port) => self!.routedPorts().read8(port),
       [IMPORT_PIO_WRITE8]: (port, value) => self!.routedPorts().write8(port, value & 0xff),
-      // v86's clock (performance.now, as its JS devices read it), with a look at hooks.pending.
+      // v86's clock (performance.now, as its JS devices read it), with a look at hooks.pending;
+      // the APIC's own register code reads the APIC timer's clock.
       microtick: () => {
-        self?.clockRead();
-        return performance.now();
+        if (!self) return performance.now();
+        self.clockRead();
+        return self.apicClock.value !== 0 ? self.apicNow() : performance.now();
       },
       ...options.imports,
     };
@@ -203,9 +217,12 @@ export class VcpuInterrupts {
     const route = vcpu.wasm.exports[EXPORT_ROUTE];
     const bsp = vcpu.wasm.exports[EXPORT_BSP];
     const defer = vcpu.wasm.exports[EXPORT_DEFER_IRQS];
-    if (!(route instanceof WebAssembly.Global) || !(bsp instanceof WebAssembly.Global) || !(defer instanceof WebAssembly.Global)) {
-      throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP}/${EXPORT_DEFER_IRQS} globals`);
+    const apicClock = vcpu.wasm.exports[EXPORT_APIC_CLOCK];
+    if (!(route instanceof WebAssembly.Global) || !(bsp instanceof WebAssembly.Global) || !(defer instanceof WebAssembly.Global) || !(apicClock instanceof WebAssembly.Global)) {
+      throw new EngineError(`the wasm lacks the ${EXPORT_ROUTE}/${EXPORT_BSP}/${EXPORT_DEFER_IRQS}/${EXPORT_APIC_CLOCK} globals`);
     }
+    this.apicClock = apicClock;
+    this.apicTimerLag = options.apicTimerLag;
     defer.value = 1;
     this.defer = defer;
     this.route = route;
@@ -256,6 +273,11 @@ export class VcpuInterrupts {
     };
     // v86 calls run_hardware_timers (a JS import) in its main loop after every chunk of
     // instructions, and from HLT (which sets in_hlt first): with in_hlt clear it is a chunk end.
+    // The APIC timer runs on apicNow(); its register code gets it through microtick (gw_apic_clock).
+    const apicTimer = cpu.apic_timer;
+    if (typeof apicTimer !== "function") throw new EngineError("v86's CPU lacks apic_timer; re-audit vcpu-interrupts.ts");
+    const lag = this.apicTimerLag;
+    if (lag) cpu.apic_timer = (now) => apicTimer.call(cpu, now - lag());
     const runTimers = cpu.run_hardware_timers;
     cpu.run_hardware_timers = (acpi, now) => {
       const t = runTimers.call(cpu, acpi, now);
@@ -545,6 +567,11 @@ export class VcpuInterrupts {
     }
     this.inject(incoming);
     return 0;
+  }
+
+  /** The local APIC timer's clock: performance.now() less the time hidden from it (apicTimerLag). */
+  apicNow(): number {
+    return performance.now() - (this.apicTimerLag?.() ?? 0);
   }
 
   /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */

@@ -47,6 +47,7 @@ export interface DsmObserver {
 }
 
 export class DsmAgent {
+  private blockedSince: number | null = null;
   readonly counters: DsmAgentCounters = { faults: 0, blockedMs: 0, windows: 0, windowWaits: 0, framesIn: 0, framesOut: 0 };
   /** Pages granted whose access has not been reported done to the DSM yet. */
   private held: number[] = [];
@@ -104,13 +105,23 @@ export class DsmAgent {
     // whose page was taken away while it waited.
     this.releaseHeld();
     const start = this.now();
-    while (!done()) {
-      // Windows end on time even while this vCPU waits: a peer's request may wait on one.
-      this.endWindows();
-      this.links.flush();
-      if (!this.pump()) this.links.waitForTraffic(this.windows.length > 0 ? Math.min(20, Math.max(0, this.windows[0]!.until - this.now())) : 20);
+    this.blockedSince = start;
+    try {
+      while (!done()) {
+        // Windows end on time even while this vCPU waits: a peer's request may wait on one.
+        this.endWindows();
+        this.links.flush();
+        if (!this.pump()) this.links.waitForTraffic(this.windows.length > 0 ? Math.min(20, Math.max(0, this.windows[0]!.until - this.now())) : 20);
+      }
+    } finally {
+      this.blockedSince = null;
+      this.counters.blockedMs += this.now() - start;
     }
-    this.counters.blockedMs += this.now() - start;
+  }
+
+  /** Total ms this node's vCPU has waited in block(), the wait under way included: never decreases. */
+  waitedMs(): number {
+    return this.counters.blockedMs + (this.blockedSince === null ? 0 : this.now() - this.blockedSince);
   }
 
   private granted(page: number, access: FaultAccess): boolean {

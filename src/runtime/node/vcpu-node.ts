@@ -17,6 +17,7 @@ import { DsmAgent } from "./dsm-agent.ts";
 import { forwardPorts, IoClient, IoServer, portSpaceOf } from "../../machine/devices/io-forwarding.ts";
 import { errorText, makeFailure, type NodeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 import { wallClockMs } from "./wall-clock.ts";
+import { checkApicTimerClock, type ApicTimerClock } from "./apic-timer-clock.ts";
 import { CpuHotplugDevice } from "../../machine/devices/cpu-hotplug.ts";
 import { connectSci, installCpuHotplug } from "../../machine/devices/cpu-hotplug-ports.ts";
 import { CPU_HOTPLUG_SCI_IRQ } from "../../machine/devices/cpu-hotplug-interface.ts";
@@ -57,6 +58,15 @@ export interface VcpuNodeConfig {
    * faster than work is done on it. A local policy: nodes of one VM may differ.
    */
   holdMs?: number;
+  /**
+   * What the vCPU's local APIC timer counts (the guest's periodic tick): "wall", every millisecond;
+   * "running" (DEFAULT_APIC_TIMER), every millisecond but those the vCPU spent waiting for a page or
+   * an I/O read. On "wall", a tick whose handler waits on remote pages for longer than the tick's
+   * period fires again as soon as it returns, and a CPU in a VM spread over tabs does little but
+   * tick; on "running", each tick is followed by a period of the vCPU's own work. The TSC (the
+   * guest's clock) stays on wall time either way.
+   */
+  apicTimer?: ApicTimerClock;
   /**
    * The node stopped working: its engine threw out of v86's main loop (a Rust panic, with the text
    * v86 printed for it), or serving its links threw on the timer or the doorbell. Called once.
@@ -120,6 +130,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
   const { plan } = config;
   const serve = checkServe(config.serve ?? {});
   const holdMs = checkHoldMs(config.holdMs);
+  const apicTimer = checkApicTimerClock(config.apicTimer);
   const deviceNode = config.deviceNode ?? 0;
   const hostsDevices = plan.self === deviceNode;
   let agent: DsmAgent | undefined;
@@ -142,6 +153,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     // vCPU 0 boots; every other vCPU waits for INIT/SIPI from the guest, like an AP on a PC.
     role: config.vcpu !== null && config.vcpu > 0 ? "ap" : "bsp",
     tscClock: wallClockTsc(config.tscEpochMs ?? 0),
+    ...(apicTimer === "running" ? { apicTimerLag: () => agent?.waitedMs() ?? 0 } : {}),
     imports: { console_log_from_wasm: consoleLog },
     ...(config.audit ? { audit: { report: config.audit } } : {}),
     onFault: (fault) => {

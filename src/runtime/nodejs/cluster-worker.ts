@@ -6,6 +6,7 @@ import type { LocalLinksPlan } from "../links/local-links.ts";
 import { guestSetup } from "../../machine/guest-setup.ts";
 import { delayLinks } from "../links/link-delay.ts";
 import { startVcpuNode, type ServeOptions } from "../node/vcpu-node.ts";
+import type { ApicTimerClock } from "../node/apic-timer-clock.ts";
 import { type GuestFiles, readGuestFiles } from "./guest-files.ts";
 import { errorText } from "../../protocol/tab/node-failure.ts";
 import { checkControlRequest, elasticNodeConfig, type ElasticNodeInit, reportNodeEvents, runNodeControl } from "../node/node-control.ts";
@@ -23,6 +24,7 @@ interface Data {
   stop: SharedArrayBuffer;
   linkDelayMs?: number;
   holdMs?: number;
+  apicTimer?: ApicTimerClock;
   watchPages?: number[];
   /** An elastic VM (ClusterOptions.possibleCpus): what the firmware describes, and the DSM's members at this node's start. */
   elastic?: ElasticNodeInit;
@@ -42,6 +44,7 @@ const node = await startVcpuNode({
   vcpu: d.vcpu,
   serve: d.serve,
   ...(d.holdMs ? { holdMs: d.holdMs } : {}),
+  ...(d.apicTimer ? { apicTimer: d.apicTimer } : {}),
   vcpuNodes: d.vcpuNodes,
   deviceNode: d.deviceNode,
   bootWrites,

@@ -7,6 +7,7 @@ import { startTsWorker } from "./ts-worker.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { errorText, makeFailure, type NodeFailure, NodeFailureError } from "../../protocol/tab/node-failure.ts";
 import type { ServeOptions } from "../node/vcpu-node.ts";
+import { checkApicTimerClock, type ApicTimerClock } from "../node/apic-timer-clock.ts";
 import type { NodeControlRequest, NodeEvent } from "../node/node-control.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
 
@@ -52,6 +53,8 @@ export interface ClusterOptions {
   linkDelayMs?: number;
   /** Every node's hold window in ms (VcpuNodeConfig.holdMs; default 0, none). */
   holdMs?: number;
+  /** Every vCPU's APIC timer clock (VcpuNodeConfig.apicTimer; default DEFAULT_APIC_TIMER). */
+  apicTimer?: ApicTimerClock;
   /**
    * Guest-physical pages (page numbers) whose first fault each vCPU node records: the wall time
    * (ms since 1970), the node's fault count and DSM blocked time then; reported in `stats(n).watch`
@@ -92,6 +95,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
   const delay = opts.linkDelayMs ?? 0;
   if (!Number.isInteger(delay) || delay < 0 || delay > MAX_ADDED_DELAY_MS) throw new RangeError(`linkDelayMs must be an integer in 0..${MAX_ADDED_DELAY_MS}, got ${String(opts.linkDelayMs)}`);
   const holdMs = checkHoldMs(opts.holdMs);
+  const apicTimer = checkApicTimerClock(opts.apicTimer);
   const stopFlag = new SharedArrayBuffer(4);
   let out = "";
   const errors: NodeFailureError[] = [];
@@ -115,6 +119,7 @@ export function startCluster(opts: ClusterOptions): NodeCluster {
       stop: stopFlag,
       linkDelayMs: delay,
       holdMs,
+      apicTimer,
       watchPages: opts.watchPages,
       ...(elastic ? { elastic: { possibleCpus, presentCpus, members: members ?? opts.nodes.map((_, i) => i), joining } } : {}),
     });

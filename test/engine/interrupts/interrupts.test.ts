@@ -48,6 +48,55 @@ describe("APIC ID", () => {
   });
 });
 
+describe("the APIC timer's clock", () => {
+  // The test plays DsmAgent: a "wait" is time hidden from the APIC timer while it lasts.
+  function waits() {
+    let waited = 0;
+    let since: number | null = null;
+    return {
+      lag: () => waited + (since === null ? 0 : performance.now() - since),
+      wait(ms: number): number {
+        const start = (since = performance.now());
+        while (performance.now() - start < ms);
+        const w = performance.now() - start;
+        waited += w;
+        since = null;
+        return w;
+      },
+    };
+  }
+  const TMICT = 0xfee00380;
+  const TMCCT = 0xfee00390;
+  const TICKS_PER_MS = 1e6; // v86's APIC timer: 1 GHz like its TSC, divide by 1 below
+
+  it.each(["running", "wall"] as const)("on the %s clock: a wait is hidden from the APIC timer only when asked, never from the TSC", async (clock) => {
+    const w = waits();
+    const g = await boot("apicid", { apicId: 0, role: "bsp", autostart: false, ...(clock === "running" ? { apicTimerLag: w.lag } : {}) });
+    const ex = g.vi.vcpu.wasm.exports as unknown as { write32(a: number, v: number): void; read32s(a: number): number };
+    const cpu = (g.vi.vcpu.emulator as unknown as { v86: { cpu: { apic_timer(now: number): number } } }).v86.cpu;
+    ex.write32(0xfee003e0, 0xb); // divide by 1
+    const t0 = performance.now();
+    ex.write32(TMICT, 4_000_000_000); // 4,000 ms of the timer's clock
+    const t1 = performance.now();
+    const tsc0 = g.vi.tsc;
+    const waited = w.wait(40);
+    const t2 = performance.now();
+    const left = (ex.read32s(TMCCT) >>> 0) / TICKS_PER_MS;
+    const t3 = performance.now();
+    const hidden = clock === "running" ? waited : 0;
+    // What the timer counted lies between the least and the most wall time between write and read, less what was hidden.
+    expect(4000 - left).toBeGreaterThanOrEqual(t2 - t1 - hidden - 0.01);
+    expect(4000 - left).toBeLessThanOrEqual(t3 - t0 - hidden + 0.01);
+    // The tick's next deadline (what v86's timer loop is told) is on the same clock.
+    const t4 = performance.now();
+    const next = cpu.apic_timer(t4);
+    expect(4000 - next).toBeGreaterThanOrEqual(t4 - t1 - hidden - 0.01);
+    expect(4000 - next).toBeLessThanOrEqual(t4 - t0 - hidden + 0.01);
+    // The TSC (the guest's clock) counts the wait either way.
+    expect(Number(g.vi.tsc - tsc0) / 1e6).toBeGreaterThanOrEqual(waited);
+  });
+});
+
 describe("outgoing IPIs", () => {
   it("reach the hook with every field, and only those that include this APIC are delivered here", async () => {
     const sent: OutgoingInterrupt[] = [];
