@@ -15,9 +15,10 @@
 // - ioapic::remote_eoi: the import sees the EOI of a level-triggered vector first.
 // - ioapic::read32, cpu::io_port_read8/write8 (the PIC, which v86 implements in Rust and never
 //   passes through cpu.io): routed to imports while a route flag is set.
-// - apic::read32 and mmap_write32's APIC register writes run with the gw_apic_clock global set, so
-//   the runtime's microtick import can give them the APIC timer's clock (its current count register
-//   and its initial count write read the clock; apic_timer(now) is given it by the runtime).
+// - apic::read32 and mmap_write32's write of the APIC timer's initial count run with the
+//   gw_apic_clock global set, so the runtime's microtick import can give them the APIC timer's
+//   clock (the current count read and that write are where they read it; apic_timer(now) is given
+//   it by the runtime).
 // - instr_0FA2 (cpuid): leaf 1 EBX[31:24] reports the APIC ID register's bits 31:24.
 // - instr_0F32 (rdmsr): IA32_APIC_BASE carries the BSP flag when the gw_bsp global says so.
 // Wrapping works by name: the original body moves to a new function, and a wrapper under the old
@@ -197,9 +198,8 @@ export function instrumentInterrupts(m: binaryen.Module): InterruptsReport {
           ),
         ]),
         m.block(null, [
-          apicClock(1),
-          orig(addr, value),
-          apicClock(0),
+          // The initial count write (0x380) starts the timer at the APIC timer's clock.
+          m.if(m.i32.eq(get(2), c(0x380)), m.block(null, [apicClock(1), orig(addr, value), apicClock(0)]), orig(addr, value)),
           m.if(
             m.i32.or(m.i32.or(m.i32.eq(get(2), c(0x20)), m.i32.eq(get(2), c(0xd0))), m.i32.eq(get(2), c(0xe0))),
             m.drop(m.call("gw$apic_write", [get(2), value], i32)),

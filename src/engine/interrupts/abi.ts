@@ -4,7 +4,7 @@
 // verifies the ones it can (static struct addresses) and fails the build when they move.
 
 /** Bump with any change of instrument/interrupts-pass.ts: it names the cached build (ensure.ts). */
-export const INTERRUPTS_PASS_VERSION = 8;
+export const INTERRUPTS_PASS_VERSION = 9;
 
 /**
  * (register offset, value) -> verdict. Called on guest writes to the local APIC's ID (0x20), LDR
@@ -47,10 +47,10 @@ export const EXPORT_BSP = "gw_bsp";
 /** Exported mutable i32 global: 1 = defer the interrupt check after APIC/IOAPIC writes (see IMPORT_IRQ_CHECK). */
 export const EXPORT_DEFER_IRQS = "gw_defer_irqs";
 /**
- * Exported mutable i32 global, 1 while v86's local APIC code runs a register read or write (the
- * only places besides apic_timer(now) where the APIC reads the clock, through the microtick
- * import): the runtime then answers with the APIC timer's own clock, which may run behind the wall
- * clock (the time a vCPU waited for a page is hidden from its timer; vcpu-interrupts.ts).
+ * Exported mutable i32 global, 1 while v86's local APIC code reads a register or writes the timer's
+ * initial count (the only places besides apic_timer(now) where the APIC reads the clock, through the
+ * microtick import): the runtime then answers with the APIC timer's own clock, which may run behind
+ * the wall clock (the time a vCPU waited for a page is hidden from its timer; vcpu-interrupts.ts).
  */
 export const EXPORT_APIC_CLOCK = "gw_apic_clock";
 /** Export of v86's apic::deliver(apic*, vector, mode, is_level): sets IRR (and TMR) like a received interrupt. */

@@ -3,8 +3,14 @@
 
 /**
  * "wall": every millisecond. "running": every millisecond but those the vCPU spent waiting for a
- * page or an I/O read (DsmAgent.waitedMs), so a tick whose handler waits on remote pages cannot
- * leave its CPU nothing to do but the next tick. The TSC stays on wall time either way.
+ * page or an I/O read (DsmAgent.waitedMs).
+ *
+ * Why: Debian's kernels tick periodically (250 Hz). Across tabs a tick's handler waits for ~5
+ * remote pages (the timekeeping and run-queue pages other CPUs write), ~11 ms for a 4 ms period,
+ * so on "wall" the timer fires again as the handler returns and a CPU does little but tick. On
+ * "running" each tick is followed by a period of the vCPU's own work. What the guest sees: the TSC
+ * (its clocksource, so its time of day and timers) stays on wall time; jiffies, counted by CPU 0's
+ * ticks, fall behind by the time CPU 0 waited, as on a host that steals time from a VM.
  */
 export type ApicTimerClock = "wall" | "running";
 

@@ -58,14 +58,7 @@ export interface VcpuNodeConfig {
    * faster than work is done on it. A local policy: nodes of one VM may differ.
    */
   holdMs?: number;
-  /**
-   * What the vCPU's local APIC timer counts (the guest's periodic tick): "wall", every millisecond;
-   * "running" (DEFAULT_APIC_TIMER), every millisecond but those the vCPU spent waiting for a page or
-   * an I/O read. On "wall", a tick whose handler waits on remote pages for longer than the tick's
-   * period fires again as soon as it returns, and a CPU in a VM spread over tabs does little but
-   * tick; on "running", each tick is followed by a period of the vCPU's own work. The TSC (the
-   * guest's clock) stays on wall time either way.
-   */
+  /** What the vCPU's local APIC timer (the guest's periodic tick) counts; see apic-timer-clock.ts. */
   apicTimer?: ApicTimerClock;
   /**
    * The node stopped working: its engine threw out of v86's main loop (a Rust panic, with the text
