@@ -8,9 +8,10 @@
  * Why: Debian's kernels tick periodically (250 Hz). Across tabs a tick's handler waits for ~5
  * remote pages (the timekeeping and run-queue pages other CPUs write), ~11 ms for a 4 ms period,
  * so on "wall" the timer fires again as the handler returns and a CPU does little but tick. On
- * "running" each tick is followed by a period of the vCPU's own work. What the guest sees: the TSC
- * (its clocksource, so its time of day and timers) stays on wall time; jiffies, counted by CPU 0's
- * ticks, fall behind by the time CPU 0 waited, as on a host that steals time from a VM.
+ * "running" each tick is followed by a period of the vCPU's own work. What the guest sees: a timer
+ * interrupt comes late by the time its CPU waited meanwhile, as on a host that steals time from a
+ * VM; its clocks do not change (the TSC stays on wall time, and once Linux runs on the TSC
+ * clocksource its jiffies and timers follow it). README-interrupts.md, "Guest time", has the figures.
  */
 export type ApicTimerClock = "wall" | "running";
 
