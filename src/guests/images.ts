@@ -38,9 +38,15 @@ export interface GuestImages {
  * devices live on node 0 with vCPU 0, and without it the kernel put the serial port's IRQ 4 on CPU 1
  * in a 2-vCPU boot (the census counted it there), so with vCPU 1 on another tab every UART register
  * access of the interrupt handler would cross the network.
+ * `lpj=4000000` (documented: preset loops per jiffy, so no CPU calibrates its delay loop): the value
+ * the BSP computes from the TSC anyway (v86's 1 GHz / HZ 250; every Debian 686 kernel ticks at 250),
+ * but each AP would otherwise time its delay loop against jiffies, which the BSP's tick counts before
+ * the switch to the TSC clocksource; with each APIC timer counting its vCPU's running time, a BSP
+ * whose loop faults on the AP's pages takes few ticks, and a 2-vCPU boot with 10 ms added one way
+ * printed nothing for 600 s after "calibrate_delay_direct() failed" on CPU 1.
  * Kept equal to the page's DEFAULT_BOOT_CONFIG.cmdline (src/ui/page/boot-config.ts; a test checks).
  */
-export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr irqaffinity=0";
+export const DEFAULT_CMDLINE = "console=ttyS0 tsc=reliable nokaslr irqaffinity=0 lpj=4000000";
 
 export const guestPaths = (dir = GUEST_DIR): GuestImages => ({
   bzImage: join(dir, "linux/bzImage"),

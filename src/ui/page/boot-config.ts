@@ -45,8 +45,9 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   vgaBiosUrl: "guest/bios/vgabios.bin",
   // nokaslr: the live view names pages from System.map, which holds only with the kernel at its
   // link address; irqaffinity=0: device interrupts on vCPU 0, beside the devices on node 0 (as
-  // src/guests/images.ts DEFAULT_CMDLINE, which Node boots use, says at length).
-  cmdline: "console=ttyS0 tsc=reliable nokaslr irqaffinity=0",
+  // src/guests/images.ts DEFAULT_CMDLINE, which Node boots use, says at length); lpj: no CPU
+  // times its delay loop against the ticks (the value the TSC gives; images.ts says why).
+  cmdline: "console=ttyS0 tsc=reliable nokaslr irqaffinity=0 lpj=4000000",
   memoryMiB: 128,
   // A healthy boot is silent for long stretches (kernel decompression; the initramfs unpacking
   // before "clk: Disabling unused clocks": 38 s with 2 vCPUs in Node on a loaded 2-core machine),

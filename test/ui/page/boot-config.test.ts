@@ -62,5 +62,5 @@ it("takes how a cluster's node frames go between tabs (?vmlink=), and names a ba
 it("boots the page's default guest with the same kernel command line as Node's (both name pages and route IRQs alike)", async () => {
   const { DEFAULT_CMDLINE } = await import("../../../src/guests/images.ts");
   expect(DEFAULT_BOOT_CONFIG.cmdline).toBe(DEFAULT_CMDLINE);
-  expect(DEFAULT_CMDLINE.split(" ")).toEqual(expect.arrayContaining(["nokaslr", "irqaffinity=0"]));
+  expect(DEFAULT_CMDLINE.split(" ")).toEqual(expect.arrayContaining(["nokaslr", "irqaffinity=0", "lpj=4000000"]));
 });
