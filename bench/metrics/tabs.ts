@@ -47,6 +47,7 @@ import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
 import { runSelftestOnTabs, type SelftestTabsOptions } from "../../harness/browser/selftest-tabs.ts";
+import { roundTripHops, roundTrips, startHopTrace } from "../../harness/browser/hop-trace.ts";
 import type { BenchContext, BenchModule, Metrics } from "../types.ts";
 
 const ROUND_TRIPS = 500;
@@ -81,7 +82,11 @@ const SELFTEST_METRICS = [
   "tabs.page_handoff_ms.relay",
   "tabs.speedup.2",
   "tabs.selftest_s",
+  "tabs.ipi_hops_local_ms",
+  "tabs.ipi_hops_network_ms",
 ];
+/** The self-test's IPI round trips per run (guests/selftest/tests.c, measure_ipi_rtt): the last this many traced round trips are its. */
+const IPI_RTT_RUNS = 100;
 /** Keys per echo series, and the knob's one-way delay for the second series (issue 16: tabs.echo_ms.10ms). */
 const ECHO_KEYS = 12;
 const ECHO_DELAY_MS = 10;
@@ -187,15 +192,19 @@ async function rawRoundTrips(ctx: BenchContext, context: BrowserContext, url: st
 
 /** The self-test guest on two tabs, SELFTEST_RUNS rounds of direct, relay, busy; medians per mode. */
 async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rawRttMs: number): Promise<Metrics> {
-  const runs: Record<Mode, { rtt: number[]; handoff: number[]; speedup: number[]; seconds: number[]; link: number[] }> = {
-    direct: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
-    relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
-    busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [] },
+  const runs: Record<Mode, { rtt: number[]; handoff: number[]; speedup: number[]; seconds: number[]; link: number[]; hops: number[][] }> = {
+    direct: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
+    relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
+    busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
   };
+  // The IPI round trip hop by hop (direct and busy): tab A hosts node 0, tab B node 1, each tab's net worker is named for its nodes.
+  const hopPath = roundTripHops(0, 1, (n) => `net ${n}`);
   for (let i = 0; i < SELFTEST_RUNS; i++)
     for (const mode of MODES) {
       ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, ${mode} (round ${i + 1} of ${SELFTEST_RUNS})`);
-      const run = await runSelftestOnTabs(context, url, [1, 1], 900_000, SELFTEST_OPTIONS[mode]);
+      const trace = mode === "relay" ? null : await startHopTrace(context, `${url}fabric-lab.html`, "ipi");
+      let events: Awaited<ReturnType<NonNullable<typeof trace>["stop"]>> = [];
+      const run = await runSelftestOnTabs(context, url, [1, 1], 900_000, { ...SELFTEST_OPTIONS[mode], atSummary: async () => void (events = (await trace?.stop()) ?? []) });
       const report = parseSelftestOutput(run.output);
       const problems = reportProblems(report, 2, true);
       if (problems.length) throw new Error(`the self-test on two tabs (${mode}) did not pass:\n${problems.join("\n")}`);
@@ -207,6 +216,11 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       r.speedup.push(report.results.get("speedup.2")!.value);
       r.seconds.push(run.seconds);
       r.link.push(...run.linkRttMs);
+      if (trace) {
+        const trips = roundTrips(events, hopPath).slice(-IPI_RTT_RUNS);
+        if (trips.length < IPI_RTT_RUNS / 2) throw new Error(`the hop trace of run ${i + 1} (${mode}) holds ${trips.length} complete IPI round trips, expected ${IPI_RTT_RUNS}`);
+        r.hops.push(...trips);
+      }
       ctx.log(`tabs: ${mode}: ipi.rtt ${r.rtt.at(-1)!.toFixed(2)} ms, handoff ${r.handoff.at(-1)!.toFixed(2)} ms, ${run.seconds.toFixed(1)} s`);
     }
   const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt) };
@@ -217,7 +231,28 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
   const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}`;
   const twoRtts = `two raw 4 KiB round trips ${(2 * rawRttMs).toFixed(2)} ms (same run)`;
   const link = { direct: med(runs.direct.link), busy: med(runs.busy.link) };
+  // Per round trip: the two channel hops (one way each, skew between the tabs' clocks cancels in the sum) and the rest (workers and the guest).
+  const network = (m: Mode) => runs[m].hops.map((h) => h[1]! + h[5]!);
+  const local = (m: Mode) => runs[m].hops.map((h) => h.reduce((a, b) => a + b, 0) - h[1]! - h[5]!);
+  const hopTable = (m: Mode) =>
+    hopPath
+      .slice(1)
+      .map((h, k) => `${h.label} ${percentile(runs[m].hops.map((x) => x[k]!), 50)!.toFixed(2)}/${percentile(runs[m].hops.map((x) => x[k]!), 90)!.toFixed(2)}`)
+      .join("; ");
+  const traced = (m: Mode) => runs[m].hops.map((h) => h.reduce((a, b) => a + b, 0));
+  const hopNote = (m: Mode) =>
+    `${runs[m].hops.length} round trips traced (the self-test's last ${IPI_RTT_RUNS} per run), each hop's p50/p90 in ms from the previous: ${hopTable(m)}; traced round trip p50 ${med(traced(m)).toFixed(2)}, p90 ${percentile(traced(m), 90)!.toFixed(2)} ms`;
   return {
+    "tabs.ipi_hops_network_ms": {
+      value: med(network("direct")),
+      unit: "ms",
+      note: `the IPI round trip's two VM-channel hops (net worker to net worker, both ways), p50 over round trips, frames worker to worker; ${hopNote("direct")}; busy: network ${med(network("busy")).toFixed(2)} ms, ${hopNote("busy")}; the net workers' own ping ${link.direct.toFixed(2)} ms; ${raw}`,
+    },
+    "tabs.ipi_hops_local_ms": {
+      value: med(local("direct")),
+      unit: "ms",
+      note: `the rest of the IPI round trip: node 0's worker to its net worker, the net worker to node 1's worker, node 1's guest handler answering, and back (p50 over round trips; the network's share is tabs.ipi_hops_network_ms); busy: ${med(local("busy")).toFixed(2)} ms`,
+    },
     "tabs.vm_link_rtt_p50": {
       value: link.direct,
       unit: "ms",

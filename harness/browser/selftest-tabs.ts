@@ -45,6 +45,8 @@ export interface SelftestTabsOptions {
    * the two net workers every 250 ms (the raw round trip under the run's own load; `linkRttMs`).
    */
   probeLink?: boolean;
+  /** Called once tab A showed the SUMMARY, while every tab and worker still runs (e.g. to stop a hop trace). */
+  atSummary?: () => Promise<void>;
 }
 
 const withQuery = (url: string, key: string, value: string) => {
@@ -98,6 +100,7 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
     try {
       await waitForConsole(a, SUMMARY, "the self-test's SUMMARY on tab A", timeoutMs);
       seconds = (performance.now() - start) / 1000;
+      await opts.atSummary?.();
     } finally {
       probing = false;
       await probe;

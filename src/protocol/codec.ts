@@ -479,6 +479,16 @@ export function decode(frame: Uint8Array): Message {
   return msg;
 }
 
+/**
+ * The type a frame says it carries, without decoding or checking the rest (null: not one of ours):
+ * for diagnostics that sort frames they only pass along (the hop trace). decode() is still what
+ * accepts a frame.
+ */
+export function frameType(frame: Uint8Array): MessageType | null {
+  if (frame.length < 2 || frame[0] !== PROTOCOL_VERSION) return null;
+  return TYPE_BY_CODE.get(frame[1]!) ?? null;
+}
+
 function readList<T>(r: Reader, max: number, minItemBytes: number, field: string, each: (f: string) => T): T[] {
   const n = r.count(`${field} count`, max, minItemBytes);
   const out: T[] = [];

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CodecError, decode, encode, MESSAGE_TYPES } from "../../src/protocol/codec.ts";
+import { CodecError, decode, encode, frameType, MESSAGE_TYPES } from "../../src/protocol/codec.ts";
 import type { CodecErrorReason } from "../../src/protocol/codec.ts";
 import type { Message, ViewReport } from "../../src/protocol/messages.ts";
 import { STAT_COUNTERS } from "../../src/protocol/messages.ts";
@@ -48,6 +48,20 @@ describe("codec round trip", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("frameType names the type a frame carries without decoding it, and nothing for a frame not ours", () => {
+    fc.assert(
+      fc.property(message, (msg) => {
+        const frame = encode(msg);
+        expect(frameType(frame)).toBe(msg.type);
+        expect(frameType(Uint8Array.of(PROTOCOL_VERSION + 1, ...frame.subarray(1)))).toBeNull();
+      }),
+      { numRuns: 500 },
+    );
+    expect(frameType(new Uint8Array(0))).toBeNull();
+    expect(frameType(Uint8Array.of(PROTOCOL_VERSION))).toBeNull();
+    expect(frameType(Uint8Array.of(PROTOCOL_VERSION, 255))).toBeNull();
   });
 
   it("decoded page bytes do not alias the frame", () => {

@@ -8,6 +8,7 @@
 // real channels to it, and tests wire fakes.
 
 import { encodeVmFrame, encodeVmProbe, VmChannelError, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
+import { hopSeen, hopTracedFrame } from "./hop-trace.ts";
 import { TabBridge, type TabPlan } from "./tab-bridge.ts";
 
 /** The part of an RTCDataChannel the links use. */
@@ -174,6 +175,7 @@ export class VmLinks {
     if (tab === undefined || tab === null) throw new Error(`node ${from} sent a frame to node ${to}, which no tab runs`);
     const p = this.peers.get(tab);
     if (this.pathTo(tab) === "direct") {
+      if (hopTracedFrame(frame)) hopSeen("net-out");
       for (const chunk of encodeVmFrame(from, to, frame, p!.maxMessage)) p!.port!.send(chunk);
       this.directOut++;
     } else this.opts.relay(from, to, frame);
@@ -206,6 +208,7 @@ export class VmLinks {
       else this.opts.onPong?.(tab, got.id);
       return;
     }
+    if (hopTracedFrame(got.frame)) hopSeen("net-in");
     if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
     this.bridge.deliver(got.from, got.to, got.frame);
     this.directIn++;

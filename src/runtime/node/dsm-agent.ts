@@ -8,6 +8,7 @@ import type { DsmEffect } from "../../protocol/dsm/effects.ts";
 import type { DsmNode } from "../../protocol/dsm/node.ts";
 import type { DsmMessage, Message } from "../../protocol/messages.ts";
 import { PAGE_SIZE, type FaultAccess, type NodeId } from "../../protocol/types.ts";
+import { hopSeen, hopTraced } from "../links/hop-trace.ts";
 
 /** What the agent needs of the local engine (the engine's Vcpu provides these). */
 export interface PageMemory {
@@ -75,6 +76,7 @@ export class DsmAgent {
 
   /** Sends a non-DSM message to another node through the same ordered links. */
   send(to: NodeId, msg: Message): void {
+    if (hopTraced(msg.type)) hopSeen("send");
     this.links.send(to, encode(msg));
     this.counters.framesOut++;
     if (this.observer) this.observer.sent(to, msg);
@@ -179,6 +181,7 @@ export class DsmAgent {
       any = true;
       this.counters.framesIn++;
       const msg = decode(d.frame);
+      if (hopTraced(msg.type)) hopSeen("receive");
       if (this.observer) this.observer.received(d.from, msg);
       if (msg.type.startsWith("dsm-")) this.apply(this.dsm.onMessage(d.from, msg as DsmMessage));
       else this.onOther(d.from, msg);

@@ -9,6 +9,7 @@
 
 import type { NetToPage, PageToNet } from "./net-protocol.ts";
 import { VmLinks } from "../links/vm-links.ts";
+import { joinHopTrace } from "../links/hop-trace.ts";
 
 /** The pump also runs at this period (ms) without a bell, so a lost wake-up cannot stall a link. */
 const PUMP_FALLBACK_MS = 20;
@@ -81,6 +82,7 @@ function handle(m: PageToNet): void {
   if (m.kind === "init") {
     if (links) throw new Error("the net worker was set up twice");
     heard = new Float64Array(m.heard);
+    joinHopTrace(`net ${m.plan.local.join(",")}`);
     links = new VmLinks(m.plan, {
       onPong: (tab, id) => {
         const p = probes.get(tab);

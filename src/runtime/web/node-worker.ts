@@ -13,6 +13,7 @@ import { checkControlRequest, elasticNodeConfig, reportNodeEvents, runNodeContro
 import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "../node/view-recorder.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
+import { joinHopTrace } from "../links/hop-trace.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
@@ -163,6 +164,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
     switch (msg.kind) {
       case "init": {
         init = msg;
+        joinHopTrace(`node ${msg.plan.self}`);
         node = await start(msg);
         timeFaults(node);
         observe(node, msg);
