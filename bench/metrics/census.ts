@@ -26,6 +26,8 @@
 //                                the runtime's default)
 //   GIANTWEB_APIC_TIMER          "wall" or "running": what every vCPU's APIC timer counts
 //                                (VcpuNodeConfig.apicTimer; default the runtime's default)
+//   GIANTWEB_SPIN_WAIT           "on" or "off": whether a vCPU spinning on the clock blocks on its
+//                                doorbell (ServeOptions.spinWait; default the runtime's default)
 //   GIANTWEB_CENSUS_DUMP=1       after the idle window, write guest RAM (each page from the node that
 //                                holds it) to .cache/census/memory.bin, for reading kernel structures
 //   GIANTWEB_CENSUS_SYSTEM_MAP   a full System.map (Debian's linux-image-*-dbg) to name static and
@@ -65,6 +67,11 @@ const PAGE = 4096;
 const DUMP = process.env.GIANTWEB_CENSUS_DUMP === "1";
 const HOLD_MS = process.env.GIANTWEB_HOLD_MS === undefined ? undefined : Number(process.env.GIANTWEB_HOLD_MS);
 const APIC_TIMER = process.env.GIANTWEB_APIC_TIMER === undefined ? undefined : checkApicTimerClock(process.env.GIANTWEB_APIC_TIMER);
+const SPIN_WAIT = process.env.GIANTWEB_SPIN_WAIT === undefined ? undefined : onOff("GIANTWEB_SPIN_WAIT", process.env.GIANTWEB_SPIN_WAIT);
+function onOff(name: string, v: string): boolean {
+  if (v !== "on" && v !== "off") throw new Error(`${name} must be "on" or "off", got ${JSON.stringify(v)}`);
+  return v === "on";
+}
 const DELAY_MS = Number(process.env.GIANTWEB_CENSUS_DELAY_MS ?? 0);
 const FAR_LIMIT_S = Number(process.env.GIANTWEB_CENSUS_FAR_LIMIT_S ?? 900);
 const DELAY_LINES = Number(process.env.GIANTWEB_CENSUS_DELAY_LINES ?? 40_000);
@@ -81,6 +88,7 @@ interface NodeData {
   deviceNode: number;
   holdMs?: number;
   apicTimer?: ApicTimerClock;
+  spinWait?: boolean;
 }
 
 async function nodeWorker(d: NodeData): Promise<void> {
@@ -101,6 +109,7 @@ async function nodeWorker(d: NodeData): Promise<void> {
     bootWrites,
     ...(d.holdMs !== undefined ? { holdMs: d.holdMs } : {}),
     ...(d.apicTimer !== undefined ? { apicTimer: d.apicTimer } : {}),
+    ...(d.spinWait !== undefined ? { serve: { spinWait: d.spinWait } } : {}),
     onSerial: (bytes) => parentPort!.postMessage({ kind: "serial", bytes }),
     onFailure: (failure) => parentPort!.postMessage({ kind: "failed", failure }),
   });
@@ -176,7 +185,7 @@ class CensusCluster {
     guest: NodeData["guest"],
   ) {
     for (const self of [0, 1]) {
-      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0, ...(HOLD_MS !== undefined ? { holdMs: HOLD_MS } : {}), ...(APIC_TIMER !== undefined ? { apicTimer: APIC_TIMER } : {}) };
+      const data: NodeData = { tag: WORKER_TAG, plan: { ...plan, self }, wasmPath, guest, vcpu: self, vcpuNodes: [0, 1], deviceNode: 0, ...(HOLD_MS !== undefined ? { holdMs: HOLD_MS } : {}), ...(APIC_TIMER !== undefined ? { apicTimer: APIC_TIMER } : {}), ...(SPIN_WAIT !== undefined ? { spinWait: SPIN_WAIT } : {}) };
       const w = this.startTsWorker(new URL(import.meta.url), data);
       w.on("error", (e) => this.fail(`node ${self}'s worker: ${(e as Error).stack ?? e}`));
       w.on("message", (m) => {
@@ -543,7 +552,7 @@ const census: BenchModule = {
     const cpus = 2;
     const cmdline = EXTRA_CMDLINE ? `${g.cmdline} ${EXTRA_CMDLINE}` : g.cmdline;
 
-    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"${HOLD_MS !== undefined ? `; hold window ${HOLD_MS} ms` : ""}; APIC timer ${APIC_TIMER ?? DEFAULT_APIC_TIMER}`);
+    ctx.log(`census [${LABEL}]: Linux with 2 vCPUs in 2 workers, tracing every fault; cmdline "${cmdline}"${HOLD_MS !== undefined ? `; hold window ${HOLD_MS} ms` : ""}; APIC timer ${APIC_TIMER ?? DEFAULT_APIC_TIMER}; spin wait ${SPIN_WAIT === undefined ? "default (on)" : SPIN_WAIT ? "on" : "off"}`);
     const t0 = wallClockMs();
     const c = new CensusCluster(startTsWorker, planLocalLinks(2), wasmPath, {
       kind: "linux-smp",

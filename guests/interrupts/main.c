@@ -180,6 +180,18 @@ static void scenario_tscspin(void) {
   hc(HC_DONE, failures);
 }
 
+/* TSC_WORK: reads the TSC between stretches of work (tens of µs each): a guest that keeps time, not one that spins. */
+static void scenario_tscwork(void) {
+  uint32_t lo, hi, sum = 0;
+  for (uint32_t i = 0; i < 200; i++) {
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    sum += lo;
+    for (uint32_t k = 0; k < 20000; k++) sum = sum * 1664525u + 1013904223u;
+  }
+  show("tscwork.done", sum != 0);
+  hc(HC_DONE, failures);
+}
+
 struct mbi { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
 
 void main(uint32_t magic, struct mbi *mbi) {
@@ -193,5 +205,6 @@ void main(uint32_t magic, struct mbi *mbi) {
   else if (streq(cmd, "state")) scenario_state();
   else if (streq(cmd, "ipibench")) scenario_ipibench();
   else if (streq(cmd, "tscspin")) scenario_tscspin();
+  else if (streq(cmd, "tscwork")) scenario_tscwork();
   else { puts_("unknown scenario\n"); hc(HC_DONE, 99); }
 }

@@ -67,7 +67,25 @@ export interface InterruptHooks {
    * call out of the wasm; an IPI or page request arriving meanwhile waited that long. Must be cheap.
    */
   pending?: () => boolean;
+  /**
+   * Asked inside a chunk when the guest spins on the clock (SPIN_READS clock reads in a row, each
+   * within SPIN_GAP_MS of the last: a delay loop, a wait for a flag with a timeout): block the
+   * thread for at most `ms`, returning early when something arrives to be served (then `pending`
+   * says so and the slice ends). Why: the pause-loop exit of hardware virtualization. Two tabs'
+   * vCPUs, their net workers and the browser's network threads share a few cores; a vCPU spinning
+   * at full speed for an IPI's answer takes a core from the very threads that carry it (measured:
+   * README-interrupts.md, "A vCPU that spins on the clock"). Time goes on while it blocks (the TSC
+   * and the APIC timer count it), so the guest's deadlines are kept to within `ms`. Must not run
+   * guest code or touch the engine.
+   */
+  spinWait?: (ms: number) => void;
 }
+
+/** Clock reads in a row, each within SPIN_GAP_MS of the one before, that make a spin (see InterruptHooks.spinWait). */
+export const SPIN_READS = 64;
+export const SPIN_GAP_MS = 0.01;
+/** The longest block per spinWait: what a guest's deadline may overshoot by. */
+export const SPIN_WAIT_MS = 0.2;
 
 /** A handler for a routed device; it may block (Atomics.wait in a worker) until the answer comes. */
 export interface RoutedMmio {
@@ -110,6 +128,8 @@ export interface InterruptStats {
   injected: Record<IncomingInterrupt["kind"], number>;
   /** Interrupts dropped as malformed (reserved delivery mode, illegal vector), with the reason. */
   dropped: string[];
+  /** Times the guest spun on the clock and hooks.spinWait was asked to block. */
+  spinWaits: number;
 }
 
 interface V86Internals {
@@ -148,6 +168,7 @@ export class VcpuInterrupts {
     eois: 0,
     injected: { fixed: 0, nmi: 0, init: 0, "init-deassert": 0, startup: 0 },
     dropped: [],
+    spinWaits: 0,
   };
   hooks: InterruptHooks;
   private state: VcpuRunState = "running";
@@ -575,8 +596,26 @@ export class VcpuInterrupts {
   }
 
   /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
+  /** When the guest last read the clock, and how many reads in a row came within SPIN_GAP_MS of the one before. */
+  private lastClockRead = 0;
+  private fastClockReads = 0;
+
   private clockRead(): void {
-    if (this.mainLoopDepth > 0 && !this.atChunkEnd && this.kicked === null && !this.vcpu.inFault && this.hooks.pending?.()) this.kick();
+    if (this.mainLoopDepth === 0 || this.atChunkEnd || this.kicked !== null || this.vcpu.inFault) return;
+    if (this.hooks.pending?.()) return this.kick();
+    const spinWait = this.hooks.spinWait;
+    if (!spinWait) return;
+    const now = performance.now();
+    if (now - this.lastClockRead >= SPIN_GAP_MS) this.fastClockReads = 0;
+    else if (++this.fastClockReads >= SPIN_READS) {
+      this.stats.spinWaits++;
+      spinWait(SPIN_WAIT_MS);
+      if (this.hooks.pending?.()) this.kick();
+      // The block is not a gap in the spin: the next read continues it.
+      this.lastClockRead = performance.now();
+      return;
+    }
+    this.lastClockRead = now;
   }
 
   private irqCheck(): void {

@@ -84,16 +84,23 @@ export interface ServeOptions {
   onDoorbell?: boolean;
   /** A poll timer's interval in ms, or null for none (default 1). It also paces console output. */
   timerMs?: number | null;
+  /**
+   * A vCPU that spins on the clock inside a slice blocks on its doorbell, up to SPIN_WAIT_MS at a
+   * time, instead of burning a core the threads it waits on need (the engine's hooks.spinWait;
+   * default true, needs inSlice).
+   */
+  spinWait?: boolean;
 }
 
 function checkServe(serve: ServeOptions): Required<ServeOptions> {
-  const { inSlice = true, onDoorbell = LocalLinks.canWatch, timerMs = 1 } = serve;
+  const { inSlice = true, onDoorbell = LocalLinks.canWatch, timerMs = 1, spinWait = true } = serve;
   if (typeof inSlice !== "boolean") throw new TypeError(`serve.inSlice must be a boolean, got ${JSON.stringify(inSlice)}`);
   if (typeof onDoorbell !== "boolean") throw new TypeError(`serve.onDoorbell must be a boolean, got ${JSON.stringify(onDoorbell)}`);
   if (onDoorbell && !LocalLinks.canWatch) throw new Error("serve.onDoorbell needs Atomics.waitAsync, which this JavaScript engine lacks");
   if (timerMs !== null && !(typeof timerMs === "number" && Number.isFinite(timerMs) && timerMs > 0))
     throw new RangeError(`serve.timerMs must be a positive number of ms or null, got ${JSON.stringify(timerMs)}`);
-  return { inSlice, onDoorbell, timerMs };
+  if (typeof spinWait !== "boolean") throw new TypeError(`serve.spinWait must be a boolean, got ${JSON.stringify(spinWait)}`);
+  return { inSlice, onDoorbell, timerMs, spinWait };
 }
 
 export interface VcpuNode {
@@ -279,6 +286,8 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
         poll();
       };
       cpu.hooks.pending = () => links.rings !== polledAt || a.windowDue;
+      // The doorbell ends the block: whatever rings it is served right after (pending says so).
+      if (serve.spinWait) cpu.hooks.spinWait = (ms) => links.waitForTraffic(ms);
     }
     // A halted vCPU (or one waiting for SIPI) sleeps in a v86 timer of up to 100 ms: the doorbell
     // wakes the event loop at once, and an injected interrupt then wakes v86 (stop_idling).

@@ -1,8 +1,9 @@
 // hooks.onChunk: the engine's call between v86's instruction chunks inside a run slice, where a
 // platform serves other nodes' messages without waiting for the slice (>= 1 ms) to end.
-import { afterEach, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { V } from "../../../guests/interrupts/layout.ts";
 import { APIC, MEM } from "../../../src/engine/interrupts/abi.ts";
+import { SPIN_READS, SPIN_WAIT_MS } from "../../../src/engine/interrupts/vcpu-interrupts.ts";
 import { bootPerTest, type GuestRun } from "../../../harness/nodejs/interrupts-guest.ts";
 import { JIT_LOOP_BOUND } from "../../../src/engine/instrument/jit-loop-pass.ts";
 
@@ -143,4 +144,62 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
   expect(inSliceOf(SAY - 1)).toBeGreaterThan(10_000);
   expect(inSliceOf(SAY)).toBeLessThanOrEqual(100 + JIT_LOOP_BOUND / 4);
   expect(inSliceOf(SAY + 1)).toBeGreaterThan(10_000);
+});
+
+describe("hooks.spinWait", () => {
+  /** Boots `scenario`; its spinWait only counts (a node's blocks on its doorbell; blocking here would stretch the guest's 200,000-iteration loop). */
+  async function run(scenario: "tscspin" | "tscwork", pending: (read: number) => boolean = () => false) {
+    const asked: number[] = [];
+    let inSlice = false;
+    let outside = 0;
+    let reads = 0;
+    let lastPending = false;
+    let askedAfterTrue = 0;
+    const g = await boot(scenario, {
+      apicId: 0,
+      role: "bsp",
+      autostart: false,
+      hooks: {
+        pending: () => (lastPending = pending(++reads)),
+        spinWait(ms) {
+          if (!inSlice) outside++;
+          if (lastPending) askedAfterTrue++;
+          asked.push(ms);
+        },
+      },
+    });
+    aroundSlices(
+      (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu,
+      () => void (inSlice = true),
+      () => void (inSlice = false),
+    );
+    await g.vi.vcpu.emulator.run();
+    expect(await g.done, g.output()).toBe(0);
+    return { asked, outside, askedAfterTrue, output: g.output(), spinWaits: g.vi.stats.spinWaits };
+  }
+
+  it("is asked, inside slices, to block for SPIN_WAIT_MS while the guest reads the TSC in a tight loop", async () => {
+    const r = await run("tscspin");
+    expect(r.output).toContain("tscspin.done=0x00000001");
+    // 200,000 clock reads: after the first SPIN_READS in a row, nearly every read of the spin may block.
+    expect(r.asked.length).toBeGreaterThan(100_000);
+    expect(r.asked.every((ms) => ms === SPIN_WAIT_MS)).toBe(true);
+    expect(r.outside).toBe(0);
+    expect(r.spinWaits).toBe(r.asked.length);
+  });
+
+  it("is never asked when the guest works between its clock reads", async () => {
+    const r = await run("tscwork");
+    expect(r.output).toContain("tscwork.done=0x00000001");
+    expect(r.asked).toEqual([]);
+    expect(r.spinWaits).toBe(0);
+  });
+
+  it("is not asked at a read where something waits to be served: pending ends the slice instead", async () => {
+    // Something waits at every 500th clock read (each such read ends its slice; the next slice spins SPIN_READS reads again first).
+    const r = await run("tscspin", (read) => read % 500 === 0);
+    expect(r.output).toContain("tscspin.done=0x00000001");
+    expect(r.asked.length).toBeGreaterThan(1000);
+    expect(r.askedAfterTrue).toBe(0);
+  });
 });
