@@ -4,8 +4,9 @@
 // with a busy main thread ("busy").
 // - The raw 4 KiB data-channel round trip between two tabs (the fabric lab's echo), the yardstick.
 // - The self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, SELFTEST_RUNS rounds of
-//   direct, relay, busy (tab B's main thread busy 200 ms of every 250 ms), interleaved so the
-//   machine's noise hits all three alike: its forwarded IPI round trip (guest TSC on CPU 0), its
+//   direct, relay, busy (tab B's main thread busy 200 ms of every 250 ms), spin (direct with the
+//   vCPUs' spin wait off, ?spinwait=off), interleaved so the
+//   machine's noise hits all four alike: its forwarded IPI round trip (guest TSC on CPU 0), its
 //   page handoff between the vCPUs, its parallel speedup; medians per mode.
 // - Linux booted to its shell, direct then relay: boot time against stock v86 with one CPU, and
 //   node 1's remote page-fault latency (every fault of node 1 is served by node 0, in the other
@@ -61,11 +62,12 @@ const STREAM_MAX_MS = 200_000;
 // Prints without pause until Ctrl-C (the bound is a guard, far beyond the window).
 const STREAM_COMMAND = "i=0; while [ $i -lt 100000 ]; do cat /proc/interrupts; i=$((i+1)); done\n";
 
-type Mode = "direct" | "relay" | "busy";
-const MODES: Mode[] = ["direct", "relay", "busy"];
+// "spin": direct with `?spinwait=off` on both tabs (a vCPU spinning on the clock keeps its core), to weigh the spin wait.
+type Mode = "direct" | "relay" | "busy" | "spin";
+const MODES: Mode[] = ["direct", "relay", "busy", "spin"];
 // Direct and busy runs also probe the VM channel between the two net workers while the guest runs:
 // the raw round trip under the run's own load, between the same tabs (tabs.vm_link_rtt_p50).
-const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: { probeLink: true }, relay: { relay: [0, 1] }, busy: { busy: [1], probeLink: true } };
+const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: { probeLink: true }, relay: { relay: [0, 1] }, busy: { busy: [1], probeLink: true }, spin: { probeLink: true, query: { spinwait: "off" } } };
 
 type Counters = { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number };
 type Links = { tab: number; path: "direct" | "relay" | null; why?: string }[];
@@ -84,6 +86,7 @@ const SELFTEST_METRICS = [
   "tabs.selftest_s",
   "tabs.ipi_hops_local_ms",
   "tabs.ipi_hops_network_ms",
+  "tabs.spin_wait_gain",
 ];
 /** The self-test's IPI round trips per run (guests/selftest/tests.c, measure_ipi_rtt): the last this many traced round trips are its. */
 const IPI_RTT_RUNS = 100;
@@ -129,7 +132,7 @@ const withQuery = (url: string, key: string, value: string) => {
 };
 
 const tabs: BenchModule = {
-  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest", "tabs.echo"],
+  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest", "tabs.echo", "tabs.spin"],
   async run(ctx) {
     const echo = ECHO_METRICS.some((m) => ctx.wants(m));
     const linuxFull = LINUX_METRICS.some((m) => ctx.wants(m));
@@ -196,6 +199,7 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
     direct: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
+    spin: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
   };
   // The IPI round trip hop by hop (direct and busy): tab A hosts node 0, tab B node 1, each tab's net worker is named for its nodes.
   const hopPath = roundTripHops(0, 1, (n) => `net ${n}`);
@@ -223,12 +227,12 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       }
       ctx.log(`tabs: ${mode}: ipi.rtt ${r.rtt.at(-1)!.toFixed(2)} ms, handoff ${r.handoff.at(-1)!.toFixed(2)} ms, ${run.seconds.toFixed(1)} s`);
     }
-  const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt) };
-  const handoff = { direct: med(runs.direct.handoff), relay: med(runs.relay.handoff), busy: med(runs.busy.handoff) };
+  const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt), spin: med(runs.spin.rtt) };
+  const handoff = { direct: med(runs.direct.handoff), relay: med(runs.relay.handoff), busy: med(runs.busy.handoff), spin: med(runs.spin.handoff) };
   const ratio = (m: Mode) => rtt[m] / rawRttMs;
   const how = `median of ${SELFTEST_RUNS} runs, taken interleaved with the other modes (direct, relay, busy, ...)`;
   const raw = `raw 4 KiB data-channel round trip ${rawRttMs.toFixed(2)} ms (the echo at this run's start)`;
-  const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}`;
+  const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}, spin wait off ${ratio("spin").toFixed(2)}`;
   const twoRtts = `two raw 4 KiB round trips ${(2 * rawRttMs).toFixed(2)} ms (same run)`;
   const link = { direct: med(runs.direct.link), busy: med(runs.busy.link) };
   // Per round trip: the two channel hops (one way each, skew between the tabs' clocks cancels in the sum) and the rest (workers and the guest).
@@ -243,6 +247,16 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
   const hopNote = (m: Mode) =>
     `${runs[m].hops.length} round trips traced (the self-test's last ${IPI_RTT_RUNS} per run), each hop's p50/p90 in ms from the previous: ${hopTable(m)}; traced round trip p50 ${med(traced(m)).toFixed(2)}, p90 ${percentile(traced(m), 90)!.toFixed(2)} ms`;
   return {
+    "tabs.ipi_rtt_ratio.spin": {
+      value: ratio("spin"),
+      unit: "ratio",
+      note: `direct with ?spinwait=off on both tabs (a vCPU spinning on the clock does not block on its doorbell): ipi.rtt.0.1 ${rtt.spin.toFixed(2)} ms (runs ${list(runs.spin.rtt, 2)}) / ${raw}; ${how}; ${ratios}; ${hopNote("spin")}`,
+    },
+    "tabs.spin_wait_gain": {
+      value: rtt.spin / rtt.direct,
+      unit: "ratio",
+      note: `the IPI round trip without the spin wait / with it (the default), same run, interleaved: ${rtt.spin.toFixed(2)} / ${rtt.direct.toFixed(2)} ms; page handoff ${handoff.spin.toFixed(2)} / ${handoff.direct.toFixed(2)} ms; self-test speedup.2 ${med(runs.spin.speedup).toFixed(2)} / ${med(runs.direct.speedup).toFixed(2)}`,
+    },
     "tabs.ipi_hops_network_ms": {
       value: med(network("direct")),
       unit: "ms",

@@ -45,6 +45,8 @@ export interface SelftestTabsOptions {
    * the two net workers every 250 ms (the raw round trip under the run's own load; `linkRttMs`).
    */
   probeLink?: boolean;
+  /** Query parameters every tab's page is opened with (e.g. `spinwait: "off"`). */
+  query?: Record<string, string>;
   /** Called once tab A showed the SUMMARY, while every tab and worker still runs (e.g. to stop a hop trace). */
   atSummary?: () => Promise<void>;
 }
@@ -56,7 +58,10 @@ const withQuery = (url: string, key: string, value: string) => {
 };
 
 export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices: number[], timeoutMs = 900_000, opts: SelftestTabsOptions = {}): Promise<SelftestTabsRun> {
-  const relay = (i: number, u: string) => (opts.relay?.includes(i) ? withQuery(u, "vmlink", "relay") : u);
+  const relay = (i: number, u: string) => {
+    for (const [k, v] of Object.entries(opts.query ?? {})) u = withQuery(u, k, v);
+    return opts.relay?.includes(i) ? withQuery(u, "vmlink", "relay") : u;
+  };
   const total = slices.reduce((a, b) => a + b, 0);
   const a = await openPage(ctx, relay(0, url));
   const pages = [a];

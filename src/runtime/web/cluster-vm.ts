@@ -63,6 +63,8 @@ export interface ClusterVmDeps {
    * `?vmlink=relay`, for comparison and for the test of the fallback).
    */
   vmLink?: "auto" | "relay";
+  /** Whether this tab's vCPUs block on their doorbells while they spin on the clock (default true; ServeOptions.spinWait). */
+  spinWait?: boolean;
 }
 
 /** The negotiated data channel between two tabs' net workers (the simple-peer channel has a low id). */
@@ -217,6 +219,7 @@ export class ClusterVm {
     const machine = make({
       nodes: total,
       local: me.vcpus,
+      ...(this.deps.spinWait === false ? { spinWait: false } : {}),
       ...(this.elastic ? { elastic: true, onNodeEvent: (node: number, e: NodeEvent) => this.elasticHost?.nodeEvent(node, e) } : {}),
       sendRemote: (from, to, frame) => {
         const tab = this.tabOfNode(to);

@@ -32,6 +32,8 @@ export interface NodeInit {
    * [1] = non-zero while a trace records. See CONTROL_DELAY_MS / CONTROL_TRACING.
    */
   control?: SharedArrayBuffer;
+  /** false: the vCPU spins on the clock at full speed (ServeOptions.spinWait; default true). */
+  spinWait?: boolean;
   /**
    * An elastic VM (issue 14), as cluster-worker.ts's: the firmware describes `possibleCpus` CPUs of
    * which 0..presentCpus-1 are present at boot; the DSM's members when this node starts, and

@@ -290,6 +290,7 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
       fabric: f,
       // `?vmlink=relay`: node frames go through the main threads even where a worker could own the channel.
       vmLink: opts.config.vmLink,
+      spinWait: opts.config.spinWait,
       ...(f.tab === 0 ? { watcherRights: { type: watchersType.checked, control: watchersControl.checked } } : {}),
       onRights: showRights,
       // The envelope already refused anything but a path; resolving it and comparing origins is

@@ -36,6 +36,11 @@ export interface BootConfig {
    * comparison and its test).
    */
   vmLink: "auto" | "relay";
+  /**
+   * Whether this tab's vCPUs, spinning on the clock, block on their doorbells (`?spinwait=on|off`;
+   * engine hooks.spinWait): on by default; off for comparison (the bench's side-by-side runs).
+   */
+  spinWait: boolean;
 }
 
 export const DEFAULT_BOOT_CONFIG: BootConfig = {
@@ -59,6 +64,7 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   relayUrl: null,
   possibleCpus: null,
   vmLink: "auto",
+  spinWait: true,
 };
 
 /** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */
@@ -67,7 +73,7 @@ export const MAX_VCPUS = 8;
 export type ConfigResult = { ok: true; config: BootConfig } | { ok: false; errors: string[] };
 
 // "stock": the one-tab page (stock v86 behind Boot) instead of the front door; it takes no value.
-const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible", "stock", "vmlink"];
+const KNOWN = ["kernel", "initrd", "bios", "vgabios", "cmdline", "mem", "watchdog", "vcpus", "memory", "relay", "possible", "stock", "vmlink", "spinwait"];
 
 function checkUrl(name: string, value: string, base: string, errors: string[]): string {
   try {
@@ -126,6 +132,11 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
     const v = get("vmlink")!;
     if (v === "auto" || v === "relay") config.vmLink = v;
     else errors.push(`vmlink: "${v.slice(0, 40)}" must be "auto" or "relay"`);
+  }
+  if (get("spinwait") !== null) {
+    const v = get("spinwait")!;
+    if (v === "on" || v === "off") config.spinWait = v === "on";
+    else errors.push(`spinwait: "${v.slice(0, 40)}" must be "on" or "off"`);
   }
   if (get("possible") !== null) {
     config.possibleCpus = checkInt("possible", get("possible")!, 2, MAX_VCPUS, errors);

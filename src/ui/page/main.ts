@@ -53,7 +53,7 @@ const parsed =
     : parsed0;
 let elastic: ReturnType<typeof mountElastic> | null = null;
 // The front door: no parameter but the relay's and how VM links go (a join link's fragment is not a parameter).
-const frontDoor = [...new URLSearchParams(location.search).keys()].every((k) => k === "relay" || k === "vmlink");
+const frontDoor = [...new URLSearchParams(location.search).keys()].every((k) => k === "relay" || k === "vmlink" || k === "spinwait");
 // The console's output as text (its last MiB), for browser tests (the pane shows only its screen).
 const transcript = {
   text: "",

@@ -18,7 +18,7 @@ it("names every bad parameter instead of booting something else", () => {
   expect(r.ok).toBe(false);
   if (r.ok) return;
   expect(r.errors).toEqual([
-    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible, stock, vmlink)',
+    'unknown parameter "colour" (known: kernel, initrd, bios, vgabios, cmdline, mem, watchdog, vcpus, memory, relay, possible, stock, vmlink, spinwait)',
     'kernel: "javascript:alert(1)" must be an http(s) URL or a path on this server',
     "cmdline: must be printable ASCII of at most 2047 characters",
     'mem: "9999" must be a whole number from 32 to 2048',
@@ -57,6 +57,12 @@ it("takes how a cluster's node frames go between tabs (?vmlink=), and names a ba
   expect(parseBootConfig("?vmlink=relay")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, vmLink: "relay" } });
   expect(parseBootConfig("?vmlink=auto")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
   expect(parseBootConfig("?vmlink=pigeon")).toEqual({ ok: false, errors: ['vmlink: "pigeon" must be "auto" or "relay"'] });
+});
+
+it("takes whether vCPUs block while they spin on the clock (?spinwait=), and names a bad value", () => {
+  expect(parseBootConfig("?spinwait=off")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, spinWait: false } });
+  expect(parseBootConfig("?spinwait=on")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
+  expect(parseBootConfig("?spinwait=maybe")).toEqual({ ok: false, errors: ['spinwait: "maybe" must be "on" or "off"'] });
 });
 
 it("boots the page's default guest with the same kernel command line as Node's (both name pages and route IRQs alike)", async () => {
