@@ -70,8 +70,8 @@ export interface InterruptHooks {
   /**
    * Asked inside a chunk when the guest spins on the clock (SPIN_READS clock reads in a row, each
    * within SPIN_GAP_MS of the last: a delay loop, a wait for a flag with a timeout): block the
-   * thread for at most `ms`, returning early when something arrives to be served (then `pending`
-   * says so and the slice ends). Why: the pause-loop exit of hardware virtualization. Two tabs'
+   * thread for at most `ms`, returning early when something arrives to be served; the slice then
+   * ends (v86's timers and the platform's serving run, as after a HLT). Why: the pause-loop exit of hardware virtualization. Two tabs'
    * vCPUs, their net workers and the browser's network threads share a few cores; a vCPU spinning
    * at full speed for an IPI's answer takes a core from the very threads that carry it (measured:
    * README-interrupts.md, "A vCPU that spins on the clock"). Time goes on while it blocks (the TSC
@@ -610,9 +610,10 @@ export class VcpuInterrupts {
     else if (++this.fastClockReads >= SPIN_READS) {
       this.stats.spinWaits++;
       spinWait(SPIN_WAIT_MS);
-      if (this.hooks.pending?.()) this.kick();
-      // The block is not a gap in the spin: the next read continues it.
-      this.lastClockRead = performance.now();
+      // The block ends the slice, as a HLT would: v86 runs its timers (the APIC timer's tick is
+      // due at a chunk end, and a chunk of a spin with a block per read lasts seconds) and the
+      // platform serves what came. The next slice spins SPIN_READS reads again before it blocks.
+      this.kick();
       return;
     }
     this.lastClockRead = now;
