@@ -87,13 +87,15 @@ export interface ServeOptions {
   /**
    * A vCPU that spins on the clock inside a slice blocks on its doorbell, up to SPIN_WAIT_MS at a
    * time, instead of burning a core the threads it waits on need (the engine's hooks.spinWait;
-   * default true, needs inSlice).
+   * needs inSlice). Default false: a guest loop that works and reads the clock at every turn looks
+   * like a spin too (the self-test's speedup on two tabs fell from 1.90 to 1.27 with it on);
+   * README-interrupts.md, "A vCPU that spins on the clock".
    */
   spinWait?: boolean;
 }
 
 function checkServe(serve: ServeOptions): Required<ServeOptions> {
-  const { inSlice = true, onDoorbell = LocalLinks.canWatch, timerMs = 1, spinWait = true } = serve;
+  const { inSlice = true, onDoorbell = LocalLinks.canWatch, timerMs = 1, spinWait = false } = serve;
   if (typeof inSlice !== "boolean") throw new TypeError(`serve.inSlice must be a boolean, got ${JSON.stringify(inSlice)}`);
   if (typeof onDoorbell !== "boolean") throw new TypeError(`serve.onDoorbell must be a boolean, got ${JSON.stringify(onDoorbell)}`);
   if (onDoorbell && !LocalLinks.canWatch) throw new Error("serve.onDoorbell needs Atomics.waitAsync, which this JavaScript engine lacks");

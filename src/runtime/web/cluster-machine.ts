@@ -43,7 +43,7 @@ export interface ClusterMachineLayout extends NodeReports {
    * when it joins the running VM, and ends it with `endNode` when it leaves.
    */
   elastic?: boolean;
-  /** Whether local vCPUs block on their doorbells while they spin on the clock (default true; ServeOptions.spinWait). */
+  /** Whether local vCPUs block on their doorbells while they spin on the clock (default false; ServeOptions.spinWait). */
   spinWait?: boolean;
   /** What a local node reports on its own (node 0's hotplug device: ejects, _OST answers). */
   onNodeEvent?(node: number, event: NodeEvent): void;
@@ -188,7 +188,7 @@ export class ClusterMachine {
       deviceNode: 0,
       stop: this.stopFlag,
       control: this.controls.cell,
-      ...(this.layout.spinWait === false ? { spinWait: false } : {}),
+      ...(this.layout.spinWait ? { spinWait: true } : {}),
       ...(elastic ? { elastic } : {}),
     } as const;
     const init: PageToNode =

@@ -63,7 +63,7 @@ export interface ClusterVmDeps {
    * `?vmlink=relay`, for comparison and for the test of the fallback).
    */
   vmLink?: "auto" | "relay";
-  /** Whether this tab's vCPUs block on their doorbells while they spin on the clock (default true; ServeOptions.spinWait). */
+  /** Whether this tab's vCPUs block on their doorbells while they spin on the clock (default false; ServeOptions.spinWait). */
   spinWait?: boolean;
 }
 
@@ -219,7 +219,7 @@ export class ClusterVm {
     const machine = make({
       nodes: total,
       local: me.vcpus,
-      ...(this.deps.spinWait === false ? { spinWait: false } : {}),
+      ...(this.deps.spinWait ? { spinWait: true } : {}),
       ...(this.elastic ? { elastic: true, onNodeEvent: (node: number, e: NodeEvent) => this.elasticHost?.nodeEvent(node, e) } : {}),
       sendRemote: (from, to, frame) => {
         const tab = this.tabOfNode(to);

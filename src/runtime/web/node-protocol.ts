@@ -32,7 +32,7 @@ export interface NodeInit {
    * [1] = non-zero while a trace records. See CONTROL_DELAY_MS / CONTROL_TRACING.
    */
   control?: SharedArrayBuffer;
-  /** false: the vCPU spins on the clock at full speed (ServeOptions.spinWait; default true). */
+  /** true: the vCPU blocks on its doorbell while it spins on the clock (ServeOptions.spinWait; default false). */
   spinWait?: boolean;
   /**
    * An elastic VM (issue 14), as cluster-worker.ts's: the firmware describes `possibleCpus` CPUs of

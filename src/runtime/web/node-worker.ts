@@ -136,7 +136,7 @@ async function start(msg: NodeInit): Promise<VcpuNode> {
     },
     // Link round-trip probes (nothing else reaches here: the node's own traffic is handled inside).
     onOther: (from, m) => void rtt?.onMessage(from, m),
-    ...(msg.spinWait === false ? { serve: { spinWait: false } } : {}),
+    ...(msg.spinWait ? { serve: { spinWait: true } } : {}),
     ...elasticNodeConfig(msg.elastic),
   });
   // The guest's answers to the hotplug device (node 0): a CPU ejected, an _OST result.

@@ -38,7 +38,8 @@ export interface BootConfig {
   vmLink: "auto" | "relay";
   /**
    * Whether this tab's vCPUs, spinning on the clock, block on their doorbells (`?spinwait=on|off`;
-   * engine hooks.spinWait): on by default; off for comparison (the bench's side-by-side runs).
+   * engine hooks.spinWait): off by default (it also slows work loops that read the clock often);
+   * on to try it (the bench's side-by-side runs).
    */
   spinWait: boolean;
 }
@@ -64,7 +65,7 @@ export const DEFAULT_BOOT_CONFIG: BootConfig = {
   relayUrl: null,
   possibleCpus: null,
   vmLink: "auto",
-  spinWait: true,
+  spinWait: false,
 };
 
 /** The most vCPUs one tab hosts: one worker each, and the tab's machine has its cores to share. */

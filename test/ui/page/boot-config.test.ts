@@ -60,8 +60,8 @@ it("takes how a cluster's node frames go between tabs (?vmlink=), and names a ba
 });
 
 it("takes whether vCPUs block while they spin on the clock (?spinwait=), and names a bad value", () => {
-  expect(parseBootConfig("?spinwait=off")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, spinWait: false } });
-  expect(parseBootConfig("?spinwait=on")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
+  expect(parseBootConfig("?spinwait=on")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, spinWait: true } });
+  expect(parseBootConfig("?spinwait=off")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
   expect(parseBootConfig("?spinwait=maybe")).toEqual({ ok: false, errors: ['spinwait: "maybe" must be "on" or "off"'] });
 });
 
