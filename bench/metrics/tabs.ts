@@ -255,7 +255,7 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
     "tabs.spin_wait_gain": {
       value: rtt.direct / rtt.spin,
       unit: "ratio",
-      note: `the IPI round trip without the spin wait (the default) / with it (?spinwait=on), same run, interleaved (above 1: it helps): ${rtt.direct.toFixed(2)} / ${rtt.spin.toFixed(2)} ms; page handoff ${handoff.direct.toFixed(2)} / ${handoff.spin.toFixed(2)} ms; self-test speedup.2 (work that reads the clock at every turn) ${med(runs.direct.speedup).toFixed(2)} without, ${med(runs.spin.speedup).toFixed(2)} with`,
+      note: `the IPI round trip without the spin wait (the default) / with it (?spinwait=on), same run, interleaved (above 1: it helps): ${rtt.direct.toFixed(2)} / ${rtt.spin.toFixed(2)} ms; page handoff ${handoff.direct.toFixed(2)} / ${handoff.spin.toFixed(2)} ms; self-test speedup.2 ${med(runs.direct.speedup).toFixed(2)} without, ${med(runs.spin.speedup).toFixed(2)} with`,
     },
     "tabs.ipi_hops_network_ms": {
       value: med(network("direct")),

@@ -87,9 +87,9 @@ export interface ServeOptions {
   /**
    * A vCPU that spins on the clock inside a slice blocks on its doorbell, up to SPIN_WAIT_MS at a
    * time, instead of burning a core the threads it waits on need (the engine's hooks.spinWait;
-   * needs inSlice). Default false: a guest loop that works and reads the clock at every turn looks
-   * like a spin too (the self-test's speedup on two tabs fell from 1.90 to 1.27 with it on);
-   * README-interrupts.md, "A vCPU that spins on the clock".
+   * needs inSlice). Default false: side by side on two tabs it did not shorten the IPI round trip,
+   * and a guest loop that works but reads the clock at every turn would look like a spin and be
+   * slowed (README-interrupts.md, "A vCPU that spins on the clock").
    */
   spinWait?: boolean;
 }

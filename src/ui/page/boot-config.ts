@@ -38,7 +38,7 @@ export interface BootConfig {
   vmLink: "auto" | "relay";
   /**
    * Whether this tab's vCPUs, spinning on the clock, block on their doorbells (`?spinwait=on|off`;
-   * engine hooks.spinWait): off by default (it also slows work loops that read the clock often);
+   * engine hooks.spinWait): off by default (it did not pay off side by side, and would slow a loop that works but reads the clock at every turn);
    * on to try it (the bench's side-by-side runs).
    */
   spinWait: boolean;
