@@ -60,14 +60,6 @@ export interface InterruptHooks {
    */
   onChunk?: () => void;
   /**
-   * At the start of every run slice, before the slice takes what is pending (injected interrupts,
-   * INIT/SIPI) and runs an instruction: serve here what made the last slice end early (a kick from
-   * `pending`). Without it the slice that follows a kick ran first, and what was waiting was
-   * served only when the platform's own event (the doorbell's watcher) got its turn, one or more
-   * slices (>= 1 ms each) later. Between slices: the same rules as the platform's serving there.
-   */
-  onSliceStart?: () => void;
-  /**
    * Asked inside a chunk whenever the guest reads the clock (RDTSC; v86's own timer reads): true
    * when something waits to be served. The slice then ends after the current block, so the
    * platform serves it at once instead of at the chunk's end. A guest spinning on the TSC (a delay
@@ -263,7 +255,6 @@ export class VcpuInterrupts {
     const cpu = (vcpu.emulator as unknown as V86Internals).v86.cpu;
     const mainLoop = cpu.main_loop;
     cpu.main_loop = () => {
-      this.hooks.onSliceStart?.();
       this.drainPending(true);
       if (this.state === "wait-for-sipi") return IDLE_MS;
       if (this.irqsPending) {

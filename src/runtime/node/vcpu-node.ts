@@ -281,17 +281,13 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     // chunk ends are instruction boundaries, so page revocations, injections and device accesses
     // are as safe as between slices.
     // A guest spinning on the TSC makes chunks long: a ring noticed at a clock read ends the slice
-    // early (hooks.pending), and the next slice serves it before its first instruction
-    // (hooks.onSliceStart), whichever of that slice and the doorbell's watcher runs first.
+    // early (hooks.pending), and the doorbell's watcher or the next chunk end serves it.
     if (serve.inSlice) {
       cpu.hooks.onChunk = () => {
         if (links.rings === polledAt && !a.holdsGrants && !a.windowDue) return;
         poll();
       };
       cpu.hooks.pending = () => links.rings !== polledAt || a.windowDue;
-      cpu.hooks.onSliceStart = () => {
-        if (links.rings !== polledAt || a.windowDue) poll();
-      };
       // The doorbell ends the block: whatever rings it is served right after (pending says so).
       if (serve.spinWait) cpu.hooks.spinWait = (ms) => links.waitForTraffic(ms);
     }

@@ -146,46 +146,6 @@ it("hooks.pending, asked at each clock read inside a chunk, ends the slice right
   expect(inSliceOf(SAY + 1)).toBeGreaterThan(10_000);
 });
 
-it("hooks.onSliceStart runs once at the start of every slice, and a fixed interrupt injected there is taken before the slice's first chunk ends", async () => {
-  let slice = 0;
-  const startedIn: number[] = [];
-  let injectedIn = -1;
-  let takenIn = -1;
-  let g!: GuestRun;
-  const dv = () => new DataView(g.vi.vcpu.wasm.memory.buffer);
-  const inService = () => [0, 1, 2, 3, 4, 5, 6, 7].some((i) => dv().getUint32(MEM.apic + APIC.isr + 4 * i, true) !== 0);
-  const irrHas = (vector: number) => (dv().getUint32(MEM.apic + APIC.irr + 4 * (vector >> 5), true) >>> (vector & 31)) & 1;
-  g = await boot("ipi", {
-    apicId: 0,
-    role: "bsp",
-    autostart: false,
-    hooks: {
-      onSliceStart() {
-        startedIn.push(slice);
-        // Once the guest runs with IF set and nothing in service (its delay loops between self IPIs).
-        if (injectedIn < 0 && slice > 2 && dv().getUint8(MEM.flags + 1) & 2 && !inService()) {
-          g.vi.inject({ kind: "fixed", vector: V.INJECT, trigger: "edge" });
-          expect(irrHas(V.INJECT)).toBe(1);
-          injectedIn = slice;
-        }
-      },
-      onChunk() {
-        if (slice === injectedIn && takenIn < 0) takenIn = irrHas(V.INJECT) ? -2 : slice;
-      },
-    },
-  });
-  aroundSlices(
-    (g.vi.vcpu.emulator as unknown as { v86: { cpu: V86Cpu } }).v86.cpu,
-    () => void slice++,
-    () => {},
-  );
-  await g.vi.vcpu.emulator.run();
-  expect(await g.done, g.output()).toBe(0);
-  expect(startedIn).toEqual(Array.from({ length: slice }, (_, i) => i + 1));
-  expect(injectedIn).toBeGreaterThan(2);
-  expect(takenIn).toBe(injectedIn);
-});
-
 describe("hooks.spinWait", () => {
   /** Boots `scenario`; its spinWait only counts (a node's blocks on its doorbell; blocking here would stretch the guest's 200,000-iteration loop). */
   async function run(scenario: "tscspin" | "tscwork", pending: (read: number) => boolean = () => false) {
