@@ -71,9 +71,10 @@ export interface InterruptHooks {
    * Asked inside a chunk when the guest spins on the clock (SPIN_READS clock reads in a row, each
    * within SPIN_GAP_MS of the last: a delay loop, a wait for a flag with a timeout): block the
    * thread for at most `ms`, returning early when something arrives to be served; the slice then
-   * ends (v86's timers and the platform's serving run, as after a HLT). Why: the pause-loop exit of hardware virtualization. Two tabs'
-   * vCPUs, their net workers and the browser's network threads share a few cores; a vCPU spinning
-   * at full speed for an IPI's answer takes a core from the very threads that carry it (measured:
+   * ends (v86's timers and the platform's serving run, as after a HLT). Why: the pause-loop exit
+   * of hardware virtualization. Two tabs' vCPUs, their net workers and the browser's network
+   * threads share a few cores; a vCPU spinning at full speed for an IPI's answer takes a core from
+   * the very threads that carry it (measured, and why nodes leave it off by default:
    * README-interrupts.md, "A vCPU that spins on the clock"). Time goes on while it blocks (the TSC
    * and the APIC timer count it), so the guest's deadlines are kept to within `ms`. Must not run
    * guest code or touch the engine.
@@ -595,11 +596,11 @@ export class VcpuInterrupts {
     return performance.now() - (this.apicTimerLag?.() ?? 0);
   }
 
-  /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
   /** When the guest last read the clock, and how many reads in a row came within SPIN_GAP_MS of the one before. */
   private lastClockRead = 0;
   private fastClockReads = 0;
 
+  /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
   private clockRead(): void {
     if (this.mainLoopDepth === 0 || this.atChunkEnd || this.kicked !== null || this.vcpu.inFault) return;
     if (this.hooks.pending?.()) return this.kick();

@@ -41,7 +41,7 @@ let points: number[] = [];
 let times: number[] = [];
 
 /**
- * This thread takes part in hop traces as `name` (e.g. "node 1", "net tab 0"). A no-op where there
+ * This thread takes part in hop traces as `name` (e.g. "node 1", or "net 0" for the net worker of the tab running node 0). A no-op where there
  * is no BroadcastChannel; a second call only renames the thread.
  */
 export function joinHopTrace(name: string): void {
