@@ -48,7 +48,7 @@ import { buildSelftest } from "../../src/guests/selftest/build.ts";
 import { reportProblems } from "../../src/guests/selftest/expectations.ts";
 import { parseSelftestOutput } from "../../src/guests/selftest/report.ts";
 import { runSelftestOnTabs, type SelftestTabsOptions } from "../../harness/browser/selftest-tabs.ts";
-import { roundTripHops, roundTrips, startHopTrace } from "../../harness/browser/hop-trace.ts";
+import { roundTripHops, roundTrips, startHopTrace, type HopEvent } from "../../harness/browser/hop-trace.ts";
 import type { BenchContext, BenchModule, Metrics } from "../types.ts";
 
 const ROUND_TRIPS = 500;
@@ -207,7 +207,7 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
     for (const mode of MODES) {
       ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, ${mode} (round ${i + 1} of ${SELFTEST_RUNS})`);
       const trace = mode === "relay" ? null : await startHopTrace(context, `${url}fabric-lab.html`, "ipi");
-      let events: Awaited<ReturnType<NonNullable<typeof trace>["stop"]>> = [];
+      let events: HopEvent[] = [];
       const run = await runSelftestOnTabs(context, url, [1, 1], 900_000, { ...SELFTEST_OPTIONS[mode], atSummary: async () => void (events = (await trace?.stop()) ?? []) });
       const report = parseSelftestOutput(run.output);
       const problems = reportProblems(report, 2, true);
