@@ -18,11 +18,13 @@ export interface HopTraceCollector {
   stop(): Promise<HopEvent[]>;
 }
 
+/** Traces started by this process: each start's id. */
+let traces = 0;
+
 /**
  * Opens a page of the origin at `url` that starts a trace of `type` frames in every thread that has
  * joined or joins later (workers started after this call ask for it), until stop().
  */
-let traces = 0;
 export async function startHopTrace(ctx: BrowserContext, url: string, type: MessageType): Promise<HopTraceCollector> {
   const page: Page = await ctx.newPage();
   await page.goto(url);

@@ -45,7 +45,7 @@ export interface SelftestTabsOptions {
    * the two net workers every 250 ms (the raw round trip under the run's own load; `linkRttMs`).
    */
   probeLink?: boolean;
-  /** Query parameters every tab's page is opened with (e.g. `spinwait: "off"`). */
+  /** Query parameters every tab's page is opened with (e.g. `spinwait: "on"`). */
   query?: Record<string, string>;
   /** Called once tab A showed the SUMMARY, while every tab and worker still runs (e.g. to stop a hop trace). */
   atSummary?: () => Promise<void>;
@@ -58,18 +58,19 @@ const withQuery = (url: string, key: string, value: string) => {
 };
 
 export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices: number[], timeoutMs = 900_000, opts: SelftestTabsOptions = {}): Promise<SelftestTabsRun> {
-  const relay = (i: number, u: string) => {
+  /** Tab `i`'s URL: the query for every tab, and `?vmlink=relay` for the tabs told to relay. */
+  const urlFor = (i: number, u: string) => {
     for (const [k, v] of Object.entries(opts.query ?? {})) u = withQuery(u, k, v);
     return opts.relay?.includes(i) ? withQuery(u, "vmlink", "relay") : u;
   };
   const total = slices.reduce((a, b) => a + b, 0);
-  const a = await openPage(ctx, relay(0, url));
+  const a = await openPage(ctx, urlFor(0, url));
   const pages = [a];
   try {
     const link = await createCluster(a, total, slices[0], "selftest");
     let start = performance.now();
     for (const n of slices.slice(1)) {
-      const p = await openPage(ctx, relay(pages.length, link));
+      const p = await openPage(ctx, urlFor(pages.length, link));
       pages.push(p);
       // Join one at a time, each once the previous is in the roster, so tab numbers follow slices.
       await joinCluster(p, n);
