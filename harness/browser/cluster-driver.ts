@@ -9,7 +9,7 @@ export type ClusterPage = Page & { errors: string[]; consoleErrors: string[] };
 
 interface Hook {
   consoleText(): string;
-  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number } | null;
+  counters(): { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number; nodeOut: number } | null;
   vmLinks(): { tab: number; path: "direct" | "relay" | null; why?: string }[];
   vmLinkPing(tab: number, count: number): Promise<number[]>;
   nodeStatus(): NodeStatus[];

@@ -16,7 +16,7 @@ export interface SelftestTabsRun {
   lines: string;
   /** Each tab's latest node status for its first vCPU. */
   status: NodeStatus[];
-  counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number }[];
+  counters: { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number; nodeOut: number }[];
   /** Each tab's VM links after the run (issue 15): how its node frames went to each other tab. */
   vmLinks: { tab: number; path: "direct" | "relay" | null; why?: string }[][];
   /** With `probeLink`: tab A to tab B round trips (ms) on their VM channel during the run. */
@@ -123,7 +123,7 @@ export async function runSelftestOnTabs(ctx: BrowserContext, url: string, slices
       if (!s) throw new Error(`tab ${i} reported no node status`);
       status.push(s);
     }
-    const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 }));
+    const counters = await Promise.all(pages.map(async (p) => (await linkCounters(p)) ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0, nodeOut: 0 }));
     const vmLinks = await Promise.all(pages.map((p) => vmLinksOf(p)));
     const viewNodes = await Promise.all(
       pages.map((p) =>

@@ -2,6 +2,9 @@
 // TabBridge moves frames between the local nodes' rings and the network; this decides, per other
 // tab, which way the network is: `direct` on a data channel this worker owns (no main thread on
 // either side), or `relay` through the main threads (the fabric's link, as before net workers).
+// On a direct pair, each remote node may also send on a channel of its own (node-channels.ts):
+// this end reads those too, one reader per node, and publishes each pair's settled path so that
+// local nodes know when they may send on theirs.
 // A pair of tabs goes direct only when both ends say so; until its path is settled, frames for that
 // tab wait in their rings. The path never changes once settled: frames sent one way must not be
 // overtaken by frames sent the other. No timers and no DOM: the worker entry (net-worker.ts) wires
@@ -38,6 +41,8 @@ export interface VmLinksOptions {
   highWaterBytes?: number;
   /** The answer to a `ping` this end sent on the channel to `tab`. */
   onPong?(tab: number, id: number): void;
+  /** The path to `tab` as it is now (null: not settled), after every change (the nodes' path cells). */
+  onPath?(tab: number, path: VmPath | null): void;
 }
 
 /** Why a pair's path is what it is, per tab, for the page's roster. */
@@ -58,6 +63,8 @@ interface Peer {
   why?: string;
   /** Pongs owed while this end is not open yet (the other end's may open, and send, first). */
   pongs: number[];
+  /** Readers of the remote nodes' own channels to this tab, by node. */
+  nodeReaders: Map<number, VmFrameReader>;
 }
 
 export class VmLinks {
@@ -96,7 +103,7 @@ export class VmLinks {
   private peer(tab: number): Peer {
     let p = this.peers.get(tab);
     if (!p) {
-      p = { port: null, maxMessage: 0, reader: null, mine: null, theirs: null, pongs: [] };
+      p = { port: null, maxMessage: 0, reader: null, mine: null, theirs: null, pongs: [], nodeReaders: new Map() };
       this.peers.set(tab, p);
     }
     return p;
@@ -111,6 +118,17 @@ export class VmLinks {
     p.maxMessage = maxMessage;
     p.reader = new VmFrameReader(this.bridge.maxInboundFrame);
     p.mine = "direct";
+    this.opts.onPath?.(tab, this.pathTo(tab));
+  }
+
+  /**
+   * This end of remote node `node`'s own channel to this tab (on the link to `tab`). Added before
+   * this end says it goes direct: the node sends on it only once the pair's path is direct.
+   */
+  addNodeChannel(tab: number, node: number): void {
+    const p = this.peer(tab);
+    if (p.nodeReaders.has(node)) throw new Error(`node ${node}'s channel from tab ${tab} is already here`);
+    p.nodeReaders.set(node, new VmFrameReader(this.bridge.maxInboundFrame));
   }
 
   /** This end relays its frames for `tab` through the main thread (it has no channel: `why`). */
@@ -119,6 +137,7 @@ export class VmLinks {
     if (p.mine) throw new Error(`this tab already said how it reaches tab ${tab}`);
     p.mine = "relay";
     p.why = why;
+    this.opts.onPath?.(tab, this.pathTo(tab));
   }
 
   /** What the other end said (a `vm-link` envelope). */
@@ -127,6 +146,7 @@ export class VmLinks {
     if (p.theirs && p.theirs !== path) throw new Error(`tab ${tab} said it carries frames ${p.theirs}, then ${path}`);
     p.theirs = path;
     if (path === "relay" && why) p.why = `tab ${tab}: ${why}`;
+    this.opts.onPath?.(tab, this.pathTo(tab));
   }
 
   /** The settled path to `tab`, or null. */
@@ -147,6 +167,7 @@ export class VmLinks {
   /** The tab left the cluster: forget its channel and path (its tab id may come back as a new tab). */
   dropTab(tab: number): void {
     this.peers.delete(tab);
+    this.opts.onPath?.(tab, null);
   }
 
   /** Moves what local nodes wrote for remote ones; returns how many frames. */
@@ -210,6 +231,23 @@ export class VmLinks {
     }
     if (hopTracedFrame(got.frame)) hopSeen("net-in");
     if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
+    this.bridge.deliver(got.from, got.to, got.frame);
+    this.directIn++;
+  }
+
+  /**
+   * A message on remote node `node`'s own channel from `tab`: frames from that node only, never
+   * probes. Throws as fromChannel does.
+   */
+  fromNodeChannel(tab: number, node: number, message: Uint8Array): void {
+    const reader = this.peers.get(tab)?.nodeReaders.get(node);
+    if (!reader) throw new VmChannelError(`node ${node} of tab ${tab} sent on a channel this tab does not have`);
+    const got = reader.read(message);
+    if (!got) return;
+    if (got.kind !== "frame") throw new VmChannelError(`node ${node}'s channel from tab ${tab} carried a ${got.kind}; only its frames go there`);
+    if (got.from !== node) throw new VmChannelError(`node ${node}'s channel from tab ${tab} carried a frame claiming node ${got.from}`);
+    if (this.hostOf[node] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${node}, which it does not run`);
+    if (hopTracedFrame(got.frame)) hopSeen("net-in");
     this.bridge.deliver(got.from, got.to, got.frame);
     this.directIn++;
   }

@@ -50,6 +50,11 @@ export interface VcpuNodeConfig {
   /** Device output (the device node's first UART). */
   onSerial(bytes: Uint8Array): void;
   onOther?(from: number, msg: Message): void;
+  /**
+   * Called with the node's links before anything uses them: where the caller reroutes the node's
+   * sends (a tab's node sends frames for other tabs on its own channels, links/node-channels.ts).
+   */
+  onLinks?(links: LocalLinks): void;
   /** When this node notices messages from other nodes (default: every way on). */
   serve?: ServeOptions;
   /**
@@ -193,6 +198,7 @@ export async function startVcpuNode(config: VcpuNodeConfig): Promise<VcpuNode> {
     ...(config.elastic ? { members: config.elastic.members, joining: config.elastic.joining } : {}),
   });
   const links = new LocalLinks(plan);
+  config.onLinks?.(links);
 
   let io: IoClient | IoServer;
   const onOther = (from: number, msg: Message) => {

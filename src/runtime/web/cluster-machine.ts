@@ -7,7 +7,7 @@
 
 import type { VmEvent } from "./vm-api.ts";
 import { nodePlan, planTab, type RemoteSend, type TabPlan } from "../links/tab-bridge.ts";
-import type { VmLinkState } from "../links/vm-links.ts";
+import type { VmLinkCounters, VmLinkState } from "../links/vm-links.ts";
 import { TabNet } from "./tab-net.ts";
 import type { ClusterGuest } from "../../protocol/tab/guest.ts";
 import { type NodeControlRequest, NodeControls, NodeRequests, type NodeEvent, type NodeInit, type NodeReports, type NodeToPage, type PageToNode, watchNode } from "./node-protocol.ts";
@@ -47,6 +47,17 @@ export interface ClusterMachineLayout extends NodeReports {
   spinWait?: boolean;
   /** What a local node reports on its own (node 0's hotplug device: ejects, _OST answers). */
   onNodeEvent?(node: number, event: NodeEvent): void;
+  /**
+   * Local node `node`'s own send channels, one per other tab it may send on directly (a fixed
+   * cluster; links/node-channels.ts). Called by the spawn in the task that hands them to the node's
+   * worker (the only task that may transfer them). None: the node sends everything through the net worker.
+   */
+  nodeChannels?(node: number): { tab: number; channel: RTCDataChannel; maxMessage: number }[];
+}
+
+/** Frames and bytes out and in between tabs, and of the frames out those local nodes sent on their own channels. */
+export interface TabLinkCounters extends VmLinkCounters {
+  nodeOut: number;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -61,6 +72,10 @@ export class ClusterMachine {
   private guest: ClusterGuest | null = null;
   private onEvent: (event: VmEvent) => void = () => {};
   private readonly requests = new NodeRequests();
+  /** Which tab runs each VM node (setRoutes), for the nodes' own channels. */
+  private hostOf: (number | null)[] = [];
+  /** Float64 [2 per node]: frames and bytes each local node sent on its own channels (NodeChannelsInit.sent). */
+  private readonly nodeSent: Float64Array;
 
   constructor(private readonly layout: ClusterMachineLayout) {
     const { nodes, local } = layout;
@@ -68,6 +83,7 @@ export class ClusterMachine {
     if (typeof SharedArrayBuffer === "undefined" || !crossOriginIsolated)
       throw new Error("this page is not cross-origin isolated, so SharedArrayBuffer is unavailable (serve it with COOP/COEP headers)");
     this.plan = planTab(nodes, local);
+    this.nodeSent = new Float64Array(new SharedArrayBuffer(16 * nodes));
     this.net =
       local.length < nodes
         ? new TabNet(this.plan, {
@@ -89,9 +105,19 @@ export class ClusterMachine {
     else throw new Error(why);
   }
 
-  /** Frames to and from other tabs, in all and on direct channels (the net worker's last report, every 250 ms). */
-  get counters() {
-    return this.net?.counters ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+  /**
+   * Frames to and from other tabs, in all and on direct channels: the net worker's last report (every
+   * 250 ms) plus what the local nodes sent on their own channels (counted as they send).
+   */
+  get counters(): TabLinkCounters {
+    const c = this.net?.counters ?? { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+    let frames = 0;
+    let bytes = 0;
+    for (let n = 0; n < this.layout.nodes; n++) {
+      frames += this.nodeSent[2 * n]!;
+      bytes += this.nodeSent[2 * n + 1]!;
+    }
+    return { ...c, framesOut: c.framesOut + frames, bytesOut: c.bytesOut + bytes, directOut: c.directOut + frames, nodeOut: frames };
   }
 
   /** Each other tab's link as the net worker last reported it: direct, relay, or not settled (null). */
@@ -114,6 +140,7 @@ export class ClusterMachine {
 
   /** Which tab runs each VM node (node -> tab, null: none), whenever it changes. */
   setRoutes(hostOf: (number | null)[]): void {
+    this.hostOf = [...hostOf];
     this.net?.setRoutes(hostOf);
   }
 
@@ -124,6 +151,12 @@ export class ClusterMachine {
   attachChannel(tab: number, channel: RTCDataChannel, maxMessage: number): void {
     if (!this.net) throw new Error("this tab runs every node and has no VM channel");
     this.net.addChannel(tab, channel, maxMessage);
+  }
+
+  /** This tab's end of remote node `node`'s own channel (it runs on `tab`), to the net worker; call in the creating task. */
+  attachNodeChannel(tab: number, node: number, channel: RTCDataChannel): void {
+    if (!this.net) throw new Error("this tab runs every node and has no VM channel");
+    this.net.addNodeChannel(tab, node, channel);
   }
 
   /** This tab relays its frames for `tab` through the main thread (`why`: it has no channel). */
@@ -195,7 +228,18 @@ export class ClusterMachine {
       guest.kind === "linux"
         ? { ...common, guest: { kind: "firmware", firmware: guest.firmware.slice(0), bzImage: guest.bzImage.slice(0), initrd: guest.initrd.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } }
         : { ...common, guest: { kind: "multiboot", elf: guest.elf.slice(0), cmdline: guest.cmdline, memoryMiB: guest.memoryMiB } };
-    worker.postMessage(init);
+    const ends = this.net ? (this.layout.nodeChannels?.(self) ?? []) : [];
+    if (ends.length === 0) worker.postMessage(init);
+    else {
+      const withChannels = { ...init, channels: { ends, paths: this.net!.paths, hostOf: this.hostOf, sent: this.nodeSent.buffer as SharedArrayBuffer } };
+      try {
+        worker.postMessage(withChannels, ends.map((e) => e.channel as unknown as Transferable));
+      } catch {
+        // This browser cannot hand a data channel to a worker: the node sends through the net worker.
+        for (const e of ends) e.channel.close();
+        worker.postMessage(init);
+      }
+    }
     return started;
   }
 

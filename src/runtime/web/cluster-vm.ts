@@ -15,6 +15,7 @@ import { decode, encode } from "../../protocol/codec.ts";
 import type { StatsSnapshot } from "../../protocol/messages.ts";
 import { ElasticHost } from "./elastic-host.ts";
 import type { NodeEvent } from "../../protocol/tab/node-control.ts";
+import { NODE_CHANNEL_BASE_ID, nodeChannelLabel } from "../links/node-channels.ts";
 
 /** The part of FabricMember this module uses (a fake in unit tests). */
 export type ClusterFabric = Pick<FabricMember, "tab" | "members" | "me" | "send" | "broadcast" | "onFrame" | "on" | "links" | "shape"> &
@@ -67,7 +68,7 @@ export interface ClusterVmDeps {
   spinWait?: boolean;
 }
 
-/** The negotiated data channel between two tabs' net workers (the simple-peer channel has a low id). */
+/** The negotiated data channel between two tabs' net workers (the simple-peer channel has a low id; nodes' own: 1001 + node). */
 const VM_CHANNEL = { label: "giantweb-vm", id: 1000 } as const;
 
 /** The VM's live-view controls, the same on every tab (tab 0 orders the changes). */
@@ -97,7 +98,7 @@ export interface ClusterViewSink {
 export type TabNodes = Pick<
   ClusterMachine,
   | "boot" | "deliver" | "serialInput" | "terminate" | "counters" | "setLinkDelay" | "setTracing" | "runs" | "control" | "startNode" | "endNode"
-  | "setRoutes" | "attachChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks" | "pingVmLink"
+  | "setRoutes" | "attachChannel" | "attachNodeChannel" | "relayTo" | "theirPath" | "dropTab" | "vmLinks" | "pingVmLink"
 > &
   Partial<Pick<ClusterMachine, "heardAgoMs">>;
 
@@ -238,6 +239,7 @@ export class ClusterVm {
       onFailure: (f) => this.nodeFailed({ ...f, tab: this.deps.fabric.tab }, true),
       onFatal: (why) => this.stopEverywhere(`tab ${this.deps.fabric.tab} stopped the VM: ${why}`, true),
       onChannelClosed: (tab) => this.vmChannelClosed(tab),
+      nodeChannels: (node) => this.nodeChannels(node),
     });
     machine.setLinkDelay(this.controls.delayMs);
     machine.setTracing(this.controls.tracing);
@@ -270,7 +272,18 @@ export class ClusterVm {
         try {
           const side = this.deps.fabric.openSideChannel?.(m.tab, VM_CHANNEL.label, VM_CHANNEL.id) ?? null;
           if (!side) why = "its link to this tab has no second data channel";
-          else machine.attachChannel(m.tab, side.channel, side.maxMessage);
+          else {
+            // The receiving ends of that tab's nodes' own channels, before this end says direct (a
+            // node sends on its channel only once the pair is direct; node-channels.ts).
+            if (this.usesNodeChannels()) {
+              for (let k = 0; k < nodes; k++) {
+                if (this.tabOfNode(k) !== m.tab) continue;
+                const ch = this.deps.fabric.openSideChannel!(m.tab, nodeChannelLabel(k), NODE_CHANNEL_BASE_ID + k);
+                if (ch) machine.attachNodeChannel(m.tab, k, ch.channel);
+              }
+            }
+            machine.attachChannel(m.tab, side.channel, side.maxMessage);
+          }
         } catch (err) {
           why = `this browser cannot hand a data channel to a worker (${(err as Error).message})`;
         }
@@ -280,6 +293,32 @@ export class ClusterVm {
       const theirs = this.theirVmLinks.get(m.tab);
       if (theirs) machine.theirPath(m.tab, theirs.direct, theirs.why);
     }
+  }
+
+  /**
+   * Node frames go on each node's own channels in a fixed cluster whose tabs may go direct. (An
+   * elastic VM's nodes come and go and change tabs, and a node keeps its channels for its life: its
+   * frames go through the net worker.)
+   */
+  private usesNodeChannels(): boolean {
+    return !this.elastic && this.deps.vmLink !== "relay";
+  }
+
+  /** Local node `node`'s own send channels, one per other tab running nodes whose link is up (ClusterMachineLayout.nodeChannels). */
+  private nodeChannels(node: number): { tab: number; channel: RTCDataChannel; maxMessage: number }[] {
+    if (!this.usesNodeChannels()) return [];
+    const up = new Set(this.deps.fabric.links().filter((l) => l.state === "up").map((l) => l.tab));
+    const ends: { tab: number; channel: RTCDataChannel; maxMessage: number }[] = [];
+    for (const m of this.deps.fabric.members) {
+      if (m.tab === this.deps.fabric.tab || m.vcpus.length === 0 || !up.has(m.tab)) continue;
+      try {
+        const side = this.deps.fabric.openSideChannel?.(m.tab, nodeChannelLabel(node), NODE_CHANNEL_BASE_ID + node) ?? null;
+        if (side) ends.push({ tab: m.tab, ...side });
+      } catch {
+        // No channel to that tab: the node's frames for it go through the net worker.
+      }
+    }
+    return ends;
   }
 
   /**

@@ -7,11 +7,17 @@ import type { TabPlan } from "../links/tab-bridge.ts";
 import type { VmLinkCounters, VmLinkState } from "../links/vm-links.ts";
 
 export type PageToNet =
-  /** `heard`: Float64 per tab, the wall time (ms) of the last frame from that tab on its VM channel. */
-  | { kind: "init"; plan: TabPlan; heard: SharedArrayBuffer }
+  /**
+   * `heard`: Float64 per tab, the wall time (ms) of the last frame from that tab on its VM channels.
+   * `paths`: Int32 per tab, the pair's settled path (node-channels.ts's PATH_CELL), which this
+   * worker writes and the local nodes read before they send on their own channels.
+   */
+  | { kind: "init"; plan: TabPlan; heard: SharedArrayBuffer; paths: SharedArrayBuffer }
   | { kind: "routes"; hostOf: (number | null)[] }
   /** This tab's end of the VM channel to `tab`, transferred in the task that created it. */
   | { kind: "channel"; tab: number; channel: RTCDataChannel; maxMessage: number }
+  /** This tab's end of remote node `node`'s own channel (it runs on `tab`), transferred in the task that created it. */
+  | { kind: "node-channel"; tab: number; node: number; channel: RTCDataChannel }
   /** This tab has no channel to `tab` and relays (`why`). */
   | { kind: "relay-to"; tab: number; why: string }
   /** What `tab` said in its `vm-link` envelope. */

@@ -6,19 +6,13 @@
 // rings and rings their doorbells, which a blocked vCPU does serve. One channel per pair of tabs
 // (not per pair of nodes) keeps the SCTP association's streams few and the frames of a pair in one
 // order, as the relay path has them.
-// Sending is another matter, measured with the bench's hop trace (tabs.ipi_hops_*): the hop from a
-// node's worker to this worker costs 0.06-0.09 ms at the median and up to 2 ms at p90 each way.
-// A prototype where each node worker sent on a channel of its own (id 1001 + node, created in the
-// spawn's task and transferred with its init; this worker kept the receiving ends) took that hop to
-// 0.01 ms, the self-test's IPI round trip medians from 2.49 to 1.65 ms and from 3.36 to 1.36 ms in
-// two series of 12 alternated runs (page handoff 4.75 -> 4.60 and 5.11 -> 4.40 ms).
-// Not built yet: a node's frames to a tab must never switch paths mid-stream (two channels keep no
-// order between them), a node must not block before its channel opens, and bufferedAmount does not
-// fall while its worker blocks.
+// Sending is another matter: each local node sends on channels of its own (node-channels.ts, the
+// measurement is there), and this worker reads the remote nodes' ones next to the pair's channel.
 
 import type { NetToPage, PageToNet } from "./net-protocol.ts";
 import { VmLinks } from "../links/vm-links.ts";
 import { joinHopTrace } from "../links/hop-trace.ts";
+import { writePathCell } from "../links/node-channels.ts";
 
 /** The pump also runs at this period (ms) without a bell, so a lost wake-up cannot stall a link. */
 const PUMP_FALLBACK_MS = 20;
@@ -91,8 +85,10 @@ function handle(m: PageToNet): void {
   if (m.kind === "init") {
     if (links) throw new Error("the net worker was set up twice");
     heard = new Float64Array(m.heard);
+    const paths = new Int32Array(m.paths);
     joinHopTrace(`net ${m.plan.local.join(",")}`);
     links = new VmLinks(m.plan, {
+      onPath: (tab, path) => writePathCell(paths, tab, path),
       onPong: (tab, id) => {
         const p = probes.get(tab);
         if (p?.id !== id) return;
@@ -151,6 +147,24 @@ function handle(m: PageToNet): void {
         dirty = true;
         post({ kind: "channel-closed", tab });
       };
+      break;
+    }
+    case "node-channel": {
+      const { tab, node, channel } = m;
+      channel.binaryType = "arraybuffer";
+      l.addNodeChannel(tab, node);
+      channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
+        if (failed) return;
+        try {
+          if (heard && tab < heard.length) heard[tab] = performance.timeOrigin + performance.now();
+          l.fromNodeChannel(tab, node, new Uint8Array(e.data));
+          dirty = true;
+        } catch (err) {
+          fatal(err);
+        }
+      };
+      // Its close says nothing new: the node's worker ended (the VM stopped there, or the tab
+      // left), and the pair's own channel reports a tab going.
       break;
     }
     case "relay-to":

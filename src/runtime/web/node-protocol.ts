@@ -34,6 +34,8 @@ export interface NodeInit {
   control?: SharedArrayBuffer;
   /** true: the vCPU blocks on its doorbell while it spins on the clock (ServeOptions.spinWait; default false). */
   spinWait?: boolean;
+  /** This node's own send channels to other tabs (a fixed cluster of tabs; links/node-channels.ts). */
+  channels?: NodeChannelsInit;
   /**
    * An elastic VM (issue 14), as cluster-worker.ts's: the firmware describes `possibleCpus` CPUs of
    * which 0..presentCpus-1 are present at boot; the DSM's members when this node starts, and
@@ -41,6 +43,17 @@ export interface NodeInit {
    * for each possible vCPU (an unhosted one: null, sent as is).
    */
   elastic?: ElasticNodeInit;
+}
+
+export interface NodeChannelsInit {
+  /** One per other tab hosting vCPUs, transferred with the init (created in the same task). */
+  ends: { tab: number; channel: RTCDataChannel; maxMessage: number }[];
+  /** The net worker's path cells (Int32 per tab, PATH_CELL): a node sends on its channel to a tab only once the pair is direct. */
+  paths: SharedArrayBuffer;
+  /** The tab running each VM node. */
+  hostOf: (number | null)[];
+  /** Float64 [2 per node]: frames and bytes each local node sent on its channels (the tab's link counters add them). */
+  sent: SharedArrayBuffer;
 }
 
 /** Control requests to a node of an elastic VM, and what it reports on its own (node/node-control.ts). */

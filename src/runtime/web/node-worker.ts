@@ -6,14 +6,16 @@ import { encode } from "../../protocol/codec.ts";
 import { buildSnapshot } from "../../protocol/stats.ts";
 import { guestSetup } from "../../machine/guest-setup.ts";
 import { startVcpuNode, type VcpuNode } from "../node/vcpu-node.ts";
+import type { LocalLinks } from "../links/local-links.ts";
 import { errorText, makeFailure, type NodeFailureCause } from "../../protocol/tab/node-failure.ts";
 import { delayLinks } from "../links/link-delay.ts";
 import { RttProbe } from "../links/link-rtt.ts";
 import { checkControlRequest, elasticNodeConfig, reportNodeEvents, runNodeControl } from "../node/node-control.ts";
-import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
+import { CONTROL_CELLS, CONTROL_DELAY_MS, CONTROL_TRACING, type NodeChannelsInit, type NodeInit, type NodeToPage, type PageToNode } from "./node-protocol.ts";
 import { NodeViewRecorder } from "../node/view-recorder.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
 import { joinHopTrace } from "../links/hop-trace.ts";
+import { NodeChannels, type NodeChannelPort, readPathCell } from "../links/node-channels.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
@@ -136,12 +138,62 @@ async function start(msg: NodeInit): Promise<VcpuNode> {
     },
     // Link round-trip probes (nothing else reaches here: the node's own traffic is handled inside).
     onOther: (from, m) => void rtt?.onMessage(from, m),
+    // (The delay knob, added later by observe(), wraps this and so delays these sends too.)
+    ...(msg.channels ? { onLinks: (links: LocalLinks) => void sendOnChannels(links, msg.plan.self, msg.channels!) } : {}),
     ...(msg.spinWait ? { serve: { spinWait: true } } : {}),
     ...elasticNodeConfig(msg.elastic),
   });
   // The guest's answers to the hotplug device (node 0): a CPU ejected, an _OST result.
   reportNodeEvents(n, (event) => post({ kind: "event", event }));
   return n;
+}
+
+/**
+ * How long a node waits, before its guest runs, for each channel to open and each tab pair's path to
+ * settle (both ends said how they carry frames). Past it, a tab not ready yet is reached through the
+ * net worker for the node's life (node-channels.ts): correct, only slower. Tab 0 starts the guest
+ * once every tab said it is ready, and a pair settles before either end says so, so this wait is
+ * short but for a pair of tabs other than tab 0, where it overlaps the slower tab's start.
+ */
+const CHANNELS_READY_MS = 20_000;
+const CHANNELS_POLL_MS = 5;
+
+/** Resolves once every channel is open (or closed) and every pair's path settled, or after CHANNELS_READY_MS. */
+function channelsReady(c: NodeChannelsInit): Promise<void> {
+  const paths = new Int32Array(c.paths);
+  const ready = () => c.ends.every((e) => e.channel.readyState !== "connecting" && readPathCell(paths, e.tab) !== null);
+  const until = performance.now() + CHANNELS_READY_MS;
+  return new Promise((resolve) => {
+    const check = () => (ready() || performance.now() > until ? resolve() : setTimeout(check, CHANNELS_POLL_MS));
+    check();
+  });
+}
+
+/** Frames for nodes in other tabs go on this node's own channels (links/node-channels.ts), the ring being the fallback. */
+function sendOnChannels(links: LocalLinks, self: number, c: NodeChannelsInit): NodeChannels {
+  const channels = new Map<number, { port: NodeChannelPort; maxMessage: number }>();
+  for (const { tab, channel, maxMessage } of c.ends) {
+    channel.binaryType = "arraybuffer";
+    const port: NodeChannelPort = {
+      send: (b: Uint8Array) => channel.send(b as Uint8Array<ArrayBuffer>),
+      get bufferedAmount() {
+        return channel.bufferedAmount;
+      },
+      get open() {
+        return channel.readyState === "open";
+      },
+      get closed() {
+        return channel.readyState === "closing" || channel.readyState === "closed";
+      },
+    };
+    channels.set(tab, { port, maxMessage });
+  }
+  const paths = new Int32Array(c.paths);
+  const ring = links.send.bind(links);
+  const nc = new NodeChannels({ self, hostOf: c.hostOf, channels, pathTo: (tab) => readPathCell(paths, tab), ring, sent: new Float64Array(c.sent, self * 16, 2) });
+  // Everything the node sends goes through its links object (the DSM agent, the router, I/O, probes).
+  links.send = (to, frame) => nc.send(to, frame);
+  return nc;
 }
 
 /** Hooks the live view's observers, delay and round-trip probes onto a started node. */
@@ -166,6 +218,7 @@ self.onmessage = async (event: MessageEvent<PageToNode>) => {
       case "init": {
         init = msg;
         joinHopTrace(`node ${msg.plan.self}`);
+        if (msg.channels) await channelsReady(msg.channels);
         node = await start(msg);
         timeFaults(node);
         observe(node, msg);

@@ -28,13 +28,15 @@ export class TabNet {
   links: VmLinkState[] = [];
   /** Written by the net worker: per tab, the wall time (ms) of the last frame on its VM channel. */
   private readonly heard = new Float64Array(new SharedArrayBuffer(8 * HEARD_TABS));
+  /** Written by the net worker: per tab, the pair's settled path, read by the local nodes (NodeInit.channels). */
+  readonly paths = new SharedArrayBuffer(4 * HEARD_TABS);
 
   constructor(plan: TabPlan, private readonly events: TabNetEvents) {
     // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
     this.worker = new Worker(new URL("./net-worker.ts", import.meta.url), { type: "module", name: "net" });
     this.worker.addEventListener("message", (e: MessageEvent<NetToPage>) => this.onMessage(e.data));
     this.worker.addEventListener("error", (e: ErrorEvent) => this.fail(`its net worker failed: ${e.message || "an error without a message (the script did not load?)"}`));
-    this.post({ kind: "init", plan, heard: this.heard.buffer as SharedArrayBuffer });
+    this.post({ kind: "init", plan, heard: this.heard.buffer as SharedArrayBuffer, paths: this.paths });
   }
 
   private post(m: PageToNet, transfer: Transferable[] = []): void {
@@ -84,6 +86,12 @@ export class TabNet {
   addChannel(tab: number, channel: RTCDataChannel, maxMessage: number): void {
     if (this.ended) throw new Error("the net worker has ended");
     this.worker.postMessage({ kind: "channel", tab, channel, maxMessage } satisfies PageToNet, [channel as unknown as Transferable]);
+  }
+
+  /** This tab's end of remote node `node`'s own channel (on the link to `tab`); call in the creating task, as addChannel. */
+  addNodeChannel(tab: number, node: number, channel: RTCDataChannel): void {
+    if (this.ended) throw new Error("the net worker has ended");
+    this.worker.postMessage({ kind: "node-channel", tab, node, channel } satisfies PageToNet, [channel as unknown as Transferable]);
   }
 
   /** Ms since a frame from `tab` last came on its VM channel, or Infinity (none yet, or this net worker ended). */

@@ -135,4 +135,33 @@ describe("VmLinks", () => {
     expect(links.pathTo(1)).toBeNull();
     expect(() => links.addChannel(1, new FakePort(), 100)).not.toThrow();
   });
+
+  it("reads a remote node's own channel: its frames only, into the local node's ring; publishes each pair's path as it settles", () => {
+    const plan = planTab(3, [0], 1 << 16);
+    const paths: [number, string | null][] = [];
+    const links = new VmLinks(plan, { relay: () => {}, onPath: (tab, path) => paths.push([tab, path]) });
+    links.setRoutes([0, 1, 2]);
+    const node0 = new LocalLinks(nodePlan(plan, 0));
+    links.addNodeChannel(1, 1);
+    expect(() => links.addNodeChannel(1, 1)).toThrow(/node 1's channel from tab 1 is already here/);
+    links.addChannel(1, new FakePort(), 4096);
+    links.theirPath(1, "direct");
+    links.relayTo(2, "no second data channel");
+    links.theirPath(2, "direct");
+    expect(paths).toEqual([[1, null], [1, "direct"], [2, null], [2, "relay"]]);
+    // A frame in chunks on node 1's channel, next to one on the pair's channel: both reach node 0.
+    for (const c of encodeVmFrame(1, 0, frame(2500, 4), 1000)) links.fromNodeChannel(1, 1, c);
+    links.fromChannel(1, encodeVmFrame(1, 0, frame(5, 5), 1000)[0]!);
+    const got = [node0.receive(), node0.receive()].map((d) => d && [d.from, d.frame.length, d.frame[0]]);
+    expect(got).toEqual([[1, 2500, 4], [1, 5, 5]]);
+    expect(links.counters).toMatchObject({ framesIn: 2, directIn: 2 });
+    expect(() => links.fromNodeChannel(1, 1, encodeVmFrame(2, 0, frame(1, 0), 100)[0]!)).toThrow(/node 1's channel from tab 1 carried a frame claiming node 2/);
+    expect(() => links.fromNodeChannel(1, 1, encodeVmProbe("ping", 3))).toThrow(/carried a ping; only its frames go there/);
+    expect(() => links.fromNodeChannel(1, 2, encodeVmFrame(2, 0, frame(1, 0), 100)[0]!)).toThrow(/node 2 of tab 1 sent on a channel this tab does not have/);
+    // A node the roster moved away from that tab is refused on its old channel.
+    links.setRoutes([0, 2, 2]);
+    expect(() => links.fromNodeChannel(1, 1, encodeVmFrame(1, 0, frame(1, 0), 100)[0]!)).toThrow(/tab 1 sent a frame claiming node 1, which it does not run/);
+    links.dropTab(1);
+    expect(paths.at(-1)).toEqual([1, null]);
+  });
 });

@@ -76,6 +76,7 @@ async function twoTabs(a: ClusterPage): Promise<void> {
   expect(countersA.framesOut).toBeGreaterThan(100);
   expect(countersA.framesIn).toBeGreaterThan(100);
   expect([countersA.directOut, countersA.directIn]).toEqual([countersA.framesOut, countersA.framesIn]);
+  expect(countersA.nodeOut).toBe(countersA.framesOut); // node 0 sent every frame on its own channel
   expect(await vmLinksOf(a)).toEqual([{ tab: 1, path: "direct" }]);
   expect(await a.locator("#cluster-roster li[data-tab='1']").getAttribute("data-vm-link")).toBe("direct");
 

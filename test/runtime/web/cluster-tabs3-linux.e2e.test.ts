@@ -41,12 +41,14 @@ it.skipIf(!HEAVY)("boots Linux with vCPUs 0, 1, 2 in tabs A, B, C; nproc is 3; t
   const want = /cpus=3 sum=437\r?\n/;
   for (const [p, name] of [[c, "C"], [a, "A"], [b, "B"]] as const) await waitForConsole(p, want, `the command's output on tab ${name}`, 300_000, name === "C" ? from : 0);
 
-  // Each tab's net worker carried VM frames (C's pages come from A or B), every one worker to worker (issue 15).
+  // Each tab carried VM frames (C's pages come from A or B), every one worker to worker, each node
+  // sending its own on its own channels and the net workers receiving (issue 15).
   for (const [i, p] of [a, b, c].entries()) {
     const counters = (await linkCounters(p))!;
     expect(counters.framesOut).toBeGreaterThan(100);
     expect(counters.framesIn).toBeGreaterThan(100);
     expect([counters.directOut, counters.directIn]).toEqual([counters.framesOut, counters.framesIn]);
+    expect(counters.nodeOut).toBe(counters.framesOut);
     expect(await vmLinksOf(p)).toEqual([0, 1, 2].filter((t) => t !== i).map((tab) => ({ tab, path: "direct" })));
   }
   for (const p of [a, b, c]) expect((await clusterStatus(p)).phase).toBe("running");

@@ -48,7 +48,7 @@ class FakeNodes implements TabNodes {
   theirs = new Map<number, { direct: boolean; why?: string }>();
   dropped: number[] = [];
   get counters() {
-    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0 };
+    return { framesOut: 0, framesIn: this.delivered.length, bytesOut: 0, bytesIn: 0, directOut: 0, directIn: 0, nodeOut: 0 };
   }
   setRoutes(hostOf: (number | null)[]) {
     this.routes = [...hostOf];
@@ -59,6 +59,13 @@ class FakeNodes implements TabNodes {
   attachChannel(tab: number): void {
     if (FakeNodes.refuseTransfer) throw new Error("Failed to execute 'postMessage' on 'Worker': Value at index 0 does not have a transferable type.");
     this.attached.push(tab);
+  }
+  /** The receiving ends of remote nodes' own channels: [tab, node, label, id]. */
+  nodeEnds: [number, number, string, number][] = [];
+  attachNodeChannel(tab: number, node: number, channel: RTCDataChannel): void {
+    if (FakeNodes.refuseTransfer) throw new Error("Failed to execute 'postMessage' on 'Worker': Value at index 0 does not have a transferable type.");
+    const c = channel as unknown as { label: string; id: number };
+    this.nodeEnds.push([tab, node, c.label, c.id]);
   }
   relayTo(tab: number, why: string) {
     this.relays.set(tab, why);
@@ -449,6 +456,13 @@ describe("the VM link between two tabs (issue 15)", () => {
     expect(a!.machines[0]!.attached).toEqual([1]);
     expect(b!.machines[0]!.attached).toEqual([0]);
     expect(a!.machines[0]!.relays.size + b!.machines[0]!.relays.size).toBe(0);
+    // Each end also holds the receiving end of the other tab's node's own channel (id 1001 + node),
+    // and gives its own node a channel to the other tab (the watcher, hosting nothing, gets none).
+    expect(a!.machines[0]!.nodeEnds).toEqual([[1, 1, "giantweb-node-1", 1002]]);
+    expect(b!.machines[0]!.nodeEnds).toEqual([[0, 0, "giantweb-node-0", 1001]]);
+    const ends = (m: FakeNodes, node: number) => m.layout.nodeChannels!(node).map((e) => [e.tab, (e.channel as unknown as { label: string }).label, (e.channel as unknown as { id: number }).id]);
+    expect(ends(a!.machines[0]!, 0)).toEqual([[1, "giantweb-node-0", 1001]]);
+    expect(ends(b!.machines[0]!, 1)).toEqual([[0, "giantweb-node-1", 1002]]);
     expect([...a!.machines[0]!.theirs]).toEqual([[1, { direct: true }]]);
     expect([...b!.machines[0]!.theirs]).toEqual([[0, { direct: true }]]);
     expect(a!.machines[0]!.routes).toEqual([0, 1]);
@@ -722,6 +736,22 @@ async function elasticCluster(fetched: (tab: number, url: string) => ArrayBuffer
   await until(() => a.vm.phase === "running" && w.vm.phase === "running", "tab 0 and the watcher running");
   return { tabs, a, b, w };
 }
+
+it("elastic: nodes get no channels of their own (they come and go; their frames go through the net worker)", async () => {
+  const tabs = cluster((_, url) => bytes(IMAGES[url]!), { guestReadyText: PROMPT, later: [1], sideChannels: true });
+  const [a, b, w] = tabs as [Tab, Tab, Tab];
+  await until(() => w.rights.length === 1, "the watcher's hello answered");
+  await a.vm.bootHost(linux, urls, { elastic: true });
+  await until(() => a.vm.phase === "running", "tab 0 running");
+  serial(a, PROMPT);
+  b.arrive();
+  await until(() => b.vm.phase === "running", "tab B running");
+  // Tab B's VM channel exists (the pair goes direct), but no node channel on either end.
+  expect(b.machines[0]!.attached).toEqual([0]);
+  expect(a.machines[0]!.layout.nodeChannels!(0)).toEqual([]);
+  expect(b.machines[0]!.layout.nodeChannels!(1)).toEqual([]);
+  expect([a.machines[0]!.nodeEnds, b.machines[0]!.nodeEnds]).toEqual([[], []]);
+});
 
 it("elastic: tab 0 boots on its own slice at once (a vCPU no tab hosts does not hold it up) and announces config.elastic", async () => {
   const { a, w } = await elasticCluster();

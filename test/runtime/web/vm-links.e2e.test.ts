@@ -1,5 +1,5 @@
-// Issue 15: the VM's node frames between tabs go on data channels the tabs' net workers own, with
-// no main thread between. The self-test guest checks every mechanism across the tabs; these runs
+// Issue 15: the VM's node frames between tabs go on data channels the tabs' workers own (each node
+// sends on its own, the net workers receive), with no main thread between. The self-test guest checks every mechanism across the tabs; these runs
 // also check which way the frames went (the net workers' counters and each tab's VM links), that a
 // forced relay still works, and that a busy main thread does not stop the VM.
 
@@ -23,9 +23,10 @@ it("carries every node frame worker to worker, and passes the self-test while ta
   expect(run.vmLinks).toEqual([[{ tab: 1, path: "direct" }], [{ tab: 0, path: "direct" }]]);
   for (const c of run.counters) {
     expect(c.framesIn).toBeGreaterThan(100);
-    // Not one frame crossed a main thread.
+    // Not one frame crossed a main thread, and each node sent all of its own on its own channel.
     expect(c.directIn).toBe(c.framesIn);
     expect(c.directOut).toBe(c.framesOut);
+    expect(c.nodeOut).toBe(c.framesOut);
   }
   // The two net workers answered each other's pings on the VM channel while the VM ran.
   expect(run.linkRttMs.length).toBeGreaterThanOrEqual(10);
@@ -43,6 +44,8 @@ it("relays through the main threads when one tab is told to (?vmlink=relay), and
   for (const c of run.counters) {
     expect(c.framesIn).toBeGreaterThan(100);
     expect(c.directIn + c.directOut).toBe(0);
+    // Tab A's node had a channel to tab B, but the pair settled on the relay: it never used it.
+    expect(c.nodeOut).toBe(0);
   }
   expect(run.errors).toEqual([]);
 });
