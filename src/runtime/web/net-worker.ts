@@ -1,13 +1,13 @@
-// Web Worker entry of a tab's net worker (issue 15): the VM's data channels to other tabs live
-// here, so a page fault or an IPI between tabs crosses no main thread. Why one worker per tab and
-// not a channel per vCPU worker: a vCPU worker blocks in Atomics.wait while a page comes, and its
-// channel's message events could not run then, so a page another tab asks it for would wait for
-// the one it is waiting for; this worker never blocks, writes what arrives into the local nodes'
-// rings and rings their doorbells, which a blocked vCPU does serve. One channel per pair of tabs
-// (not per pair of nodes) keeps the SCTP association's streams few and the frames of a pair in one
-// order, as the relay path has them.
-// Sending is another matter: each local node sends on channels of its own (node-channels.ts, the
-// measurement is there), and this worker reads the remote nodes' ones next to the pair's channel.
+// Web Worker entry of a tab's net worker (issue 15): the VM's data channels to other tabs end
+// here, so a page fault or an IPI between tabs crosses no main thread. Why this worker receives and
+// not each vCPU worker: a vCPU worker blocks in Atomics.wait while a page comes, and its channel's
+// message events could not run then, so a page another tab asks it for would wait for the one it
+// is waiting for; this worker never blocks, writes what arrives into the local nodes' rings and
+// rings their doorbells, which a blocked vCPU does serve.
+// It owns one channel per pair of tabs (probes, and the frames of nodes that send through it: an
+// elastic VM's, or a node whose own channel was not ready at its first frame) and the receiving
+// ends of the other tab's nodes' own channels (links/node-channels.ts: a node sends on its own,
+// which saves the hop to this worker). It publishes each pair's settled path for the nodes.
 
 import type { NetToPage, PageToNet } from "./net-protocol.ts";
 import { VmLinks } from "../links/vm-links.ts";
