@@ -205,8 +205,9 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
     busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     spin: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
   };
-  // The IPI round trip hop by hop (direct and busy): tab A hosts node 0, tab B node 1, each tab's net worker is named for its nodes.
-  const hopPath = roundTripHops(0, 1, (n) => `net ${n}`);
+  // The IPI round trip hop by hop (direct and busy): tab A hosts node 0, tab B node 1, each tab's net
+  // worker is named for its nodes; each node writes its frames on its own channel (node-channels.ts).
+  const hopPath = roundTripHops(0, 1, (n) => `net ${n}`, (n) => `node ${n}`);
   for (let i = 0; i < SELFTEST_RUNS; i++)
     for (const mode of MODES) {
       ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, ${mode} (round ${i + 1} of ${SELFTEST_RUNS})`);

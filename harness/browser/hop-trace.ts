@@ -62,17 +62,23 @@ export function eventsOf(messages: HopTraceMessage[]): HopEvent[] {
   return events.sort((a, b) => a.at - b.at);
 }
 
-/** The hops of a round trip from node `a` (in one tab) to node `b` (in another) and back, in order. */
-export function roundTripHops(a: number, b: number, netOf: (node: number) => string): { thread: string; point: HopPoint; label: string }[] {
+/**
+ * The hops of a round trip from node `a` (in one tab) to node `b` (in another) and back, in order.
+ * `netOf(n)`: the thread reading node n's tab's channels (its net worker); `writerOf(n)`: the thread
+ * writing n's frames on a channel (its net worker, or the node itself on its own channel).
+ */
+export function roundTripHops(a: number, b: number, netOf: (node: number) => string, writerOf = netOf): { thread: string; point: HopPoint; label: string }[] {
   const na = netOf(a);
   const nb = netOf(b);
+  const wa = writerOf(a);
+  const wb = writerOf(b);
   return [
     { thread: `node ${a}`, point: "send", label: `node ${a} sends` },
-    { thread: na, point: "net-out", label: `${na} writes it on the channel` },
+    { thread: wa, point: "net-out", label: `${wa} writes it on the channel` },
     { thread: nb, point: "net-in", label: `${nb} reads it` },
     { thread: `node ${b}`, point: "receive", label: `node ${b} handles it` },
     { thread: `node ${b}`, point: "send", label: `node ${b} answers` },
-    { thread: nb, point: "net-out", label: `${nb} writes the answer` },
+    { thread: wb, point: "net-out", label: `${wb} writes the answer` },
     { thread: na, point: "net-in", label: `${na} reads it` },
     { thread: `node ${a}`, point: "receive", label: `node ${a} handles it` },
   ];

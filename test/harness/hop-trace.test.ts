@@ -25,6 +25,14 @@ describe("hop trace round trips", () => {
     expect(got).toEqual([[1, 1, 1, 1, 1, 1, 1]]);
   });
 
+  it("names the node as the writer when it sends on its own channel", () => {
+    const own = roundTripHops(0, 1, (n) => `net ${n}`, (n) => `node ${n}`);
+    expect(own.map((h) => `${h.thread} ${h.point}`)).toEqual([
+      "node 0 send", "node 0 net-out", "net 1 net-in", "node 1 receive", "node 1 send", "node 1 net-out", "net 0 net-in", "node 0 receive",
+    ]);
+    expect(own[1]!.label).toBe("node 0 writes it on the channel");
+  });
+
   it("turns the threads' batches into one timeline", () => {
     const events = eventsOf([
       { kind: "hops", thread: "node 1", points: [3, 0], times: [5, 6] },
