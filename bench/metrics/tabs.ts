@@ -5,8 +5,8 @@
 // - The raw 4 KiB data-channel round trip between two tabs (the fabric lab's echo), the yardstick.
 // - The self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, SELFTEST_RUNS rounds of
 //   direct, relay, busy (tab B's main thread busy 200 ms of every 250 ms), spin (direct with the
-//   vCPUs' spin wait on, ?spinwait=on), interleaved so the
-//   machine's noise hits all four alike: its forwarded IPI round trip (guest TSC on CPU 0), its
+//   vCPUs' spin wait on, ?spinwait=on), pair (direct on the net workers' channel only, no node's
+//   own channel, ?vmlink=pair), interleaved so the machine's noise hits all five alike: its forwarded IPI round trip (guest TSC on CPU 0), its
 //   page handoff between the vCPUs, its parallel speedup; medians per mode.
 // - Linux booted to its shell, direct then relay: boot time against stock v86 with one CPU, and
 //   node 1's remote page-fault latency (every fault of node 1 is served by node 0, in the other
@@ -63,11 +63,12 @@ const STREAM_MAX_MS = 200_000;
 const STREAM_COMMAND = "i=0; while [ $i -lt 100000 ]; do cat /proc/interrupts; i=$((i+1)); done\n";
 
 // "spin": direct with `?spinwait=on` on both tabs (a vCPU spinning on the clock blocks on its doorbell), to weigh the spin wait.
-type Mode = "direct" | "relay" | "busy" | "spin";
-const MODES: Mode[] = ["direct", "relay", "busy", "spin"];
+// "pair": direct with `?vmlink=pair` on both tabs (nodes send through their net worker), to weigh the nodes' own channels.
+type Mode = "direct" | "relay" | "busy" | "spin" | "pair";
+const MODES: Mode[] = ["direct", "relay", "busy", "spin", "pair"];
 // Direct and busy runs also probe the VM channel between the two net workers while the guest runs:
 // the raw round trip under the run's own load, between the same tabs (tabs.vm_link_rtt_p50).
-const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: { probeLink: true }, relay: { relay: [0, 1] }, busy: { busy: [1], probeLink: true }, spin: { probeLink: true, query: { spinwait: "on" } } };
+const SELFTEST_OPTIONS: Record<Mode, SelftestTabsOptions> = { direct: { probeLink: true }, relay: { relay: [0, 1] }, busy: { busy: [1], probeLink: true }, spin: { probeLink: true, query: { spinwait: "on" } }, pair: { probeLink: true, query: { vmlink: "pair" } } };
 
 type Counters = { framesOut: number; framesIn: number; bytesOut: number; bytesIn: number; directOut: number; directIn: number; nodeOut: number };
 type Links = { tab: number; path: "direct" | "relay" | null; why?: string }[];
@@ -87,6 +88,7 @@ const SELFTEST_METRICS = [
   "tabs.ipi_hops_local_ms",
   "tabs.ipi_hops_network_ms",
   "tabs.spin_wait_gain",
+  "tabs.node_channel_gain",
 ];
 /** The self-test's IPI round trips per run (guests/selftest/tests.c, measure_ipi_rtt): the last this many traced round trips are its. */
 const IPI_RTT_RUNS = 100;
@@ -136,7 +138,7 @@ const withQuery = (url: string, key: string, value: string) => {
 };
 
 const tabs: BenchModule = {
-  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest", "tabs.echo", "tabs.spin"],
+  prefixes: ["tabs.boot_ratio", "tabs.fault", "tabs.dsm_faults", "tabs.vm_", "tabs.ipi", "tabs.page_handoff", "tabs.speedup", "tabs.selftest", "tabs.echo", "tabs.spin", "tabs.node_channel"],
   async run(ctx) {
     const echo = ECHO_METRICS.some((m) => ctx.wants(m));
     const linuxFull = LINUX_METRICS.some((m) => ctx.wants(m));
@@ -204,10 +206,13 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
     relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     busy: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     spin: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
+    pair: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
   };
   // The IPI round trip hop by hop (direct and busy): tab A hosts node 0, tab B node 1, each tab's net
   // worker is named for its nodes; each node writes its frames on its own channel (node-channels.ts).
   const hopPath = roundTripHops(0, 1, (n) => `net ${n}`, (n) => `node ${n}`);
+  const pairHopPath = roundTripHops(0, 1, (n) => `net ${n}`);
+  const hopsOf = (m: Mode) => (m === "pair" ? pairHopPath : hopPath);
   for (let i = 0; i < SELFTEST_RUNS; i++)
     for (const mode of MODES) {
       ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, ${mode} (round ${i + 1} of ${SELFTEST_RUNS})`);
@@ -218,7 +223,7 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       const problems = reportProblems(report, 2, true);
       if (problems.length) throw new Error(`the self-test on two tabs (${mode}) did not pass:\n${problems.join("\n")}`);
       if (run.errors.length) throw new Error(`page errors (${mode}): ${run.errors.join("; ")}`);
-      checkPath(`the self-test run ${i + 1} (${mode})`, mode === "relay" ? "relay" : "direct", run.vmLinks, run.counters);
+      checkPath(`the self-test run ${i + 1} (${mode})`, mode === "relay" ? "relay" : "direct", run.vmLinks, run.counters, mode !== "pair");
       const r = runs[mode];
       r.rtt.push(report.results.get("ipi.rtt.0.1")!.value / 1000); // us -> ms
       r.handoff.push(report.results.get("bounce.handoff_ns")!.value / 1e6); // ns -> ms
@@ -226,25 +231,25 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       r.seconds.push(run.seconds);
       r.link.push(...run.linkRttMs);
       if (trace) {
-        const trips = roundTrips(events, hopPath).slice(-IPI_RTT_RUNS);
+        const trips = roundTrips(events, hopsOf(mode)).slice(-IPI_RTT_RUNS);
         if (trips.length < IPI_RTT_RUNS / 2) throw new Error(`the hop trace of run ${i + 1} (${mode}) holds ${trips.length} complete IPI round trips, expected ${IPI_RTT_RUNS}`);
         r.hops.push(...trips);
       }
       ctx.log(`tabs: ${mode}: ipi.rtt ${r.rtt.at(-1)!.toFixed(2)} ms, handoff ${r.handoff.at(-1)!.toFixed(2)} ms, ${run.seconds.toFixed(1)} s`);
     }
-  const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt), spin: med(runs.spin.rtt) };
-  const handoff = { direct: med(runs.direct.handoff), relay: med(runs.relay.handoff), busy: med(runs.busy.handoff), spin: med(runs.spin.handoff) };
+  const rtt = { direct: med(runs.direct.rtt), relay: med(runs.relay.rtt), busy: med(runs.busy.rtt), spin: med(runs.spin.rtt), pair: med(runs.pair.rtt) };
+  const handoff = { direct: med(runs.direct.handoff), relay: med(runs.relay.handoff), busy: med(runs.busy.handoff), spin: med(runs.spin.handoff), pair: med(runs.pair.handoff) };
   const ratio = (m: Mode) => rtt[m] / rawRttMs;
   const how = `median of ${SELFTEST_RUNS} runs, taken interleaved with the other modes (direct, relay, busy, ...)`;
   const raw = `raw 4 KiB data-channel round trip ${rawRttMs.toFixed(2)} ms (the echo at this run's start)`;
-  const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}, spin wait on ${ratio("spin").toFixed(2)}`;
+  const ratios = `same run: direct ${ratio("direct").toFixed(2)}, relay ${ratio("relay").toFixed(2)}, busy ${ratio("busy").toFixed(2)}, spin wait on ${ratio("spin").toFixed(2)}, pair ${ratio("pair").toFixed(2)}`;
   const twoRtts = `two raw 4 KiB round trips ${(2 * rawRttMs).toFixed(2)} ms (same run)`;
   const link = { direct: med(runs.direct.link), busy: med(runs.busy.link) };
   // Per round trip: the two channel hops (one way each, skew between the tabs' clocks cancels in the sum) and the rest (workers and the guest).
   const network = (m: Mode) => runs[m].hops.map((h) => h[1]! + h[5]!);
   const local = (m: Mode) => runs[m].hops.map((h) => h.reduce((a, b) => a + b, 0) - h[1]! - h[5]!);
   const hopTable = (m: Mode) =>
-    hopPath
+    hopsOf(m)
       .slice(1)
       .map((h, k) => `${h.label} ${percentile(runs[m].hops.map((x) => x[k]!), 50)!.toFixed(2)}/${percentile(runs[m].hops.map((x) => x[k]!), 90)!.toFixed(2)}`)
       .join("; ");
@@ -256,6 +261,16 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       value: ratio("spin"),
       unit: "ratio",
       note: `direct with ?spinwait=on on both tabs (a vCPU spinning on the clock blocks on its doorbell; off by default): ipi.rtt.0.1 ${rtt.spin.toFixed(2)} ms (runs ${list(runs.spin.rtt, 2)}) / ${raw}; ${how}; ${ratios}; ${hopNote("spin")}`,
+    },
+    "tabs.ipi_rtt_ratio.pair": {
+      value: ratio("pair"),
+      unit: "ratio",
+      note: `direct with ?vmlink=pair on both tabs (each node's frames through its tab's net worker, on the pair's one channel; the path before node channels): ipi.rtt.0.1 ${rtt.pair.toFixed(2)} ms (runs ${list(runs.pair.rtt, 2)}) / ${raw}; ${how}; ${ratios}; ${hopNote("pair")}`,
+    },
+    "tabs.node_channel_gain": {
+      value: rtt.pair / rtt.direct,
+      unit: "ratio",
+      note: `the IPI round trip with nodes sending through their net worker (?vmlink=pair) / on their own channels (the default), same run, interleaved (above 1: own channels help): ${rtt.pair.toFixed(2)} / ${rtt.direct.toFixed(2)} ms; page handoff ${handoff.pair.toFixed(2)} / ${handoff.direct.toFixed(2)} ms; self-test speedup.2 ${med(runs.pair.speedup).toFixed(2)} pair, ${med(runs.direct.speedup).toFixed(2)} own channels`,
     },
     "tabs.spin_wait_gain": {
       value: rtt.direct / rtt.spin,

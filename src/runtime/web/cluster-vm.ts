@@ -60,10 +60,12 @@ export interface ClusterVmDeps {
   guestReadyText?: string;
   /**
    * How this tab carries node frames to other tabs (issue 15): `auto` (default) on data channels its
-   * net worker owns wherever both tabs can; `relay` through the main threads (the page's
-   * `?vmlink=relay`, for comparison and for the test of the fallback).
+   * workers own wherever both tabs can, each node sending on its own in a fixed cluster; `pair` on
+   * the net worker's one channel per pair of tabs only (`?vmlink=pair`, to weigh the nodes' own
+   * channels side by side); `relay` through the main threads (`?vmlink=relay`, for comparison and
+   * for the test of the fallback).
    */
-  vmLink?: "auto" | "relay";
+  vmLink?: "auto" | "pair" | "relay";
   /** Whether this tab's vCPUs block on their doorbells while they spin on the clock (default false; ServeOptions.spinWait). */
   spinWait?: boolean;
 }
@@ -301,7 +303,7 @@ export class ClusterVm {
    * frames go through the net worker.)
    */
   private usesNodeChannels(): boolean {
-    return !this.elastic && this.deps.vmLink !== "relay";
+    return !this.elastic && (this.deps.vmLink ?? "auto") === "auto";
   }
 
   /** Local node `node`'s own send channels, one per other tab running nodes whose link is up (ClusterMachineLayout.nodeChannels). */

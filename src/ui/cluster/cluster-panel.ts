@@ -288,7 +288,8 @@ export function mountClusterPanel(root: HTMLElement, opts: ClusterPanelOptions):
     if (watching) showRights(NO_WATCHER_RIGHTS);
     vm = new ClusterVm({
       fabric: f,
-      // `?vmlink=relay`: node frames go through the main threads even where a worker could own the channel.
+      // `?vmlink=relay`: node frames go through the main threads even where a worker could own the
+      // channel; `?vmlink=pair`: through the net worker only (no node's own channel).
       vmLink: opts.config.vmLink,
       spinWait: opts.config.spinWait,
       ...(f.tab === 0 ? { watcherRights: { type: watchersType.checked, control: watchersControl.checked } } : {}),

@@ -32,10 +32,11 @@ export interface BootConfig {
   possibleCpus: number | null;
   /**
    * How a cluster's node frames go between tabs (`?vmlink=`, issue 15): "auto", on data channels the
-   * tabs' net workers own wherever both tabs can; "relay", through the main threads (the fallback, for
-   * comparison and its test).
+   * tabs' workers own wherever both tabs can (each node sends on its own); "pair", on the one channel
+   * per pair of tabs that the net workers own (how "auto" was before node channels, for comparison);
+   * "relay", through the main threads (the fallback, for comparison and its test).
    */
-  vmLink: "auto" | "relay";
+  vmLink: "auto" | "pair" | "relay";
   /**
    * Whether this tab's vCPUs, spinning on the clock, block on their doorbells (`?spinwait=on|off`;
    * engine hooks.spinWait): off by default (it did not pay off side by side, and would slow a loop that works but reads the clock at every turn);
@@ -131,8 +132,8 @@ export function parseBootConfig(search: string, base = "http://localhost/"): Con
   }
   if (get("vmlink") !== null) {
     const v = get("vmlink")!;
-    if (v === "auto" || v === "relay") config.vmLink = v;
-    else errors.push(`vmlink: "${v.slice(0, 40)}" must be "auto" or "relay"`);
+    if (v === "auto" || v === "pair" || v === "relay") config.vmLink = v;
+    else errors.push(`vmlink: "${v.slice(0, 40)}" must be "auto", "pair" or "relay"`);
   }
   if (get("spinwait") !== null) {
     const v = get("spinwait")!;

@@ -158,7 +158,7 @@ interface Tab {
 /** Three tabs (host, compute, watcher) on an in-memory fabric that keeps order per pair. */
 function cluster(
   fetched: (tab: number, url: string) => ArrayBuffer | Promise<ArrayBuffer>,
-  opts: { rights?: WatcherRights; guestReadyText?: string; later?: number[]; sideChannels?: boolean } = {},
+  opts: { rights?: WatcherRights; guestReadyText?: string; later?: number[]; sideChannels?: boolean; vmLink?: "auto" | "pair" | "relay" } = {},
 ): Tab[] {
   const tabs: Tab[] = [];
   let roster = members.filter((m) => !opts.later?.includes(m.tab));
@@ -227,6 +227,7 @@ function cluster(
       onInvalid: (why) => tab.invalid.push(why),
       onVmHosts: (hosts, changing) => void tab.hosts.push([hosts, changing]),
       ...(opts.guestReadyText ? { guestReadyText: opts.guestReadyText } : {}),
+      ...(opts.vmLink ? { vmLink: opts.vmLink } : {}),
       view: {
         config: (c) => void tab.view.configs.push(c),
         stats: (x) => void tab.view.stats.push(x),
@@ -478,6 +479,18 @@ describe("the VM link between two tabs (issue 15)", () => {
     // Tab 1 leaving the cluster drops its link in the net worker.
     a!.emit({ type: "member-left", member: members[1]!, reason: "it left" });
     expect(a!.machines[0]!.dropped).toEqual([1]);
+  });
+
+  it("?vmlink=pair: the pair goes direct on the net workers' channel, and no node gets a channel of its own", async () => {
+    const tabs = cluster((_, url) => bytes(IMAGES[url]!), { sideChannels: true, vmLink: "pair" });
+    const [a, b] = tabs;
+    await a!.vm.bootHost(linux, urls);
+    await until(() => tabs.every((t) => t.vm.phase === "running"), "every tab running");
+    await until(() => a!.machines[0]!.theirs.size === 1 && b!.machines[0]!.theirs.size === 1, "both ends heard");
+    expect([a!.machines[0]!.attached, b!.machines[0]!.attached]).toEqual([[1], [0]]);
+    expect([...a!.machines[0]!.theirs]).toEqual([[1, { direct: true }]]);
+    expect([a!.machines[0]!.nodeEnds, b!.machines[0]!.nodeEnds]).toEqual([[], []]);
+    expect([a!.machines[0]!.layout.nodeChannels!(0), b!.machines[0]!.layout.nodeChannels!(1)]).toEqual([[], []]);
   });
 
   it("without side channels (or a browser that cannot transfer one) both ends relay, each saying why", async () => {

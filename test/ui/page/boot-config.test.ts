@@ -56,7 +56,8 @@ it("takes an elastic VM's possible vCPUs (boots with vCPU 0 alone, local memory)
 it("takes how a cluster's node frames go between tabs (?vmlink=), and names a bad value", () => {
   expect(parseBootConfig("?vmlink=relay")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, vmLink: "relay" } });
   expect(parseBootConfig("?vmlink=auto")).toEqual({ ok: true, config: DEFAULT_BOOT_CONFIG });
-  expect(parseBootConfig("?vmlink=pigeon")).toEqual({ ok: false, errors: ['vmlink: "pigeon" must be "auto" or "relay"'] });
+  expect(parseBootConfig("?vmlink=pair")).toEqual({ ok: true, config: { ...DEFAULT_BOOT_CONFIG, vmLink: "pair" } });
+  expect(parseBootConfig("?vmlink=pigeon")).toEqual({ ok: false, errors: ['vmlink: "pigeon" must be "auto", "pair" or "relay"'] });
 });
 
 it("takes whether vCPUs block while they spin on the clock (?spinwait=), and names a bad value", () => {
