@@ -55,9 +55,9 @@ const ROUND_TRIPS = 500;
 /**
  * Rounds of the self-test on two tabs, each one run per mode; each figure is the median over its
  * mode's runs. As many rounds as modes, each round's order turned by one (a Latin square), so every
- * mode runs once in every position: the first run of a round measured slower than the rest (an A/B
- * of 16 runs in ABBA order put the nodes' own channels ahead of the pair's, 1.36 vs 2.00 ms, where
- * the fixed order, own channels always first, had them behind).
+ * mode runs once in every position: a fixed order can favour a position (with own channels always
+ * first, a run put them behind the pair's channel, 3.06 vs 1.78 ms; an A/B of 16 runs in ABBA order
+ * put them ahead, 1.36 vs 2.00 ms).
  */
 const SELFTEST_RUNS = 5;
 // The shell writes a cursor-position query (ESC [6n) after its prompt, so nothing is anchored at the end.
