@@ -219,12 +219,14 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
   const hopPath = roundTripHops(0, 1, (n) => `net ${n}`, (n) => `node ${n}`);
   const pairHopPath = roundTripHops(0, 1, (n) => `net ${n}`);
   const hopsOf = (m: Mode) => (m === "pair" ? pairHopPath : hopPath);
+  // Every thread on the path answers the trace's stop (tab A: node 0, its net worker "net 0"; tab B: node 1, "net 1").
+  const HOP_THREADS = ["node 0", "node 1", "net 0", "net 1"];
   for (let i = 0; i < SELFTEST_RUNS; i++)
     for (const mode of [...MODES.slice(i % MODES.length), ...MODES.slice(0, i % MODES.length)]) {
       ctx.log(`tabs: self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, ${mode} (round ${i + 1} of ${SELFTEST_RUNS})`);
       const trace = mode === "relay" ? null : await startHopTrace(context, `${url}fabric-lab.html`, "ipi");
       let events: HopEvent[] = [];
-      const run = await runSelftestOnTabs(context, url, [1, 1], 900_000, { ...SELFTEST_OPTIONS[mode], atSummary: async () => void (events = (await trace?.stop()) ?? []) });
+      const run = await runSelftestOnTabs(context, url, [1, 1], 900_000, { ...SELFTEST_OPTIONS[mode], atSummary: async () => void (events = (await trace?.stop(HOP_THREADS)) ?? []) });
       const report = parseSelftestOutput(run.output);
       const problems = reportProblems(report, 2, true);
       if (problems.length) throw new Error(`the self-test on two tabs (${mode}) did not pass:\n${problems.join("\n")}`);

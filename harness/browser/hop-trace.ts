@@ -15,8 +15,12 @@ export interface HopEvent {
 
 export interface HopTraceCollector {
   /** Stops the trace in every thread and returns every event, in time order. */
-  stop(): Promise<HopEvent[]>;
+  /** Stops the trace; waits for the final batch of each thread in `expect` (e.g. "node 0", "net 1"). */
+  stop(expect?: string[]): Promise<HopEvent[]>;
 }
+
+/** How long stop() waits for the expected threads' final batches. */
+const STOP_WAIT_MS = 15_000;
 
 /** Traces started by this process: each start's id. */
 let traces = 0;
@@ -42,10 +46,19 @@ export async function startHopTrace(ctx: BrowserContext, url: string, type: Mess
     [HOP_TRACE_CHANNEL, type, ++traces] as const,
   );
   return {
-    async stop() {
+    async stop(expect: string[] = []) {
       await page.evaluate(() => (globalThis as unknown as { hopTrace: { channel: BroadcastChannel } }).hopTrace.channel.postMessage({ kind: "stop" }));
-      // Each thread posts what it kept when its event loop takes the stop; a vCPU worker takes it between slices.
-      await page.waitForTimeout(1500);
+      // Each thread posts what it kept when its event loop takes the stop (a vCPU worker takes it
+      // between slices): wait for the final batch of every expected thread (a loaded machine took
+      // over 1.5 s, and a trace cut short loses its last round trips), then a moment for the rest.
+      const finals = () =>
+        page.evaluate(() => (globalThis as unknown as { hopTrace: { got: HopTraceMessage[] } }).hopTrace.got.filter((m) => m.kind === "hops" && m.final).map((m) => (m as { thread: string }).thread));
+      const until = Date.now() + STOP_WAIT_MS;
+      for (let have = await finals(); expect.some((t) => !have.includes(t)); have = await finals()) {
+        if (Date.now() > until) throw new Error(`the hop trace's threads ${expect.filter((t) => !have.includes(t)).join(", ")} did not answer its stop within ${STOP_WAIT_MS / 1000} s`);
+        await page.waitForTimeout(100);
+      }
+      await page.waitForTimeout(expect.length ? 200 : 1500);
       const got = await page.evaluate(() => (globalThis as unknown as { hopTrace: { got: HopTraceMessage[] } }).hopTrace.got);
       await page.close();
       return eventsOf(got);

@@ -27,8 +27,11 @@ export type HopTraceMessage =
   | { kind: "stop" }
   /** A thread joined (a worker that started after the collector did): the collector answers with `start`. */
   | { kind: "joined"; thread: string }
-  /** A thread's times: `points[i]` is an index into HOP_POINTS, seen at `times[i]`. */
-  | { kind: "hops"; thread: string; points: number[]; times: number[] };
+  /**
+   * A thread's times: `points[i]` is an index into HOP_POINTS, seen at `times[i]`. `final`: its
+   * answer to `stop` (sent even when empty), so a collector can wait for every thread it expects.
+   */
+  | { kind: "hops"; thread: string; points: number[]; times: number[]; final?: true };
 
 /** Events a thread keeps before it posts them on its own (so a long trace never piles up). */
 const BATCH = 512;
@@ -57,7 +60,7 @@ export function joinHopTrace(name: string): void {
       points = [];
       times = [];
     } else if (m?.kind === "stop") {
-      post();
+      post(true);
       traced = null;
     }
   };
@@ -81,9 +84,9 @@ export function hopSeen(point: HopPoint): void {
   if (points.length >= BATCH) post();
 }
 
-function post(): void {
-  if (!channel || points.length === 0) return;
-  const m: HopTraceMessage = { kind: "hops", thread, points, times };
+function post(final = false): void {
+  if (!channel || (points.length === 0 && !final)) return;
+  const m: HopTraceMessage = { kind: "hops", thread, points, times, ...(final ? { final: true as const } : {}) };
   points = [];
   times = [];
   channel.postMessage(m);
