@@ -3,6 +3,9 @@
 // so a node sends its frames for another tab on a data channel of its own, created by the page and
 // handed to the node's worker with its init. Receiving stays in the net worker (vm-links.ts): a
 // vCPU worker blocked in Atomics.wait cannot run a channel's message events, a net worker can.
+// Measured since: the send hop goes to 0.01 ms (p90 0.02), but in three bench runs the network hop
+// after it was slower in its tail than from the net worker (p90 ~4 vs ~2.7 ms), so the guest's IPI
+// round trip is not reliably faster; faults did better. `?vmlink=pair` keeps the old way to compare.
 //
 // The rule that keeps frames in order: two channels keep no order between them, so each node picks,
 // per tab, one way at its first frame for that tab and keeps it for its life: its own channel when
