@@ -10,7 +10,7 @@
 // overtaken by frames sent the other. No timers and no DOM: the worker entry (net-worker.ts) wires
 // real channels to it, and tests wire fakes.
 
-import { encodeVmFrame, encodeVmProbe, VmChannelError, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
+import { encodeVmFrame, encodeVmProbe, VmChannelError, type VmFrame, VmFrameReader } from "../../protocol/tab/vm-channel.ts";
 import { hopSeen, hopTracedFrame } from "./hop-trace.ts";
 import { TabBridge, type TabPlan } from "./tab-bridge.ts";
 
@@ -229,6 +229,11 @@ export class VmLinks {
       else this.opts.onPong?.(tab, got.id);
       return;
     }
+    this.deliverDirect(tab, got);
+  }
+
+  /** A whole frame read from a direct channel of `tab`: only from a node that tab runs. */
+  private deliverDirect(tab: number, got: VmFrame): void {
     if (hopTracedFrame(got.frame)) hopSeen("net-in");
     if (this.hostOf[got.from] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${got.from}, which it does not run`);
     this.bridge.deliver(got.from, got.to, got.frame);
@@ -246,10 +251,7 @@ export class VmLinks {
     if (!got) return;
     if (got.kind !== "frame") throw new VmChannelError(`node ${node}'s channel from tab ${tab} carried a ${got.kind}; only its frames go there`);
     if (got.from !== node) throw new VmChannelError(`node ${node}'s channel from tab ${tab} carried a frame claiming node ${got.from}`);
-    if (this.hostOf[node] !== tab) throw new VmChannelError(`tab ${tab} sent a frame claiming node ${node}, which it does not run`);
-    if (hopTracedFrame(got.frame)) hopSeen("net-in");
-    this.bridge.deliver(got.from, got.to, got.frame);
-    this.directIn++;
+    this.deliverDirect(tab, got);
   }
 
   /** A frame the main thread took from a `node-frame` envelope (the relay path; already checked there). */

@@ -13,6 +13,7 @@ import type { NetToPage, PageToNet } from "./net-protocol.ts";
 import { VmLinks } from "../links/vm-links.ts";
 import { joinHopTrace } from "../links/hop-trace.ts";
 import { writePathCell } from "../links/node-channels.ts";
+import { dataChannelPort } from "./data-channel-port.ts";
 
 /** The pump also runs at this period (ms) without a bell, so a lost wake-up cannot stall a link. */
 const PUMP_FALLBACK_MS = 20;
@@ -81,6 +82,20 @@ async function pumpLoop(l: VmLinks): Promise<void> {
   }
 }
 
+/** What arrives on a channel from `tab`: it counts as hearing from that tab; a message the links refuse stops them. */
+function listen(channel: RTCDataChannel, tab: number, read: (bytes: Uint8Array) => void): void {
+  channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
+    if (failed) return;
+    try {
+      if (heard && tab < heard.length) heard[tab] = performance.timeOrigin + performance.now();
+      read(new Uint8Array(e.data));
+      dirty = true;
+    } catch (err) {
+      fatal(err);
+    }
+  };
+}
+
 function handle(m: PageToNet): void {
   if (m.kind === "init") {
     if (links) throw new Error("the net worker was set up twice");
@@ -118,30 +133,12 @@ function handle(m: PageToNet): void {
       break;
     case "channel": {
       const { tab, channel } = m;
-      channel.binaryType = "arraybuffer";
+      const port = dataChannelPort(channel);
       channel.bufferedAmountLowThreshold = LOW_WATER;
-      const port = {
-        send: (b: Uint8Array) => channel.send(b as Uint8Array<ArrayBuffer>),
-        get bufferedAmount() {
-          return channel.bufferedAmount;
-        },
-        get open() {
-          return channel.readyState === "open";
-        },
-      };
       l.addChannel(tab, port, m.maxMessage);
       // Frames for that tab wait in their rings until the channel opens.
       channel.onopen = pump;
-      channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
-        if (failed) return;
-        try {
-          if (heard && tab < heard.length) heard[tab] = performance.timeOrigin + performance.now();
-          l.fromChannel(tab, new Uint8Array(e.data));
-          dirty = true;
-        } catch (err) {
-          fatal(err);
-        }
-      };
+      listen(channel, tab, (bytes) => l.fromChannel(tab, bytes));
       channel.onbufferedamountlow = pump;
       channel.onclose = () => {
         dirty = true;
@@ -153,16 +150,7 @@ function handle(m: PageToNet): void {
       const { tab, node, channel } = m;
       channel.binaryType = "arraybuffer";
       l.addNodeChannel(tab, node);
-      channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
-        if (failed) return;
-        try {
-          if (heard && tab < heard.length) heard[tab] = performance.timeOrigin + performance.now();
-          l.fromNodeChannel(tab, node, new Uint8Array(e.data));
-          dirty = true;
-        } catch (err) {
-          fatal(err);
-        }
-      };
+      listen(channel, tab, (bytes) => l.fromNodeChannel(tab, node, bytes));
       // Its close says nothing new: the node's worker ended (the VM stopped there, or the tab
       // left), and the pair's own channel reports a tab going.
       break;

@@ -16,6 +16,7 @@ import { NodeViewRecorder } from "../node/view-recorder.ts";
 import { wallClockMs } from "../node/wall-clock.ts";
 import { joinHopTrace } from "../links/hop-trace.ts";
 import { NodeChannels, type NodeChannelPort, readPathCell } from "../links/node-channels.ts";
+import { dataChannelPort } from "./data-channel-port.ts";
 
 const post = (msg: NodeToPage, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 let node: VcpuNode | null = null;
@@ -172,22 +173,7 @@ function channelsReady(c: NodeChannelsInit): Promise<void> {
 /** Frames for nodes in other tabs go on this node's own channels (links/node-channels.ts), the ring being the fallback. */
 function sendOnChannels(links: LocalLinks, self: number, c: NodeChannelsInit): NodeChannels {
   const channels = new Map<number, { port: NodeChannelPort; maxMessage: number }>();
-  for (const { tab, channel, maxMessage } of c.ends) {
-    channel.binaryType = "arraybuffer";
-    const port: NodeChannelPort = {
-      send: (b: Uint8Array) => channel.send(b as Uint8Array<ArrayBuffer>),
-      get bufferedAmount() {
-        return channel.bufferedAmount;
-      },
-      get open() {
-        return channel.readyState === "open";
-      },
-      get closed() {
-        return channel.readyState === "closing" || channel.readyState === "closed";
-      },
-    };
-    channels.set(tab, { port, maxMessage });
-  }
+  for (const { tab, channel, maxMessage } of c.ends) channels.set(tab, { port: dataChannelPort(channel), maxMessage });
   const paths = new Int32Array(c.paths);
   const ring = links.send.bind(links);
   const nc = new NodeChannels({ self, hostOf: c.hostOf, channels, pathTo: (tab) => readPathCell(paths, tab), ring, sent: new Float64Array(c.sent, self * 16, 2) });
