@@ -600,7 +600,10 @@ export class VcpuInterrupts {
   private lastClockRead = 0;
   private fastClockReads = 0;
 
-  /** After an APIC/IOAPIC write with IF hidden from v86: take what is pending at the next boundary. */
+  /**
+   * At each guest clock read inside a slice (v86's microtick): end the slice when a peer's frame
+   * waits (hooks.pending), or, with hooks.spinWait, block after SPIN_READS fast reads in a row.
+   */
   private clockRead(): void {
     if (this.mainLoopDepth === 0 || this.atChunkEnd || this.kicked !== null || this.vcpu.inFault) return;
     if (this.hooks.pending?.()) return this.kick();
