@@ -2,7 +2,9 @@
 // vCPU 1 in tab B. Issue 15's figures, side by side in one run: node frames worker to worker
 // ("direct", the default), through the main threads (`?vmlink=relay` on both tabs), and direct
 // with a busy main thread ("busy").
-// - The raw 4 KiB data-channel round trip between two tabs (the fabric lab's echo), the yardstick.
+// - The raw 4 KiB data-channel round trip between two tabs (the fabric lab's echo), the yardstick;
+//   then the same while a worker of tab A spins, the load the IPI round trip is measured under
+//   (CPU 0 spins for each answer, and this machine has two cores for every thread of both tabs).
 // - The self-test guest with vCPU 0 in tab A and vCPU 1 in tab B, SELFTEST_RUNS rounds of
 //   direct, relay, busy (tab B's main thread busy 200 ms of every 250 ms), spin (direct with the
 //   vCPUs' spin wait on, ?spinwait=on), pair (direct on the net workers' channel only, no node's
@@ -84,6 +86,7 @@ const SELFTEST_METRICS = [
   "tabs.ipi_rtt_p50",
   "tabs.ipi_rtt_ratio",
   "tabs.ipi_rtt_ratio.vm_link",
+  "tabs.ipi_rtt_ratio.spinning_raw",
   "tabs.vm_link_rtt_p50",
   "tabs.ipi_rtt_ratio.relay",
   "tabs.ipi_rtt_ratio.busy",
@@ -165,15 +168,22 @@ const tabs: BenchModule = {
 
       // The raw round trip between two tabs of this browser, now (the same code as the fabric bench).
       ctx.log(`tabs: ${ROUND_TRIPS} 4 KiB round trips between two lab tabs`);
-      const rtts = await rawRoundTrips(ctx, context, server.url);
+      const raw = await rawRoundTrips(ctx, context, server.url);
+      const rtts = raw.idle;
       const rtt = percentile(rtts, 50)!;
+      const rttSpinning = percentile(raw.spinning, 50)!;
+      out["tabs.fault_rtt_spinning_p50"] = {
+        value: rttSpinning,
+        unit: "ms",
+        note: `the same 4 KiB echo between the same two tabs right after, while a worker of tab A spins on one of the machine's cores (as the self-test's CPU 0 does while it waits for an IPI's answer), ${ROUND_TRIPS} round trips; p99 ${percentile(raw.spinning, 99)!.toFixed(2)} ms; idle ${rtt.toFixed(2)} ms`,
+      };
       out["tabs.fault_rtt_p50"] = {
         value: rtt,
         unit: "ms",
         note: `4 KiB echo between two tabs, ${ROUND_TRIPS} round trips, same run as the faults, IPIs and handoffs (the fabric bench's tabs.rtt_p50 is a separate run); p99 ${percentile(rtts, 99)!.toFixed(2)} ms`,
       };
 
-      if (selftest) Object.assign(out, await selftestOnTwoTabs(ctx, context, server.url, rtt));
+      if (selftest) Object.assign(out, await selftestOnTwoTabs(ctx, context, server.url, rtt, rttSpinning));
       if (linux) Object.assign(out, await linuxOnTwoTabs(ctx, context, server.url, rtt, stock, echo, linuxFull));
       return out;
     } finally {
@@ -184,17 +194,20 @@ const tabs: BenchModule = {
 };
 
 /**
- * ROUND_TRIPS 4 KiB echoes between two lab tabs (after 100 to warm up), in ms. The lab's join can
+ * ROUND_TRIPS 4 KiB echoes between two lab tabs (after 100 to warm up), in ms, then as many while a
+ * worker of tab A spins (as the self-test's CPU 0 does while it waits for an IPI's answer). The lab's join can
  * resolve before tab A's link to tab B is open ("no open link to tab 1"): then a fresh pair, up to 3 tries.
  */
-async function rawRoundTrips(ctx: BenchContext, context: BrowserContext, url: string): Promise<number[]> {
+async function rawRoundTrips(ctx: BenchContext, context: BrowserContext, url: string): Promise<{ idle: number[]; spinning: number[] }> {
   for (let attempt = 1; ; attempt++) {
     const la = await openLab(context, `${url}fabric-lab.html`);
     const lb = await openLab(context, await create(la, 2));
     try {
       await join(lb);
       await lab(la, (l) => l.rtts(1, 100, 4096));
-      return await lab(la, (l, n) => l.rtts(1, n, 4096), ROUND_TRIPS);
+      const idle = await lab(la, (l, n) => l.rtts(1, n, 4096), ROUND_TRIPS);
+      const spinning = (await lab(la, (l, n) => l.rttsWhileSpinning(1, n, 4096), ROUND_TRIPS)).rtts;
+      return { idle, spinning };
     } catch (err) {
       if (attempt >= 3 || !/no open link/.test((err as Error).message)) throw err;
       ctx.log(`tabs: the lab tabs' link was not open yet (${(err as Error).message.split("\n")[0]}); a fresh pair`);
@@ -206,7 +219,7 @@ async function rawRoundTrips(ctx: BenchContext, context: BrowserContext, url: st
 }
 
 /** The self-test guest on two tabs, SELFTEST_RUNS rounds of every mode; medians per mode. */
-async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rawRttMs: number): Promise<Metrics> {
+async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url: string, rawRttMs: number, rawSpinningMs: number): Promise<Metrics> {
   const runs: Record<Mode, { rtt: number[]; handoff: number[]; speedup: number[]; seconds: number[]; link: number[]; hops: number[][] }> = {
     direct: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
     relay: { rtt: [], handoff: [], speedup: [], seconds: [], link: [], hops: [] },
@@ -319,6 +332,11 @@ async function selftestOnTwoTabs(ctx: BenchContext, context: BrowserContext, url
       value: ratio("direct"),
       unit: "ratio",
       note: `guest IPI round trip between two tabs, node frames worker to worker (every frame checked direct) / ${raw}; ${how}; ${ratios}`,
+    },
+    "tabs.ipi_rtt_ratio.spinning_raw": {
+      value: rtt.direct / rawSpinningMs,
+      unit: "ratio",
+      note: `the guest IPI round trip (direct, ${rtt.direct.toFixed(2)} ms) against the raw 4 KiB round trip measured while a worker of tab A spins (${rawSpinningMs.toFixed(2)} ms), as CPU 0 does while it waits for each answer: the same yardstick under the same load on this machine's cores (beside tabs.ipi_rtt_ratio, which takes the idle one)`,
     },
     "tabs.ipi_rtt_ratio.relay": {
       value: ratio("relay"),

@@ -19,6 +19,8 @@ export interface LabHook {
   received(): Received[];
   sendData(to: number, sizes: number[], firstSeq?: number): void;
   rtts(to: number, count: number, size: number): Promise<number[]>;
+  /** rtts while a worker of this tab spins on one core; how long it spun, from before the first to after the last. */
+  rttsWhileSpinning(to: number, count: number, size: number): Promise<{ rtts: number[]; spunMs: number }>;
   pipelined(to: number, count: number, size: number): Promise<number>;
   pipelinedDetail(to: number, count: number, size: number): Promise<{ ms: number; maxGapMs: number }>;
   setDelay(ms: number): void;

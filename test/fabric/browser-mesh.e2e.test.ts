@@ -73,6 +73,11 @@ describe("tabs of one browser over BroadcastChannel signaling and WebRTC", () =>
     await exchangeAll([a, b]);
     // The roster table shows the link with a measured RTT (pings run every second).
     await a.waitForFunction(() => /\d+\.\d+ ms/.test(document.querySelector('#roster tr[data-tab="1"]')?.textContent ?? ""));
+    // The bench's second yardstick: round trips while a worker of tab A spins through all of them.
+    const spun = await lab(a, (l) => l.rttsWhileSpinning(1, 20, 4096));
+    expect(spun.rtts).toHaveLength(20);
+    expect(spun.rtts.every((ms) => ms > 0)).toBe(true);
+    expect(spun.spunMs).toBeGreaterThanOrEqual(spun.rtts.reduce((x, y) => x + y, 0));
     expect([...a.errors, ...b.errors]).toEqual([]);
     await ctx.close();
   });

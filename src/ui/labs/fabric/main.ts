@@ -258,6 +258,29 @@ const hook = {
     );
     return { ms: performance.now() - t0, maxGapMs };
   },
+  /**
+   * Like rtts, while a worker of this tab spins on one core (as a vCPU spinning in its guest does):
+   * the raw round trip under the load the IPI round trip is measured under.
+   */
+  async rttsWhileSpinning(to: number, count: number, size: number): Promise<{ rtts: number[]; spunMs: number }> {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    flag[0] = 1;
+    // (Vite bundles a worker only from this literal `new Worker(new URL(...))` shape.)
+    const spinner = new Worker(new URL("./spin-worker.ts", import.meta.url), { type: "module", name: "spin" });
+    const said = <T>(what: (data: unknown) => T | undefined) =>
+      new Promise<T>((resolve) => spinner.addEventListener("message", (e) => { const v = what(e.data); if (v !== undefined) resolve(v); }));
+    const stopped = said((d) => (typeof d === "object" && d !== null && "spunMs" in d ? (d as { spunMs: number }).spunMs : undefined));
+    try {
+      spinner.postMessage(flag.buffer);
+      await said((d) => (d === "spinning" ? true : undefined));
+      const rtts = await hook.rtts(to, count, size);
+      Atomics.store(flag, 0, 0);
+      return { rtts, spunMs: await stopped };
+    } finally {
+      Atomics.store(flag, 0, 0);
+      spinner.terminate();
+    }
+  },
   setDelay: (msDelay: number) => need().setDelay(msDelay),
   ping: (to: number) => need().ping(to),
 };
