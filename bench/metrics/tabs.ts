@@ -67,6 +67,7 @@ const PROMPT = /giantweb:\/root# /;
 /** The console-streaming window at the prompt (node 1's faults in it); longer when node 1's fault ring is not yet all from it. */
 const STREAM_MS = 20_000;
 const STREAM_MAX_MS = 200_000;
+const STREAM_TAIL_CHARS = 8192;
 // Prints without pause until Ctrl-C (the bound is a guard, far beyond the window).
 const STREAM_COMMAND = "i=0; while [ $i -lt 100000 ]; do cat /proc/interrupts; i=$((i+1)); done\n";
 
@@ -460,10 +461,12 @@ async function streamWindow(ctx: BenchContext, a: ClusterPage, b: ClusterPage): 
     s1 = await node1(b);
   }
   const ms = performance.now() - t0;
-  // Still streaming at the end of the window: tab A's transcript changes between two looks.
-  const tail1 = (await consoleText(a)).slice(-300);
+  // Still streaming at the end of the window: tab A's transcript changes between two looks. The
+  // look spans several prints of /proc/interrupts (about 2.7 KiB each, a few per second here): its
+  // last lines are counters that stay 0, so a short tail read the same while the output went on.
+  const tail1 = (await consoleText(a)).slice(-STREAM_TAIL_CHARS);
   await a.waitForTimeout(2000);
-  const streaming = (await consoleText(a)).slice(-300) !== tail1;
+  const streaming = (await consoleText(a)).slice(-STREAM_TAIL_CHARS) !== tail1;
   const after = await Promise.all([a, b].map(viewState));
   await a.locator(".xterm").click();
   await a.keyboard.press("Control+c");
