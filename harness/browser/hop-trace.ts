@@ -14,8 +14,10 @@ export interface HopEvent {
 }
 
 export interface HopTraceCollector {
-  /** Stops the trace in every thread and returns every event, in time order. */
-  /** Stops the trace; waits for the final batch of each thread in `expect` (e.g. "node 0", "net 1"). */
+  /**
+   * Stops the trace in every thread and returns every event, in time order; waits for the final
+   * batch of each thread in `expect` (e.g. "node 0", "net 1").
+   */
   stop(expect?: string[]): Promise<HopEvent[]>;
 }
 

@@ -84,6 +84,7 @@ async function pumpLoop(l: VmLinks): Promise<void> {
 
 /** What arrives on a channel from `tab`: it counts as hearing from that tab; a message the links refuse stops them. */
 function listen(channel: RTCDataChannel, tab: number, read: (bytes: Uint8Array) => void): void {
+  channel.binaryType = "arraybuffer";
   channel.onmessage = (e: MessageEvent<ArrayBuffer>) => {
     if (failed) return;
     try {
@@ -148,7 +149,6 @@ function handle(m: PageToNet): void {
     }
     case "node-channel": {
       const { tab, node, channel } = m;
-      channel.binaryType = "arraybuffer";
       l.addNodeChannel(tab, node);
       listen(channel, tab, (bytes) => l.fromNodeChannel(tab, node, bytes));
       // Its close says nothing new: the node's worker ended (the VM stopped there, or the tab
